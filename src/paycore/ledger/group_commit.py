@@ -1,0 +1,123 @@
+"""Group commit: one writer thread per process applies every waiting batch in one transaction.
+
+Callers hand their batch to `submit` and wait on a future. The writer takes
+everything that queued up while the previous transaction was committing,
+applies it in memory, and commits once. A hot account is then read, locked
+and written once per group instead of once per transfer, and one fsync
+acknowledges many callers. A future resolves only after the commit, so an
+acknowledged transfer is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from paycore import limits
+from paycore.ledger.model import TransferRequest
+from paycore.platform.db import WRITER
+
+log = logging.getLogger(__name__)
+
+WRITE_ATTEMPTS_MAX = 8
+"""Deadlocks, lock time-outs and id races with another process are retried this often."""
+
+
+@dataclass(slots=True)
+class Job:
+    """One caller's batch, or a request to expire the due holds of some accounts."""
+
+    transfers: Sequence[TransferRequest] = ()
+    touch_account_ids: frozenset[str] = frozenset()
+    future: Future[list[str]] = field(default_factory=Future)
+
+
+ApplyGroup = Callable[[Connection, Sequence[Job]], list[list[str]]]
+
+
+class GroupCommitter:
+    def __init__(self, engine: Engine, apply_group: ApplyGroup) -> None:
+        self._engine = engine
+        self._apply_group = apply_group
+        self._queue: deque[Job] = deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> Future[list[str]]:
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the ledger is closed")
+            self._queue.append(job)
+            self._ready.notify()
+        return job.future
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._thread.join()
+
+    def _take_group(self) -> list[Job] | None:
+        with self._ready:
+            while not self._queue and not self._closed:
+                self._ready.wait()
+            if not self._queue:
+                return None
+            group = [self._queue.popleft()]
+            size = len(group[0].transfers)
+            while self._queue and size + len(self._queue[0].transfers) <= limits.TRANSFER_BATCH_MAX:
+                job = self._queue.popleft()
+                size += len(job.transfers)
+                group.append(job)
+            return group
+
+    def _run(self) -> None:
+        while (group := self._take_group()) is not None:
+            self._commit_or_split(group)
+
+    def _commit_or_split(self, group: list[Job]) -> None:
+        try:
+            results = self._commit_with_retries(group)
+        except Exception as exc:
+            if len(group) == 1:
+                log.exception("ledger write failed", extra={"transfers": len(group[0].transfers)})
+                group[0].future.set_exception(exc)
+                return
+            # One caller's bad batch must not fail everyone else's: retry them one by one.
+            for job in group:
+                self._commit_or_split([job])
+            return
+        for job, result in zip(group, results, strict=True):
+            job.future.set_result(result)
+
+    def _commit_with_retries(self, group: list[Job]) -> list[list[str]]:
+        for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
+            try:
+                with self._engine.connect().execution_options(**WRITER) as conn:
+                    with conn.begin():
+                        return self._apply_group(conn, group)
+            except DBAPIError as exc:
+                if attempt == WRITE_ATTEMPTS_MAX or not _is_retryable(exc):
+                    raise
+                log.warning("ledger write retried", extra={"attempt": attempt, "error": str(exc)})
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    """Contention and races that a fresh attempt resolves: the loser re-reads and sees `exists`."""
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in {"40001", "40P01", "55P03", "23505"}:
+        return True
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "unique constraint failed" in message

@@ -1,0 +1,290 @@
+"""Ledger use cases: create accounts and transfers, read balances and history, self-check."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from paycore import ids, limits
+from paycore.clock import Clock, SystemClock
+from paycore.errors import Rejected
+from paycore.ledger import store
+from paycore.ledger.group_commit import GroupCommitter, Job
+from paycore.ledger.model import (
+    Account,
+    AccountFlags,
+    AccountStatus,
+    Entry,
+    Posting,
+    Transfer,
+    TransferRequest,
+    TransferResult,
+    check_account_flags,
+)
+from paycore.money import is_known_currency
+from paycore.platform.db import WRITER
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRequest:
+    currency: str
+    id: str | None = None
+    code: int = 0
+    owner_id: str | None = None
+    flags: AccountFlags = AccountFlags.NONE
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    entries: list[Entry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    accounts_checked: int
+    problems: list[str]
+    totals: dict[str, tuple[int, int, int, int]]  # currency -> summed balances
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def validate_metadata(metadata: Mapping[str, Any]) -> None:
+    if len(json.dumps(metadata, separators=(",", ":"))) > limits.METADATA_BYTES_MAX:
+        raise Rejected("metadata_too_large", f"metadata is over {limits.METADATA_BYTES_MAX} bytes")
+
+
+class Ledger:
+    """The in-process ledger. Thread-safe; one per process and database."""
+
+    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
+        self._engine = engine
+        self._clock = clock or SystemClock()
+        self._writer = GroupCommitter(engine, self._apply_group)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    # -- accounts -----------------------------------------------------------------------
+
+    def create_account(self, request: AccountRequest) -> tuple[Account, bool]:
+        """Create an account; returns (account, created). Same id + same fields is a no-op."""
+        account = self._new_account(request)
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            existing = store.get_account(conn, account.id)
+            if existing is not None:
+                _check_same_account(account, existing)
+                return existing, False
+            store.insert_account(conn, account)
+        return account, True
+
+    def _new_account(self, request: AccountRequest) -> Account:
+        if not is_known_currency(request.currency):
+            raise Rejected("unknown_currency", f"{request.currency!r} is not ISO 4217")
+        problem = check_account_flags(request.flags)
+        if problem:
+            raise Rejected(problem, "an account can limit debits or credits, not both")
+        if request.id is not None and not 0 < len(request.id) <= limits.ID_LENGTH_MAX:
+            raise Rejected("id_invalid", f"ids are 1 to {limits.ID_LENGTH_MAX} characters")
+        if not 0 <= request.code <= limits.CODE_MAX:
+            raise Rejected("code_must_not_exceed_max", f"code is 0 to {limits.CODE_MAX}")
+        validate_metadata(request.metadata)
+        return Account(
+            id=request.id or ids.new_id("acct"), currency=request.currency, code=request.code,
+            flags=request.flags, status=AccountStatus.ACTIVE, owner_id=request.owner_id,
+            metadata=dict(request.metadata), created_at=self._clock.now(),
+        )
+
+    def set_account_status(self, account_id: str, status: AccountStatus) -> Account:
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            account = store.lock_accounts(conn, [account_id]).get(account_id)
+            if account is None:
+                raise Rejected("account_not_found", account_id)
+            if account.status == AccountStatus.CLOSED:
+                raise Rejected("account_closed", "a closed account stays closed")
+            if status == AccountStatus.CLOSED and (account.debits_pending or account.credits_pending):
+                raise Rejected("account_has_pending_transfers", "post or void its holds first")
+            store.set_account_status(conn, account_id, status)
+            account.status = status
+        return account
+
+    def get_account(self, account_id: str) -> Account | None:
+        self._expire_due_holds_of({account_id})
+        with self._engine.connect() as conn:
+            return store.get_account(conn, account_id)
+
+    # -- transfers ----------------------------------------------------------------------
+
+    def submit_transfers(self, batch: Sequence[TransferRequest]) -> Future[list[str]]:
+        """Queue a batch for the writer; the future resolves after commit."""
+        if len(batch) > limits.TRANSFER_BATCH_MAX:
+            raise Rejected("batch_too_large", f"at most {limits.TRANSFER_BATCH_MAX} transfers")
+        for t in batch:
+            if t.metadata:
+                validate_metadata(t.metadata)
+        return self._writer.submit(Job(transfers=list(batch)))
+
+    def create_transfers(self, batch: Sequence[TransferRequest]) -> list[TransferResult]:
+        results = self.submit_transfers(batch).result()
+        return [TransferResult(t.id, r) for t, r in zip(batch, results, strict=True)]
+
+    def get_transfer(self, transfer_id: str) -> Transfer | None:
+        with self._engine.connect() as conn:
+            transfer = store.get_transfer(conn, transfer_id)
+        if transfer is not None and _is_due(transfer, self._clock.now()):
+            self._expire_due_holds_of({transfer.debit_account_id, transfer.credit_account_id})
+            with self._engine.connect() as conn:
+                transfer = store.get_transfer(conn, transfer_id)
+        return transfer
+
+    # -- expiry ---------------------------------------------------------------------------
+
+    def expire_due_holds(self) -> int:
+        """One sweep of the expiry worker; returns how many accounts it touched."""
+        with self._engine.connect() as conn:
+            account_ids = store.due_hold_accounts(conn, self._clock.now(), limits.EXPIRE_SWEEP_MAX)
+        if account_ids:
+            self._writer.submit(Job(touch_account_ids=frozenset(account_ids))).result()
+        return len(account_ids)
+
+    def _expire_due_holds_of(self, account_ids: set[str]) -> None:
+        with self._engine.connect() as conn:
+            due = store.load_due_holds(conn, account_ids, self._clock.now())
+        if due:
+            self._writer.submit(Job(touch_account_ids=frozenset(account_ids))).result()
+
+    # -- the writer's unit of work ------------------------------------------------------
+
+    def _apply_group(self, conn: Connection, group: Sequence[Job]) -> list[list[str]]:
+        """Runs on the writer thread inside one transaction: lock, apply in memory, write."""
+        now = self._clock.now()
+        transfer_ids: set[str] = set()
+        pending_ids: set[str] = set()
+        account_ids: set[str] = set()
+        for job in group:
+            account_ids |= job.touch_account_ids
+            for t in job.transfers:
+                transfer_ids.add(t.id)
+                if t.pending_id:
+                    pending_ids.add(t.pending_id)
+                for account_id in (t.debit_account_id, t.credit_account_id):
+                    if account_id:
+                        account_ids.add(account_id)
+        # Read before locking which other accounts this group will move, so that all
+        # locks are taken at once, in id order, and two writers never deadlock.
+        holds = store.load_transfers(conn, pending_ids)
+        holds.update(store.load_due_holds(conn, account_ids, now))
+        for hold in holds.values():
+            account_ids.update((hold.debit_account_id, hold.credit_account_id))
+        accounts = store.lock_accounts(conn, account_ids)
+        # Re-read after locking: another writer may have posted or voided a hold meanwhile.
+        loaded = store.load_transfers(conn, transfer_ids | holds.keys())
+        posting = Posting(
+            accounts=accounts, transfers=loaded, failed=store.load_failures(conn, transfer_ids),
+            now=now,
+        )
+        posting.expire_due()
+        results = [posting.apply(job.transfers) for job in group]
+        store.write_posting(conn, posting)
+        return results
+
+    # -- history -------------------------------------------------------------------------
+
+    def entries(
+        self, account_id: str, *, limit: int = limits.ENTRIES_PAGE_DEFAULT,
+        after: str | None = None, newest_first: bool = True,
+    ) -> EntryPage:
+        if not 0 < limit <= limits.ENTRIES_PAGE_MAX:
+            raise Rejected("limit_out_of_range", f"limit is 1 to {limits.ENTRIES_PAGE_MAX}")
+        after_seq = _parse_cursor(after)
+        with self._engine.connect() as conn:
+            if store.get_account(conn, account_id) is None:
+                raise Rejected("account_not_found", account_id)
+            rows = store.list_entries(
+                conn, account_id, limit=limit, after_seq=after_seq, newest_first=newest_first
+            )
+        next_cursor = str(rows[-1][0]) if len(rows) == limit else None
+        return EntryPage(entries=[e for _, e in rows], next_cursor=next_cursor)
+
+    def balance_at(self, account_id: str, at: datetime) -> tuple[int, int, int, int]:
+        """(debits_pending, debits_posted, credits_pending, credits_posted) as of `at`."""
+        with self._engine.connect() as conn:
+            if store.get_account(conn, account_id) is None:
+                raise Rejected("account_not_found", account_id)
+            entry = store.last_entry_at(conn, account_id, at)
+        if entry is None:
+            return (0, 0, 0, 0)
+        return (entry.debits_pending, entry.debits_posted, entry.credits_pending,
+                entry.credits_posted)
+
+    # -- self-check --------------------------------------------------------------------------
+
+    def check(self) -> CheckReport:
+        """Recompute every balance from the journal and prove debits equal credits per currency."""
+        with self._engine.connect() as conn, conn.begin():
+            sums = store.journal_sums(conn)
+        problems: list[str] = []
+        totals: dict[str, list[int]] = {}
+        zero = (0, 0, 0, 0)
+        for account_id, (currency, stored) in sorted(sums.stored.items()):
+            recomputed = sums.recomputed.get(account_id, zero)
+            if stored != recomputed:
+                problems.append(f"{account_id}: stored {stored} != journal {recomputed}")
+            last = sums.last_entry.get(account_id, zero)
+            if stored != last:
+                problems.append(f"{account_id}: stored {stored} != last entry {last}")
+            total = totals.setdefault(currency, [0, 0, 0, 0])
+            for i, value in enumerate(stored):
+                total[i] += value
+        for account_id in sorted(sums.recomputed.keys() - sums.stored.keys()):
+            problems.append(f"{account_id}: transfers reference an account that does not exist")
+        for currency, (dp, dpo, cp, cpo) in sorted(totals.items()):
+            if dp != cp:
+                problems.append(f"{currency}: debits_pending {dp} != credits_pending {cp}")
+            if dpo != cpo:
+                problems.append(f"{currency}: debits_posted {dpo} != credits_posted {cpo}")
+        return CheckReport(
+            accounts_checked=len(sums.stored), problems=problems,
+            totals={c: (t[0], t[1], t[2], t[3]) for c, t in totals.items()},
+        )
+
+
+def run_expiry_worker(ledger: Ledger, *, interval_s: float, stop: threading.Event) -> None:
+    """Expire due holds every `interval_s` until `stop` is set (reads also expire lazily)."""
+    while not stop.wait(interval_s):
+        while ledger.expire_due_holds():
+            if stop.is_set():
+                return
+
+
+def _is_due(transfer: Transfer, now: datetime) -> bool:
+    return (
+        transfer.status == "pending" and transfer.expires_at is not None
+        and transfer.expires_at <= now
+    )
+
+
+def _parse_cursor(after: str | None) -> int | None:
+    if after is None:
+        return None
+    if not after.isdigit() or len(after) > 19:
+        raise Rejected("cursor_invalid", "use the next_cursor of the previous page")
+    return int(after)
+
+
+def _check_same_account(new: Account, existing: Account) -> None:
+    for name in ("currency", "code", "owner_id", "flags"):
+        if getattr(new, name) != getattr(existing, name):
+            raise Rejected(f"exists_with_different_{name}", f"account {existing.id} exists")
+    if dict(new.metadata) != dict(existing.metadata):
+        raise Rejected("exists_with_different_metadata", f"account {existing.id} exists")

@@ -1,0 +1,45 @@
+"""Money is an integer of minor units with an ISO 4217 currency.
+
+Currency codes and exponents come from the CLDR data shipped with Babel, so
+paycore does not maintain its own copy of ISO 4217.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from decimal import Decimal
+
+from babel.numbers import get_currency_precision, list_currencies
+
+from paycore.errors import Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    code: str
+    exponent: int
+
+
+@functools.cache
+def _known_codes() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def is_known_currency(code: str) -> bool:
+    return len(code) == 3 and code in _known_codes()
+
+
+@functools.cache
+def currency(code: str) -> Currency:
+    """The currency for an ISO 4217 alphabetic code, or Rejected('unknown_currency')."""
+    if not is_known_currency(code):
+        raise Rejected("unknown_currency", f"{code!r} is not an ISO 4217 currency code")
+    return Currency(code=code, exponent=get_currency_precision(code))
+
+
+def format_minor(amount_minor: int, code: str) -> str:
+    """`12345, 'CNY'` -> `'123.45 CNY'`: for people, never for arithmetic."""
+    exponent = currency(code).exponent
+    major = Decimal(amount_minor).scaleb(-exponent)
+    return f"{major:.{exponent}f} {code}"

@@ -1,0 +1,1 @@
+"""Configuration, database engines, migrations: what every slice stands on."""
