@@ -1,0 +1,44 @@
+"""The `paycore` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from paycore.ledger.cli import accounts_app, ledger_app, transfers_app
+from paycore.platform.config import Settings
+
+app = typer.Typer(help="paycore: payment platform on a double-entry ledger.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(transfers_app, name="transfers")
+app.add_typer(ledger_app, name="ledger")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply Alembic migrations to PAYCORE_DATABASE_URL."""
+    from paycore.platform.db import upgrade
+
+    url = Settings.from_env().database_url
+    upgrade(url, revision)
+    typer.echo(f"database at {url.split('@')[-1]} is at {revision}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from paycore.web.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,168 @@
+"""`paycore accounts|transfers|ledger ...`: the ledger from the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from paycore.errors import Rejected
+from paycore.ledger.model import AccountFlags, TransferFlags, TransferRequest, flag_names
+from paycore.ledger.service import AccountRequest, Ledger
+from paycore.money import format_minor, is_known_currency
+from paycore.platform.config import Settings
+from paycore.platform.db import make_engine
+
+accounts_app = typer.Typer(help="Create and inspect ledger accounts.", no_args_is_help=True)
+transfers_app = typer.Typer(help="Post transfers.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Ledger-wide checks.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def open_ledger() -> Iterator[Ledger]:
+    ledger = Ledger(make_engine(Settings.from_env().database_url, pool_size=2))
+    try:
+        yield ledger
+    except Rejected as exc:
+        err.print(f"[red]error[/red] {exc.code}: {exc.detail}")
+        raise typer.Exit(2) from exc
+    finally:
+        ledger.close()
+
+
+def fail(code: str, detail: str) -> typer.Exit:
+    err.print(f"[red]error[/red] {code}: {detail}")
+    return typer.Exit(2)
+
+
+def parse_flag_names(kind: Any, names: list[str]) -> Any:
+    value = kind(0)
+    for name in names:
+        try:
+            value |= kind[name.replace("-", "_").upper()]
+        except KeyError:
+            raise fail("unknown_flag", f"{name!r} is not a flag") from None
+    return value
+
+
+@accounts_app.command("create")
+def create_account(
+    currency: Annotated[str, typer.Option(help="ISO 4217 code, e.g. CNY")],
+    account_id: Annotated[str | None, typer.Option("--id", help="defaults to a new acct_ id")] = None,
+    code: Annotated[int, typer.Option(help="chart-of-accounts code")] = 0,
+    owner_id: Annotated[str | None, typer.Option("--owner")] = None,
+    flag: Annotated[list[str] | None, typer.Option(help="e.g. debits_must_not_exceed_credits")] = None,
+) -> None:
+    """Create an account (idempotent by --id)."""
+    if not is_known_currency(currency):
+        raise fail("unknown_currency", f"{currency!r} is not ISO 4217")
+    flags = parse_flag_names(AccountFlags, flag or [])
+    with open_ledger() as ledger:
+        account, created = ledger.create_account(
+            AccountRequest(id=account_id, currency=currency, code=code, owner_id=owner_id,
+                           flags=flags)
+        )
+    out.print(("created " if created else "exists ") + account.id)
+
+
+@accounts_app.command("show")
+def show_account(account_id: str) -> None:
+    """Show an account with its balances."""
+    with open_ledger() as ledger:
+        account = ledger.get_account(account_id)
+    if account is None:
+        raise fail("account_not_found", account_id)
+    table = Table(title=account.id, show_header=False)
+    for name, value in (
+        ("currency", account.currency), ("code", account.code), ("status", account.status),
+        ("flags", ", ".join(flag_names(account.flags)) or "-"),
+        ("debits_pending", account.debits_pending), ("debits_posted", account.debits_posted),
+        ("credits_pending", account.credits_pending), ("credits_posted", account.credits_posted),
+        ("available", format_minor(account.available, account.currency)),
+    ):
+        table.add_row(name, str(value))
+    out.print(table)
+
+
+def _parse_amount(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.lstrip("-").isdigit():
+        raise fail("wrong_type", f"amount {raw!r} must be an integer of minor units")
+    return int(raw)
+
+
+@transfers_app.command("create")
+def create_transfer(
+    transfer_id: Annotated[str | None, typer.Option("--id")] = None,
+    debit: Annotated[str | None, typer.Option(help="debit account id")] = None,
+    credit: Annotated[str | None, typer.Option(help="credit account id")] = None,
+    amount: Annotated[str | None, typer.Option(help="integer minor units")] = None,
+    currency: Annotated[str | None, typer.Option()] = None,
+    flag: Annotated[list[str] | None, typer.Option(help="linked, pending, post_pending, ...")] = None,
+    pending_id: Annotated[str | None, typer.Option()] = None,
+    timeout_s: Annotated[int, typer.Option()] = 0,
+    code: Annotated[int, typer.Option()] = 0,
+    file: Annotated[Path | None, typer.Option(help='JSON file: {"transfers": [...]}')] = None,
+) -> None:
+    """Post one transfer from options, or a batch from --file. Exits 1 if any is not created."""
+    batch = _batch_from_file(file) if file else [
+        TransferRequest(
+            id=transfer_id or "", debit_account_id=debit, credit_account_id=credit,
+            amount=_parse_amount(amount), currency=currency,
+            flags=parse_flag_names(TransferFlags, flag or []), pending_id=pending_id,
+            timeout_s=timeout_s, code=code,
+        )
+    ]
+    with open_ledger() as ledger:
+        results = ledger.create_transfers(batch)
+    table = Table("id", "result")
+    for r in results:
+        table.add_row(r.id, r.result)
+    out.print(table)
+    if any(r.result not in ("created", "exists") for r in results):
+        raise typer.Exit(1)
+
+
+def _batch_from_file(path: Path) -> list[TransferRequest]:
+    from pydantic import ValidationError
+
+    from paycore.ledger.api import TransferBatchIn
+
+    try:
+        body = TransferBatchIn.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail("invalid_request", f"{first['loc']}: {first['msg']}") from exc
+    except OSError as exc:
+        raise fail("file_unreadable", str(exc)) from exc
+    return [t.to_request() for t in body.transfers]
+
+
+@ledger_app.command("check")
+def check() -> None:
+    """Recompute every balance from the journal; exits 1 on any mismatch."""
+    with open_ledger() as ledger:
+        report = ledger.check()
+    table = Table("currency", "debits_pending", "credits_pending", "debits_posted", "credits_posted")
+    for currency, (dp, dpo, cp, cpo) in sorted(report.totals.items()):
+        table.add_row(currency, str(dp), str(cp), str(dpo), str(cpo))
+    out.print(table)
+    out.print(f"accounts checked: {report.accounts_checked}")
+    for problem in report.problems:
+        err.print(f"[red]mismatch[/red] {problem}")
+    if not report.ok:
+        raise typer.Exit(1)
+    out.print("[green]ledger balances[/green]")
+
+
+def print_json(value: Any) -> None:
+    out.print_json(json.dumps(value, default=str))

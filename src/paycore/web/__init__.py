@@ -1,0 +1,1 @@
+"""FastAPI application assembly: routers, problem+json errors, lifespan."""

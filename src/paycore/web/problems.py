@@ -1,0 +1,90 @@
+"""RFC 9457 problem details: every refused request gets one, with a stable `code`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from paycore.errors import Rejected
+
+PROBLEM_TYPE_BASE = "https://paycore.dev/problems/"
+
+_PYDANTIC_CODES = {
+    "json_invalid": "malformed_json",
+    "extra_forbidden": "unknown_field",
+    "missing": "missing_field",
+    "int_type": "wrong_type",
+    "int_from_float": "wrong_type",
+    "int_parsing": "wrong_type",
+    "string_type": "wrong_type",
+    "list_type": "wrong_type",
+    "dict_type": "wrong_type",
+    "model_type": "wrong_type",
+    "bool_type": "wrong_type",
+    "literal_error": "invalid_value",
+    "string_too_long": "value_too_long",
+    "string_too_short": "value_too_short",
+}
+
+_STATUS_BY_CODE = {
+    "malformed_json": 400,
+    "account_not_found": 404,
+    "transfer_not_found": 404,
+    "batch_too_large": 413,
+}
+
+
+def status_for(code: str) -> int:
+    if code in _STATUS_BY_CODE:
+        return _STATUS_BY_CODE[code]
+    if code.startswith("exists_with_different_") or code == "account_closed":
+        return 409
+    return 422
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": code.replace("_", " "),
+        "status": status,
+        "code": code,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def _code_of_validation_error(error: dict[str, Any]) -> str:
+    kind = str(error.get("type", ""))
+    loc = [str(part) for part in error.get("loc", ())]
+    if kind in ("greater_than", "greater_than_equal") and "amount" in loc:
+        return "amount_must_be_positive"
+    if kind == "less_than_equal" and "amount" in loc:
+        return "amount_must_not_exceed_max"
+    if kind == "too_long" and loc[-1:] == ["transfers"]:
+        return "batch_too_large"
+    if kind in ("too_short",) and loc[-1:] == ["transfers"]:
+        return "batch_empty"
+    return _PYDANTIC_CODES.get(kind, kind)
+
+
+async def on_rejected(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, Rejected):  # pragma: no cover - registered for Rejected only
+        raise exc
+    return problem(status_for(exc.code), exc.code, exc.detail or exc.code)
+
+
+async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover
+        raise exc
+    errors = list(exc.errors())
+    code = _code_of_validation_error(errors[0]) if errors else "invalid_request"
+    shown = [
+        {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")}
+        for e in errors[:20]
+    ]
+    return problem(status_for(code), code, str(errors[0].get("msg", "")) if errors else "",
+                   errors=shown)
