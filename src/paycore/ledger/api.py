@@ -42,15 +42,19 @@ LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 
 def _currency(value: str) -> str:
     if not is_known_currency(value):
-        raise PydanticCustomError("unknown_currency", "{value} is not an ISO 4217 code",
-                                  {"value": value})
+        raise PydanticCustomError(
+            "unknown_currency", "{value} is not an ISO 4217 code", {"value": value}
+        )
     return value
 
 
 def _metadata(value: dict[str, Any]) -> dict[str, Any]:
     if len(json.dumps(value, separators=(",", ":"))) > limits.METADATA_BYTES_MAX:
-        raise PydanticCustomError("metadata_too_large", "metadata is over {limit} bytes",
-                                  {"limit": limits.METADATA_BYTES_MAX})
+        raise PydanticCustomError(
+            "metadata_too_large",
+            "metadata is over {limit} bytes",
+            {"limit": limits.METADATA_BYTES_MAX},
+        )
     return value
 
 
@@ -59,8 +63,11 @@ def _flag_validator(kind: Any) -> Any:
         known = {f.name.lower() for f in kind if f.value and f.name}
         for name in names:
             if name not in known:
-                raise PydanticCustomError("unknown_flag", "{name} is not one of {known}",
-                                          {"name": name, "known": sorted(known)})
+                raise PydanticCustomError(
+                    "unknown_flag",
+                    "{name} is not one of {known}",
+                    {"name": name, "known": sorted(known)},
+                )
         return names
 
     return check
@@ -104,10 +111,18 @@ class AccountOut(BaseModel):
     @classmethod
     def of(cls, a: Account) -> AccountOut:
         return cls(
-            id=a.id, currency=a.currency, code=a.code, owner_id=a.owner_id,
-            flags=flag_names(a.flags), status=a.status.value, debits_pending=a.debits_pending,
-            debits_posted=a.debits_posted, credits_pending=a.credits_pending,
-            credits_posted=a.credits_posted, available=a.available, metadata=dict(a.metadata),
+            id=a.id,
+            currency=a.currency,
+            code=a.code,
+            owner_id=a.owner_id,
+            flags=flag_names(a.flags),
+            status=a.status.value,
+            debits_pending=a.debits_pending,
+            debits_posted=a.debits_posted,
+            credits_pending=a.credits_pending,
+            credits_posted=a.credits_posted,
+            available=a.available,
+            metadata=dict(a.metadata),
             created_at=a.created_at,
         )
 
@@ -133,15 +148,23 @@ class TransferIn(_Strict):
         for name in self.flags:
             flags |= TransferFlags[name.upper()]
         return TransferRequest(
-            id=self.id, debit_account_id=self.debit_account_id,
-            credit_account_id=self.credit_account_id, amount=self.amount, currency=self.currency,
-            flags=flags, pending_id=self.pending_id, timeout_s=self.timeout_s, code=self.code,
+            id=self.id,
+            debit_account_id=self.debit_account_id,
+            credit_account_id=self.credit_account_id,
+            amount=self.amount,
+            currency=self.currency,
+            flags=flags,
+            pending_id=self.pending_id,
+            timeout_s=self.timeout_s,
+            code=self.code,
             metadata=self.metadata,
         )
 
 
 class TransferBatchIn(_Strict):
-    transfers: Annotated[list[TransferIn], Field(min_length=1, max_length=limits.TRANSFER_BATCH_MAX)]
+    transfers: Annotated[
+        list[TransferIn], Field(min_length=1, max_length=limits.TRANSFER_BATCH_MAX)
+    ]
 
 
 class TransferResultOut(BaseModel):
@@ -171,10 +194,19 @@ class TransferOut(BaseModel):
     @classmethod
     def of(cls, t: Transfer) -> TransferOut:
         return cls(
-            id=t.id, debit_account_id=t.debit_account_id, credit_account_id=t.credit_account_id,
-            amount=t.amount, currency=t.currency, flags=flag_names(t.flags),
-            pending_id=t.pending_id, timeout_s=t.timeout_s, code=t.code, status=t.status.value,
-            metadata=dict(t.metadata), created_at=t.created_at, expires_at=t.expires_at,
+            id=t.id,
+            debit_account_id=t.debit_account_id,
+            credit_account_id=t.credit_account_id,
+            amount=t.amount,
+            currency=t.currency,
+            flags=flag_names(t.flags),
+            pending_id=t.pending_id,
+            timeout_s=t.timeout_s,
+            code=t.code,
+            status=t.status.value,
+            metadata=dict(t.metadata),
+            created_at=t.created_at,
+            expires_at=t.expires_at,
         )
 
 
@@ -192,9 +224,14 @@ class EntryOut(BaseModel):
     @classmethod
     def of(cls, e: Entry) -> EntryOut:
         return cls(
-            transfer_id=e.transfer_id, event=e.event, side=e.side, amount=e.amount,
-            debits_pending=e.debits_pending, debits_posted=e.debits_posted,
-            credits_pending=e.credits_pending, credits_posted=e.credits_posted,
+            transfer_id=e.transfer_id,
+            event=e.event,
+            side=e.side,
+            amount=e.amount,
+            debits_pending=e.debits_pending,
+            debits_posted=e.debits_posted,
+            credits_pending=e.credits_pending,
+            credits_posted=e.credits_posted,
             created_at=e.created_at,
         )
 
@@ -229,8 +266,12 @@ def create_account(body: AccountIn, ledger: LedgerDep, response: Response) -> Ac
         flags |= AccountFlags[name.upper()]
     account, created = ledger.create_account(
         AccountRequest(
-            id=body.id, currency=body.currency, code=body.code, owner_id=body.owner_id,
-            flags=flags, metadata=body.metadata,
+            id=body.id,
+            currency=body.currency,
+            code=body.code,
+            owner_id=body.owner_id,
+            flags=flags,
+            metadata=body.metadata,
         )
     )
     if not created:
@@ -259,8 +300,12 @@ def list_entries(
     after: str | None = None,
     order: Literal["newest_first", "oldest_first"] = "newest_first",
 ) -> EntryPageOut:
-    page = ledger.entries(account_id, limit=limit, after=after, newest_first=order == "newest_first")
-    return EntryPageOut(entries=[EntryOut.of(e) for e in page.entries], next_cursor=page.next_cursor)
+    page = ledger.entries(
+        account_id, limit=limit, after=after, newest_first=order == "newest_first"
+    )
+    return EntryPageOut(
+        entries=[EntryOut.of(e) for e in page.entries], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/accounts/{account_id}/balance", response_model=BalanceOut)
@@ -268,8 +313,14 @@ def balance_at(account_id: str, at: datetime, ledger: LedgerDep) -> BalanceOut:
     if at.tzinfo is None:
         raise Rejected("timestamp_needs_timezone", "give `at` with an offset, e.g. Z")
     dp, dpo, cp, cpo = ledger.balance_at(account_id, at)
-    return BalanceOut(account_id=account_id, at=at, debits_pending=dp, debits_posted=dpo,
-                      credits_pending=cp, credits_posted=cpo)
+    return BalanceOut(
+        account_id=account_id,
+        at=at,
+        debits_pending=dp,
+        debits_posted=dpo,
+        credits_pending=cp,
+        credits_posted=cpo,
+    )
 
 
 @router.post("/transfers", response_model=TransferBatchOut)
@@ -292,4 +343,6 @@ def get_transfer(transfer_id: str, ledger: LedgerDep) -> TransferOut:
 @router.get("/ledger/check", response_model=CheckOut)
 def check(ledger: LedgerDep) -> CheckOut:
     report = ledger.check()
-    return CheckOut(ok=report.ok, accounts_checked=report.accounts_checked, problems=report.problems)
+    return CheckOut(
+        ok=report.ok, accounts_checked=report.accounts_checked, problems=report.problems
+    )

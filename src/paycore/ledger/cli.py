@@ -56,10 +56,14 @@ def parse_flag_names(kind: Any, names: list[str]) -> Any:
 @accounts_app.command("create")
 def create_account(
     currency: Annotated[str, typer.Option(help="ISO 4217 code, e.g. CNY")],
-    account_id: Annotated[str | None, typer.Option("--id", help="defaults to a new acct_ id")] = None,
+    account_id: Annotated[
+        str | None, typer.Option("--id", help="defaults to a new acct_ id")
+    ] = None,
     code: Annotated[int, typer.Option(help="chart-of-accounts code")] = 0,
     owner_id: Annotated[str | None, typer.Option("--owner")] = None,
-    flag: Annotated[list[str] | None, typer.Option(help="e.g. debits_must_not_exceed_credits")] = None,
+    flag: Annotated[
+        list[str] | None, typer.Option(help="e.g. debits_must_not_exceed_credits")
+    ] = None,
 ) -> None:
     """Create an account (idempotent by --id)."""
     if not is_known_currency(currency):
@@ -67,8 +71,9 @@ def create_account(
     flags = parse_flag_names(AccountFlags, flag or [])
     with open_ledger() as ledger:
         account, created = ledger.create_account(
-            AccountRequest(id=account_id, currency=currency, code=code, owner_id=owner_id,
-                           flags=flags)
+            AccountRequest(
+                id=account_id, currency=currency, code=code, owner_id=owner_id, flags=flags
+            )
         )
     out.print(("created " if created else "exists ") + account.id)
 
@@ -82,10 +87,14 @@ def show_account(account_id: str) -> None:
         raise fail("account_not_found", account_id)
     table = Table(title=account.id, show_header=False)
     for name, value in (
-        ("currency", account.currency), ("code", account.code), ("status", account.status),
+        ("currency", account.currency),
+        ("code", account.code),
+        ("status", account.status),
         ("flags", ", ".join(flag_names(account.flags)) or "-"),
-        ("debits_pending", account.debits_pending), ("debits_posted", account.debits_posted),
-        ("credits_pending", account.credits_pending), ("credits_posted", account.credits_posted),
+        ("debits_pending", account.debits_pending),
+        ("debits_posted", account.debits_posted),
+        ("credits_pending", account.credits_pending),
+        ("credits_posted", account.credits_posted),
         ("available", format_minor(account.available, account.currency)),
     ):
         table.add_row(name, str(value))
@@ -107,21 +116,32 @@ def create_transfer(
     credit: Annotated[str | None, typer.Option(help="credit account id")] = None,
     amount: Annotated[str | None, typer.Option(help="integer minor units")] = None,
     currency: Annotated[str | None, typer.Option()] = None,
-    flag: Annotated[list[str] | None, typer.Option(help="linked, pending, post_pending, ...")] = None,
+    flag: Annotated[
+        list[str] | None, typer.Option(help="linked, pending, post_pending, ...")
+    ] = None,
     pending_id: Annotated[str | None, typer.Option()] = None,
     timeout_s: Annotated[int, typer.Option()] = 0,
     code: Annotated[int, typer.Option()] = 0,
     file: Annotated[Path | None, typer.Option(help='JSON file: {"transfers": [...]}')] = None,
 ) -> None:
     """Post one transfer from options, or a batch from --file. Exits 1 if any is not created."""
-    batch = _batch_from_file(file) if file else [
-        TransferRequest(
-            id=transfer_id or "", debit_account_id=debit, credit_account_id=credit,
-            amount=_parse_amount(amount), currency=currency,
-            flags=parse_flag_names(TransferFlags, flag or []), pending_id=pending_id,
-            timeout_s=timeout_s, code=code,
-        )
-    ]
+    batch = (
+        _batch_from_file(file)
+        if file
+        else [
+            TransferRequest(
+                id=transfer_id or "",
+                debit_account_id=debit,
+                credit_account_id=credit,
+                amount=_parse_amount(amount),
+                currency=currency,
+                flags=parse_flag_names(TransferFlags, flag or []),
+                pending_id=pending_id,
+                timeout_s=timeout_s,
+                code=code,
+            )
+        ]
+    )
     with open_ledger() as ledger:
         results = ledger.create_transfers(batch)
     table = Table("id", "result")
@@ -152,7 +172,9 @@ def check() -> None:
     """Recompute every balance from the journal; exits 1 on any mismatch."""
     with open_ledger() as ledger:
         report = ledger.check()
-    table = Table("currency", "debits_pending", "credits_pending", "debits_posted", "credits_posted")
+    table = Table(
+        "currency", "debits_pending", "credits_pending", "debits_posted", "credits_posted"
+    )
     for currency, (dp, dpo, cp, cpo) in sorted(report.totals.items()):
         table.add_row(currency, str(dp), str(cp), str(dpo), str(cpo))
     out.print(table)

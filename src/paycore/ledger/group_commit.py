@@ -102,9 +102,11 @@ class GroupCommitter:
     def _commit_with_retries(self, group: list[Job]) -> list[list[str]]:
         for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
             try:
-                with self._engine.connect().execution_options(**WRITER) as conn:
-                    with conn.begin():
-                        return self._apply_group(conn, group)
+                with (
+                    self._engine.connect().execution_options(**WRITER) as conn,
+                    conn.begin(),
+                ):
+                    return self._apply_group(conn, group)
             except DBAPIError as exc:
                 if attempt == WRITE_ATTEMPTS_MAX or not _is_retryable(exc):
                     raise

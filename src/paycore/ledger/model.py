@@ -201,9 +201,7 @@ class TransferResult:
     result: str
 
 
-_PHASE_FLAGS = (
-    TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
-)
+_PHASE_FLAGS = TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
 
 
 def _structural_result(t: TransferRequest) -> str | None:
@@ -304,7 +302,11 @@ class Posting:
         return results
 
     def _apply_chain(
-        self, batch: Sequence[TransferRequest], start: int, end: int, chain_open: bool,
+        self,
+        batch: Sequence[TransferRequest],
+        start: int,
+        end: int,
+        chain_open: bool,
         results: list[str],
     ) -> None:
         if chain_open:
@@ -439,14 +441,14 @@ class Posting:
             problem = self._accounts_result(debit, credit, pending.currency)
             if problem:
                 return problem
-        self._release(pending, TransferStatus.POSTED_PENDING if is_post else TransferStatus.VOIDED_PENDING)
+        self._release(
+            pending, TransferStatus.POSTED_PENDING if is_post else TransferStatus.VOIDED_PENDING
+        )
         if is_post:
             self._move(debit, credit, amount, pending=False, sign=1)
         status = TransferStatus.POSTED if is_post else TransferStatus.VOIDED
         code = t.code or pending.code
-        created = self._create(
-            t, debit.id, credit.id, amount, pending.currency, code, None, status
-        )
+        created = self._create(t, debit.id, credit.id, amount, pending.currency, code, None, status)
         self._entries(created, "posted" if is_post else "voided", debit, credit, amount)
         return "created"
 
@@ -495,14 +497,30 @@ class Posting:
         self.dirty_accounts.add(credit.id)
 
     def _create(
-        self, t: TransferRequest, debit_id: str, credit_id: str, amount: int, currency: str,
-        code: int, expires_at: datetime | None, status: TransferStatus,
+        self,
+        t: TransferRequest,
+        debit_id: str,
+        credit_id: str,
+        amount: int,
+        currency: str,
+        code: int,
+        expires_at: datetime | None,
+        status: TransferStatus,
     ) -> Transfer:
         transfer = Transfer(
-            id=t.id, debit_account_id=debit_id, credit_account_id=credit_id, amount=amount,
-            currency=currency, flags=t.flags, pending_id=t.pending_id, timeout_s=t.timeout_s,
-            code=code, metadata=dict(t.metadata or {}), created_at=self.now,
-            expires_at=expires_at, status=status,
+            id=t.id,
+            debit_account_id=debit_id,
+            credit_account_id=credit_id,
+            amount=amount,
+            currency=currency,
+            flags=t.flags,
+            pending_id=t.pending_id,
+            timeout_s=t.timeout_s,
+            code=code,
+            metadata=dict(t.metadata or {}),
+            created_at=self.now,
+            expires_at=expires_at,
+            status=status,
         )
         self.transfers[t.id] = transfer
         self.created.append(transfer)
@@ -513,9 +531,7 @@ class Posting:
     ) -> None:
         for side, account in (("debit", debit), ("credit", credit)):
             self.entries.append(
-                Entry(
-                    account.id, transfer.id, event, side, amount, *account.balances(), self.now
-                )
+                Entry(account.id, transfer.id, event, side, amount, *account.balances(), self.now)
             )
 
 

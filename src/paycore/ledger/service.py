@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine
 from paycore import ids, limits
 from paycore.clock import Clock, SystemClock
 from paycore.errors import Rejected
-from paycore.ledger import store
+from paycore.ledger import store, store_writer
 from paycore.ledger.group_commit import GroupCommitter, Job
 from paycore.ledger.model import (
     Account,
@@ -79,14 +79,28 @@ class Ledger:
 
     def create_account(self, request: AccountRequest) -> tuple[Account, bool]:
         """Create an account; returns (account, created). Same id + same fields is a no-op."""
-        account = self._new_account(request)
+        [(account, created)] = self.create_accounts([request])
+        return account, created
+
+    def create_accounts(self, requests: Sequence[AccountRequest]) -> list[tuple[Account, bool]]:
+        """Create accounts in one transaction: all are created (or already exist) or none."""
+        if len(requests) > limits.ACCOUNT_BATCH_MAX:
+            raise Rejected("batch_too_large", f"at most {limits.ACCOUNT_BATCH_MAX} accounts")
+        wanted = [self._new_account(r) for r in requests]
+        outcome: list[tuple[Account, bool]] = []
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            existing = store.get_account(conn, account.id)
-            if existing is not None:
-                _check_same_account(account, existing)
-                return existing, False
-            store.insert_account(conn, account)
-        return account, True
+            existing = store.get_accounts(conn, [a.id for a in wanted])
+            fresh: dict[str, Account] = {}
+            for account in wanted:
+                found = existing.get(account.id) or fresh.get(account.id)
+                if found is not None:
+                    _check_same_account(account, found)
+                    outcome.append((found, False))
+                else:
+                    fresh[account.id] = account
+                    outcome.append((account, True))
+            store.insert_accounts(conn, list(fresh.values()))
+        return outcome
 
     def _new_account(self, request: AccountRequest) -> Account:
         if not is_known_currency(request.currency):
@@ -100,19 +114,26 @@ class Ledger:
             raise Rejected("code_must_not_exceed_max", f"code is 0 to {limits.CODE_MAX}")
         validate_metadata(request.metadata)
         return Account(
-            id=request.id or ids.new_id("acct"), currency=request.currency, code=request.code,
-            flags=request.flags, status=AccountStatus.ACTIVE, owner_id=request.owner_id,
-            metadata=dict(request.metadata), created_at=self._clock.now(),
+            id=request.id or ids.new_id("acct"),
+            currency=request.currency,
+            code=request.code,
+            flags=request.flags,
+            status=AccountStatus.ACTIVE,
+            owner_id=request.owner_id,
+            metadata=dict(request.metadata),
+            created_at=self._clock.now(),
         )
 
     def set_account_status(self, account_id: str, status: AccountStatus) -> Account:
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            account = store.lock_accounts(conn, [account_id]).get(account_id)
+            account = store_writer.lock_accounts(conn, [account_id]).get(account_id)
             if account is None:
                 raise Rejected("account_not_found", account_id)
             if account.status == AccountStatus.CLOSED:
                 raise Rejected("account_closed", "a closed account stays closed")
-            if status == AccountStatus.CLOSED and (account.debits_pending or account.credits_pending):
+            if status == AccountStatus.CLOSED and (
+                account.debits_pending or account.credits_pending
+            ):
                 raise Rejected("account_has_pending_transfers", "post or void its holds first")
             store.set_account_status(conn, account_id, status)
             account.status = status
@@ -159,7 +180,7 @@ class Ledger:
 
     def _expire_due_holds_of(self, account_ids: set[str]) -> None:
         with self._engine.connect() as conn:
-            due = store.load_due_holds(conn, account_ids, self._clock.now())
+            due = store_writer.load_due_holds(conn, account_ids, self._clock.now())
         if due:
             self._writer.submit(Job(touch_account_ids=frozenset(account_ids))).result()
 
@@ -182,27 +203,33 @@ class Ledger:
                         account_ids.add(account_id)
         # Read before locking which other accounts this group will move, so that all
         # locks are taken at once, in id order, and two writers never deadlock.
-        holds = store.load_transfers(conn, pending_ids)
-        holds.update(store.load_due_holds(conn, account_ids, now))
+        holds = store_writer.load_transfers(conn, pending_ids)
+        holds.update(store_writer.load_due_holds(conn, account_ids, now))
         for hold in holds.values():
             account_ids.update((hold.debit_account_id, hold.credit_account_id))
-        accounts = store.lock_accounts(conn, account_ids)
+        accounts = store_writer.lock_accounts(conn, account_ids)
         # Re-read after locking: another writer may have posted or voided a hold meanwhile.
-        loaded = store.load_transfers(conn, transfer_ids | holds.keys())
+        loaded = store_writer.load_transfers(conn, transfer_ids | holds.keys())
         posting = Posting(
-            accounts=accounts, transfers=loaded, failed=store.load_failures(conn, transfer_ids),
+            accounts=accounts,
+            transfers=loaded,
+            failed=store_writer.load_failures(conn, transfer_ids),
             now=now,
         )
         posting.expire_due()
         results = [posting.apply(job.transfers) for job in group]
-        store.write_posting(conn, posting)
+        store_writer.write_posting(conn, posting)
         return results
 
     # -- history -------------------------------------------------------------------------
 
     def entries(
-        self, account_id: str, *, limit: int = limits.ENTRIES_PAGE_DEFAULT,
-        after: str | None = None, newest_first: bool = True,
+        self,
+        account_id: str,
+        *,
+        limit: int = limits.ENTRIES_PAGE_DEFAULT,
+        after: str | None = None,
+        newest_first: bool = True,
     ) -> EntryPage:
         if not 0 < limit <= limits.ENTRIES_PAGE_MAX:
             raise Rejected("limit_out_of_range", f"limit is 1 to {limits.ENTRIES_PAGE_MAX}")
@@ -224,8 +251,12 @@ class Ledger:
             entry = store.last_entry_at(conn, account_id, at)
         if entry is None:
             return (0, 0, 0, 0)
-        return (entry.debits_pending, entry.debits_posted, entry.credits_pending,
-                entry.credits_posted)
+        return (
+            entry.debits_pending,
+            entry.debits_posted,
+            entry.credits_pending,
+            entry.credits_posted,
+        )
 
     # -- self-check --------------------------------------------------------------------------
 
@@ -254,7 +285,8 @@ class Ledger:
             if dpo != cpo:
                 problems.append(f"{currency}: debits_posted {dpo} != credits_posted {cpo}")
         return CheckReport(
-            accounts_checked=len(sums.stored), problems=problems,
+            accounts_checked=len(sums.stored),
+            problems=problems,
             totals={c: (t[0], t[1], t[2], t[3]) for c, t in totals.items()},
         )
 
@@ -269,7 +301,8 @@ def run_expiry_worker(ledger: Ledger, *, interval_s: float, stop: threading.Even
 
 def _is_due(transfer: Transfer, now: datetime) -> bool:
     return (
-        transfer.status == "pending" and transfer.expires_at is not None
+        transfer.status == "pending"
+        and transfer.expires_at is not None
         and transfer.expires_at <= now
     )
 

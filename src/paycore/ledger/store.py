@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +17,8 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    bindparam,
     func,
     literal,
-    or_,
     select,
     text,
     union_all,
@@ -32,7 +30,6 @@ from paycore.ledger.model import (
     AccountFlags,
     AccountStatus,
     Entry,
-    Posting,
     Transfer,
     TransferFlags,
     TransferStatus,
@@ -87,8 +84,9 @@ transfers = Table(
 entries = Table(
     "ledger_entries",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("account_id", String(64), nullable=False),
     Column("transfer_id", String(64), nullable=False),
     Column("event", String(16), nullable=False),
@@ -116,57 +114,70 @@ transfer_failures = Table(
 
 def _account(row: Any) -> Account:
     return Account(
-        id=row.id, currency=row.currency, code=row.code, flags=AccountFlags(row.flags),
-        status=AccountStatus(row.status), owner_id=row.owner_id, metadata=row.metadata,
-        created_at=row.created_at, debits_pending=row.debits_pending,
-        debits_posted=row.debits_posted, credits_pending=row.credits_pending,
+        id=row.id,
+        currency=row.currency,
+        code=row.code,
+        flags=AccountFlags(row.flags),
+        status=AccountStatus(row.status),
+        owner_id=row.owner_id,
+        metadata=row.metadata,
+        created_at=row.created_at,
+        debits_pending=row.debits_pending,
+        debits_posted=row.debits_posted,
+        credits_pending=row.credits_pending,
         credits_posted=row.credits_posted,
     )
 
 
 def _transfer(row: Any) -> Transfer:
     return Transfer(
-        id=row.id, debit_account_id=row.debit_account_id,
-        credit_account_id=row.credit_account_id, amount=row.amount, currency=row.currency,
-        flags=TransferFlags(row.flags), pending_id=row.pending_id, timeout_s=row.timeout_s,
-        code=row.code, metadata=row.metadata, created_at=row.created_at,
-        expires_at=row.expires_at, status=TransferStatus(row.status),
+        id=row.id,
+        debit_account_id=row.debit_account_id,
+        credit_account_id=row.credit_account_id,
+        amount=row.amount,
+        currency=row.currency,
+        flags=TransferFlags(row.flags),
+        pending_id=row.pending_id,
+        timeout_s=row.timeout_s,
+        code=row.code,
+        metadata=row.metadata,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        status=TransferStatus(row.status),
     )
-
-
-def _transfer_row(t: Transfer) -> dict[str, Any]:
-    return {
-        "id": t.id, "debit_account_id": t.debit_account_id,
-        "credit_account_id": t.credit_account_id, "amount": t.amount, "currency": t.currency,
-        "flags": int(t.flags), "pending_id": t.pending_id, "timeout_s": t.timeout_s,
-        "code": t.code, "metadata": dict(t.metadata), "created_at": t.created_at,
-        "expires_at": t.expires_at, "status": t.status.value,
-    }
-
-
-def _entry_row(e: Entry) -> dict[str, Any]:
-    return {
-        "account_id": e.account_id, "transfer_id": e.transfer_id, "event": e.event,
-        "side": e.side, "amount": e.amount, "debits_pending": e.debits_pending,
-        "debits_posted": e.debits_posted, "credits_pending": e.credits_pending,
-        "credits_posted": e.credits_posted, "created_at": e.created_at,
-    }
 
 
 # -- accounts ---------------------------------------------------------------------------
 
 
-def insert_account(conn: Connection, account: Account) -> None:
-    conn.execute(
-        accounts.insert(),
+def insert_accounts(conn: Connection, new_accounts: Sequence[Account]) -> None:
+    if not new_accounts:
+        return
+    rows = [
         {
-            "id": account.id, "currency": account.currency, "code": account.code,
-            "owner_id": account.owner_id, "flags": int(account.flags),
-            "status": account.status.value, "metadata": dict(account.metadata),
-            "created_at": account.created_at, "debits_pending": 0, "debits_posted": 0,
-            "credits_pending": 0, "credits_posted": 0,
-        },
-    )
+            "id": a.id,
+            "currency": a.currency,
+            "code": a.code,
+            "owner_id": a.owner_id,
+            "flags": int(a.flags),
+            "status": a.status.value,
+            "metadata": dict(a.metadata),
+            "created_at": a.created_at,
+            "debits_pending": 0,
+            "debits_posted": 0,
+            "credits_pending": 0,
+            "credits_posted": 0,
+        }
+        for a in new_accounts
+    ]
+    conn.execute(accounts.insert(), rows)
+
+
+def get_accounts(conn: Connection, account_ids: Sequence[str]) -> dict[str, Account]:
+    if not account_ids:
+        return {}
+    rows = conn.execute(select(accounts).where(accounts.c.id.in_(set(account_ids))))
+    return {row.id: _account(row) for row in rows}
 
 
 def get_account(conn: Connection, account_id: str) -> Account | None:
@@ -178,19 +189,6 @@ def set_account_status(conn: Connection, account_id: str, status: AccountStatus)
     conn.execute(update(accounts).where(accounts.c.id == account_id).values(status=status.value))
 
 
-def lock_accounts(conn: Connection, account_ids: Collection[str]) -> dict[str, Account]:
-    """Load and row-lock accounts in id order, the one order every writer uses."""
-    if not account_ids:
-        return {}
-    query = (
-        select(accounts)
-        .where(accounts.c.id.in_(sorted(account_ids)))
-        .order_by(accounts.c.id)
-        .with_for_update()
-    )
-    return {row.id: _account(row) for row in conn.execute(query)}
-
-
 # -- transfers --------------------------------------------------------------------------
 
 
@@ -199,42 +197,12 @@ def get_transfer(conn: Connection, transfer_id: str) -> Transfer | None:
     return _transfer(row) if row else None
 
 
-def load_transfers(conn: Connection, transfer_ids: Collection[str]) -> dict[str, Transfer]:
-    if not transfer_ids:
-        return {}
-    query = select(transfers).where(transfers.c.id.in_(list(transfer_ids)))
-    return {row.id: _transfer(row) for row in conn.execute(query)}
-
-
-def load_failures(conn: Connection, transfer_ids: Collection[str]) -> dict[str, str]:
-    if not transfer_ids:
-        return {}
-    query = select(transfer_failures.c.id, transfer_failures.c.result).where(
-        transfer_failures.c.id.in_(list(transfer_ids))
-    )
-    return {row.id: row.result for row in conn.execute(query)}
-
-
 def _due_condition(now: datetime) -> Any:
     return and_(
         transfers.c.status == TransferStatus.PENDING.value,
         transfers.c.expires_at.is_not(None),
         transfers.c.expires_at <= now,
     )
-
-
-def load_due_holds(
-    conn: Connection, account_ids: Collection[str], now: datetime
-) -> dict[str, Transfer]:
-    """Holds on these accounts whose timeout has run out but are not yet expired."""
-    if not account_ids:
-        return {}
-    ids = list(account_ids)
-    query = select(transfers).where(
-        _due_condition(now),
-        or_(transfers.c.debit_account_id.in_(ids), transfers.c.credit_account_id.in_(ids)),
-    )
-    return {row.id: _transfer(row) for row in conn.execute(query)}
 
 
 def due_hold_accounts(conn: Connection, now: datetime, limit: int) -> set[str]:
@@ -251,47 +219,6 @@ def due_hold_accounts(conn: Connection, now: datetime, limit: int) -> set[str]:
     return found
 
 
-_update_balance = (
-    update(accounts)
-    .where(accounts.c.id == bindparam("b_id"))
-    .values(
-        debits_pending=bindparam("b_dp"), debits_posted=bindparam("b_dpo"),
-        credits_pending=bindparam("b_cp"), credits_posted=bindparam("b_cpo"),
-    )
-)
-_update_status = (
-    update(transfers).where(transfers.c.id == bindparam("b_id")).values(status=bindparam("b_st"))
-)
-
-
-def write_posting(conn: Connection, posting: Posting) -> None:
-    """Write everything one batch changed; the caller's transaction makes it atomic."""
-    if posting.created:
-        conn.execute(transfers.insert(), [_transfer_row(t) for t in posting.created])
-    created_ids = {t.id for t in posting.created}
-    status_rows = [
-        {"b_id": tid, "b_st": posting.transfers[tid].status.value}
-        for tid in posting.dirty_transfers
-        if tid not in created_ids and tid in posting.transfers
-    ]
-    if status_rows:
-        conn.execute(_update_status, status_rows)
-    if posting.entries:
-        conn.execute(entries.insert(), [_entry_row(e) for e in posting.entries])
-    balance_rows = [
-        {"b_id": a.id, "b_dp": a.debits_pending, "b_dpo": a.debits_posted,
-         "b_cp": a.credits_pending, "b_cpo": a.credits_posted}
-        for a in (posting.accounts[i] for i in sorted(posting.dirty_accounts))
-    ]
-    if balance_rows:
-        conn.execute(_update_balance, balance_rows)
-    if posting.failures:
-        conn.execute(
-            transfer_failures.insert(),
-            [{"id": i, "result": r, "failed_at": posting.now} for i, r in posting.failures.items()],
-        )
-
-
 # -- history ----------------------------------------------------------------------------
 
 
@@ -300,16 +227,24 @@ def list_entries(
 ) -> list[tuple[int, Entry]]:
     query = select(entries).where(entries.c.account_id == account_id)
     if after_seq is not None:
-        query = query.where(entries.c.seq < after_seq if newest_first else entries.c.seq > after_seq)
+        query = query.where(
+            entries.c.seq < after_seq if newest_first else entries.c.seq > after_seq
+        )
     query = query.order_by(entries.c.seq.desc() if newest_first else entries.c.seq).limit(limit)
     return [(row.seq, _entry(row)) for row in conn.execute(query)]
 
 
 def _entry(row: Any) -> Entry:
     return Entry(
-        account_id=row.account_id, transfer_id=row.transfer_id, event=row.event, side=row.side,
-        amount=row.amount, debits_pending=row.debits_pending, debits_posted=row.debits_posted,
-        credits_pending=row.credits_pending, credits_posted=row.credits_posted,
+        account_id=row.account_id,
+        transfer_id=row.transfer_id,
+        event=row.event,
+        side=row.side,
+        amount=row.amount,
+        debits_pending=row.debits_pending,
+        debits_posted=row.debits_posted,
+        credits_pending=row.credits_pending,
+        credits_posted=row.credits_posted,
         created_at=row.created_at,
     )
 
@@ -339,11 +274,19 @@ class JournalSums:
 
 def journal_sums(conn: Connection) -> JournalSums:
     stored = {
-        row.id: (row.currency, (row.debits_pending, row.debits_posted, row.credits_pending,
-                                row.credits_posted))
+        row.id: (
+            row.currency,
+            (row.debits_pending, row.debits_posted, row.credits_pending, row.credits_posted),
+        )
         for row in conn.execute(
-            select(accounts.c.id, accounts.c.currency, accounts.c.debits_pending,
-                   accounts.c.debits_posted, accounts.c.credits_pending, accounts.c.credits_posted)
+            select(
+                accounts.c.id,
+                accounts.c.currency,
+                accounts.c.debits_pending,
+                accounts.c.debits_posted,
+                accounts.c.credits_pending,
+                accounts.c.credits_posted,
+            )
         )
     }
     recomputed: dict[str, list[int]] = {}
@@ -357,8 +300,12 @@ def journal_sums(conn: Connection) -> JournalSums:
     )
     last_query = select(entries).join(latest, entries.c.seq == latest.c.seq)
     last_entry = {
-        row.account_id: (row.debits_pending, row.debits_posted, row.credits_pending,
-                         row.credits_posted)
+        row.account_id: (
+            row.debits_pending,
+            row.debits_posted,
+            row.credits_pending,
+            row.credits_posted,
+        )
         for row in conn.execute(last_query)
     }
     return JournalSums(
@@ -379,8 +326,10 @@ def _recompute_query() -> Any:
         (TransferStatus.PENDING.value, 0, 2),
         (TransferStatus.POSTED.value, 1, 3),
     ):
-        for column, slot in ((transfers.c.debit_account_id, debit_slot),
-                             (transfers.c.credit_account_id, credit_slot)):
+        for column, slot in (
+            (transfers.c.debit_account_id, debit_slot),
+            (transfers.c.credit_account_id, credit_slot),
+        ):
             parts.append(
                 select(
                     column.label("account_id"),

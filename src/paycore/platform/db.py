@@ -74,9 +74,11 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime: paycore stores instants in UTC")
-        return value.astimezone(UTC) if dialect.name == "postgresql" else value.astimezone(
-            UTC
-        ).replace(tzinfo=None)
+        return (
+            value.astimezone(UTC)
+            if dialect.name == "postgresql"
+            else value.astimezone(UTC).replace(tzinfo=None)
+        )
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -28,9 +28,14 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
         app.state.ledger = ledger or Ledger(make_engine(config.database_url))
         stop = threading.Event()
         worker = threading.Thread(
-            target=run_expiry_worker, name="ledger-expiry", daemon=True,
-            kwargs={"ledger": app.state.ledger, "interval_s": config.expiry_interval_s,
-                    "stop": stop},
+            target=run_expiry_worker,
+            name="ledger-expiry",
+            daemon=True,
+            kwargs={
+                "ledger": app.state.ledger,
+                "interval_s": config.expiry_interval_s,
+                "stop": stop,
+            },
         )
         if owned:
             worker.start()

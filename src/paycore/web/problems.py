@@ -86,5 +86,6 @@ async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse
         {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")}
         for e in errors[:20]
     ]
-    return problem(status_for(code), code, str(errors[0].get("msg", "")) if errors else "",
-                   errors=shown)
+    return problem(
+        status_for(code), code, str(errors[0].get("msg", "")) if errors else "", errors=shown
+    )

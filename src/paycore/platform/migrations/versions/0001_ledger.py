@@ -56,13 +56,20 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
     )
     op.create_index(
-        "ix_ledger_transfers_due", "ledger_transfers", ["expires_at"],
-        postgresql_where=_LIVE_HOLD, sqlite_where=_LIVE_HOLD,
+        "ix_ledger_transfers_due",
+        "ledger_transfers",
+        ["expires_at"],
+        postgresql_where=_LIVE_HOLD,
+        sqlite_where=_LIVE_HOLD,
     )
     op.create_table(
         "ledger_entries",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-                  autoincrement=True),
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("account_id", sa.String(64), nullable=False),
         sa.Column("transfer_id", sa.String(64), nullable=False),
         sa.Column("event", sa.String(16), nullable=False),

@@ -1,0 +1,289 @@
+"""The group-commit writer's SQL: driver-level statements for the hot path.
+
+Every statement here runs once per group, whatever the group's size: id lists
+travel as one array (PostgreSQL `= ANY`, `unnest`) or one JSON document
+(SQLite `json_each`) instead of thousands of bound parameters. Compiling
+SQLAlchemy expressions with expanding IN-lists cost more than the database
+work itself, so these statements are plain text over the same connection and
+transaction; the schema is still defined once, in `store.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from paycore.ledger.model import (
+    Account,
+    AccountFlags,
+    AccountStatus,
+    Posting,
+    Transfer,
+    TransferFlags,
+    TransferStatus,
+)
+
+_ACCOUNT_COLUMNS = (
+    "id, currency, code, owner_id, flags, status, metadata, created_at, "
+    "debits_pending, debits_posted, credits_pending, credits_posted"
+)
+_TRANSFER_COLUMNS = (
+    "id, debit_account_id, credit_account_id, amount, currency, flags, pending_id, "
+    "timeout_s, code, metadata, created_at, expires_at, status"
+)
+_ENTRY_COLUMNS = (
+    "account_id, transfer_id, event, side, amount, debits_pending, debits_posted, "
+    "credits_pending, credits_posted, created_at"
+)
+
+
+class _Dialect:
+    """How ids, timestamps and JSON cross the driver boundary for one database."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.postgres = conn.dialect.name == "postgresql"
+
+    def ids(self, column: str, ids: Collection[str]) -> tuple[str, dict[str, Any]]:
+        if self.postgres:
+            return f"{column} = ANY(%(ids)s)", {"ids": list(ids)}
+        return f"{column} IN (SELECT value FROM json_each(:ids))", {"ids": json.dumps(list(ids))}
+
+    def bind_time(self, value: datetime | None) -> Any:
+        if value is None or self.postgres:
+            return value
+        # The format SQLAlchemy's SQLite DateTime writes, so text comparison orders instants.
+        return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}"
+
+    def read_time(self, value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+    def read_json(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    def sql(self, statement: str) -> str:
+        """Statements are written with `:name` placeholders; psycopg wants `%(name)s`."""
+        if not self.postgres:
+            return statement
+        for name in ("ids", "now"):
+            statement = statement.replace(f":{name}", f"%({name})s")
+        return statement
+
+
+def _account(d: _Dialect, row: Sequence[Any]) -> Account:
+    return Account(
+        id=row[0],
+        currency=row[1],
+        code=row[2],
+        owner_id=row[3],
+        flags=AccountFlags(row[4]),
+        status=AccountStatus(row[5]),
+        metadata=d.read_json(row[6]),
+        created_at=d.read_time(row[7]) or datetime.min.replace(tzinfo=UTC),
+        debits_pending=row[8],
+        debits_posted=row[9],
+        credits_pending=row[10],
+        credits_posted=row[11],
+    )
+
+
+def _transfer(d: _Dialect, row: Sequence[Any]) -> Transfer:
+    return Transfer(
+        id=row[0],
+        debit_account_id=row[1],
+        credit_account_id=row[2],
+        amount=row[3],
+        currency=row[4],
+        flags=TransferFlags(row[5]),
+        pending_id=row[6],
+        timeout_s=row[7],
+        code=row[8],
+        metadata=d.read_json(row[9]),
+        created_at=d.read_time(row[10]) or datetime.min.replace(tzinfo=UTC),
+        expires_at=d.read_time(row[11]),
+        status=TransferStatus(row[12]),
+    )
+
+
+def lock_accounts(conn: Connection, account_ids: Collection[str]) -> dict[str, Account]:
+    """Load and row-lock accounts in id order, the one order every writer uses."""
+    if not account_ids:
+        return {}
+    d = _Dialect(conn)
+    where, params = d.ids("id", sorted(account_ids))
+    lock = " ORDER BY id FOR UPDATE" if d.postgres else ""
+    sql = d.sql(f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE {where}{lock}")
+    return {row[0]: _account(d, row) for row in conn.exec_driver_sql(sql, params)}
+
+
+def load_transfers(conn: Connection, transfer_ids: Collection[str]) -> dict[str, Transfer]:
+    if not transfer_ids:
+        return {}
+    d = _Dialect(conn)
+    where, params = d.ids("id", transfer_ids)
+    sql = d.sql(f"SELECT {_TRANSFER_COLUMNS} FROM ledger_transfers WHERE {where}")
+    return {row[0]: _transfer(d, row) for row in conn.exec_driver_sql(sql, params)}
+
+
+def load_failures(conn: Connection, transfer_ids: Collection[str]) -> dict[str, str]:
+    if not transfer_ids:
+        return {}
+    d = _Dialect(conn)
+    where, params = d.ids("id", transfer_ids)
+    sql = d.sql(f"SELECT id, result FROM ledger_transfer_failures WHERE {where}")
+    return {row[0]: row[1] for row in conn.exec_driver_sql(sql, params)}
+
+
+def load_due_holds(
+    conn: Connection, account_ids: Collection[str], now: datetime
+) -> dict[str, Transfer]:
+    """Holds on these accounts whose timeout has run out but that are not yet expired."""
+    if not account_ids:
+        return {}
+    d = _Dialect(conn)
+    debit, params = d.ids("debit_account_id", account_ids)
+    credit, _ = d.ids("credit_account_id", account_ids)
+    params["now"] = d.bind_time(now)
+    sql = d.sql(
+        f"SELECT {_TRANSFER_COLUMNS} FROM ledger_transfers WHERE status = 'pending' "
+        f"AND expires_at IS NOT NULL AND expires_at <= :now AND ({debit} OR {credit})"
+    )
+    return {row[0]: _transfer(d, row) for row in conn.exec_driver_sql(sql, params)}
+
+
+def write_posting(conn: Connection, posting: Posting) -> None:
+    """Write everything one group changed; the caller's transaction makes it atomic."""
+    d = _Dialect(conn)
+    created_ids = {t.id for t in posting.created}
+    if posting.created:
+        _insert(
+            conn,
+            d,
+            "ledger_transfers",
+            _TRANSFER_COLUMNS,
+            [_transfer_values(d, t) for t in posting.created],
+        )
+    status_rows = [
+        (posting.transfers[tid].status.value, tid)
+        for tid in sorted(posting.dirty_transfers)
+        if tid not in created_ids and tid in posting.transfers
+    ]
+    if status_rows:
+        _update(conn, d, "ledger_transfers", ("status",), status_rows)
+    if posting.entries:
+        rows = [
+            (
+                e.account_id,
+                e.transfer_id,
+                e.event,
+                e.side,
+                e.amount,
+                e.debits_pending,
+                e.debits_posted,
+                e.credits_pending,
+                e.credits_posted,
+                d.bind_time(e.created_at),
+            )
+            for e in posting.entries
+        ]
+        _insert(conn, d, "ledger_entries", _ENTRY_COLUMNS, rows)
+    balance_rows = [
+        (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted, a.id)
+        for a in (posting.accounts[i] for i in sorted(posting.dirty_accounts))
+    ]
+    if balance_rows:
+        names = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+        _update(conn, d, "ledger_accounts", names, balance_rows)
+    if posting.failures:
+        now = d.bind_time(posting.now)
+        _insert(
+            conn,
+            d,
+            "ledger_transfer_failures",
+            "id, result, failed_at",
+            [(i, r, now) for i, r in posting.failures.items()],
+        )
+
+
+def _transfer_values(d: _Dialect, t: Transfer) -> tuple[Any, ...]:
+    return (
+        t.id,
+        t.debit_account_id,
+        t.credit_account_id,
+        t.amount,
+        t.currency,
+        int(t.flags),
+        t.pending_id,
+        t.timeout_s,
+        t.code,
+        json.dumps(dict(t.metadata)),
+        d.bind_time(t.created_at),
+        d.bind_time(t.expires_at),
+        t.status.value,
+    )
+
+
+# PostgreSQL array types for `unnest`, by column name, so one statement carries a whole group.
+_PG_TYPES = {
+    "amount": "bigint",
+    "flags": "int",
+    "timeout_s": "int",
+    "code": "int",
+    "metadata": "jsonb",
+    "created_at": "timestamptz",
+    "expires_at": "timestamptz",
+    "failed_at": "timestamptz",
+    "debits_pending": "bigint",
+    "debits_posted": "bigint",
+    "credits_pending": "bigint",
+    "credits_posted": "bigint",
+}
+
+
+def _pg_arrays(names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+    columns = list(zip(*rows, strict=True))
+    casts = ", ".join(
+        f"%s::{'text' if _PG_TYPES.get(n) == 'jsonb' else _PG_TYPES.get(n, 'text')}[]"
+        for n in names
+    )
+    return casts, [list(c) for c in columns]
+
+
+def _insert(
+    conn: Connection, d: _Dialect, table: str, columns: str, rows: list[tuple[Any, ...]]
+) -> None:
+    names = [c.strip() for c in columns.split(",")]
+    if d.postgres:
+        casts, arrays = _pg_arrays(names, rows)
+        select = ", ".join(f"{n}::jsonb" if _PG_TYPES.get(n) == "jsonb" else n for n in names)
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({columns}) SELECT {select} FROM unnest({casts}) AS v({columns})",
+            tuple(arrays),
+        )
+    else:
+        marks = ", ".join("?" * len(names))
+        conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+def _update(
+    conn: Connection, d: _Dialect, table: str, names: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Set `names` on rows given as (value..., id) tuples."""
+    if d.postgres:
+        casts, arrays = _pg_arrays([*names, "id"], rows)
+        sets = ", ".join(f"{n} = v.{n}" for n in names)
+        conn.exec_driver_sql(
+            f"UPDATE {table} AS t SET {sets} FROM unnest({casts}) AS v({', '.join(names)}, id) "
+            "WHERE t.id = v.id",
+            tuple(arrays),
+        )
+    else:
+        sets = ", ".join(f"{n} = ?" for n in names)
+        conn.exec_driver_sql(f"UPDATE {table} SET {sets} WHERE id = ?", rows)
