@@ -180,7 +180,7 @@ class Ledger:
 
     def _expire_due_holds_of(self, account_ids: set[str]) -> None:
         with self._engine.connect() as conn:
-            due = store_writer.load_due_holds(conn, account_ids, self._clock.now())
+            due = store_writer.has_due_holds(conn, account_ids, self._clock.now())
         if due:
             self._writer.submit(Job(touch_account_ids=frozenset(account_ids))).result()
 
@@ -201,21 +201,23 @@ class Ledger:
                 for account_id in (t.debit_account_id, t.credit_account_id):
                     if account_id:
                         account_ids.add(account_id)
-        # Read before locking which other accounts this group will move, so that all
-        # locks are taken at once, in id order, and two writers never deadlock.
-        holds = store_writer.load_transfers(conn, pending_ids)
-        holds.update(store_writer.load_due_holds(conn, account_ids, now))
-        for hold in holds.values():
-            account_ids.update((hold.debit_account_id, hold.credit_account_id))
+        # Lock the accounts the requests name, in id order, then read every transfer the
+        # group needs in one statement. Holds (posted, voided or due to expire) may involve
+        # accounts not yet locked; those are locked next and their holds re-read, since
+        # they may have changed before the lock. Out-of-order locking there can deadlock;
+        # PostgreSQL breaks the deadlock and the retry knows all accounts up front.
         accounts = store_writer.lock_accounts(conn, account_ids)
-        # Re-read after locking: another writer may have posted or voided a hold meanwhile.
-        loaded = store_writer.load_transfers(conn, transfer_ids | holds.keys())
-        posting = Posting(
-            accounts=accounts,
-            transfers=loaded,
-            failed=store_writer.load_failures(conn, transfer_ids),
-            now=now,
+        loaded, failed = store_writer.load_group(
+            conn, transfer_ids=transfer_ids | pending_ids, account_ids=account_ids, now=now
         )
+        holds = [t for t in loaded.values() if t.id in pending_ids or t.id not in transfer_ids]
+        missing = {i for h in holds for i in (h.debit_account_id, h.credit_account_id)}
+        missing -= accounts.keys()
+        if missing:
+            accounts.update(store_writer.lock_accounts(conn, missing))
+            stale = [h.id for h in holds if {h.debit_account_id, h.credit_account_id} & missing]
+            loaded.update(store_writer.load_transfers(conn, stale))
+        posting = Posting(accounts=accounts, transfers=loaded, failed=failed, now=now)
         posting.expire_due()
         results = [posting.apply(job.transfers) for job in group]
         store_writer.write_posting(conn, posting)

@@ -47,10 +47,13 @@ class _Dialect:
     def __init__(self, conn: Connection) -> None:
         self.postgres = conn.dialect.name == "postgresql"
 
-    def ids(self, column: str, ids: Collection[str]) -> tuple[str, dict[str, Any]]:
+    def ids(
+        self, column: str, ids: Collection[str], name: str = "ids"
+    ) -> tuple[str, dict[str, Any]]:
+        """`column` is one of `ids`, passed as a single parameter called `name`."""
         if self.postgres:
-            return f"{column} = ANY(%(ids)s)", {"ids": list(ids)}
-        return f"{column} IN (SELECT value FROM json_each(:ids))", {"ids": json.dumps(list(ids))}
+            return f"{column} = ANY(%({name})s)", {name: list(ids)}
+        return f"{column} IN (SELECT value FROM json_each(:{name}))", {name: json.dumps(list(ids))}
 
     def bind_time(self, value: datetime | None) -> Any:
         if value is None or self.postgres:
@@ -65,6 +68,9 @@ class _Dialect:
             return value if value.tzinfo else value.replace(tzinfo=UTC)
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
+    def bind_json(self, value: Any) -> Any:
+        return dict(value) if self.postgres else json.dumps(dict(value))
+
     def read_json(self, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
 
@@ -72,7 +78,7 @@ class _Dialect:
         """Statements are written with `:name` placeholders; psycopg wants `%(name)s`."""
         if not self.postgres:
             return statement
-        for name in ("ids", "now"):
+        for name in ("accounts", "ids", "now"):
             statement = statement.replace(f":{name}", f"%({name})s")
         return statement
 
@@ -132,30 +138,51 @@ def load_transfers(conn: Connection, transfer_ids: Collection[str]) -> dict[str,
     return {row[0]: _transfer(d, row) for row in conn.exec_driver_sql(sql, params)}
 
 
-def load_failures(conn: Connection, transfer_ids: Collection[str]) -> dict[str, str]:
-    if not transfer_ids:
-        return {}
+def load_group(
+    conn: Connection,
+    *,
+    transfer_ids: Collection[str],
+    account_ids: Collection[str],
+    now: datetime,
+) -> tuple[dict[str, Transfer], dict[str, str]]:
+    """In one statement: the transfers named, the holds on these accounts that are due to
+    expire, and the remembered failures of the ids named."""
     d = _Dialect(conn)
-    where, params = d.ids("id", transfer_ids)
-    sql = d.sql(f"SELECT id, result FROM ledger_transfer_failures WHERE {where}")
-    return {row[0]: row[1] for row in conn.exec_driver_sql(sql, params)}
+    by_id, params = d.ids("id", transfer_ids, name="ids")
+    debit, accounts = d.ids("debit_account_id", account_ids, name="accounts")
+    credit, _ = d.ids("credit_account_id", account_ids, name="accounts")
+    failed_by_id, _ = d.ids("id", transfer_ids, name="ids")
+    params.update(accounts)
+    params["now"] = d.bind_time(now)
+    blanks = ", ".join(["NULL"] * 12)
+    sql = d.sql(
+        f"SELECT {_TRANSFER_COLUMNS}, NULL AS result FROM ledger_transfers WHERE {by_id} "
+        "OR (status = 'pending' AND expires_at IS NOT NULL AND expires_at <= :now "
+        f"AND ({debit} OR {credit})) "
+        f"UNION ALL SELECT id, {blanks}, result FROM ledger_transfer_failures "
+        f"WHERE {failed_by_id}"
+    )
+    transfers: dict[str, Transfer] = {}
+    failures: dict[str, str] = {}
+    for row in conn.exec_driver_sql(sql, params):
+        if row[13] is None:
+            transfers[row[0]] = _transfer(d, row)
+        else:
+            failures[row[0]] = row[13]
+    return transfers, failures
 
 
-def load_due_holds(
-    conn: Connection, account_ids: Collection[str], now: datetime
-) -> dict[str, Transfer]:
-    """Holds on these accounts whose timeout has run out but that are not yet expired."""
-    if not account_ids:
-        return {}
+def has_due_holds(conn: Connection, account_ids: Collection[str], now: datetime) -> bool:
+    """Whether any hold on these accounts has run out of time and still awaits expiry."""
     d = _Dialect(conn)
     debit, params = d.ids("debit_account_id", account_ids)
     credit, _ = d.ids("credit_account_id", account_ids)
     params["now"] = d.bind_time(now)
     sql = d.sql(
-        f"SELECT {_TRANSFER_COLUMNS} FROM ledger_transfers WHERE status = 'pending' "
-        f"AND expires_at IS NOT NULL AND expires_at <= :now AND ({debit} OR {credit})"
+        "SELECT 1 FROM ledger_transfers WHERE status = 'pending' AND expires_at IS NOT NULL "
+        f"AND expires_at <= :now AND ({debit} OR {credit}) LIMIT 1"
     )
-    return {row[0]: _transfer(d, row) for row in conn.exec_driver_sql(sql, params)}
+    return conn.exec_driver_sql(sql, params).first() is not None
 
 
 def write_posting(conn: Connection, posting: Posting) -> None:
@@ -232,27 +259,24 @@ def _transfer_values(d: _Dialect, t: Transfer) -> tuple[Any, ...]:
 
 # PostgreSQL array types for `unnest`, by column name, so one statement carries a whole group.
 _PG_TYPES = {
-    "amount": "bigint",
-    "flags": "int",
-    "timeout_s": "int",
-    "code": "int",
+    "amount": "int8",
+    "flags": "int4",
+    "timeout_s": "int4",
+    "code": "int4",
     "metadata": "jsonb",
     "created_at": "timestamptz",
     "expires_at": "timestamptz",
     "failed_at": "timestamptz",
-    "debits_pending": "bigint",
-    "debits_posted": "bigint",
-    "credits_pending": "bigint",
-    "credits_posted": "bigint",
+    "debits_pending": "int8",
+    "debits_posted": "int8",
+    "credits_pending": "int8",
+    "credits_posted": "int8",
 }
 
 
 def _pg_arrays(names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
     columns = list(zip(*rows, strict=True))
-    casts = ", ".join(
-        f"%s::{'text' if _PG_TYPES.get(n) == 'jsonb' else _PG_TYPES.get(n, 'text')}[]"
-        for n in names
-    )
+    casts = ", ".join(f"%s::{_PG_TYPES.get(n, 'text')}[]" for n in names)
     return casts, [list(c) for c in columns]
 
 
@@ -261,12 +285,12 @@ def _insert(
 ) -> None:
     names = [c.strip() for c in columns.split(",")]
     if d.postgres:
-        casts, arrays = _pg_arrays(names, rows)
-        select = ", ".join(f"{n}::jsonb" if _PG_TYPES.get(n) == "jsonb" else n for n in names)
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} ({columns}) SELECT {select} FROM unnest({casts}) AS v({columns})",
-            tuple(arrays),
-        )
+        # Binary COPY: several times faster than a multi-row INSERT for the same rows.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([_PG_TYPES.get(n, "text") for n in names])
+            for row in rows:
+                copy.write_row(row)
     else:
         marks = ", ".join("?" * len(names))
         conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
