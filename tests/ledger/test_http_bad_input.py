@@ -144,7 +144,9 @@ BAD_BATCHES = [
     ),
     pytest.param(raw({"transfers": []}), 422, "batch_empty", id="empty_transfers"),
     pytest.param(raw({}), 422, "missing_field", id="no_transfers_key"),
-    pytest.param(raw({"transfers": transfer(VALID_ID)}), 422, "wrong_type", id="transfers_not_a_list"),
+    pytest.param(
+        raw({"transfers": transfer(VALID_ID)}), 422, "wrong_type", id="transfers_not_a_list"
+    ),
     pytest.param(raw([transfer(VALID_ID)]), 422, "wrong_type", id="body_is_a_list"),
     pytest.param(
         raw({"transfers": [transfer(VALID_ID)]})[:-3], 400, "malformed_json", id="truncated_json"
@@ -237,7 +239,9 @@ BAD_ACCOUNTS = [
     pytest.param({"currency": "cny"}, 422, "unknown_currency", id="lowercase_currency"),
     pytest.param({"currency": 156}, 422, "wrong_type", id="numeric_currency"),
     pytest.param({"currency": "CNY", "colour": "red"}, 422, "unknown_field", id="unknown_field"),
-    pytest.param({"currency": "CNY", "flags": ["overdraft"]}, 422, "unknown_flag", id="unknown_flag"),
+    pytest.param(
+        {"currency": "CNY", "flags": ["overdraft"]}, 422, "unknown_flag", id="unknown_flag"
+    ),
     pytest.param(
         {"currency": "CNY", "metadata": HUGE_METADATA}, 422, "metadata_too_large",
         id="huge_metadata",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +21,7 @@ from paycore.ledger.model import (
     TransferFlags,
     TransferRequest,
     flag_names,
+    metadata_too_large,
 )
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.money import is_known_currency
@@ -49,7 +49,7 @@ def _currency(value: str) -> str:
 
 
 def _metadata(value: dict[str, Any]) -> dict[str, Any]:
-    if len(json.dumps(value, separators=(",", ":"))) > limits.METADATA_BYTES_MAX:
+    if metadata_too_large(value):
         raise PydanticCustomError(
             "metadata_too_large",
             "metadata is over {limit} bytes",
@@ -115,7 +115,7 @@ class AccountOut(BaseModel):
             currency=a.currency,
             code=a.code,
             owner_id=a.owner_id,
-            flags=flag_names(a.flags),
+            flags=flag_names(AccountFlags, a.flags),
             status=a.status.value,
             debits_pending=a.debits_pending,
             debits_posted=a.debits_posted,
@@ -199,7 +199,7 @@ class TransferOut(BaseModel):
             credit_account_id=t.credit_account_id,
             amount=t.amount,
             currency=t.currency,
-            flags=flag_names(t.flags),
+            flags=flag_names(TransferFlags, t.flags),
             pending_id=t.pending_id,
             timeout_s=t.timeout_s,
             code=t.code,

@@ -28,7 +28,8 @@ err = Console(stderr=True)
 
 @contextmanager
 def open_ledger() -> Iterator[Ledger]:
-    ledger = Ledger(make_engine(Settings.from_env().database_url, pool_size=2))
+    engine = make_engine(Settings.from_env().database_url, pool_size=2)
+    ledger = Ledger(engine)
     try:
         yield ledger
     except Rejected as exc:
@@ -36,6 +37,7 @@ def open_ledger() -> Iterator[Ledger]:
         raise typer.Exit(2) from exc
     finally:
         ledger.close()
+        engine.dispose()
 
 
 def fail(code: str, detail: str) -> typer.Exit:
@@ -90,7 +92,7 @@ def show_account(account_id: str) -> None:
         ("currency", account.currency),
         ("code", account.code),
         ("status", account.status),
-        ("flags", ", ".join(flag_names(account.flags)) or "-"),
+        ("flags", ", ".join(flag_names(AccountFlags, account.flags)) or "-"),
         ("debits_pending", account.debits_pending),
         ("debits_posted", account.debits_posted),
         ("credits_pending", account.credits_pending),

@@ -9,6 +9,7 @@ transaction.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,8 +35,8 @@ class TransferFlags(enum.IntFlag):
     BALANCING_CREDIT = 32
 
 
-def flag_names(flags: enum.IntFlag) -> list[str]:
-    return [f.name.lower() for f in type(flags) if f.value and f in flags and f.name]
+def flag_names(kind: type[enum.IntFlag], flags: int) -> list[str]:
+    return [f.name.lower() for f in kind if f.value and f.value & flags and f.name]
 
 
 def parse_flags(kind: type[enum.IntFlag], names: Sequence[str]) -> enum.IntFlag:
@@ -127,7 +128,7 @@ class Account:
     id: str
     currency: str
     code: int
-    flags: AccountFlags
+    flags: int  # AccountFlags bits, kept as a plain int: enum arithmetic is slow on the hot path
     status: AccountStatus
     owner_id: str | None
     metadata: Mapping[str, Any]
@@ -140,7 +141,7 @@ class Account:
     @property
     def available(self) -> int:
         """What can still leave the account: credit-normal unless the account is debit-normal."""
-        if self.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS:
+        if self.flags & _CREDITS_LIMITED:
             return self.debits_posted - self.credits_posted - self.credits_pending
         return self.credits_posted - self.debits_posted - self.debits_pending
 
@@ -155,7 +156,7 @@ class TransferRequest:
     credit_account_id: str | None = None
     amount: int | None = None
     currency: str | None = None
-    flags: TransferFlags = TransferFlags.NONE
+    flags: int = 0  # TransferFlags bits
     pending_id: str | None = None
     timeout_s: int = 0
     code: int = 0
@@ -169,7 +170,7 @@ class Transfer:
     credit_account_id: str
     amount: int
     currency: str
-    flags: TransferFlags
+    flags: int  # TransferFlags bits
     pending_id: str | None
     timeout_s: int
     code: int
@@ -201,7 +202,15 @@ class TransferResult:
     result: str
 
 
-_PHASE_FLAGS = TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
+# Plain-int copies of the flags for the per-transfer rules below.
+_LINKED = TransferFlags.LINKED.value
+_PENDING = TransferFlags.PENDING.value
+_POST = TransferFlags.POST_PENDING.value
+_VOID = TransferFlags.VOID_PENDING.value
+_BALANCING_DEBIT = TransferFlags.BALANCING_DEBIT.value
+_BALANCING_CREDIT = TransferFlags.BALANCING_CREDIT.value
+_DEBITS_LIMITED = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS.value
+_CREDITS_LIMITED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS.value
 
 
 def _structural_result(t: TransferRequest) -> str | None:
@@ -210,11 +219,11 @@ def _structural_result(t: TransferRequest) -> str | None:
         return "id_must_not_be_empty"
     if len(t.id) > limits.ID_LENGTH_MAX:
         return "id_too_long"
-    phase = t.flags & _PHASE_FLAGS
+    phase = t.flags & (_PENDING | _POST | _VOID)
     if phase and phase.bit_count() > 1:
         return "flags_are_mutually_exclusive"
-    is_balancing = t.flags & (TransferFlags.BALANCING_DEBIT | TransferFlags.BALANCING_CREDIT)
-    resolves = bool(t.flags & (TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING))
+    is_balancing = t.flags & (_BALANCING_DEBIT | _BALANCING_CREDIT)
+    resolves = bool(t.flags & (_POST | _VOID))
     if resolves and is_balancing:
         return "flags_are_mutually_exclusive"
     if resolves and not t.pending_id:
@@ -223,7 +232,7 @@ def _structural_result(t: TransferRequest) -> str | None:
         return "pending_id_must_not_be_set"
     if t.pending_id and t.pending_id == t.id:
         return "pending_id_must_be_different"
-    if t.timeout_s and not t.flags & TransferFlags.PENDING:
+    if t.timeout_s and not t.flags & _PENDING:
         return "timeout_reserved_for_pending_transfer"
     if t.amount is None and not resolves:
         return "amount_must_be_positive"
@@ -253,7 +262,7 @@ def _exists_result(t: TransferRequest, e: Transfer) -> str:
     if t.credit_account_id is not None and t.credit_account_id != e.credit_account_id:
         return "exists_with_different_credit_account_id"
     if t.amount is not None:
-        balancing = t.flags & (TransferFlags.BALANCING_DEBIT | TransferFlags.BALANCING_CREDIT)
+        balancing = t.flags & (_BALANCING_DEBIT | _BALANCING_CREDIT)
         # A balancing transfer may have been clamped below what was asked for.
         if (t.amount < e.amount) if balancing else (t.amount != e.amount):
             return "exists_with_different_amount"
@@ -294,9 +303,9 @@ class Posting:
         i = 0
         while i < len(batch):
             end = i
-            while end < len(batch) - 1 and batch[end].flags & TransferFlags.LINKED:
+            while end < len(batch) - 1 and batch[end].flags & _LINKED:
                 end += 1
-            chain_open = bool(batch[end].flags & TransferFlags.LINKED)
+            chain_open = bool(batch[end].flags & _LINKED)
             self._apply_chain(batch, i, end, chain_open, results)
             i = end + 1
         return results
@@ -361,7 +370,7 @@ class Posting:
             return "id_already_failed"
         if t.debit_account_id is not None and t.debit_account_id == t.credit_account_id:
             return "accounts_must_be_different"
-        if t.flags & (TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING):
+        if t.flags & (_POST | _VOID):
             return self._resolve_pending(t)
         return self._post_new(t)
 
@@ -392,17 +401,17 @@ class Posting:
         if t.timeout_s > limits.TRANSFER_TIMEOUT_S_MAX:
             return "overflows_timeout"
         amount = t.amount or 0
-        if t.flags & TransferFlags.BALANCING_DEBIT:
+        if t.flags & _BALANCING_DEBIT:
             room = debit.credits_posted - debit.debits_posted - debit.debits_pending
             amount = min(amount, max(room, 0))
             if amount == 0:
                 return "exceeds_credits"
-        if t.flags & TransferFlags.BALANCING_CREDIT:
+        if t.flags & _BALANCING_CREDIT:
             room = credit.debits_posted - credit.credits_posted - credit.credits_pending
             amount = min(amount, max(room, 0))
             if amount == 0:
                 return "exceeds_debits"
-        pending = bool(t.flags & TransferFlags.PENDING)
+        pending = bool(t.flags & _PENDING)
         problem = _limits_result(debit, credit, amount, pending=pending)
         if problem:
             return problem
@@ -417,7 +426,7 @@ class Posting:
         pending = self.transfers.get(t.pending_id or "")
         if pending is None:
             return "pending_transfer_not_found"
-        if not pending.flags & TransferFlags.PENDING:
+        if not pending.flags & _PENDING:
             return "pending_transfer_not_pending"
         problem = _pending_mismatch(t, pending)
         if problem:
@@ -428,7 +437,7 @@ class Posting:
             return "pending_transfer_already_voided"
         if pending.status == TransferStatus.EXPIRED_PENDING:
             return "pending_transfer_expired"
-        is_post = bool(t.flags & TransferFlags.POST_PENDING)
+        is_post = bool(t.flags & _POST)
         amount = pending.amount if t.amount is None else t.amount
         if amount > pending.amount:
             return "exceeds_pending_transfer_amount"
@@ -542,7 +551,7 @@ def _pending_mismatch(t: TransferRequest, pending: Transfer) -> str | None:
         return "pending_transfer_has_different_credit_account_id"
     if t.currency is not None and t.currency != pending.currency:
         return "pending_transfer_has_different_currency"
-    void = t.flags & TransferFlags.VOID_PENDING
+    void = t.flags & _VOID
     if void and t.amount is not None and t.amount != pending.amount:
         return "pending_transfer_has_different_amount"
     return None
@@ -563,18 +572,24 @@ def _limits_result(debit: Account, credit: Account, amount: int, *, pending: boo
     if credit.credits_pending + credit.credits_posted + amount > top:
         return "overflows_credits"
     if (
-        debit.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+        debit.flags & _DEBITS_LIMITED
         and debit.debits_pending + debit.debits_posted + amount > debit.credits_posted
     ):
         return "exceeds_credits"
     if (
-        credit.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+        credit.flags & _CREDITS_LIMITED
         and credit.credits_pending + credit.credits_posted + amount > credit.debits_posted
     ):
         return "exceeds_debits"
     return None
 
 
-def check_account_flags(flags: AccountFlags) -> str | None:
-    both = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+def metadata_too_large(metadata: Mapping[str, Any]) -> bool:
+    """Metadata is bounded by its size as compact UTF-8 JSON, the way it is stored."""
+    encoded = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode()
+    return len(encoded) > limits.METADATA_BYTES_MAX
+
+
+def check_account_flags(flags: int) -> str | None:
+    both = _DEBITS_LIMITED | _CREDITS_LIMITED
     return "flags_are_mutually_exclusive" if flags & both == both else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
@@ -27,6 +26,7 @@ from paycore.ledger.model import (
     TransferRequest,
     TransferResult,
     check_account_flags,
+    metadata_too_large,
 )
 from paycore.money import is_known_currency
 from paycore.platform.db import WRITER
@@ -60,7 +60,7 @@ class CheckReport:
 
 
 def validate_metadata(metadata: Mapping[str, Any]) -> None:
-    if len(json.dumps(metadata, separators=(",", ":"))) > limits.METADATA_BYTES_MAX:
+    if metadata_too_large(metadata):
         raise Rejected("metadata_too_large", f"metadata is over {limits.METADATA_BYTES_MAX} bytes")
 
 

@@ -27,11 +27,9 @@ from sqlalchemy import (
 
 from paycore.ledger.model import (
     Account,
-    AccountFlags,
     AccountStatus,
     Entry,
     Transfer,
-    TransferFlags,
     TransferStatus,
 )
 from paycore.platform.db import JSONDocument, UTCDateTime
@@ -117,7 +115,7 @@ def _account(row: Any) -> Account:
         id=row.id,
         currency=row.currency,
         code=row.code,
-        flags=AccountFlags(row.flags),
+        flags=row.flags,
         status=AccountStatus(row.status),
         owner_id=row.owner_id,
         metadata=row.metadata,
@@ -136,7 +134,7 @@ def _transfer(row: Any) -> Transfer:
         credit_account_id=row.credit_account_id,
         amount=row.amount,
         currency=row.currency,
-        flags=TransferFlags(row.flags),
+        flags=row.flags,
         pending_id=row.pending_id,
         timeout_s=row.timeout_s,
         code=row.code,

@@ -10,6 +10,7 @@ transaction; the schema is still defined once, in `store.py`.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
@@ -19,11 +20,9 @@ from sqlalchemy import Connection
 
 from paycore.ledger.model import (
     Account,
-    AccountFlags,
     AccountStatus,
     Posting,
     Transfer,
-    TransferFlags,
     TransferStatus,
 )
 
@@ -58,8 +57,7 @@ class _Dialect:
     def bind_time(self, value: datetime | None) -> Any:
         if value is None or self.postgres:
             return value
-        # The format SQLAlchemy's SQLite DateTime writes, so text comparison orders instants.
-        return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}"
+        return _sqlite_time(value)
 
     def read_time(self, value: Any) -> datetime | None:
         if value is None:
@@ -83,13 +81,20 @@ class _Dialect:
         return statement
 
 
+@functools.lru_cache(maxsize=64)
+def _sqlite_time(value: datetime) -> str:
+    """The format SQLAlchemy's SQLite DateTime writes, so text comparison orders instants.
+    Cached: every entry of a group carries the same instant."""
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}"
+
+
 def _account(d: _Dialect, row: Sequence[Any]) -> Account:
     return Account(
         id=row[0],
         currency=row[1],
         code=row[2],
         owner_id=row[3],
-        flags=AccountFlags(row[4]),
+        flags=row[4],
         status=AccountStatus(row[5]),
         metadata=d.read_json(row[6]),
         created_at=d.read_time(row[7]) or datetime.min.replace(tzinfo=UTC),
@@ -107,7 +112,7 @@ def _transfer(d: _Dialect, row: Sequence[Any]) -> Transfer:
         credit_account_id=row[2],
         amount=row[3],
         currency=row[4],
-        flags=TransferFlags(row[5]),
+        flags=row[5],
         pending_id=row[6],
         timeout_s=row[7],
         code=row[8],
@@ -250,7 +255,7 @@ def _transfer_values(d: _Dialect, t: Transfer) -> tuple[Any, ...]:
         t.pending_id,
         t.timeout_s,
         t.code,
-        json.dumps(dict(t.metadata)),
+        d.bind_json(t.metadata),
         d.bind_time(t.created_at),
         d.bind_time(t.expires_at),
         t.status.value,

@@ -23,6 +23,10 @@ _PYDANTIC_CODES = {
     "list_type": "wrong_type",
     "dict_type": "wrong_type",
     "model_type": "wrong_type",
+    "model_attributes_type": "wrong_type",
+    "datetime_parsing": "invalid_timestamp",
+    "datetime_from_date_parsing": "invalid_timestamp",
+    "datetime_type": "invalid_timestamp",
     "bool_type": "wrong_type",
     "literal_error": "invalid_value",
     "string_too_long": "value_too_long",
@@ -64,6 +68,13 @@ def _code_of_validation_error(error: dict[str, Any]) -> str:
         return "amount_must_be_positive"
     if kind == "less_than_equal" and "amount" in loc:
         return "amount_must_not_exceed_max"
+    bounds = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+    if kind in bounds and loc[-1:] == ["code"]:
+        return "code_must_not_exceed_max"
+    if kind in bounds and loc[-1:] == ["limit"]:
+        return "limit_out_of_range"
+    if kind in bounds and loc[-1:] == ["timeout_s"]:
+        return "overflows_timeout"
     if kind == "too_long" and loc[-1:] == ["transfers"]:
         return "batch_too_large"
     if kind in ("too_short",) and loc[-1:] == ["transfers"]:

@@ -1,0 +1,1 @@
+"""The ledger: accounts, transfers and balances. See README.md."""
