@@ -49,6 +49,7 @@ class GroupCommitter:
         self._queue: deque[Job] = deque()
         self._ready = threading.Condition()
         self._closed = False
+        self._conn: Connection | None = None
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
 
@@ -81,8 +82,11 @@ class GroupCommitter:
             return group
 
     def _run(self) -> None:
-        while (group := self._take_group()) is not None:
-            self._commit_or_split(group)
+        try:
+            while (group := self._take_group()) is not None:
+                self._commit_or_split(group)
+        finally:
+            self._drop_connection()
 
     def _commit_or_split(self, group: list[Job]) -> None:
         try:
@@ -102,16 +106,27 @@ class GroupCommitter:
     def _commit_with_retries(self, group: list[Job]) -> list[list[str]]:
         for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
             try:
-                with (
-                    self._engine.connect().execution_options(**WRITER) as conn,
-                    conn.begin(),
-                ):
-                    return self._apply_group(conn, group)
+                with self._connection().begin() as transaction:
+                    return self._apply_group(transaction.connection, group)
             except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    self._drop_connection()
                 if attempt == WRITE_ATTEMPTS_MAX or not _is_retryable(exc):
                     raise
                 log.warning("ledger write retried", extra={"attempt": attempt, "error": str(exc)})
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connection(self) -> Connection:
+        """The writer keeps one connection: no pool check-out and reset per group, and the
+        driver's prepared statements stay warm."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self._engine.connect().execution_options(**WRITER)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def _is_retryable(exc: DBAPIError) -> bool:
