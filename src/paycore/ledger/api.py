@@ -29,7 +29,8 @@ from paycore.money import is_known_currency
 router = APIRouter(prefix="/v1", tags=["ledger"])
 
 
-def get_ledger(request: Request) -> Ledger:
+async def get_ledger(request: Request) -> Ledger:
+    # async: a plain def would send every request through the thread pool just for this.
     ledger: Ledger = request.app.state.ledger
     return ledger
 

@@ -1,0 +1,930 @@
+"""Ledger benchmark: paycore's transfer throughput and latency against a plain-SQL floor.
+
+For each backend (SQLite, PostgreSQL) it recreates a scratch database, migrates it,
+creates the accounts, and measures transfers/s and per-call p50/p99 latency for:
+
+  a.     16 client threads, one transfer per `Ledger.create_transfers` call, uniform accounts
+  b.     the same, but every transfer credits one hot account
+  c.     batches of 1,000 transfers per call, from 1 client and from 4 clients
+  d.     over HTTP: `paycore serve` in a subprocess, 16 concurrent clients POSTing one transfer
+  floor. plain SQL doing the least a transfer needs (two UPDATEs and one INSERT in one
+         transaction) from 16 client threads, uniform and hot, on its own tables
+
+and prints paycore's ratio to the floor (a / floor-uniform, b / floor-hot).
+
+    .venv/bin/python bench/ledger.py --quick            # both backends, about half a minute
+    .venv/bin/python bench/ledger.py --backends sqlite  # 5 s per scenario, 10,000 accounts
+
+PostgreSQL must be reachable at --pg-url (a database named *bench* on 127.0.0.1, which
+is dropped and recreated). Every loop is bounded in time and in count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import platform
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.engine import URL, make_url
+
+from paycore.ledger.model import AccountFlags, TransferRequest
+from paycore.ledger.service import AccountRequest, Ledger
+from paycore.platform.db import make_engine, upgrade
+
+CURRENCY = "CNY"
+ACCOUNT_CHUNK = 5_000
+BATCH = 1_000
+CLIENTS = 16
+AMOUNT_MAX = 10_000
+MAX_CALLS_PER_CLIENT = 1_000_000
+"""Count bound of every client loop, whatever --seconds says."""
+MAX_ERRORS_PER_CLIENT = 100
+"""A client that sees this many failed transfers stops early: the numbers would be noise."""
+JOIN_GRACE_S = 120.0
+"""How long after the deadline a scenario waits for its last in-flight calls."""
+SERVER_START_TIMEOUT_S = 60.0
+SERVER_STOP_TIMEOUT_S = 15.0
+HTTP_TIMEOUT_S = 30.0
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paycore_bench"
+DEFAULT_SQLITE_PATH = "./var/bench/ledger.db"
+FLOOR_ACCOUNTS = "bench_floor_account"
+FLOOR_TRANSFERS = "bench_floor_transfer"
+
+console = Console(width=None if sys.stdout.isatty() else 150)
+
+
+# -- measurement ------------------------------------------------------------------------
+
+
+@dataclass
+class ClientLog:
+    """What one client saw; written by its own thread, read by the progress loop."""
+
+    latencies: list[float] = field(default_factory=list)  # seconds per successful call
+    transfers: int = 0  # transfers whose result was `created`
+    errors: int = 0  # transfers that failed (any other result, or the call raised)
+    first_error: str | None = None
+    end: float | None = None
+
+    def record(self, started: float, failures: Sequence[str], per_call: int) -> None:
+        self.latencies.append(time.perf_counter() - started)
+        self.transfers += per_call - len(failures)
+        self.fail(failures)
+
+    def fail(self, failures: Sequence[str]) -> None:
+        self.errors += len(failures)
+        if failures and self.first_error is None:
+            self.first_error = failures[0]
+
+    @property
+    def gave_up(self) -> bool:
+        return self.errors >= MAX_ERRORS_PER_CLIENT
+
+
+@dataclass
+class Window:
+    """The measured interval: clients wait on `gate`, then run until `deadline`."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+    start: float = 0.0
+    deadline: float = 0.0
+
+    def open(self, seconds: float) -> None:
+        self.start = time.perf_counter()
+        self.deadline = self.start + seconds
+        self.gate.set()
+
+
+@dataclass
+class Result:
+    backend: str
+    scenario: str
+    label: str
+    clients: int
+    per_call: int
+    transfers: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    first_error: str | None
+    vs_floor: float | None = None
+
+    @property
+    def tps(self) -> float:
+        return self.transfers / self.seconds if self.seconds > 0 else 0.0
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of already sorted values (0.0 when there are none)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+# Builds one call's payload for (client, call number, rng); runs it, returning failed results.
+Prepare = Callable[[int, int, random.Random], Any]
+Call = Callable[[int, Any], list[str]]
+
+
+def client_loop(
+    client: int, window: Window, log: ClientLog, per_call: int, prepare: Prepare, call: Call
+) -> None:
+    rng = random.Random(client)
+    window.gate.wait()
+    try:
+        for n in range(MAX_CALLS_PER_CLIENT):
+            if time.perf_counter() >= window.deadline or log.gave_up:
+                break
+            payload = prepare(client, n, rng)
+            started = time.perf_counter()
+            try:
+                failures = call(client, payload)
+            except Exception as exc:
+                log.fail([f"{type(exc).__name__}: {exc}"[:200]] * per_call)
+                continue
+            log.record(started, failures, per_call)
+    finally:
+        log.end = time.perf_counter()
+
+
+def drive(
+    backend: str,
+    scenario: str,
+    label: str,
+    seconds: float,
+    per_call: int,
+    logs: list[ClientLog],
+    threads: list[threading.Thread],
+    window: Window,
+) -> Result:
+    """Start the clients together, show progress until they are done, and summarise."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=20),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    )
+    with progress:
+        shape = f"{len(logs)} x {per_call:,}"
+        task = progress.add_task(f"{backend:<8} {label:<26} {shape:>9}", total=seconds, info="")
+        for thread in threads:
+            thread.start()
+        window.open(seconds)
+        hard_stop = window.deadline + JOIN_GRACE_S
+        while any(t.is_alive() for t in threads) and time.perf_counter() < hard_stop:
+            elapsed = time.perf_counter() - window.start
+            done = sum(log.transfers for log in logs)
+            info = f"{done:,} transfers, {done / max(elapsed, 1e-9):,.0f}/s"
+            if elapsed > seconds:
+                info += " (finishing in-flight calls)"
+            progress.update(task, completed=min(elapsed, seconds), info=info)
+            time.sleep(0.1)
+        now = time.perf_counter()
+        end = max((log.end or now) for log in logs)
+        latencies = sorted(x for log in logs for x in log.latencies)
+        errors = [log.first_error for log in logs if log.first_error]
+        result = Result(
+            backend=backend,
+            scenario=scenario,
+            label=label,
+            clients=len(logs),
+            per_call=per_call,
+            transfers=sum(log.transfers for log in logs),
+            seconds=end - window.start,
+            p50_ms=percentile(latencies, 50) * 1000,
+            p99_ms=percentile(latencies, 99) * 1000,
+            errors=sum(log.errors for log in logs),
+            first_error=errors[0] if errors else None,
+        )
+        info = (
+            f"{result.transfers:,} transfers, [bold]{result.tps:,.0f}/s[/bold], "
+            f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+        )
+        if result.errors:
+            info += f", [red]{result.errors:,} failed (first: {result.first_error})[/red]"
+        progress.update(task, completed=seconds, info=info)
+    return result
+
+
+def run_threaded(
+    backend: str,
+    scenario: str,
+    label: str,
+    seconds: float,
+    clients: int,
+    per_call: int,
+    prepare: Prepare,
+    call: Call,
+) -> Result:
+    window = Window()
+    logs = [ClientLog() for _ in range(clients)]
+    threads = [
+        threading.Thread(
+            target=client_loop,
+            args=(i, window, logs[i], per_call, prepare, call),
+            name=f"bench-{scenario}-{i}",
+            daemon=True,
+        )
+        for i in range(clients)
+    ]
+    return drive(backend, scenario, label, seconds, per_call, logs, threads, window)
+
+
+# -- workload -------------------------------------------------------------------------------
+
+Pick = Callable[[random.Random, Sequence[str]], tuple[str, str]]
+
+
+def pick_uniform(rng: random.Random, ids: Sequence[str]) -> tuple[str, str]:
+    debit = rng.randrange(len(ids))
+    credit = rng.randrange(len(ids) - 1)
+    if credit >= debit:
+        credit += 1
+    return ids[debit], ids[credit]
+
+
+def pick_hot(rng: random.Random, ids: Sequence[str]) -> tuple[str, str]:
+    """Every transfer credits ids[0], the hot account."""
+    return ids[rng.randrange(1, len(ids))], ids[0]
+
+
+def account_ids(count: int) -> list[str]:
+    return [f"acct-{i:06d}" for i in range(count)]
+
+
+def transfer_requests(
+    scenario: str, client: int, n: int, per_call: int, rng: random.Random, ids: Sequence[str]
+) -> list[TransferRequest]:
+    pick = pick_hot if scenario == "b" else pick_uniform
+    batch = []
+    for k in range(per_call):
+        debit, credit = pick(rng, ids)
+        batch.append(
+            TransferRequest(
+                id=f"{scenario}-{client}-{n * per_call + k}",
+                debit_account_id=debit,
+                credit_account_id=credit,
+                amount=rng.randint(1, AMOUNT_MAX),
+                currency=CURRENCY,
+            )
+        )
+    return batch
+
+
+# -- paycore in process --------------------------------------------------------------------
+
+
+def create_accounts(ledger: Ledger, ids: Sequence[str]) -> int:
+    created = 0
+    for start in range(0, len(ids), ACCOUNT_CHUNK):
+        chunk = ids[start : start + ACCOUNT_CHUNK]
+        requests = [AccountRequest(currency=CURRENCY, id=i, flags=AccountFlags.NONE) for i in chunk]
+        created += sum(1 for _, fresh in ledger.create_accounts(requests) if fresh)
+    return created
+
+
+def run_ledger(
+    backend: str,
+    ledger: Ledger,
+    ids: Sequence[str],
+    scenario: str,
+    label: str,
+    seconds: float,
+    clients: int,
+    per_call: int,
+) -> Result:
+    def prepare(client: int, n: int, rng: random.Random) -> list[TransferRequest]:
+        return transfer_requests(scenario, client, n, per_call, rng, ids)
+
+    def call(_client: int, batch: list[TransferRequest]) -> list[str]:
+        return [r.result for r in ledger.create_transfers(batch) if r.result != "created"]
+
+    return run_threaded(backend, scenario, label, seconds, clients, per_call, prepare, call)
+
+
+# -- paycore over HTTP ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def paycore_command() -> list[str]:
+    script = Path(sys.executable).parent / "paycore"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from paycore.cli import main; main()"]
+
+
+class Server:
+    """`paycore serve` on a free 127.0.0.1 port, its output in a log file."""
+
+    def __init__(self, database_url: str, log_path: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, PAYCORE_DATABASE_URL=database_url)
+        command = [*paycore_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        with log_path.open("wb") as log:
+            self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        with httpx.Client(base_url=self.base_url, timeout=2.0, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"paycore serve exited with {self.proc.returncode}")
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"paycore serve not healthy after {SERVER_START_TIMEOUT_S:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)  # uvicorn shuts down gracefully, closing the ledger
+        try:
+            self.proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def transfer_json(batch: Sequence[TransferRequest]) -> dict[str, Any]:
+    return {
+        "transfers": [
+            {
+                "id": t.id,
+                "debit_account_id": t.debit_account_id,
+                "credit_account_id": t.credit_account_id,
+                "amount": t.amount,
+                "currency": t.currency,
+            }
+            for t in batch
+        ]
+    }
+
+
+def http_failures(response: httpx.Response, per_call: int) -> list[str]:
+    if response.status_code != 200:
+        return [f"http_{response.status_code}"] * per_call
+    results = response.json()["results"]
+    return [r["result"] for r in results if r["result"] != "created"]
+
+
+def run_http(
+    backend: str,
+    base_url: str,
+    ids: Sequence[str],
+    scenario: str,
+    label: str,
+    seconds: float,
+    clients: int,
+) -> Result:
+    """`clients` asyncio tasks over one httpx.AsyncClient limited to `clients` connections."""
+    per_call = 1
+    window = Window()
+    logs = [ClientLog() for _ in range(clients)]
+
+    # Warm the server (first request through the app) outside the measurement.
+    with httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT_S, trust_env=False) as warm:
+        rng = random.Random(-1)
+        for n in range(5):
+            batch = transfer_requests(f"{scenario}warm", 0, n, per_call, rng, ids)
+            warm.post("/v1/transfers", json=transfer_json(batch)).raise_for_status()
+
+    async def one_client(http: httpx.AsyncClient, client: int) -> None:
+        log = logs[client]
+        rng = random.Random(client)
+        try:
+            for n in range(MAX_CALLS_PER_CLIENT):
+                if time.perf_counter() >= window.deadline or log.gave_up:
+                    break
+                batch = transfer_requests(scenario, client, n, per_call, rng, ids)
+                body = transfer_json(batch)
+                started = time.perf_counter()
+                try:
+                    response = await http.post("/v1/transfers", json=body)
+                except httpx.HTTPError as exc:
+                    log.fail([f"{type(exc).__name__}: {exc}"[:200]] * per_call)
+                    continue
+                log.record(started, http_failures(response, per_call), per_call)
+        finally:
+            log.end = time.perf_counter()
+
+    async def all_clients() -> None:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(
+            base_url=base_url, limits=limits, timeout=HTTP_TIMEOUT_S, trust_env=False
+        ) as http:
+            await asyncio.to_thread(window.gate.wait)
+            await asyncio.gather(*(one_client(http, i) for i in range(clients)))
+
+    def thread_main() -> None:
+        try:
+            asyncio.run(all_clients())
+        finally:
+            now = time.perf_counter()
+            for log in logs:
+                log.end = log.end or now
+
+    thread = threading.Thread(target=thread_main, name=f"bench-{scenario}", daemon=True)
+    return drive(backend, scenario, label, seconds, per_call, logs, [thread], window)
+
+
+# -- the floor: plain SQL ------------------------------------------------------------------
+
+FLOOR_DDL = (
+    f"DROP TABLE IF EXISTS {FLOOR_TRANSFERS}",
+    f"DROP TABLE IF EXISTS {FLOOR_ACCOUNTS}",
+    f"CREATE TABLE {FLOOR_ACCOUNTS} (id TEXT PRIMARY KEY,"
+    " debits_posted BIGINT NOT NULL DEFAULT 0, credits_posted BIGINT NOT NULL DEFAULT 0)",
+    f"CREATE TABLE {FLOOR_TRANSFERS} (id TEXT PRIMARY KEY, debit_account_id TEXT NOT NULL,"
+    " credit_account_id TEXT NOT NULL, amount BIGINT NOT NULL)",
+)
+
+
+def floor_statements(placeholder: str) -> tuple[str, str, str]:
+    p = placeholder
+    return (
+        f"UPDATE {FLOOR_ACCOUNTS} SET debits_posted = debits_posted + {p} WHERE id = {p}",
+        f"UPDATE {FLOOR_ACCOUNTS} SET credits_posted = credits_posted + {p} WHERE id = {p}",
+        f"INSERT INTO {FLOOR_TRANSFERS} (id, debit_account_id, credit_account_id, amount)"
+        f" VALUES ({p}, {p}, {p}, {p})",
+    )
+
+
+FloorPayload = tuple[str, str, str, int]  # id, debit, credit, amount
+
+
+class Floor(Protocol):
+    """The least SQL one transfer needs, one transaction per transfer, one connection per client."""
+
+    def setup(self, ids: Sequence[str]) -> None: ...
+
+    def connect(self, clients: int) -> None: ...
+
+    def transfer(self, client: int, payload: FloorPayload) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+    def sums(self) -> tuple[int, int, int, int]:
+        """(debits_posted, credits_posted, transfer rows, transfer amounts) of the floor."""
+        ...
+
+
+class SqliteFloor:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conns: list[sqlite3.Connection] = []
+        self.debit_sql, self.credit_sql, self.insert_sql = floor_statements("?")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def setup(self, ids: Sequence[str]) -> None:
+        conn = self._connect()
+        try:
+            for statement in FLOOR_DDL:
+                conn.execute(statement)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(f"INSERT INTO {FLOOR_ACCOUNTS} (id) VALUES (?)", [(i,) for i in ids])
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def connect(self, clients: int) -> None:
+        self.close()
+        self.conns = [self._connect() for _ in range(clients)]
+
+    def transfer(self, client: int, payload: FloorPayload) -> list[str]:
+        tid, debit, credit, amount = payload
+        conn = self.conns[client]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # Same order of row updates in every transaction (by id), as a real writer would.
+            if debit < credit:
+                conn.execute(self.debit_sql, (amount, debit))
+                conn.execute(self.credit_sql, (amount, credit))
+            else:
+                conn.execute(self.credit_sql, (amount, credit))
+                conn.execute(self.debit_sql, (amount, debit))
+            conn.execute(self.insert_sql, (tid, debit, credit, amount))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return []
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        self.conns = []
+
+    def sums(self) -> tuple[int, int, int, int]:
+        conn = self._connect()
+        try:
+            dp, cp = conn.execute(
+                f"SELECT COALESCE(SUM(debits_posted), 0), COALESCE(SUM(credits_posted), 0)"
+                f" FROM {FLOOR_ACCOUNTS}"
+            ).fetchone()
+            rows, amounts = conn.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM {FLOOR_TRANSFERS}"
+            ).fetchone()
+            return int(dp), int(cp), int(rows), int(amounts)
+        finally:
+            conn.close()
+
+
+class PostgresFloor:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.conns: list[psycopg.Connection[Any]] = []
+        self.debit_sql, self.credit_sql, self.insert_sql = floor_statements("%s")
+
+    def setup(self, ids: Sequence[str]) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            for statement in FLOOR_DDL:
+                conn.execute(statement)
+            with conn.cursor() as cur, cur.copy(f"COPY {FLOOR_ACCOUNTS} (id) FROM STDIN") as copy:
+                for i in ids:
+                    copy.write_row((i,))
+            conn.execute(f"ANALYZE {FLOOR_ACCOUNTS}")
+
+    def connect(self, clients: int) -> None:
+        self.close()
+        self.conns = [psycopg.connect(self.dsn) for _ in range(clients)]
+
+    def transfer(self, client: int, payload: FloorPayload) -> list[str]:
+        tid, debit, credit, amount = payload
+        conn = self.conns[client]
+        try:
+            # Same order of row locks in every transaction (by id), so no deadlocks.
+            if debit < credit:
+                conn.execute(self.debit_sql, (amount, debit))
+                conn.execute(self.credit_sql, (amount, credit))
+            else:
+                conn.execute(self.credit_sql, (amount, credit))
+                conn.execute(self.debit_sql, (amount, debit))
+            conn.execute(self.insert_sql, (tid, debit, credit, amount))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        return []
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        self.conns = []
+
+    def sums(self) -> tuple[int, int, int, int]:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            row = conn.execute(
+                f"SELECT COALESCE(SUM(debits_posted), 0), COALESCE(SUM(credits_posted), 0)"
+                f" FROM {FLOOR_ACCOUNTS}"
+            ).fetchone()
+            totals = conn.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM {FLOOR_TRANSFERS}"
+            ).fetchone()
+            assert row is not None and totals is not None
+            return int(row[0]), int(row[1]), int(totals[0]), int(totals[1])
+
+
+def run_floor(
+    backend: str,
+    floor: Floor,
+    ids: Sequence[str],
+    scenario: str,
+    label: str,
+    seconds: float,
+    clients: int,
+) -> Result:
+    pick = pick_hot if scenario == "floor-hot" else pick_uniform
+
+    def prepare(client: int, n: int, rng: random.Random) -> FloorPayload:
+        debit, credit = pick(rng, ids)
+        return (f"{scenario}-{client}-{n}", debit, credit, rng.randint(1, AMOUNT_MAX))
+
+    floor.connect(clients)
+    try:
+        return run_threaded(backend, scenario, label, seconds, clients, 1, prepare, floor.transfer)
+    finally:
+        floor.close()
+
+
+# -- backends -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    url: str  # SQLAlchemy URL, as PAYCORE_DATABASE_URL takes it
+    floor: Floor
+    version: str
+
+
+def reset_sqlite(path: Path) -> Backend:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{path.resolve()}"
+    return Backend("sqlite", url, SqliteFloor(path), f"SQLite {sqlite3.sqlite_version}")
+
+
+def psycopg_dsn(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def check_pg_url(raw: str) -> URL:
+    url = make_url(raw)
+    if not url.drivername.startswith("postgresql"):
+        raise SystemExit(f"--pg-url must be a postgresql URL, not {url.drivername}")
+    if url.host not in LOCAL_HOSTS:
+        raise SystemExit(f"--pg-url must point at 127.0.0.1, not {url.host!r}")
+    if not url.database or "bench" not in url.database:
+        # The database is dropped: refuse anything that does not look like a scratch one.
+        raise SystemExit(f"--pg-url database {url.database!r} must have 'bench' in its name")
+    return url
+
+
+def reset_postgres(url: URL) -> Backend:
+    name = url.database or ""
+    admin = psycopg_dsn(url.set(database="postgres"))
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        row = conn.execute("SHOW server_version").fetchone()
+    version = f"PostgreSQL {row[0] if row else '?'}"
+    sa_url = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return Backend("postgres", sa_url, PostgresFloor(psycopg_dsn(url)), version)
+
+
+def bench_backend(
+    backend: Backend, args: argparse.Namespace, log_dir: Path, problems: list[str]
+) -> list[Result]:
+    """Run every scenario on one backend; what went wrong is appended to `problems`."""
+    seconds: float = args.seconds
+    ids = account_ids(args.accounts)
+    console.rule(f"[bold]{backend.name}[/bold]  {backend.version}")
+    with console.status(f"{backend.name}: migrating"):
+        upgrade(backend.url)
+    engine = make_engine(backend.url)
+    ledger = Ledger(engine)
+    results: list[Result] = []
+    try:
+        with console.status(f"{backend.name}: creating {len(ids):,} accounts"):
+            started = time.perf_counter()
+            created = create_accounts(ledger, ids)
+            took = time.perf_counter() - started
+        console.print(f"{backend.name}: created {created:,} accounts in {took:.1f} s")
+        ledger.create_transfers(transfer_requests("warmup", 0, 0, 1, random.Random(0), ids))
+
+        in_process = (
+            ("a", "a. in-process, uniform", CLIENTS, 1),
+            ("b", "b. in-process, hot credit", CLIENTS, 1),
+            ("c1", "c. in-process, batches", 1, BATCH),
+            ("c4", "c. in-process, batches", 4, BATCH),
+        )
+        for scenario, label, clients, per_call in in_process:
+            results.append(
+                run_ledger(backend.name, ledger, ids, scenario, label, seconds, clients, per_call)
+            )
+
+        with console.status(f"{backend.name}: starting paycore serve"):
+            server = Server(backend.url, log_dir / f"serve-{backend.name}.log")
+        try:
+            with console.status(f"{backend.name}: waiting for {server.base_url}/healthz"):
+                server.wait_healthy()
+            label = "d. HTTP, uniform"
+            results.append(
+                run_http(backend.name, server.base_url, ids, "d", label, seconds, CLIENTS)
+            )
+        except Exception as exc:
+            problems.append(f"{backend.name}: HTTP scenario failed: {exc}")
+            console.print(f"[red]{problems[-1]}[/red]")
+            console.print(server.log_tail())
+        finally:
+            with console.status(f"{backend.name}: stopping paycore serve"):
+                server.stop()
+
+        with console.status(f"{backend.name}: ledger.check()"):
+            report = ledger.check()
+        if report.ok:
+            console.print(
+                f"{backend.name}: [green]ledger balanced[/green] "
+                f"({report.accounts_checked:,} accounts, totals {report.totals})"
+            )
+        else:
+            problems.append(f"{backend.name}: ledger not balanced")
+            console.print(
+                f"{backend.name}: [red]ledger NOT balanced[/red], {len(report.problems)} problems:"
+            )
+            for problem in report.problems[:10]:
+                console.print(f"  {problem}")
+    finally:
+        ledger.close()
+        engine.dispose()
+
+    with console.status(f"{backend.name}: creating the floor tables"):
+        backend.floor.setup(ids)
+    for scenario, label in (
+        ("floor-uniform", "floor, uniform"),
+        ("floor-hot", "floor, hot credit"),
+    ):
+        results.append(
+            run_floor(backend.name, backend.floor, ids, scenario, label, seconds, CLIENTS)
+        )
+    dp, cp, rows, amounts = backend.floor.sums()
+    balanced = dp == cp == amounts
+    if not balanced:
+        problems.append(f"{backend.name}: floor not balanced")
+    colour = "green" if balanced else "red"
+    console.print(
+        f"{backend.name}: floor [{colour}]{'balanced' if balanced else 'NOT balanced'}[/{colour}]"
+        f" ({rows:,} transfers, debits {dp:,}, credits {cp:,})"
+    )
+
+    by_scenario = {r.scenario: r for r in results}
+    for paycore, floor in (("a", "floor-uniform"), ("b", "floor-hot")):
+        if paycore in by_scenario and floor in by_scenario and by_scenario[floor].tps > 0:
+            by_scenario[paycore].vs_floor = by_scenario[paycore].tps / by_scenario[floor].tps
+    ratios = ", ".join(
+        f"{s}/{f} = {by_scenario[s].vs_floor:.2f}x"
+        for s, f in (("a", "floor-uniform"), ("b", "floor-hot"))
+        if s in by_scenario and by_scenario[s].vs_floor is not None
+    )
+    console.print(f"{backend.name}: paycore vs floor: {ratios or 'n/a'}")
+    return results
+
+
+# -- report -----------------------------------------------------------------------------------
+
+COLUMNS = (
+    "backend",
+    "scenario",
+    "clients",
+    "per call",
+    "transfers",
+    "transfers/s",
+    "p50 ms",
+    "p99 ms",
+    "vs floor",
+    "failed",
+)
+
+
+def row_cells(r: Result) -> list[str]:
+    return [
+        r.backend,
+        r.label,
+        str(r.clients),
+        f"{r.per_call:,}",
+        f"{r.transfers:,}",
+        f"{r.tps:,.0f}",
+        f"{r.p50_ms:.2f}",
+        f"{r.p99_ms:.2f}",
+        f"{r.vs_floor:.2f}x" if r.vs_floor is not None else "",
+        f"{r.errors:,}",
+    ]
+
+
+def print_table(results: Sequence[Result], title: str) -> None:
+    table = Table(title=title)
+    for i, name in enumerate(COLUMNS):
+        table.add_column(name, justify="left" if i < 2 else "right")
+    previous = None
+    for r in results:
+        if previous is not None and r.backend != previous:
+            table.add_section()
+        previous = r.backend
+        table.add_row(*row_cells(r))
+    console.print(table)
+
+
+def markdown_table(results: Sequence[Result]) -> str:
+    lines = [
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("---" if i < 2 else "---:" for i in range(len(COLUMNS))) + "|",
+    ]
+    lines += ["| " + " | ".join(row_cells(r)) + " |" for r in results]
+    return "\n".join(lines)
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="dropped and recreated")
+    parser.add_argument("--sqlite-path", default=DEFAULT_SQLITE_PATH, help="recreated")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per scenario")
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="--seconds 1 --accounts 1000")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.accounts = 1.0, 1_000
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(backends) - {"sqlite", "postgres"}
+    if unknown or not backends:
+        parser.error(f"--backends takes sqlite and/or postgres, not {args.backends!r}")
+    args.backends = backends
+    if not 0 < args.seconds <= 600:
+        parser.error("--seconds is more than 0 and at most 600")
+    if not 2 <= args.accounts <= 1_000_000:
+        parser.error("--accounts is 2 to 1,000,000")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    pg_url = check_pg_url(args.pg_url) if "postgres" in args.backends else None
+    sqlite_path = Path(args.sqlite_path)
+    log_dir = sqlite_path.parent
+    environment = (
+        f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}; {args.accounts:,} accounts, "
+        f"{args.seconds:g} s per scenario"
+    )
+    console.print(f"[bold]paycore ledger benchmark[/bold]: {environment}")
+    results: list[Result] = []
+    versions: list[str] = []
+    problems: list[str] = []
+    for name in args.backends:
+        try:
+            if name == "sqlite":
+                backend = reset_sqlite(sqlite_path)
+            else:
+                assert pg_url is not None
+                with console.status(f"postgres: recreating {pg_url.database}"):
+                    backend = reset_postgres(pg_url)
+        except (OSError, psycopg.Error) as exc:
+            problems.append(f"{name}: cannot prepare the database, skipped: {exc}")
+            console.print(f"[red]{problems[-1]}[/red]")
+            continue
+        versions.append(backend.version)
+        results.extend(bench_backend(backend, args, log_dir, problems))
+
+    if not results:
+        console.print("[red]" + "\n".join(problems) + "[/red]")
+        return 1
+    title = f"paycore ledger: {environment}"
+    console.print()
+    print_table(results, title)
+    console.print()
+    console.print(f"Markdown ({', '.join(versions)}; {environment}):\n")
+    console.print(markdown_table(results), markup=False, highlight=False, soft_wrap=True)
+    problems += [f"{r.backend} {r.scenario}: {r.errors:,} failed" for r in results if r.errors]
+    if problems:
+        console.print("\n[red]Problems:[/red]\n  " + "\n  ".join(problems))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
