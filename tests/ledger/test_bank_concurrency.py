@@ -410,7 +410,7 @@ def test_many_clients_on_separate_ledgers_never_overdraw_lose_or_double_a_transf
     seed = random.randrange(1_000_000)
     record = run_bank(nodes, workload, seed)
     report_run(record, workload, f"bank seed={seed}")
-    assert record.results["created"] > 100, record.results
+    assert record.results["created"] > 50, f"too little traffic to judge: {record.results}"
     assert record.results["exceeds_credits"] > 0, "the workload never hit the overdraft rule"
     assert_outcome(nodes[0], record)
 
@@ -424,5 +424,5 @@ def test_a_few_clients_on_two_ledgers_never_overdraw_lose_or_double_a_transfer(
     seed = random.randrange(1_000_000)
     record = run_bank(nodes, workload, seed)
     report_run(record, workload, f"small bank seed={seed}")
-    assert record.results["created"] > 20, record.results
+    assert record.results["created"] > 10, f"too little traffic to judge: {record.results}"
     assert_outcome(nodes[0], record)

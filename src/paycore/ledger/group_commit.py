@@ -37,6 +37,12 @@ class Job:
     transfers: Sequence[TransferRequest] = ()
     touch_account_ids: frozenset[str] = frozenset()
     future: Future[list[str]] = field(default_factory=Future)
+    lock_hint: set[str] = field(default_factory=set)
+    """Accounts a failed attempt found it needed; the retry locks them up front."""
+
+
+class LockOrderRetry(Exception):
+    """Raised inside the transaction when locking more accounts would break the lock order."""
 
 
 ApplyGroup = Callable[[Connection, Sequence[Job]], list[list[str]]]
@@ -108,6 +114,10 @@ class GroupCommitter:
             try:
                 with self._connection().begin() as transaction:
                     return self._apply_group(transaction.connection, group)
+            except LockOrderRetry:
+                if attempt == WRITE_ATTEMPTS_MAX:
+                    raise
+                continue
             except DBAPIError as exc:
                 if exc.connection_invalidated:
                     self._drop_connection()

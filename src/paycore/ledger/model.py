@@ -398,7 +398,7 @@ class Posting:
         problem = self._accounts_result(debit, credit, currency)
         if problem or debit is None or credit is None:
             return problem or "debit_account_not_found"
-        if t.timeout_s > limits.TRANSFER_TIMEOUT_S_MAX:
+        if not 0 <= t.timeout_s <= limits.TRANSFER_TIMEOUT_S_MAX:
             return "overflows_timeout"
         amount = t.amount or 0
         if t.flags & _BALANCING_DEBIT:

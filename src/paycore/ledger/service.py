@@ -15,7 +15,7 @@ from paycore import ids, limits
 from paycore.clock import Clock, SystemClock
 from paycore.errors import Rejected
 from paycore.ledger import store, store_writer
-from paycore.ledger.group_commit import GroupCommitter, Job
+from paycore.ledger.group_commit import GroupCommitter, Job, LockOrderRetry
 from paycore.ledger.model import (
     Account,
     AccountFlags,
@@ -125,6 +125,7 @@ class Ledger:
         )
 
     def set_account_status(self, account_id: str, status: AccountStatus) -> Account:
+        self._expire_due_holds_of({account_id})  # an expired hold must not block closing
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             account = store_writer.lock_accounts(conn, [account_id]).get(account_id)
             if account is None:
@@ -191,30 +192,37 @@ class Ledger:
         now = self._clock.now()
         transfer_ids: set[str] = set()
         pending_ids: set[str] = set()
+        unnamed_holds: set[str] = set()  # posted or voided without naming their accounts
         account_ids: set[str] = set()
         for job in group:
-            account_ids |= job.touch_account_ids
+            account_ids |= job.touch_account_ids | job.lock_hint
             for t in job.transfers:
                 transfer_ids.add(t.id)
                 if t.pending_id:
                     pending_ids.add(t.pending_id)
+                    if not (t.debit_account_id and t.credit_account_id):
+                        unnamed_holds.add(t.pending_id)
                 for account_id in (t.debit_account_id, t.credit_account_id):
                     if account_id:
                         account_ids.add(account_id)
-        # Lock the accounts the requests name, in id order, then read every transfer the
-        # group needs in one statement. Holds (posted, voided or due to expire) may involve
-        # accounts not yet locked; those are locked next and their holds re-read, since
-        # they may have changed before the lock. Out-of-order locking there can deadlock;
-        # PostgreSQL breaks the deadlock and the retry knows all accounts up front.
+        # All locks are taken in ascending id order, by every writer in every process, so
+        # writers never deadlock. A hold's accounts never change, so they can be read first.
+        account_ids |= store_writer.accounts_of(conn, unnamed_holds)
         accounts = store_writer.lock_accounts(conn, account_ids)
         loaded, failed = store_writer.load_group(
             conn, transfer_ids=transfer_ids | pending_ids, account_ids=account_ids, now=now
         )
+        # Holds due to expire on these accounts may involve an account not locked yet.
         holds = [t for t in loaded.values() if t.id in pending_ids or t.id not in transfer_ids]
         missing = {i for h in holds for i in (h.debit_account_id, h.credit_account_id)}
         missing -= accounts.keys()
         if missing:
+            if accounts and min(missing) < max(accounts):
+                for job in group:
+                    job.lock_hint |= missing
+                raise LockOrderRetry("holds need accounts that sort before ones already locked")
             accounts.update(store_writer.lock_accounts(conn, missing))
+            # Re-read: those holds may have changed before their accounts were locked.
             stale = [h.id for h in holds if {h.debit_account_id, h.credit_account_id} & missing]
             loaded.update(store_writer.load_transfers(conn, stale))
         posting = Posting(accounts=accounts, transfers=loaded, failed=failed, now=now)
@@ -264,7 +272,9 @@ class Ledger:
 
     def check(self) -> CheckReport:
         """Recompute every balance from the journal and prove debits equal credits per currency."""
-        with self._engine.connect() as conn, conn.begin():
+        # One snapshot for all the sums, or concurrent commits would show false mismatches.
+        options = {"isolation_level": "REPEATABLE READ"} if _is_postgres(self._engine) else {}
+        with self._engine.connect().execution_options(**options) as conn, conn.begin():
             sums = store.journal_sums(conn)
         problems: list[str] = []
         totals: dict[str, list[int]] = {}
@@ -299,6 +309,10 @@ def run_expiry_worker(ledger: Ledger, *, interval_s: float, stop: threading.Even
         while ledger.expire_due_holds():
             if stop.is_set():
                 return
+
+
+def _is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
 
 
 def _is_due(transfer: Transfer, now: datetime) -> bool:

@@ -143,6 +143,16 @@ def load_transfers(conn: Connection, transfer_ids: Collection[str]) -> dict[str,
     return {row[0]: _transfer(d, row) for row in conn.exec_driver_sql(sql, params)}
 
 
+def accounts_of(conn: Connection, transfer_ids: Collection[str]) -> set[str]:
+    """The debit and credit accounts of these transfers."""
+    if not transfer_ids:
+        return set()
+    d = _Dialect(conn)
+    where, params = d.ids("id", transfer_ids)
+    sql = d.sql(f"SELECT debit_account_id, credit_account_id FROM ledger_transfers WHERE {where}")
+    return {account_id for row in conn.exec_driver_sql(sql, params) for account_id in row}
+
+
 def load_group(
     conn: Connection,
     *,
