@@ -27,7 +27,8 @@ lint: install
 test: lint  ## the whole suite, on SQLite unless PAYCORE_DATABASE_URL names PostgreSQL
 	$(BIN)/pytest -q
 
-bench: install
+bench: install  ## wrk drives the HTTP scenario when present (Debian package `wrk`)
+	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
 	$(BIN)/python bench/ledger.py
 
 clean:

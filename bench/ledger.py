@@ -27,11 +27,14 @@ import math
 import os
 import platform
 import random
+import re
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -470,6 +473,68 @@ def run_http(
     return drive(backend, scenario, label, seconds, per_call, logs, [thread], window)
 
 
+WRK_SCRIPT = """
+local accounts = {accounts}
+local counter = 0
+local threads = {{}}
+function setup(thread)
+  thread:set("thread_id", #threads)
+  table.insert(threads, thread)
+end
+function request()
+  counter = counter + 1
+  local debit = math.random(0, accounts - 1)
+  local credit = (debit + math.random(1, accounts - 1)) % accounts
+  local body = string.format(
+    '{{"transfers":[{{"id":"wrk-%d-%d","debit_account_id":"acct-%06d",' ..
+    '"credit_account_id":"acct-%06d","amount":%d,"currency":"{currency}"}}]}}',
+    thread_id, counter, debit, credit, math.random(1, {amount_max}))
+  return wrk.format("POST", "/v1/transfers", {{["Content-Type"] = "application/json"}}, body)
+end
+"""
+
+
+def run_http_wrk(
+    backend: str, base_url: str, accounts: int, label: str, seconds: float, clients: int
+) -> Result:
+    """The same HTTP scenario driven by wrk: a Python client on these 2 cores measures itself."""
+    script = Path(tempfile.mkdtemp()) / "transfers.lua"
+    script.write_text(
+        WRK_SCRIPT.format(accounts=accounts, currency=CURRENCY, amount_max=AMOUNT_MAX)
+    )
+    duration = max(1, round(seconds))
+    command = ["wrk", "-t2", f"-c{clients}", f"-d{duration}s", "--latency", "-s", str(script)]
+    with console.status(f"{backend}: {label} for {duration} s"):
+        done = subprocess.run(
+            [*command, base_url], capture_output=True, text=True, timeout=duration + 60, check=True
+        )
+    out = done.stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors_found = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(errors_found.group(1)) if errors_found else 0
+    return Result(
+        backend=backend,
+        scenario="d",
+        label=label,
+        clients=clients,
+        per_call=1,
+        transfers=requests - errors,
+        seconds=float(duration),
+        p50_ms=_wrk_latency_ms(out, "50%"),
+        p99_ms=_wrk_latency_ms(out, "99%"),
+        errors=errors,
+        first_error="non-2xx responses" if errors else None,
+    )
+
+
+def _wrk_latency_ms(out: str, percent: str) -> float:
+    found = re.search(rf"{percent}\s+([\d.]+)(us|ms|s)\b", out)
+    if not found:
+        return 0.0
+    value, unit = float(found.group(1)), found.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
 # -- the floor: plain SQL ------------------------------------------------------------------
 
 FLOOR_DDL = (
@@ -741,10 +806,16 @@ def bench_backend(
         try:
             with console.status(f"{backend.name}: waiting for {server.base_url}/healthz"):
                 server.wait_healthy()
-            label = "d. HTTP, uniform"
-            results.append(
-                run_http(backend.name, server.base_url, ids, "d", label, seconds, CLIENTS)
-            )
+            if shutil.which("wrk"):
+                label = "d. HTTP, uniform (wrk)"
+                results.append(
+                    run_http_wrk(backend.name, server.base_url, len(ids), label, seconds, CLIENTS)
+                )
+            else:
+                label = "d. HTTP, uniform (httpx)"
+                results.append(
+                    run_http(backend.name, server.base_url, ids, "d", label, seconds, CLIENTS)
+                )
         except Exception as exc:
             problems.append(f"{backend.name}: HTTP scenario failed: {exc}")
             console.print(f"[red]{problems[-1]}[/red]")
