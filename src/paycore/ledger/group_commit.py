@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from paycore import limits
 from paycore.ledger.model import TransferRequest
+from paycore.ledger.store_writer import StaleHold
 from paycore.platform.db import WRITER
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class GroupCommitter:
             try:
                 with self._connection().begin() as transaction:
                     return self._apply_group(transaction.connection, group)
-            except LockOrderRetry:
+            except (LockOrderRetry, StaleHold):
                 if attempt == WRITE_ATTEMPTS_MAX:
                     raise
                 continue

@@ -208,9 +208,8 @@ class Ledger:
         # All locks are taken in ascending id order, by every writer in every process, so
         # writers never deadlock. A hold's accounts never change, so they can be read first.
         account_ids |= store_writer.accounts_of(conn, unnamed_holds)
-        accounts = store_writer.lock_accounts(conn, account_ids)
-        loaded, failed = store_writer.load_group(
-            conn, transfer_ids=transfer_ids | pending_ids, account_ids=account_ids, now=now
+        accounts, loaded, failed = store_writer.lock_and_load(
+            conn, account_ids=account_ids, transfer_ids=transfer_ids | pending_ids, now=now
         )
         # Holds due to expire on these accounts may involve an account not locked yet.
         holds = [t for t in loaded.values() if t.id in pending_ids or t.id not in transfer_ids]

@@ -128,9 +128,7 @@ def lock_accounts(conn: Connection, account_ids: Collection[str]) -> dict[str, A
     if not account_ids:
         return {}
     d = _Dialect(conn)
-    where, params = d.ids("id", sorted(account_ids))
-    lock = " ORDER BY id FOR UPDATE" if d.postgres else ""
-    sql = d.sql(f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE {where}{lock}")
+    sql, params = _lock_statement(d, account_ids)
     return {row[0]: _account(d, row) for row in conn.exec_driver_sql(sql, params)}
 
 
@@ -153,20 +151,56 @@ def accounts_of(conn: Connection, transfer_ids: Collection[str]) -> set[str]:
     return {account_id for row in conn.exec_driver_sql(sql, params) for account_id in row}
 
 
-def load_group(
+def lock_and_load(
     conn: Connection,
     *,
-    transfer_ids: Collection[str],
     account_ids: Collection[str],
+    transfer_ids: Collection[str],
     now: datetime,
-) -> tuple[dict[str, Transfer], dict[str, str]]:
-    """In one statement: the transfers named, the holds on these accounts that are due to
-    expire, and the remembered failures of the ids named."""
+) -> tuple[dict[str, Account], dict[str, Transfer], dict[str, str]]:
+    """Lock the accounts (in id order), then read the transfers named, the holds on these
+    accounts that are due to expire, and the remembered failures of the ids named.
+
+    The read runs after the locks are held, so it sees every commit made before. On
+    PostgreSQL both statements go in one pipeline: one round trip instead of two.
+    """
     d = _Dialect(conn)
+    statements = [
+        _lock_statement(d, account_ids),
+        _load_statement(d, transfer_ids, account_ids, now),
+    ]
+    if d.postgres:
+        driver = conn.connection.driver_connection
+        cursors = [driver.cursor(), driver.cursor()]  # type: ignore[union-attr]
+        with driver.pipeline():  # type: ignore[union-attr]
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, params)
+        locked, loaded = (cursor.fetchall() for cursor in cursors)
+    else:
+        locked, loaded = (list(conn.exec_driver_sql(sql, p)) for sql, p in statements)
+    accounts = {row[0]: _account(d, row) for row in locked}
+    transfers: dict[str, Transfer] = {}
+    failures: dict[str, str] = {}
+    for row in loaded:
+        if row[13] is None:
+            transfers[row[0]] = _transfer(d, row)
+        else:
+            failures[row[0]] = row[13]
+    return accounts, transfers, failures
+
+
+def _lock_statement(d: _Dialect, account_ids: Collection[str]) -> tuple[str, dict[str, Any]]:
+    where, params = d.ids("id", sorted(account_ids))
+    lock = " ORDER BY id FOR UPDATE" if d.postgres else ""
+    return d.sql(f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE {where}{lock}"), params
+
+
+def _load_statement(
+    d: _Dialect, transfer_ids: Collection[str], account_ids: Collection[str], now: datetime
+) -> tuple[str, dict[str, Any]]:
     by_id, params = d.ids("id", transfer_ids, name="ids")
     debit, accounts = d.ids("debit_account_id", account_ids, name="accounts")
     credit, _ = d.ids("credit_account_id", account_ids, name="accounts")
-    failed_by_id, _ = d.ids("id", transfer_ids, name="ids")
     params.update(accounts)
     params["now"] = d.bind_time(now)
     blanks = ", ".join(["NULL"] * 12)
@@ -174,17 +208,9 @@ def load_group(
         f"SELECT {_TRANSFER_COLUMNS}, NULL AS result FROM ledger_transfers WHERE {by_id} "
         "OR (status = 'pending' AND expires_at IS NOT NULL AND expires_at <= :now "
         f"AND ({debit} OR {credit})) "
-        f"UNION ALL SELECT id, {blanks}, result FROM ledger_transfer_failures "
-        f"WHERE {failed_by_id}"
+        f"UNION ALL SELECT id, {blanks}, result FROM ledger_transfer_failures WHERE {by_id}"
     )
-    transfers: dict[str, Transfer] = {}
-    failures: dict[str, str] = {}
-    for row in conn.exec_driver_sql(sql, params):
-        if row[13] is None:
-            transfers[row[0]] = _transfer(d, row)
-        else:
-            failures[row[0]] = row[13]
-    return transfers, failures
+    return sql, params
 
 
 def has_due_holds(conn: Connection, account_ids: Collection[str], now: datetime) -> bool:
@@ -200,9 +226,21 @@ def has_due_holds(conn: Connection, account_ids: Collection[str], now: datetime)
     return conn.exec_driver_sql(sql, params).first() is not None
 
 
+COPY_ROWS_MIN = 256
+"""From this many entries on, PostgreSQL writes go through binary COPY; below it, one
+statement with data-modifying CTEs writes the whole group in a single round trip."""
+
+
+class StaleHold(Exception):
+    """A hold changed between reading it and writing its new status: retry the group."""
+
+
 def write_posting(conn: Connection, posting: Posting) -> None:
     """Write everything one group changed; the caller's transaction makes it atomic."""
     d = _Dialect(conn)
+    if d.postgres and len(posting.entries) < COPY_ROWS_MIN:
+        _write_posting_in_one_statement(conn, d, posting)
+        return
     created_ids = {t.id for t in posting.created}
     if posting.created:
         _insert(
@@ -218,7 +256,9 @@ def write_posting(conn: Connection, posting: Posting) -> None:
         if tid not in created_ids and tid in posting.transfers
     ]
     if status_rows:
-        _update(conn, d, "ledger_transfers", ("status",), status_rows)
+        changed = _update(conn, d, "ledger_transfers", ("status",), status_rows)
+        if changed != len(status_rows):
+            raise StaleHold(f"{len(status_rows) - changed} holds were no longer pending")
     if posting.entries:
         rows = [
             (
@@ -313,16 +353,104 @@ def _insert(
 
 def _update(
     conn: Connection, d: _Dialect, table: str, names: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """Set `names` on rows given as (value..., id) tuples."""
+) -> int:
+    """Set `names` on rows given as (value..., id) tuples; returns the rows changed. A hold's
+    status only ever changes from pending, so that is part of the match."""
+    guard = " AND t.status = 'pending'" if names == ("status",) else ""
     if d.postgres:
         casts, arrays = _pg_arrays([*names, "id"], rows)
         sets = ", ".join(f"{n} = v.{n}" for n in names)
-        conn.exec_driver_sql(
+        result = conn.exec_driver_sql(
             f"UPDATE {table} AS t SET {sets} FROM unnest({casts}) AS v({', '.join(names)}, id) "
-            "WHERE t.id = v.id",
+            f"WHERE t.id = v.id{guard}",
             tuple(arrays),
         )
+        return int(result.rowcount)
     else:
         sets = ", ".join(f"{n} = ?" for n in names)
-        conn.exec_driver_sql(f"UPDATE {table} SET {sets} WHERE id = ?", rows)
+        where = guard.replace("t.status", "status")
+        result = conn.exec_driver_sql(f"UPDATE {table} SET {sets} WHERE id = ?{where}", rows)
+        return int(result.rowcount)
+
+
+def _write_posting_in_one_statement(conn: Connection, d: _Dialect, posting: Posting) -> None:
+    created_ids = {t.id for t in posting.created}
+    # Metadata travels as JSON text here: psycopg adapts no dict without a wrapper.
+    transfers = [
+        (*v[:9], json.dumps(v[9]), *v[10:])
+        for v in map(functools.partial(_transfer_values, d), posting.created)
+    ]
+    holds = [
+        (posting.transfers[tid].status.value, tid)
+        for tid in sorted(posting.dirty_transfers)
+        if tid not in created_ids and tid in posting.transfers
+    ]
+    entries = [
+        (
+            e.account_id,
+            e.transfer_id,
+            e.event,
+            e.side,
+            e.amount,
+            e.debits_pending,
+            e.debits_posted,
+            e.credits_pending,
+            e.credits_posted,
+            e.created_at,
+        )
+        for e in posting.entries
+    ]
+    balances = [
+        (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted, a.id)
+        for a in (posting.accounts[i] for i in sorted(posting.dirty_accounts))
+    ]
+    failures = [(i, r, posting.now) for i, r in posting.failures.items()]
+    params: list[Any] = []
+    for names, rows in (
+        (_TRANSFER_COLUMNS, transfers),
+        ("status, id", holds),
+        (_ENTRY_COLUMNS, entries),
+        ("debits_pending, debits_posted, credits_pending, credits_posted, id", balances),
+        ("id, result, failed_at", failures),
+    ):
+        width = len(names.split(","))
+        columns = list(zip(*rows, strict=True)) if rows else [()] * width
+        params.extend(list(c) for c in columns)
+    changed = conn.exec_driver_sql(_ONE_STATEMENT_SQL, tuple(params)).scalar_one()
+    if changed != len(holds):
+        raise StaleHold(f"{len(holds) - changed} holds were no longer pending")
+
+
+def _unnest(columns: str) -> str:
+    names = [c.strip() for c in columns.split(",")]
+    casts = ", ".join(
+        "%s::text[]::jsonb[]"
+        if _PG_TYPES.get(n) == "jsonb"
+        else f"%s::{_PG_TYPES.get(n, 'text')}[]"
+        for n in names
+    )
+    return f"unnest({casts}) AS v({columns})"
+
+
+_ONE_STATEMENT_SQL = f"""
+WITH new_transfers AS (
+    INSERT INTO ledger_transfers ({_TRANSFER_COLUMNS})
+    SELECT * FROM {_unnest(_TRANSFER_COLUMNS)}
+), held AS (
+    UPDATE ledger_transfers AS t SET status = v.status FROM {_unnest("status, id")}
+    WHERE t.id = v.id AND t.status = 'pending' RETURNING 1
+), new_entries AS (
+    INSERT INTO ledger_entries ({_ENTRY_COLUMNS})
+    SELECT * FROM {_unnest(_ENTRY_COLUMNS)}
+), balances AS (
+    UPDATE ledger_accounts AS t SET debits_pending = v.debits_pending,
+        debits_posted = v.debits_posted, credits_pending = v.credits_pending,
+        credits_posted = v.credits_posted
+    FROM {_unnest("debits_pending, debits_posted, credits_pending, credits_posted, id")}
+    WHERE t.id = v.id
+), new_failures AS (
+    INSERT INTO ledger_transfer_failures (id, result, failed_at)
+    SELECT * FROM {_unnest("id, result, failed_at")}
+)
+SELECT count(*) FROM held
+"""
