@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -26,6 +27,12 @@ from paycore.ledger.store_writer import StaleHold
 from paycore.platform.db import WRITER
 
 log = logging.getLogger(__name__)
+
+LINGER_S = 0.001
+"""How long the writer may wait for the callers it just answered to come back. Without it a
+steady crowd of callers splits into two half-size groups that alternate; with it they stay
+one group and each commit acknowledges twice as many transfers. The wait ends as soon as
+as many callers are queued as were in the previous group, so a lone caller never waits."""
 
 WRITE_ATTEMPTS_MAX = 8
 """Deadlocks, lock time-outs and id races with another process are retried this often."""
@@ -56,6 +63,7 @@ class GroupCommitter:
         self._queue: deque[Job] = deque()
         self._ready = threading.Condition()
         self._closed = False
+        self._last_group_jobs = 1
         self._conn: Connection | None = None
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
@@ -80,12 +88,19 @@ class GroupCommitter:
                 self._ready.wait()
             if not self._queue:
                 return None
+            deadline = time.monotonic() + LINGER_S
+            while len(self._queue) < self._last_group_jobs and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._ready.wait(remaining)
             group = [self._queue.popleft()]
             size = len(group[0].transfers)
             while self._queue and size + len(self._queue[0].transfers) <= limits.TRANSFER_BATCH_MAX:
                 job = self._queue.popleft()
                 size += len(job.transfers)
                 group.append(job)
+            self._last_group_jobs = len(group)
             return group
 
     def _run(self) -> None:
