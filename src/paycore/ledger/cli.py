@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -186,7 +185,3 @@ def check() -> None:
     if not report.ok:
         raise typer.Exit(1)
     out.print("[green]ledger balances[/green]")
-
-
-def print_json(value: Any) -> None:
-    out.print_json(json.dumps(value, default=str))

@@ -1,22 +1,18 @@
-"""Pure ledger rules: accounts, transfers, results, and applying a batch in memory.
+"""Pure ledger vocabulary: accounts, transfers, entries, flags and every result code.
 
-Nothing here touches a database. `Posting` applies transfers to account
-objects that the store loaded (and locked), records what changed, and undoes
-a linked chain that fails. The service then writes what changed in one
-transaction.
+Nothing here touches a database; `posting.py` applies transfers with these rules.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from paycore import limits
-from paycore.money import is_known_currency
 
 
 class AccountFlags(enum.IntFlag):
@@ -37,14 +33,6 @@ class TransferFlags(enum.IntFlag):
 
 def flag_names(kind: type[enum.IntFlag], flags: int) -> list[str]:
     return [f.name.lower() for f in kind if f.value and f.value & flags and f.name]
-
-
-def parse_flags(kind: type[enum.IntFlag], names: Sequence[str]) -> enum.IntFlag:
-    """Flag names (`["linked", "pending"]`) to the flag value; unknown names raise KeyError."""
-    value = kind(0)
-    for name in names:
-        value |= kind[name.upper()]
-    return value
 
 
 class AccountStatus(enum.StrEnum):
@@ -141,7 +129,7 @@ class Account:
     @property
     def available(self) -> int:
         """What can still leave the account: credit-normal unless the account is debit-normal."""
-        if self.flags & _CREDITS_LIMITED:
+        if self.flags & CREDITS_LIMITED:
             return self.debits_posted - self.credits_posted - self.credits_pending
         return self.credits_posted - self.debits_posted - self.debits_pending
 
@@ -202,386 +190,9 @@ class TransferResult:
     result: str
 
 
-# Plain-int copies of the flags for the per-transfer rules below.
-_LINKED = TransferFlags.LINKED.value
-_PENDING = TransferFlags.PENDING.value
-_POST = TransferFlags.POST_PENDING.value
-_VOID = TransferFlags.VOID_PENDING.value
-_BALANCING_DEBIT = TransferFlags.BALANCING_DEBIT.value
-_BALANCING_CREDIT = TransferFlags.BALANCING_CREDIT.value
-_DEBITS_LIMITED = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS.value
-_CREDITS_LIMITED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS.value
-
-
-def _structural_result(t: TransferRequest) -> str | None:
-    """Rules that need nothing but the request itself."""
-    if not t.id:
-        return "id_must_not_be_empty"
-    if len(t.id) > limits.ID_LENGTH_MAX:
-        return "id_too_long"
-    phase = t.flags & (_PENDING | _POST | _VOID)
-    if phase and phase.bit_count() > 1:
-        return "flags_are_mutually_exclusive"
-    is_balancing = t.flags & (_BALANCING_DEBIT | _BALANCING_CREDIT)
-    resolves = bool(t.flags & (_POST | _VOID))
-    if resolves and is_balancing:
-        return "flags_are_mutually_exclusive"
-    if resolves and not t.pending_id:
-        return "pending_id_must_be_set"
-    if not resolves and t.pending_id:
-        return "pending_id_must_not_be_set"
-    if t.pending_id and t.pending_id == t.id:
-        return "pending_id_must_be_different"
-    if t.timeout_s and not t.flags & _PENDING:
-        return "timeout_reserved_for_pending_transfer"
-    if t.amount is None and not resolves:
-        return "amount_must_be_positive"
-    if t.amount is not None and t.amount <= 0:
-        return "amount_must_be_positive"
-    if t.amount is not None and t.amount > limits.AMOUNT_MAX:
-        return "amount_must_not_exceed_max"
-    if not 0 <= t.code <= limits.CODE_MAX:
-        return "code_must_not_exceed_max"
-    if t.currency is not None and not is_known_currency(t.currency):
-        return "unknown_currency"
-    if not resolves and t.currency is None:
-        return "unknown_currency"
-    return None
-
-
-def _exists_result(t: TransferRequest, e: Transfer) -> str:
-    """Compare a replayed request with the transfer stored under its id."""
-    if t.flags != e.flags:
-        return "exists_with_different_flags"
-    if t.pending_id != e.pending_id:
-        return "exists_with_different_pending_id"
-    if t.timeout_s != e.timeout_s:
-        return "exists_with_different_timeout_s"
-    if t.debit_account_id is not None and t.debit_account_id != e.debit_account_id:
-        return "exists_with_different_debit_account_id"
-    if t.credit_account_id is not None and t.credit_account_id != e.credit_account_id:
-        return "exists_with_different_credit_account_id"
-    if t.amount is not None:
-        balancing = t.flags & (_BALANCING_DEBIT | _BALANCING_CREDIT)
-        # A balancing transfer may have been clamped below what was asked for.
-        if (t.amount < e.amount) if balancing else (t.amount != e.amount):
-            return "exists_with_different_amount"
-    if t.currency is not None and t.currency != e.currency:
-        return "exists_with_different_currency"
-    if t.code and t.code != e.code:
-        return "exists_with_different_code"
-    if dict(t.metadata or {}) != dict(e.metadata):
-        return "exists_with_different_metadata"
-    return "exists"
-
-
-@dataclass
-class Posting:
-    """Applies transfers to loaded accounts and transfers, remembering how to undo them.
-
-    `accounts` and `transfers` are what the store loaded for this batch; `failed`
-    maps ids that failed before to their result. After `apply`, `created`,
-    `entries`, `failures`, `dirty_accounts` and `dirty_transfers` say what to write.
-    """
-
-    accounts: dict[str, Account]
-    transfers: dict[str, Transfer]
-    failed: dict[str, str]
-    now: datetime
-    created: list[Transfer] = field(default_factory=list)
-    entries: list[Entry] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
-    dirty_accounts: set[str] = field(default_factory=set)
-    dirty_transfers: set[str] = field(default_factory=set)
-    _undo: list[tuple[Any, ...]] = field(default_factory=list)
-
-    # -- batch and chain handling -------------------------------------------------
-
-    def apply(self, batch: Sequence[TransferRequest]) -> list[str]:
-        """Apply one client batch; linked chains are all-or-nothing; one result per transfer."""
-        results: list[str] = [""] * len(batch)
-        i = 0
-        while i < len(batch):
-            end = i
-            while end < len(batch) - 1 and batch[end].flags & _LINKED:
-                end += 1
-            chain_open = bool(batch[end].flags & _LINKED)
-            self._apply_chain(batch, i, end, chain_open, results)
-            i = end + 1
-        return results
-
-    def _apply_chain(
-        self,
-        batch: Sequence[TransferRequest],
-        start: int,
-        end: int,
-        chain_open: bool,
-        results: list[str],
-    ) -> None:
-        if chain_open:
-            results[start : end + 1] = ["linked_event_failed"] * (end - start + 1)
-            results[end] = "linked_event_chain_open"
-            return
-        in_chain = end > start
-        mark = self._mark()
-        for k in range(start, end + 1):
-            result = self._apply_one(batch[k], in_chain=in_chain)
-            results[k] = result
-            if in_chain and result not in ("created", "exists"):
-                self._rollback(mark)
-                results[start : end + 1] = ["linked_event_failed"] * (end - start + 1)
-                results[k] = result
-                return
-
-    def _mark(self) -> tuple[int, int, int]:
-        return (len(self._undo), len(self.created), len(self.entries))
-
-    def _rollback(self, mark: tuple[int, int, int]) -> None:
-        undo_len, created_len, entries_len = mark
-        while len(self._undo) > undo_len:
-            obj, attrs = self._undo.pop()
-            for name, value in attrs.items():
-                setattr(obj, name, value)
-        for t in self.created[created_len:]:
-            del self.transfers[t.id]
-        del self.created[created_len:]
-        del self.entries[entries_len:]
-
-    def _remember(self, obj: Account | Transfer, *names: str) -> None:
-        self._undo.append((obj, {name: getattr(obj, name) for name in names}))
-
-    # -- one transfer ---------------------------------------------------------------
-
-    def _apply_one(self, t: TransferRequest, *, in_chain: bool) -> str:
-        result = self._check_and_apply(t)
-        if result in TRANSIENT_RESULTS and not in_chain and t.id not in self.failed:
-            self.failed[t.id] = result
-            self.failures[t.id] = result
-        return result
-
-    def _check_and_apply(self, t: TransferRequest) -> str:
-        structural = _structural_result(t)
-        if structural:
-            return structural
-        existing = self.transfers.get(t.id)
-        if existing is not None:
-            return _exists_result(t, existing)
-        if t.id in self.failed:
-            return "id_already_failed"
-        if t.debit_account_id is not None and t.debit_account_id == t.credit_account_id:
-            return "accounts_must_be_different"
-        if t.flags & (_POST | _VOID):
-            return self._resolve_pending(t)
-        return self._post_new(t)
-
-    def _accounts_result(
-        self, debit: Account | None, credit: Account | None, currency: str
-    ) -> str | None:
-        if debit is None:
-            return "debit_account_not_found"
-        if credit is None:
-            return "credit_account_not_found"
-        if debit.currency != currency or credit.currency != currency:
-            return "currency_mismatch"
-        for account in (debit, credit):
-            if account.status == AccountStatus.FROZEN:
-                return "account_frozen"
-        for account in (debit, credit):
-            if account.status == AccountStatus.CLOSED:
-                return "account_closed"
-        return None
-
-    def _post_new(self, t: TransferRequest) -> str:
-        currency = t.currency or ""  # _structural_result made sure both are set
-        debit = self.accounts.get(t.debit_account_id or "")
-        credit = self.accounts.get(t.credit_account_id or "")
-        problem = self._accounts_result(debit, credit, currency)
-        if problem or debit is None or credit is None:
-            return problem or "debit_account_not_found"
-        if not 0 <= t.timeout_s <= limits.TRANSFER_TIMEOUT_S_MAX:
-            return "overflows_timeout"
-        amount = t.amount or 0
-        if t.flags & _BALANCING_DEBIT:
-            room = debit.credits_posted - debit.debits_posted - debit.debits_pending
-            amount = min(amount, max(room, 0))
-            if amount == 0:
-                return "exceeds_credits"
-        if t.flags & _BALANCING_CREDIT:
-            room = credit.debits_posted - credit.credits_posted - credit.credits_pending
-            amount = min(amount, max(room, 0))
-            if amount == 0:
-                return "exceeds_debits"
-        pending = bool(t.flags & _PENDING)
-        problem = _limits_result(debit, credit, amount, pending=pending)
-        if problem:
-            return problem
-        self._move(debit, credit, amount, pending=pending, sign=1)
-        expires_at = self.now + timedelta(seconds=t.timeout_s) if t.timeout_s else None
-        status = TransferStatus.PENDING if pending else TransferStatus.POSTED
-        created = self._create(t, debit.id, credit.id, amount, currency, t.code, expires_at, status)
-        self._entries(created, "pending" if pending else "posted", debit, credit, amount)
-        return "created"
-
-    def _resolve_pending(self, t: TransferRequest) -> str:
-        pending = self.transfers.get(t.pending_id or "")
-        if pending is None:
-            return "pending_transfer_not_found"
-        if not pending.flags & _PENDING:
-            return "pending_transfer_not_pending"
-        problem = _pending_mismatch(t, pending)
-        if problem:
-            return problem
-        if pending.status == TransferStatus.POSTED_PENDING:
-            return "pending_transfer_already_posted"
-        if pending.status == TransferStatus.VOIDED_PENDING:
-            return "pending_transfer_already_voided"
-        if pending.status == TransferStatus.EXPIRED_PENDING:
-            return "pending_transfer_expired"
-        is_post = bool(t.flags & _POST)
-        amount = pending.amount if t.amount is None else t.amount
-        if amount > pending.amount:
-            return "exceeds_pending_transfer_amount"
-        debit = self.accounts.get(pending.debit_account_id)
-        credit = self.accounts.get(pending.credit_account_id)
-        if debit is None or credit is None:
-            return "debit_account_not_found" if debit is None else "credit_account_not_found"
-        if is_post:
-            # Releasing a hold is always allowed; spending it is not, on a frozen account.
-            problem = self._accounts_result(debit, credit, pending.currency)
-            if problem:
-                return problem
-        self._release(
-            pending, TransferStatus.POSTED_PENDING if is_post else TransferStatus.VOIDED_PENDING
-        )
-        if is_post:
-            self._move(debit, credit, amount, pending=False, sign=1)
-        status = TransferStatus.POSTED if is_post else TransferStatus.VOIDED
-        code = t.code or pending.code
-        created = self._create(t, debit.id, credit.id, amount, pending.currency, code, None, status)
-        self._entries(created, "posted" if is_post else "voided", debit, credit, amount)
-        return "created"
-
-    # -- expiry -------------------------------------------------------------------------
-
-    def expire_due(self) -> list[str]:
-        """Expire every loaded hold whose timeout has run out; returns their ids."""
-        expired = []
-        for pending in list(self.transfers.values()):
-            if (
-                pending.status == TransferStatus.PENDING
-                and pending.expires_at is not None
-                and pending.expires_at <= self.now
-            ):
-                debit = self.accounts.get(pending.debit_account_id)
-                credit = self.accounts.get(pending.credit_account_id)
-                if debit is None or credit is None:
-                    continue  # not locked in this batch; a later sweep expires it
-                self._release(pending, TransferStatus.EXPIRED_PENDING)
-                self._entries(pending, "expired", debit, credit, pending.amount)
-                expired.append(pending.id)
-        return expired
-
-    # -- balance mutations ----------------------------------------------------------
-
-    def _release(self, pending: Transfer, status: TransferStatus) -> None:
-        debit = self.accounts[pending.debit_account_id]
-        credit = self.accounts[pending.credit_account_id]
-        self._move(debit, credit, pending.amount, pending=True, sign=-1)
-        self._remember(pending, "status")
-        pending.status = status
-        self.dirty_transfers.add(pending.id)
-
-    def _move(
-        self, debit: Account, credit: Account, amount: int, *, pending: bool, sign: int
-    ) -> None:
-        self._remember(debit, "debits_pending", "debits_posted")
-        self._remember(credit, "credits_pending", "credits_posted")
-        if pending:
-            debit.debits_pending += sign * amount
-            credit.credits_pending += sign * amount
-        else:
-            debit.debits_posted += sign * amount
-            credit.credits_posted += sign * amount
-        self.dirty_accounts.add(debit.id)
-        self.dirty_accounts.add(credit.id)
-
-    def _create(
-        self,
-        t: TransferRequest,
-        debit_id: str,
-        credit_id: str,
-        amount: int,
-        currency: str,
-        code: int,
-        expires_at: datetime | None,
-        status: TransferStatus,
-    ) -> Transfer:
-        transfer = Transfer(
-            id=t.id,
-            debit_account_id=debit_id,
-            credit_account_id=credit_id,
-            amount=amount,
-            currency=currency,
-            flags=t.flags,
-            pending_id=t.pending_id,
-            timeout_s=t.timeout_s,
-            code=code,
-            metadata=dict(t.metadata or {}),
-            created_at=self.now,
-            expires_at=expires_at,
-            status=status,
-        )
-        self.transfers[t.id] = transfer
-        self.created.append(transfer)
-        return transfer
-
-    def _entries(
-        self, transfer: Transfer, event: str, debit: Account, credit: Account, amount: int
-    ) -> None:
-        for side, account in (("debit", debit), ("credit", credit)):
-            self.entries.append(
-                Entry(account.id, transfer.id, event, side, amount, *account.balances(), self.now)
-            )
-
-
-def _pending_mismatch(t: TransferRequest, pending: Transfer) -> str | None:
-    if t.debit_account_id is not None and t.debit_account_id != pending.debit_account_id:
-        return "pending_transfer_has_different_debit_account_id"
-    if t.credit_account_id is not None and t.credit_account_id != pending.credit_account_id:
-        return "pending_transfer_has_different_credit_account_id"
-    if t.currency is not None and t.currency != pending.currency:
-        return "pending_transfer_has_different_currency"
-    void = t.flags & _VOID
-    if void and t.amount is not None and t.amount != pending.amount:
-        return "pending_transfer_has_different_amount"
-    return None
-
-
-def _limits_result(debit: Account, credit: Account, amount: int, *, pending: bool) -> str | None:
-    top = limits.AMOUNT_MAX
-    if pending and debit.debits_pending + amount > top:
-        return "overflows_debits_pending"
-    if pending and credit.credits_pending + amount > top:
-        return "overflows_credits_pending"
-    if not pending and debit.debits_posted + amount > top:
-        return "overflows_debits_posted"
-    if not pending and credit.credits_posted + amount > top:
-        return "overflows_credits_posted"
-    if debit.debits_pending + debit.debits_posted + amount > top:
-        return "overflows_debits"
-    if credit.credits_pending + credit.credits_posted + amount > top:
-        return "overflows_credits"
-    if (
-        debit.flags & _DEBITS_LIMITED
-        and debit.debits_pending + debit.debits_posted + amount > debit.credits_posted
-    ):
-        return "exceeds_credits"
-    if (
-        credit.flags & _CREDITS_LIMITED
-        and credit.credits_pending + credit.credits_posted + amount > credit.debits_posted
-    ):
-        return "exceeds_debits"
-    return None
+# Plain ints: enum arithmetic is slow on the per-transfer path.
+DEBITS_LIMITED = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS.value
+CREDITS_LIMITED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS.value
 
 
 def metadata_too_large(metadata: Mapping[str, Any]) -> bool:
@@ -591,5 +202,5 @@ def metadata_too_large(metadata: Mapping[str, Any]) -> bool:
 
 
 def check_account_flags(flags: int) -> str | None:
-    both = _DEBITS_LIMITED | _CREDITS_LIMITED
+    both = DEBITS_LIMITED | CREDITS_LIMITED
     return "flags_are_mutually_exclusive" if flags & both == both else None

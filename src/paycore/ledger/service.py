@@ -21,13 +21,13 @@ from paycore.ledger.model import (
     AccountFlags,
     AccountStatus,
     Entry,
-    Posting,
     Transfer,
     TransferRequest,
     TransferResult,
     check_account_flags,
     metadata_too_large,
 )
+from paycore.ledger.posting import Posting
 from paycore.money import is_known_currency
 from paycore.platform.db import WRITER
 

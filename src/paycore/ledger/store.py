@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -338,7 +338,3 @@ def _recompute_query() -> Any:
                 .group_by(column)
             )
     return union_all(*parts)
-
-
-def iter_account_codes(conn: Connection) -> Iterable[Any]:
-    return conn.execute(select(accounts.c.id, accounts.c.code, accounts.c.currency))

@@ -21,10 +21,10 @@ from sqlalchemy import Connection
 from paycore.ledger.model import (
     Account,
     AccountStatus,
-    Posting,
     Transfer,
     TransferStatus,
 )
+from paycore.ledger.posting import Posting
 
 _ACCOUNT_COLUMNS = (
     "id, currency, code, owner_id, flags, status, metadata, created_at, "
