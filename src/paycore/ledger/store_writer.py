@@ -204,10 +204,15 @@ def _load_statement(
     params.update(accounts)
     params["now"] = d.bind_time(now)
     blanks = ", ".join(["NULL"] * 12)
+    # Three branches, each with its own index (primary key, the partial index of live
+    # holds, primary key): an OR across them makes a prepared statement's generic plan
+    # scan the whole table, testing every row against both id arrays. A due hold that is
+    # also named comes back twice; the caller keys by id.
     sql = d.sql(
         f"SELECT {_TRANSFER_COLUMNS}, NULL AS result FROM ledger_transfers WHERE {by_id} "
-        "OR (status = 'pending' AND expires_at IS NOT NULL AND expires_at <= :now "
-        f"AND ({debit} OR {credit})) "
+        f"UNION ALL SELECT {_TRANSFER_COLUMNS}, NULL FROM ledger_transfers "
+        "WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= :now "
+        f"AND ({debit} OR {credit}) "
         f"UNION ALL SELECT id, {blanks}, result FROM ledger_transfer_failures WHERE {by_id}"
     )
     return sql, params
