@@ -457,3 +457,45 @@ def test_db_upgrade_creates_the_schema_in_a_fresh_sqlite_file(tmp_path: Path) ->
             ledger.close()
     finally:
         engine.dispose()
+
+
+def test_accounts_history_lists_each_entry_with_the_balances_after_it(
+    paycore: Any, funded: tuple[tuple[int, int, int, int], ...]
+) -> None:
+    result = paycore("accounts", "history", "acct_b", "--oldest-first")
+
+    assert result.exit_code == 0, result.output
+    assert "tr_seed" in result.output and "posted" in result.output and "1000" in result.output
+
+
+def test_accounts_status_freezes_an_account_and_a_transfer_from_it_is_then_refused(
+    paycore: Any, funded: tuple[tuple[int, int, int, int], ...], ledger: Ledger
+) -> None:
+    frozen = paycore("accounts", "status", "acct_a", "frozen")
+    refused = paycore(
+        "transfers", "create", "--id", "tr_after", "--debit", "acct_a", "--credit", "acct_b",
+        "--amount", "5", "--currency", "CNY",
+    )  # fmt: skip
+
+    assert frozen.exit_code == 0 and "frozen" in frozen.output
+    assert refused.exit_code == 1 and "account_frozen" in refused.output
+    assert balances(ledger) == funded
+
+
+def test_ledger_expire_releases_holds_whose_timeout_has_run_out(
+    paycore: Any, funded: tuple[tuple[int, int, int, int], ...], ledger: Ledger
+) -> None:
+    [hold] = ledger.create_transfers(
+        [TransferRequest(id="tr_hold", debit_account_id="acct_a", credit_account_id="acct_b",
+                         amount=300, currency="CNY", flags=2, timeout_s=1)]
+    )  # fmt: skip
+    # The test ledger's clock stands at 2026-01-01; the CLI's is the real one, long after.
+    assert hold.result == "created"
+    assert ledger.get_transfer("tr_hold").status == "pending"  # type: ignore[union-attr]
+
+    result = paycore("ledger", "expire")
+
+    assert result.exit_code == 0, result.output
+    transfer = ledger.get_transfer("tr_hold")
+    assert transfer is not None and transfer.status == "pending_expired"
+    assert balances(ledger) == funded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,10 +10,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from paycore.errors import Rejected
-from paycore.ledger.model import AccountFlags, TransferFlags, TransferRequest, flag_names
+from paycore.ledger.model import (
+    AccountFlags,
+    AccountStatus,
+    TransferFlags,
+    TransferRequest,
+    flag_names,
+)
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.money import format_minor, is_known_currency
 from paycore.platform.config import Settings
@@ -21,8 +28,9 @@ from paycore.platform.db import make_engine
 accounts_app = typer.Typer(help="Create and inspect ledger accounts.", no_args_is_help=True)
 transfers_app = typer.Typer(help="Post transfers.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Ledger-wide checks.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+# Piped output is not cut to 80 columns: ids and amounts must survive a pipe intact.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 @contextmanager
@@ -102,6 +110,55 @@ def show_account(account_id: str) -> None:
     out.print(table)
 
 
+@accounts_app.command("history")
+def account_history(
+    account_id: str,
+    limit: Annotated[int, typer.Option(help="entries per page")] = 20,
+    after: Annotated[str | None, typer.Option(help="next_cursor of the previous page")] = None,
+    oldest_first: Annotated[bool, typer.Option("--oldest-first")] = False,
+) -> None:
+    """List an account's entries with the running balances after each."""
+    with open_ledger() as ledger:
+        page = ledger.entries(account_id, limit=limit, after=after, newest_first=not oldest_first)
+    names = (
+        "at",
+        "transfer",
+        "event",
+        "side",
+        "amount",
+        "dr pend",
+        "dr post",
+        "cr pend",
+        "cr post",
+    )
+    # Fold rather than cut: ids and amounts must survive a narrow terminal or a pipe.
+    table = Table(*(Column(name, overflow="fold") for name in names), title=account_id)
+    for e in page.entries:
+        balances = (e.debits_pending, e.debits_posted, e.credits_pending, e.credits_posted)
+        table.add_row(
+            f"{e.created_at:%m-%d %H:%M:%S}",
+            e.transfer_id,
+            e.event,
+            e.side,
+            str(e.amount),
+            *map(str, balances),
+        )
+    out.print(table)
+    if page.next_cursor:
+        out.print(f"more: --after {page.next_cursor}")
+
+
+@accounts_app.command("status")
+def account_status(
+    account_id: str,
+    status: Annotated[AccountStatus, typer.Argument(help="active, frozen or closed")],
+) -> None:
+    """Freeze, unfreeze or close an account."""
+    with open_ledger() as ledger:
+        account = ledger.set_account_status(account_id, status)
+    out.print(f"{account.id} is {account.status.value}")
+
+
 def _parse_amount(raw: str | None) -> int | None:
     if raw is None:
         return None
@@ -171,7 +228,7 @@ def _batch_from_file(path: Path) -> list[TransferRequest]:
 @ledger_app.command("check")
 def check() -> None:
     """Recompute every balance from the journal; exits 1 on any mismatch."""
-    with open_ledger() as ledger:
+    with open_ledger() as ledger, err.status("recomputing every balance from the journal"):
         report = ledger.check()
     table = Table(
         "currency", "debits_pending", "credits_pending", "debits_posted", "credits_posted"
@@ -185,3 +242,13 @@ def check() -> None:
     if not report.ok:
         raise typer.Exit(1)
     out.print("[green]ledger balances[/green]")
+
+
+@ledger_app.command("expire")
+def expire() -> None:
+    """Expire every hold whose timeout has run out (the server also does this every second)."""
+    swept = 0
+    with open_ledger() as ledger, err.status("expiring due holds"):
+        while touched := ledger.expire_due_holds():
+            swept += touched
+    out.print(f"accounts with expired holds: {swept}")
