@@ -111,16 +111,14 @@ these is remembered, so a retry returns `id_already_failed` instead of succeedin
 later under changed circumstances (TigerBeetle's rule)."""
 
 
-@dataclass(slots=True)
-class Account:
+@dataclass(slots=True, kw_only=True)
+class AccountState:
+    """What posting reads and changes: the rules of an account and its four balances."""
+
     id: str
     currency: str
-    code: int
     flags: int  # AccountFlags bits, kept as a plain int: enum arithmetic is slow on the hot path
     status: AccountStatus
-    owner_id: str | None
-    metadata: Mapping[str, Any]
-    created_at: datetime
     debits_pending: int = 0
     debits_posted: int = 0
     credits_pending: int = 0
@@ -135,6 +133,16 @@ class Account:
 
     def balances(self) -> tuple[int, int, int, int]:
         return (self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
+
+
+@dataclass(slots=True, kw_only=True)
+class Account(AccountState):
+    """An account as its owner sees it: its state plus what describes it."""
+
+    code: int
+    owner_id: str | None
+    metadata: Mapping[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from paycore.ledger.model import (
     CREDITS_LIMITED,
     DEBITS_LIMITED,
     TRANSIENT_RESULTS,
-    Account,
+    AccountState,
     AccountStatus,
     Entry,
     Transfer,
@@ -106,7 +106,7 @@ class Posting:
     `entries`, `failures`, `dirty_accounts` and `dirty_transfers` say what to write.
     """
 
-    accounts: dict[str, Account]
+    accounts: dict[str, AccountState]
     transfers: dict[str, Transfer]
     failed: dict[str, str]
     now: datetime
@@ -169,7 +169,7 @@ class Posting:
         del self.created[created_len:]
         del self.entries[entries_len:]
 
-    def _remember(self, obj: Account | Transfer, *names: str) -> None:
+    def _remember(self, obj: AccountState | Transfer, *names: str) -> None:
         self._undo.append((obj, {name: getattr(obj, name) for name in names}))
 
     # -- one transfer ---------------------------------------------------------------
@@ -197,7 +197,7 @@ class Posting:
         return self._post_new(t)
 
     def _accounts_result(
-        self, debit: Account | None, credit: Account | None, currency: str
+        self, debit: AccountState | None, credit: AccountState | None, currency: str
     ) -> str | None:
         if debit is None:
             return "debit_account_not_found"
@@ -314,7 +314,7 @@ class Posting:
         self.dirty_transfers.add(pending.id)
 
     def _move(
-        self, debit: Account, credit: Account, amount: int, *, pending: bool, sign: int
+        self, debit: AccountState, credit: AccountState, amount: int, *, pending: bool, sign: int
     ) -> None:
         self._remember(debit, "debits_pending", "debits_posted")
         self._remember(credit, "credits_pending", "credits_posted")
@@ -358,7 +358,7 @@ class Posting:
         return transfer
 
     def _entries(
-        self, transfer: Transfer, event: str, debit: Account, credit: Account, amount: int
+        self, transfer: Transfer, event: str, debit: AccountState, credit: AccountState, amount: int
     ) -> None:
         for side, account in (("debit", debit), ("credit", credit)):
             self.entries.append(
@@ -379,7 +379,9 @@ def _pending_mismatch(t: TransferRequest, pending: Transfer) -> str | None:
     return None
 
 
-def _limits_result(debit: Account, credit: Account, amount: int, *, pending: bool) -> str | None:
+def _limits_result(
+    debit: AccountState, credit: AccountState, amount: int, *, pending: bool
+) -> str | None:
     top = limits.AMOUNT_MAX
     if pending and debit.debits_pending + amount > top:
         return "overflows_debits_pending"
