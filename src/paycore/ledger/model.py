@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from paycore import limits
 
@@ -176,9 +176,9 @@ class Transfer:
     status: TransferStatus
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One account's side of one event, with the account's balances right after it."""
+class Entry(NamedTuple):
+    """One account's side of one event, with the account's balances right after it.
+    A named tuple: immutable like the journal, and cheap to make by the thousand."""
 
     account_id: str
     transfer_id: str

@@ -116,6 +116,7 @@ class Posting:
     dirty_accounts: set[str] = field(default_factory=set)
     dirty_transfers: set[str] = field(default_factory=set)
     _undo: list[tuple[Any, ...]] = field(default_factory=list)
+    _in_chain: bool = False
 
     # -- batch and chain handling -------------------------------------------------
 
@@ -144,16 +145,19 @@ class Posting:
             results[start : end + 1] = ["linked_event_failed"] * (end - start + 1)
             results[end] = "linked_event_chain_open"
             return
-        in_chain = end > start
+        in_chain = self._in_chain = end > start
         mark = self._mark()
-        for k in range(start, end + 1):
-            result = self._apply_one(batch[k], in_chain=in_chain)
-            results[k] = result
-            if in_chain and result not in ("created", "exists"):
-                self._rollback(mark)
-                results[start : end + 1] = ["linked_event_failed"] * (end - start + 1)
+        try:
+            for k in range(start, end + 1):
+                result = self._apply_one(batch[k], in_chain=in_chain)
                 results[k] = result
-                return
+                if in_chain and result not in ("created", "exists"):
+                    self._rollback(mark)
+                    results[start : end + 1] = ["linked_event_failed"] * (end - start + 1)
+                    results[k] = result
+                    return
+        finally:
+            self._in_chain = False
 
     def _mark(self) -> tuple[int, int, int]:
         return (len(self._undo), len(self.created), len(self.entries))
@@ -170,7 +174,10 @@ class Posting:
         del self.entries[entries_len:]
 
     def _remember(self, obj: AccountState | Transfer, *names: str) -> None:
-        self._undo.append((obj, {name: getattr(obj, name) for name in names}))
+        # Outside a linked chain a transfer fails before it changes anything, so only a
+        # chain needs the means to undo what its earlier transfers did.
+        if self._in_chain:
+            self._undo.append((obj, {name: getattr(obj, name) for name in names}))
 
     # -- one transfer ---------------------------------------------------------------
 

@@ -71,7 +71,9 @@ class _Dialect:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
     def bind_json(self, value: Any) -> Any:
-        return dict(value) if self.postgres else json.dumps(dict(value))
+        if self.postgres:
+            return dict(value)
+        return json.dumps(dict(value)) if value else "{}"
 
     def read_json(self, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
