@@ -200,7 +200,7 @@ def lock_and_load(
                 cursor.execute(sql, params)
         locked, loaded = (cursor.fetchall() for cursor in cursors)
     else:
-        locked, loaded = (list(conn.exec_driver_sql(sql, p)) for sql, p in statements)
+        locked, loaded = (conn.exec_driver_sql(sql, p).fetchall() for sql, p in statements)
     accounts = {row[0]: _account_state(row) for row in locked}
     transfers: dict[str, Transfer] = {}
     failures: dict[str, str] = {}
