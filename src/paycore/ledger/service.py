@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from paycore import ids, limits
 from paycore.clock import Clock, SystemClock
@@ -87,6 +88,13 @@ class Ledger:
         if len(requests) > limits.ACCOUNT_BATCH_MAX:
             raise Rejected("batch_too_large", f"at most {limits.ACCOUNT_BATCH_MAX} accounts")
         wanted = [self._new_account(r) for r in requests]
+        try:
+            return self._insert_accounts(wanted)
+        except IntegrityError:
+            # Another process created one of these ids meanwhile; now it is found and compared.
+            return self._insert_accounts(wanted)
+
+    def _insert_accounts(self, wanted: Sequence[Account]) -> list[tuple[Account, bool]]:
         outcome: list[tuple[Account, bool]] = []
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             existing = store.get_accounts(conn, [a.id for a in wanted])
@@ -117,7 +125,7 @@ class Ledger:
             id=request.id or ids.new_id("acct"),
             currency=request.currency,
             code=request.code,
-            flags=request.flags,
+            flags=int(request.flags),
             status=AccountStatus.ACTIVE,
             owner_id=request.owner_id,
             metadata=dict(request.metadata),
