@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from paycore import ids, limits
 from paycore.clock import Clock, SystemClock
-from paycore.errors import Rejected
+from paycore.errors import InvariantViolation, Rejected
 from paycore.ledger import store, store_writer
 from paycore.ledger.group_commit import GroupCommitter, Job, LockOrderRetry
 from paycore.ledger.model import (
@@ -133,6 +133,7 @@ class Ledger:
         )
 
     def set_account_status(self, account_id: str, status: AccountStatus) -> Account:
+        """Freeze, unfreeze or close an account; a closed account stays closed."""
         self._expire_due_holds_of({account_id})  # an expired hold must not block closing
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             account = store_writer.lock_accounts(conn, [account_id]).get(account_id)
@@ -145,8 +146,10 @@ class Ledger:
             ):
                 raise Rejected("account_has_pending_transfers", "post or void its holds first")
             store.set_account_status(conn, account_id, status)
-            account.status = status
-        return account
+            updated = store.get_account(conn, account_id)
+        if updated is None:  # pragma: no cover - locked above, and accounts are never deleted
+            raise InvariantViolation(f"account {account_id} vanished while locked")
+        return updated
 
     def get_account(self, account_id: str) -> Account | None:
         self._expire_due_holds_of({account_id})

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from paycore.ledger.model import (
-    Account,
     AccountState,
     AccountStatus,
     Transfer,
@@ -27,10 +26,6 @@ from paycore.ledger.model import (
 )
 from paycore.ledger.posting import Posting
 
-_ACCOUNT_COLUMNS = (
-    "id, currency, code, owner_id, flags, status, metadata, created_at, "
-    "debits_pending, debits_posted, credits_pending, credits_posted"
-)
 _STATE_COLUMNS = (
     "id, currency, flags, status, debits_pending, debits_posted, credits_pending, credits_posted"
 )
@@ -111,23 +106,6 @@ def _account_state(row: Sequence[Any]) -> AccountState:
     )
 
 
-def _account(d: _Dialect, row: Sequence[Any]) -> Account:
-    return Account(
-        id=row[0],
-        currency=row[1],
-        code=row[2],
-        owner_id=row[3],
-        flags=row[4],
-        status=AccountStatus(row[5]),
-        metadata=d.read_json(row[6]),
-        created_at=d.read_time(row[7]) or datetime.min.replace(tzinfo=UTC),
-        debits_pending=row[8],
-        debits_posted=row[9],
-        credits_pending=row[10],
-        credits_posted=row[11],
-    )
-
-
 def _transfer(d: _Dialect, row: Sequence[Any]) -> Transfer:
     return Transfer(
         id=row[0],
@@ -146,13 +124,12 @@ def _transfer(d: _Dialect, row: Sequence[Any]) -> Transfer:
     )
 
 
-def lock_accounts(conn: Connection, account_ids: Collection[str]) -> dict[str, Account]:
+def lock_accounts(conn: Connection, account_ids: Collection[str]) -> dict[str, AccountState]:
     """Load and row-lock accounts in id order, the one order every writer uses."""
     if not account_ids:
         return {}
-    d = _Dialect(conn)
-    sql, params = _lock_statement(d, account_ids)
-    return {row[0]: _account(d, row) for row in conn.exec_driver_sql(sql, params)}
+    sql, params = _lock_statement(_Dialect(conn), account_ids)
+    return {row[0]: _account_state(row) for row in conn.exec_driver_sql(sql, params).fetchall()}
 
 
 def load_transfers(conn: Connection, transfer_ids: Collection[str]) -> dict[str, Transfer]:
@@ -189,7 +166,7 @@ def lock_and_load(
     """
     d = _Dialect(conn)
     statements = [
-        _lock_statement(d, account_ids, _STATE_COLUMNS),
+        _lock_statement(d, account_ids),
         _load_statement(d, transfer_ids, account_ids, now),
     ]
     if d.postgres:
@@ -212,12 +189,10 @@ def lock_and_load(
     return accounts, transfers, failures
 
 
-def _lock_statement(
-    d: _Dialect, account_ids: Collection[str], columns: str = _ACCOUNT_COLUMNS
-) -> tuple[str, dict[str, Any]]:
+def _lock_statement(d: _Dialect, account_ids: Collection[str]) -> tuple[str, dict[str, Any]]:
     where, params = d.ids("id", sorted(account_ids))
     lock = " ORDER BY id FOR UPDATE" if d.postgres else ""
-    return d.sql(f"SELECT {columns} FROM ledger_accounts WHERE {where}{lock}"), params
+    return d.sql(f"SELECT {_STATE_COLUMNS} FROM ledger_accounts WHERE {where}{lock}"), params
 
 
 def _load_statement(
