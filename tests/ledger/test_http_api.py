@@ -18,8 +18,9 @@ from paycore.ledger.service import Ledger
 PROBLEM_JSON = "application/problem+json"
 
 ACCOUNT_FIELDS = {
-    "id", "currency", "code", "owner_id", "flags", "status", "debits_pending", "debits_posted",
-    "credits_pending", "credits_posted", "available", "metadata", "created_at",
+    "id", "currency", "currency_exponent", "code", "owner_id", "flags", "status",
+    "debits_pending", "debits_posted", "credits_pending", "credits_posted", "available",
+    "metadata", "created_at",
 }  # fmt: skip
 
 
@@ -81,7 +82,8 @@ def test_creating_an_account_returns_201_with_every_field(
     account = response.json()
     assert set(account) == ACCOUNT_FIELDS
     assert account == {
-        "id": "acct_cash", "currency": "CNY", "code": 1001, "owner_id": "merchant_1",
+        "id": "acct_cash", "currency": "CNY", "currency_exponent": 2, "code": 1001,
+        "owner_id": "merchant_1",
         "flags": ["debits_must_not_exceed_credits"], "status": "active", "debits_pending": 0,
         "debits_posted": 0, "credits_pending": 0, "credits_posted": 0, "available": 0,
         "metadata": {"name": "cash"}, "created_at": account["created_at"],

@@ -24,7 +24,7 @@ from paycore.ledger.model import (
     metadata_too_large,
 )
 from paycore.ledger.service import AccountRequest, Ledger
-from paycore.money import is_known_currency
+from paycore.money import currency, is_known_currency
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 
@@ -97,6 +97,7 @@ class AccountIn(_Strict):
 class AccountOut(BaseModel):
     id: str
     currency: str
+    currency_exponent: int  # minor units per major unit = 10 ** currency_exponent
     code: int
     owner_id: str | None
     flags: list[str]
@@ -114,6 +115,7 @@ class AccountOut(BaseModel):
         return cls(
             id=a.id,
             currency=a.currency,
+            currency_exponent=currency(a.currency).exponent,
             code=a.code,
             owner_id=a.owner_id,
             flags=flag_names(AccountFlags, a.flags),
