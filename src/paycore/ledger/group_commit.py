@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from paycore import limits
+from paycore.errors import InvariantViolation
 from paycore.ledger.model import TransferRequest
 from paycore.ledger.store_writer import StaleHold
 from paycore.platform.db import WRITER
@@ -140,7 +141,7 @@ class GroupCommitter:
                 if attempt == WRITE_ATTEMPTS_MAX or not _is_retryable(exc):
                     raise
                 log.warning("ledger write retried", extra={"attempt": attempt, "error": str(exc)})
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise InvariantViolation("the retry loop ended without a result")  # pragma: no cover
 
     def _connection(self) -> Connection:
         """The writer keeps one connection: no pool check-out and reset per group, and the
