@@ -585,7 +585,7 @@ class SqliteFloor:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA synchronous=FULL")  # the durability paycore runs with
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
 

@@ -41,9 +41,10 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a killed process; only a power cut can lose
-        # the last commits, which is the trade every embedded WAL database makes.
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: every commit is fsynced, so an acknowledged transfer survives a power cut,
+        # not only a killed process. Group commit pays one fsync per group, which measured
+        # within noise of NORMAL.
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         # Checkpoint every 64 MB of WAL instead of every 4 MB: a big batch dirties thousands
