@@ -427,7 +427,7 @@ def test_the_openapi_document_lists_every_ledger_route(client: TestClient) -> No
     assert response.status_code == 200
     paths = response.json()["paths"]
     expected = {
-        "/v1/accounts": {"post"},
+        "/v1/accounts": {"get", "post"},
         "/v1/accounts/{account_id}": {"get"},
         "/v1/accounts/{account_id}/status": {"post"},
         "/v1/accounts/{account_id}/entries": {"get"},
@@ -437,3 +437,34 @@ def test_the_openapi_document_lists_every_ledger_route(client: TestClient) -> No
         "/v1/ledger/check": {"get"},
     }
     assert {path: set(paths.get(path, {})) for path in expected} == expected
+
+
+def test_accounts_of_one_owner_are_listed_in_pages_that_visit_each_exactly_once(
+    client: TestClient,
+) -> None:
+    for n in range(5):
+        open_account(client, f"acct_m{n}", owner_id="merchant_7")
+    open_account(client, "acct_other", owner_id="merchant_8")
+
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(10):
+        params: dict[str, Any] = {"owner_id": "merchant_7", "limit": 2}
+        if cursor:
+            params["after"] = cursor
+        page = client.get("/v1/accounts", params=params).json()
+        seen += [a["id"] for a in page["accounts"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert seen == [f"acct_m{n}" for n in range(5)]
+
+
+def test_the_openapi_document_lists_every_transfer_result_code() -> None:
+    from paycore.ledger.model import RESULTS
+    from paycore.web.app import create_app
+
+    schema = create_app().openapi()["components"]["schemas"]["TransferResultOut"]
+
+    assert schema["properties"]["result"]["enum"] == list(RESULTS)

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 from paycore import limits
 from paycore.errors import Rejected
 from paycore.ledger.model import (
+    RESULTS,
     Account,
     AccountFlags,
     AccountStatus,
@@ -131,6 +132,11 @@ class AccountOut(BaseModel):
         )
 
 
+class AccountPageOut(BaseModel):
+    accounts: list[AccountOut]
+    next_cursor: str | None
+
+
 class AccountStatusIn(_Strict):
     status: Literal["active", "frozen", "closed"]
 
@@ -173,7 +179,13 @@ class TransferBatchIn(_Strict):
 
 class TransferResultOut(BaseModel):
     id: str
-    result: str
+    result: Annotated[
+        str,
+        Field(
+            description="`created`, or why not; precedence and meaning in the ledger README",
+            json_schema_extra={"enum": list(RESULTS)},
+        ),
+    ]
 
 
 class TransferBatchOut(BaseModel):
@@ -281,6 +293,19 @@ def create_account(body: AccountIn, ledger: LedgerDep, response: Response) -> Ac
     if not created:
         response.status_code = 200
     return AccountOut.of(account)
+
+
+@router.get("/accounts", response_model=AccountPageOut)
+def list_accounts(
+    ledger: LedgerDep,
+    owner_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=limits.ACCOUNTS_PAGE_MAX)] = limits.ACCOUNTS_PAGE_DEFAULT,
+    after: str | None = None,
+) -> AccountPageOut:
+    page = ledger.list_accounts(owner_id=owner_id, limit=limit, after=after)
+    return AccountPageOut(
+        accounts=[AccountOut.of(a) for a in page.accounts], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)

@@ -44,6 +44,12 @@ class AccountRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountPage:
+    accounts: list[Account]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EntryPage:
     entries: list[Entry]
     next_cursor: str | None
@@ -155,6 +161,21 @@ class Ledger:
         self._expire_due_holds_of({account_id})
         with self._engine.connect() as conn:
             return store.get_account(conn, account_id)
+
+    def list_accounts(
+        self,
+        *,
+        owner_id: str | None = None,
+        limit: int = limits.ACCOUNTS_PAGE_DEFAULT,
+        after: str | None = None,
+    ) -> AccountPage:
+        """Accounts in id order, optionally of one owner; `after` is the previous page's cursor."""
+        if not 0 < limit <= limits.ACCOUNTS_PAGE_MAX:
+            raise Rejected("limit_out_of_range", f"limit is 1 to {limits.ACCOUNTS_PAGE_MAX}")
+        with self._engine.connect() as conn:
+            found = store.list_accounts(conn, owner_id=owner_id, after_id=after, limit=limit)
+        next_cursor = found[-1].id if len(found) == limit else None
+        return AccountPage(accounts=found, next_cursor=next_cursor)
 
     # -- transfers ----------------------------------------------------------------------
 

@@ -183,6 +183,18 @@ def get_account(conn: Connection, account_id: str) -> Account | None:
     return _account(row) if row else None
 
 
+def list_accounts(
+    conn: Connection, *, owner_id: str | None, after_id: str | None, limit: int
+) -> list[Account]:
+    """Accounts in id order, optionally of one owner; keyset-paged by id."""
+    query = select(accounts).order_by(accounts.c.id).limit(limit)
+    if owner_id is not None:
+        query = query.where(accounts.c.owner_id == owner_id)
+    if after_id is not None:
+        query = query.where(accounts.c.id > after_id)
+    return [_account(row) for row in conn.execute(query)]
+
+
 def set_account_status(conn: Connection, account_id: str, status: AccountStatus) -> None:
     conn.execute(update(accounts).where(accounts.c.id == account_id).values(status=status.value))
 
