@@ -499,3 +499,19 @@ def test_ledger_expire_releases_holds_whose_timeout_has_run_out(
     transfer = ledger.get_transfer("tr_hold")
     assert transfer is not None and transfer.status == "pending_expired"
     assert balances(ledger) == funded
+
+
+def test_accounts_list_shows_an_owners_accounts_only(paycore: Any, ledger: Ledger) -> None:
+    ledger.create_accounts(
+        [
+            AccountRequest(currency="CNY", id="acct_x1", owner_id="merchant_1"),
+            AccountRequest(currency="CNY", id="acct_x2", owner_id="merchant_1"),
+            AccountRequest(currency="CNY", id="acct_y1", owner_id="merchant_2"),
+        ]
+    )
+
+    result = paycore("accounts", "list", "--owner", "merchant_1")
+
+    assert result.exit_code == 0, result.output
+    assert "acct_x1" in result.output and "acct_x2" in result.output
+    assert "acct_y1" not in result.output

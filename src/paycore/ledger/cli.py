@@ -110,6 +110,23 @@ def show_account(account_id: str) -> None:
     out.print(table)
 
 
+@accounts_app.command("list")
+def list_accounts(
+    owner: Annotated[str | None, typer.Option(help="only this owner's accounts")] = None,
+    limit: Annotated[int, typer.Option(help="accounts per page")] = 50,
+    after: Annotated[str | None, typer.Option(help="next_cursor of the previous page")] = None,
+) -> None:
+    """List accounts in id order with their available balances."""
+    with open_ledger() as ledger:
+        page = ledger.list_accounts(owner_id=owner, limit=limit, after=after)
+    table = Table("id", "owner", "status", "available", "currency")
+    for a in page.accounts:
+        table.add_row(a.id, a.owner_id or "-", a.status.value, str(a.available), a.currency)
+    out.print(table)
+    if page.next_cursor:
+        out.print(f"more: --after {page.next_cursor}")
+
+
 @accounts_app.command("history")
 def account_history(
     account_id: str,
