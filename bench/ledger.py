@@ -68,6 +68,8 @@ JOIN_GRACE_S = 120.0
 SERVER_START_TIMEOUT_S = 60.0
 SERVER_STOP_TIMEOUT_S = 15.0
 HTTP_TIMEOUT_S = 30.0
+HTTP_WORKERS = 2
+"""`paycore serve --workers 2`: one server process per core of this 2-core machine."""
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paycore_bench"
 DEFAULT_SQLITE_PATH = "./var/bench/ledger.db"
@@ -357,6 +359,7 @@ class Server:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PAYCORE_DATABASE_URL=database_url)
         command = [*paycore_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--workers", str(HTTP_WORKERS)]
         with log_path.open("wb") as log:
             self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -807,12 +810,12 @@ def bench_backend(
             with console.status(f"{backend.name}: waiting for {server.base_url}/healthz"):
                 server.wait_healthy()
             if shutil.which("wrk"):
-                label = "d. HTTP, uniform (wrk)"
+                label = f"d. HTTP, uniform (wrk, {HTTP_WORKERS} workers)"
                 results.append(
                     run_http_wrk(backend.name, server.base_url, len(ids), label, seconds, CLIENTS)
                 )
             else:
-                label = "d. HTTP, uniform (httpx)"
+                label = f"d. HTTP, uniform (httpx, {HTTP_WORKERS} workers)"
                 results.append(
                     run_http(backend.name, server.base_url, ids, "d", label, seconds, CLIENTS)
                 )

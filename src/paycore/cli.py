@@ -31,14 +31,22 @@ def db_upgrade(revision: str = "head") -> None:
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="server processes, each with its own writer")
+    ] = 1,
     access_log: Annotated[bool, typer.Option(help="log every request (costs throughput)")] = False,
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    """Serve the HTTP API (OpenAPI docs at /docs).
+
+    Several workers are safe: their ledger writers serialize on row locks (PostgreSQL) or
+    the database lock (SQLite), and each expires due holds idempotently.
+    """
     import uvicorn
 
-    from paycore.web.app import create_app
-
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=access_log)
+    uvicorn.run(
+        "paycore.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+        log_level="info", access_log=access_log,
+    )  # fmt: skip
 
 
 def main() -> None:
