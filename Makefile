@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench coverage clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: install
 
 test: lint  ## the whole suite, on SQLite unless PAYCORE_DATABASE_URL names PostgreSQL
 	$(BIN)/pytest -q
+
+coverage: install  ## line and branch coverage of src/ by the suite
+	$(BIN)/coverage run -m pytest -q
+	$(BIN)/coverage report --sort=cover
 
 bench: install  ## wrk drives the HTTP scenario when present (Debian package `wrk`)
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
