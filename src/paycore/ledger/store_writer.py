@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -240,66 +241,59 @@ class StaleHold(Exception):
     """A hold changed between reading it and writing its new status: retry the group."""
 
 
+_HOLD_COLUMNS = "status, id"
+_BALANCE_COLUMNS = "debits_pending, debits_posted, credits_pending, credits_posted, id"
+_FAILURE_COLUMNS = "id, result, failed_at"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """What one group writes, as rows in the column order of the statements below."""
+
+    transfers: list[tuple[Any, ...]]
+    holds: list[tuple[Any, ...]]  # (new status, id) of holds that were pending
+    entries: list[tuple[Any, ...]]
+    balances: list[tuple[Any, ...]]  # (four balances, id)
+    failures: list[tuple[Any, ...]]
+
+
+def _rows(d: _Dialect, posting: Posting, *, metadata_as_text: bool) -> _Rows:
+    created_ids = {t.id for t in posting.created}
+    now = d.bind_time(posting.now)
+    return _Rows(
+        transfers=[_transfer_values(d, t, metadata_as_text) for t in posting.created],
+        holds=[
+            (posting.transfers[tid].status.value, tid)
+            for tid in sorted(posting.dirty_transfers)
+            if tid not in created_ids and tid in posting.transfers
+        ],
+        entries=[(*e[:9], d.bind_time(e.created_at)) for e in posting.entries],
+        balances=[(*posting.accounts[i].balances(), i) for i in sorted(posting.dirty_accounts)],
+        failures=[(i, r, now) for i, r in posting.failures.items()],
+    )
+
+
 def write_posting(conn: Connection, posting: Posting) -> None:
     """Write everything one group changed; the caller's transaction makes it atomic."""
     d = _Dialect(conn)
-    if d.postgres and len(posting.entries) < COPY_ROWS_MIN:
-        _write_posting_in_one_statement(conn, d, posting)
-        return
-    created_ids = {t.id for t in posting.created}
-    if posting.created:
-        _insert(
-            conn,
-            d,
-            "ledger_transfers",
-            _TRANSFER_COLUMNS,
-            [_transfer_values(d, t) for t in posting.created],
-        )
-    status_rows = [
-        (posting.transfers[tid].status.value, tid)
-        for tid in sorted(posting.dirty_transfers)
-        if tid not in created_ids and tid in posting.transfers
-    ]
-    if status_rows:
-        changed = _update(conn, d, "ledger_transfers", ("status",), status_rows)
-        if changed != len(status_rows):
-            raise StaleHold(f"{len(status_rows) - changed} holds were no longer pending")
-    if posting.entries:
-        rows = [
-            (
-                e.account_id,
-                e.transfer_id,
-                e.event,
-                e.side,
-                e.amount,
-                e.debits_pending,
-                e.debits_posted,
-                e.credits_pending,
-                e.credits_posted,
-                d.bind_time(e.created_at),
-            )
-            for e in posting.entries
-        ]
-        _insert(conn, d, "ledger_entries", _ENTRY_COLUMNS, rows)
-    balance_rows = [
-        (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted, a.id)
-        for a in (posting.accounts[i] for i in sorted(posting.dirty_accounts))
-    ]
-    if balance_rows:
-        names = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
-        _update(conn, d, "ledger_accounts", names, balance_rows)
-    if posting.failures:
-        now = d.bind_time(posting.now)
-        _insert(
-            conn,
-            d,
-            "ledger_transfer_failures",
-            "id, result, failed_at",
-            [(i, r, now) for i, r in posting.failures.items()],
-        )
+    one_statement = d.postgres and len(posting.entries) < COPY_ROWS_MIN
+    # psycopg adapts no dict inside an unnest array, so there metadata travels as text.
+    rows = _rows(d, posting, metadata_as_text=one_statement or not d.postgres)
+    if one_statement:
+        changed = conn.exec_driver_sql(_ONE_STATEMENT_SQL, _unnest_params(rows)).scalar_one()
+    else:
+        _insert(conn, d, "ledger_transfers", _TRANSFER_COLUMNS, rows.transfers)
+        changed = _update(conn, d, "ledger_transfers", ("status",), rows.holds)
+        _insert(conn, d, "ledger_entries", _ENTRY_COLUMNS, rows.entries)
+        names = _BALANCE_COLUMNS.split(", ")[:-1]
+        _update(conn, d, "ledger_accounts", names, rows.balances)
+        _insert(conn, d, "ledger_transfer_failures", _FAILURE_COLUMNS, rows.failures)
+    if changed != len(rows.holds):
+        raise StaleHold(f"{len(rows.holds) - changed} holds were no longer pending")
 
 
-def _transfer_values(d: _Dialect, t: Transfer) -> tuple[Any, ...]:
+def _transfer_values(d: _Dialect, t: Transfer, metadata_as_text: bool) -> tuple[Any, ...]:
+    metadata = json.dumps(dict(t.metadata)) if metadata_as_text else d.bind_json(t.metadata)
     return (
         t.id,
         t.debit_account_id,
@@ -310,7 +304,7 @@ def _transfer_values(d: _Dialect, t: Transfer) -> tuple[Any, ...]:
         t.pending_id,
         t.timeout_s,
         t.code,
-        d.bind_json(t.metadata),
+        metadata,
         d.bind_time(t.created_at),
         d.bind_time(t.expires_at),
         t.status.value,
@@ -343,6 +337,8 @@ def _pg_arrays(names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> tuple[s
 def _insert(
     conn: Connection, d: _Dialect, table: str, columns: str, rows: list[tuple[Any, ...]]
 ) -> None:
+    if not rows:
+        return
     names = [c.strip() for c in columns.split(",")]
     if d.postgres:
         # Binary COPY: several times faster than a multi-row INSERT for the same rows.
@@ -361,6 +357,8 @@ def _update(
 ) -> int:
     """Set `names` on rows given as (value..., id) tuples; returns the rows changed. A hold's
     status only ever changes from pending, so that is part of the match."""
+    if not rows:
+        return 0
     guard = " AND t.status = 'pending'" if names == ("status",) else ""
     if d.postgres:
         casts, arrays = _pg_arrays([*names, "id"], rows)
@@ -378,52 +376,20 @@ def _update(
         return int(result.rowcount)
 
 
-def _write_posting_in_one_statement(conn: Connection, d: _Dialect, posting: Posting) -> None:
-    created_ids = {t.id for t in posting.created}
-    # Metadata travels as JSON text here: psycopg adapts no dict without a wrapper.
-    transfers = [
-        (*v[:9], json.dumps(v[9]), *v[10:])
-        for v in map(functools.partial(_transfer_values, d), posting.created)
-    ]
-    holds = [
-        (posting.transfers[tid].status.value, tid)
-        for tid in sorted(posting.dirty_transfers)
-        if tid not in created_ids and tid in posting.transfers
-    ]
-    entries = [
-        (
-            e.account_id,
-            e.transfer_id,
-            e.event,
-            e.side,
-            e.amount,
-            e.debits_pending,
-            e.debits_posted,
-            e.credits_pending,
-            e.credits_posted,
-            e.created_at,
-        )
-        for e in posting.entries
-    ]
-    balances = [
-        (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted, a.id)
-        for a in (posting.accounts[i] for i in sorted(posting.dirty_accounts))
-    ]
-    failures = [(i, r, posting.now) for i, r in posting.failures.items()]
-    params: list[Any] = []
-    for names, rows in (
-        (_TRANSFER_COLUMNS, transfers),
-        ("status, id", holds),
-        (_ENTRY_COLUMNS, entries),
-        ("debits_pending, debits_posted, credits_pending, credits_posted, id", balances),
-        ("id, result, failed_at", failures),
+def _unnest_params(rows: _Rows) -> tuple[list[Any], ...]:
+    """Each table's rows turned into one array per column, in `_ONE_STATEMENT_SQL` order."""
+    params: list[list[Any]] = []
+    for columns, table_rows in (
+        (_TRANSFER_COLUMNS, rows.transfers),
+        (_HOLD_COLUMNS, rows.holds),
+        (_ENTRY_COLUMNS, rows.entries),
+        (_BALANCE_COLUMNS, rows.balances),
+        (_FAILURE_COLUMNS, rows.failures),
     ):
-        width = len(names.split(","))
-        columns = list(zip(*rows, strict=True)) if rows else [()] * width
-        params.extend(list(c) for c in columns)
-    changed = conn.exec_driver_sql(_ONE_STATEMENT_SQL, tuple(params)).scalar_one()
-    if changed != len(holds):
-        raise StaleHold(f"{len(holds) - changed} holds were no longer pending")
+        width = len(columns.split(","))
+        by_column = list(zip(*table_rows, strict=True)) if table_rows else [()] * width
+        params.extend(list(c) for c in by_column)
+    return tuple(params)
 
 
 def _unnest(columns: str) -> str:
@@ -442,7 +408,7 @@ WITH new_transfers AS (
     INSERT INTO ledger_transfers ({_TRANSFER_COLUMNS})
     SELECT * FROM {_unnest(_TRANSFER_COLUMNS)}
 ), held AS (
-    UPDATE ledger_transfers AS t SET status = v.status FROM {_unnest("status, id")}
+    UPDATE ledger_transfers AS t SET status = v.status FROM {_unnest(_HOLD_COLUMNS)}
     WHERE t.id = v.id AND t.status = 'pending' RETURNING 1
 ), new_entries AS (
     INSERT INTO ledger_entries ({_ENTRY_COLUMNS})
@@ -451,11 +417,11 @@ WITH new_transfers AS (
     UPDATE ledger_accounts AS t SET debits_pending = v.debits_pending,
         debits_posted = v.debits_posted, credits_pending = v.credits_pending,
         credits_posted = v.credits_posted
-    FROM {_unnest("debits_pending, debits_posted, credits_pending, credits_posted, id")}
+    FROM {_unnest(_BALANCE_COLUMNS)}
     WHERE t.id = v.id
 ), new_failures AS (
-    INSERT INTO ledger_transfer_failures (id, result, failed_at)
-    SELECT * FROM {_unnest("id, result, failed_at")}
+    INSERT INTO ledger_transfer_failures ({_FAILURE_COLUMNS})
+    SELECT * FROM {_unnest(_FAILURE_COLUMNS)}
 )
 SELECT count(*) FROM held
 """
