@@ -228,6 +228,8 @@ def create_transfer(
 
 
 def _batch_from_file(path: Path) -> list[TransferRequest]:
+    """A batch file is the body of POST /v1/transfers, checked by the same schema, so a
+    file that the API refuses the command refuses too. Imported here: only --file needs it."""
     from pydantic import ValidationError
 
     from paycore.ledger.api import TransferBatchIn
