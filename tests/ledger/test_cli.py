@@ -515,3 +515,15 @@ def test_accounts_list_shows_an_owners_accounts_only(paycore: Any, ledger: Ledge
     assert result.exit_code == 0, result.output
     assert "acct_x1" in result.output and "acct_x2" in result.output
     assert "acct_y1" not in result.output
+
+
+def test_accounts_show_at_an_instant_shows_the_balances_of_that_instant(
+    paycore: Any, funded: tuple[tuple[int, int, int, int], ...]
+) -> None:
+    # The seed transfer was posted at the test clock's start, 2026-01-01T00:00:00Z.
+    before = paycore("accounts", "show", "acct_b", "--at", "2025-12-31T23:59:59")
+    after = paycore("accounts", "show", "acct_b", "--at", "2026-01-01T00:00:01")
+
+    assert before.exit_code == 0 and after.exit_code == 0, before.output + after.output
+    assert "credits_posted  │ 0 " in before.output
+    assert "credits_posted  │ 1000 " in after.output

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,13 +90,27 @@ def create_account(
 
 
 @accounts_app.command("show")
-def show_account(account_id: str) -> None:
-    """Show an account with its balances."""
+def show_account(
+    account_id: str,
+    at: Annotated[
+        datetime | None,
+        typer.Option(help="balances as of this UTC instant, e.g. 2026-11-25T08:00:00"),
+    ] = None,
+) -> None:
+    """Show an account with its balances, now or as of an instant."""
     with open_ledger() as ledger:
         account = ledger.get_account(account_id)
-    if account is None:
-        raise fail("account_not_found", account_id)
-    table = Table(title=account.id, show_header=False)
+        if account is None:
+            raise fail("account_not_found", account_id)
+        if at is not None:
+            instant = at if at.tzinfo else at.replace(tzinfo=UTC)
+            dp, dpo, cp, cpo = ledger.balance_at(account_id, instant)
+            account = replace(
+                account, debits_pending=dp, debits_posted=dpo, credits_pending=cp,
+                credits_posted=cpo,
+            )  # fmt: skip
+    title = account.id if at is None else f"{account.id} as of {at:%Y-%m-%d %H:%M:%S} UTC"
+    table = Table(title=title, show_header=False)
     for name, value in (
         ("currency", account.currency),
         ("code", account.code),
