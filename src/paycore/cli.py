@@ -39,7 +39,8 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs).
 
     Several workers are safe: their ledger writers serialize on row locks (PostgreSQL) or
-    the database lock (SQLite), and each expires due holds idempotently.
+    the database lock (SQLite), and each expires due holds idempotently. On SQLite keep one:
+    a second process only queues on the single write lock.
     """
     import uvicorn
 
