@@ -16,7 +16,8 @@ from paycore.ledger import api as ledger_api
 from paycore.ledger.service import Ledger, run_expiry_worker
 from paycore.platform.config import Settings
 from paycore.platform.db import make_engine
-from paycore.web.problems import on_rejected, on_validation_error
+from paycore.web.problems import on_rejected, on_unexpected, on_validation_error
+from paycore.web.request_id import RequestIdMiddleware
 
 
 def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None) -> FastAPI:
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
     )
     app.add_exception_handler(Rejected, on_rejected)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(ledger_api.router)
 
     @app.get("/healthz", tags=["ops"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -9,6 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from paycore.errors import Rejected
+from paycore.web import request_id
+
+log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://paycore.dev/problems/"
 
@@ -56,6 +60,7 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
         "status": status,
         "code": code,
         "detail": detail,
+        "instance": f"urn:paycore:request:{request_id.current.get()}",
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
@@ -86,6 +91,12 @@ async def on_rejected(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, Rejected):  # pragma: no cover - registered for Rejected only
         raise exc
     return problem(status_for(exc.code), exc.code, exc.detail or exc.code)
+
+
+async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    """A bug or an outage: logged with its trace and request id, answered without details."""
+    log.error("unexpected error", exc_info=exc, extra={"request_id": request_id.current.get()})
+    return problem(500, "internal_error", "the server failed; quote the instance to support")
 
 
 async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
