@@ -188,6 +188,8 @@ class ReferenceLedger:
             result = self._apply_one(t)
             if result not in ("created", "exists"):
                 self.accounts, self.transfers = saved
+                if result in STATE_DEPENDENT:
+                    self.failed.setdefault(t.id, result)
                 results = ["linked_event_failed"] * len(chain)
                 results[i] = result
                 return results

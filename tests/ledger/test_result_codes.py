@@ -432,6 +432,21 @@ SCENARIOS: list[Scenario] = [
         FUNDED_L_BALANCES,
     ),
     Scenario(
+        "a_retried_chain_whose_transfer_lacked_funds_still_fails_once_funded",
+        [
+            Step(
+                [linked(t("t0", amount=5)), t("t1", "L", "B", 50)],
+                ["linked_event_failed", "exceeds_credits"],
+            ),
+            FUNDED_L,
+            Step(
+                [linked(t("t0", amount=5)), t("t1", "L", "B", 50)],
+                ["linked_event_failed", "id_already_failed"],
+            ),
+        ],
+        FUNDED_L_BALANCES,
+    ),
+    Scenario(
         "a_retry_after_pending_transfer_not_found_is_id_already_failed_once_the_hold_exists",
         [
             Step([post("p1", "h1")], ["pending_transfer_not_found"]),

@@ -149,7 +149,7 @@ class Posting:
         mark = self._mark()
         try:
             for k in range(start, end + 1):
-                result = self._apply_one(batch[k], in_chain=in_chain)
+                result = self._apply_one(batch[k])
                 results[k] = result
                 if in_chain and result not in ("created", "exists"):
                     self._rollback(mark)
@@ -181,9 +181,11 @@ class Posting:
 
     # -- one transfer ---------------------------------------------------------------
 
-    def _apply_one(self, t: TransferRequest, *, in_chain: bool) -> str:
+    def _apply_one(self, t: TransferRequest) -> str:
         result = self._check_and_apply(t)
-        if result in TRANSIENT_RESULTS and not in_chain and t.id not in self.failed:
+        # Remembered inside a linked chain too: the chain is undone, but the transfer that
+        # broke it must not succeed on a later retry any more than a lone transfer may.
+        if result in TRANSIENT_RESULTS and t.id not in self.failed:
             self.failed[t.id] = result
             self.failures[t.id] = result
         return result
