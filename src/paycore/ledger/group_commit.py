@@ -24,7 +24,6 @@ from sqlalchemy.exc import DBAPIError
 from paycore import limits
 from paycore.errors import InvariantViolation
 from paycore.ledger.model import TransferRequest
-from paycore.ledger.store_writer import StaleHold
 from paycore.platform.db import WRITER
 
 log = logging.getLogger(__name__)
@@ -50,8 +49,12 @@ class Job:
     """Accounts a failed attempt found it needed; the retry locks them up front."""
 
 
-class LockOrderRetry(Exception):
-    """Raised inside the transaction when locking more accounts would break the lock order."""
+class RetryGroup(Exception):
+    """Raised inside the transaction to roll the group back and apply it again afresh."""
+
+
+class LockOrderRetry(RetryGroup):
+    """Locking more accounts now would break the lock order; the retry locks them up front."""
 
 
 ApplyGroup = Callable[[Connection, Sequence[Job]], list[list[str]]]
@@ -131,7 +134,7 @@ class GroupCommitter:
             try:
                 with self._connection().begin() as transaction:
                     return self._apply_group(transaction.connection, group)
-            except (LockOrderRetry, StaleHold):
+            except RetryGroup:
                 if attempt == WRITE_ATTEMPTS_MAX:
                     raise
                 continue

@@ -213,7 +213,7 @@ class Ledger:
 
     def _expire_due_holds_of(self, account_ids: set[str]) -> None:
         with self._engine.connect() as conn:
-            due = store_writer.has_due_holds(conn, account_ids, self._clock.now())
+            due = store.has_due_holds(conn, account_ids, self._clock.now())
         if due:
             self._writer.submit(Job(touch_account_ids=frozenset(account_ids))).result()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,12 +19,14 @@ from sqlalchemy import (
     and_,
     func,
     literal,
+    or_,
     select,
     text,
     union_all,
     update,
 )
 
+from paycore.ledger import store_writer
 from paycore.ledger.model import (
     Account,
     AccountStatus,
@@ -127,24 +129,6 @@ def _account(row: Any) -> Account:
     )
 
 
-def _transfer(row: Any) -> Transfer:
-    return Transfer(
-        id=row.id,
-        debit_account_id=row.debit_account_id,
-        credit_account_id=row.credit_account_id,
-        amount=row.amount,
-        currency=row.currency,
-        flags=row.flags,
-        pending_id=row.pending_id,
-        timeout_s=row.timeout_s,
-        code=row.code,
-        metadata=row.metadata,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        status=TransferStatus(row.status),
-    )
-
-
 # -- accounts ---------------------------------------------------------------------------
 
 
@@ -203,8 +187,8 @@ def set_account_status(conn: Connection, account_id: str, status: AccountStatus)
 
 
 def get_transfer(conn: Connection, transfer_id: str) -> Transfer | None:
-    row = conn.execute(select(transfers).where(transfers.c.id == transfer_id)).first()
-    return _transfer(row) if row else None
+    # The writer's loader is the one place a stored row becomes a Transfer.
+    return store_writer.load_transfers(conn, [transfer_id]).get(transfer_id)
 
 
 def _due_condition(now: datetime) -> Any:
@@ -213,6 +197,14 @@ def _due_condition(now: datetime) -> Any:
         transfers.c.expires_at.is_not(None),
         transfers.c.expires_at <= now,
     )
+
+
+def has_due_holds(conn: Connection, account_ids: Collection[str], now: datetime) -> bool:
+    """Whether any hold on these accounts has run out of time and still awaits expiry."""
+    ids = list(account_ids)
+    on_accounts = or_(transfers.c.debit_account_id.in_(ids), transfers.c.credit_account_id.in_(ids))
+    query = select(literal(1)).where(_due_condition(now), on_accounts).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def due_hold_accounts(conn: Connection, now: datetime, limit: int) -> set[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from paycore.ledger.group_commit import RetryGroup
 from paycore.ledger.model import (
     AccountState,
     AccountStatus,
@@ -219,25 +220,12 @@ def _load_statement(
     return sql, params
 
 
-def has_due_holds(conn: Connection, account_ids: Collection[str], now: datetime) -> bool:
-    """Whether any hold on these accounts has run out of time and still awaits expiry."""
-    d = _Dialect(conn)
-    debit, params = d.ids("debit_account_id", account_ids)
-    credit, _ = d.ids("credit_account_id", account_ids)
-    params["now"] = d.bind_time(now)
-    sql = d.sql(
-        "SELECT 1 FROM ledger_transfers WHERE status = 'pending' AND expires_at IS NOT NULL "
-        f"AND expires_at <= :now AND ({debit} OR {credit}) LIMIT 1"
-    )
-    return conn.exec_driver_sql(sql, params).first() is not None
-
-
 COPY_ROWS_MIN = 256
 """From this many entries on, PostgreSQL writes go through binary COPY; below it, one
 statement with data-modifying CTEs writes the whole group in a single round trip."""
 
 
-class StaleHold(Exception):
+class StaleHold(RetryGroup):
     """A hold changed between reading it and writing its new status: retry the group."""
 
 

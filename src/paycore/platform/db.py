@@ -88,11 +88,9 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime: paycore stores instants in UTC")
-        return (
-            value.astimezone(UTC)
-            if dialect.name == "postgresql"
-            else value.astimezone(UTC).replace(tzinfo=None)
-        )
+        utc = value.astimezone(UTC)
+        # SQLite has no zone type: it stores naive UTC, and results get the zone back below.
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
