@@ -13,7 +13,6 @@ from sqlalchemy import (
     Connection,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     and_,
@@ -35,8 +34,7 @@ from paycore.ledger.model import (
     TransferStatus,
 )
 from paycore.platform.db import JSONDocument, UTCDateTime
-
-metadata = MetaData()
+from paycore.platform.schema import metadata
 
 accounts = Table(
     "ledger_accounts",

@@ -7,18 +7,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/paycore.db"
+DEFAULT_DATA_DIR = "./var"
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
     expiry_interval_s: float
+    data_dir: str = DEFAULT_DATA_DIR
+    """Where generated development keys and the sandbox bank's files live."""
+    field_keys: str = ""
+    """PAYCORE_FIELD_KEYS: `kid:base64key,kid2:base64key` (32-byte AES keys). Empty: a
+    development key is generated under data_dir/keys/ (never do that in production)."""
+    field_key_id: str = ""
+    """PAYCORE_FIELD_KEY_ID: which key encrypts new values; older ones still decrypt."""
+    channels_file: str = ""
+    """PAYCORE_CHANNELS_FILE: JSON describing channels and routes. Empty: one sandbox-bank
+    channel at http://127.0.0.1:8100 using the keys under data_dir/sandbox-bank/."""
+    public_url: str = "http://127.0.0.1:8000"
+    """PAYCORE_PUBLIC_URL: where channels send their callbacks."""
+    workers_enabled: bool = True
+    """PAYCORE_WORKERS: run the janitor and webhook relay threads inside `serve`."""
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
             database_url=os.environ.get("PAYCORE_DATABASE_URL", DEFAULT_DATABASE_URL),
             expiry_interval_s=float(os.environ.get("PAYCORE_EXPIRY_INTERVAL_S", "1.0")),
+            data_dir=os.environ.get("PAYCORE_DATA_DIR", DEFAULT_DATA_DIR),
+            field_keys=os.environ.get("PAYCORE_FIELD_KEYS", ""),
+            field_key_id=os.environ.get("PAYCORE_FIELD_KEY_ID", ""),
+            channels_file=os.environ.get("PAYCORE_CHANNELS_FILE", ""),
+            public_url=os.environ.get("PAYCORE_PUBLIC_URL", "http://127.0.0.1:8000"),
+            workers_enabled=os.environ.get("PAYCORE_WORKERS", "1") not in ("0", "false", "no"),
         )
 
 

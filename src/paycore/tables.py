@@ -1,0 +1,20 @@
+"""Every table paycore declares, for tools that need the whole schema at once."""
+
+from __future__ import annotations
+
+import importlib
+
+from paycore.platform.schema import metadata
+
+_STORES = (
+    "paycore.ledger.store",
+    "paycore.merchants.store",
+    "paycore.security.store",
+    "paycore.payments.store",
+    "paycore.notifications.store",
+)
+
+for _name in _STORES:
+    importlib.import_module(_name)
+
+__all__ = ["metadata"]
