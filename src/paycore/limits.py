@@ -25,3 +25,17 @@ ENTRIES_PAGE_MAX = 1000
 ENTRIES_PAGE_DEFAULT = 100
 EXPIRE_SWEEP_MAX = 8190
 """Pending transfers expired by one sweep of the expiry worker."""
+
+PAYMENT_AMOUNT_MAX = 100_000_000_000
+"""One pay-in, payout or refund: 1 billion in a two-decimal currency. Larger is a wire."""
+
+PAYIN_EXPIRY_S_DEFAULT = 30 * 60
+PAYIN_EXPIRY_S_MIN = 60
+PAYIN_EXPIRY_S_MAX = 7 * 24 * 3600
+DESCRIPTION_LENGTH_MAX = 256
+ORDERS_PAGE_MAX = 200
+ORDERS_PAGE_DEFAULT = 50
+JANITOR_BATCH_MAX = 500
+"""Unresolved orders one janitor sweep queries back."""
+IDEMPOTENCY_KEY_LENGTH_MAX = 128
+CHANNEL_NAME_LENGTH_MAX = 24

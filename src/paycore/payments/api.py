@@ -1,0 +1,299 @@
+"""HTTP routes for pay-ins, payouts, refunds, channel callbacks and success rates."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from paycore import limits
+from paycore.channels.model import BankAccount, Payer
+from paycore.errors import Rejected
+from paycore.payments.model import OrderKind, OrderStatus
+from paycore.payments.service import (
+    Created,
+    PayinCommand,
+    Payments,
+    PayoutCommand,
+    RefundCommand,
+)
+from paycore.payments.views import order_view
+from paycore.security.api import require
+from paycore.security.model import Principal
+
+router = APIRouter(prefix="/v1", tags=["payments"])
+
+
+def get_payments(request: Request) -> Payments:
+    payments: Payments = request.app.state.payments
+    return payments
+
+
+PaymentsDep = Annotated[Payments, Depends(get_payments)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="reuse it on every retry of the same request"),
+]
+Amount = Annotated[int, Field(strict=True, gt=0, le=limits.PAYMENT_AMOUNT_MAX)]
+Text = Annotated[str, Field(max_length=limits.DESCRIPTION_LENGTH_MAX)]
+Reference = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PayerIn(_Strict):
+    card_number: Annotated[str, Field(min_length=12, max_length=19, pattern=r"^\d+$")]
+    name: Annotated[str, Field(max_length=64)] = ""
+    id_number: Annotated[str, Field(max_length=32)] = ""
+    phone: Annotated[str, Field(max_length=20)] = ""
+
+
+class PayinIn(_Strict):
+    product: Annotated[str, Field(min_length=1, max_length=32)]
+    amount: Amount
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+    payer: PayerIn
+    description: Text = ""
+    merchant_reference: Reference | None = None
+    expires_in_s: Annotated[int, Field(strict=True)] | None = None
+    metadata: dict[str, Any] = {}
+
+
+class BeneficiaryIn(_Strict):
+    account_number: Annotated[str, Field(min_length=4, max_length=34)]
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    bank_code: Annotated[str, Field(max_length=16)] = ""
+
+
+class PayoutIn(_Strict):
+    amount: Amount
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+    beneficiary: BeneficiaryIn
+    product: Annotated[str, Field(min_length=1, max_length=32)] = "payout"
+    description: Text = ""
+    merchant_reference: Reference | None = None
+    metadata: dict[str, Any] = {}
+
+
+class RefundIn(_Strict):
+    amount: Amount
+    reason: Text = ""
+    merchant_reference: Reference | None = None
+
+
+def _merchant_of(principal: Principal) -> str:
+    if principal.merchant_id is None:
+        raise Rejected("merchant_key_required", "payments are created with a merchant's API key")
+    return principal.merchant_id
+
+
+def _key(value: str | None) -> str:
+    if not value:
+        raise Rejected("idempotency_key_missing", "send an Idempotency-Key header")
+    if len(value) > limits.IDEMPOTENCY_KEY_LENGTH_MAX:
+        raise Rejected("idempotency_key_too_long", "at most 128 characters")
+    return value
+
+
+def _answer(created: Created) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
+    media = "application/problem+json" if created.status_code >= 400 else "application/json"
+    return JSONResponse(
+        dict(created.body), status_code=created.status_code, headers=headers, media_type=media
+    )
+
+
+@router.post("/payins", status_code=201)
+def create_payin(
+    body: PayinIn,
+    payments: PaymentsDep,
+    principal: Annotated[Principal, Depends(require("payments:write"))],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    command = PayinCommand(
+        merchant_id=_merchant_of(principal),
+        product=body.product,
+        amount=body.amount,
+        currency=body.currency,
+        payer=Payer(**body.payer.model_dump()),
+        description=body.description,
+        merchant_reference=body.merchant_reference,
+        expires_in_s=body.expires_in_s,
+        metadata=body.metadata,
+    )
+    return _answer(payments.create_payin(command, idempotency_key=_key(idempotency_key)))
+
+
+@router.post("/payouts", status_code=201)
+def create_payout(
+    body: PayoutIn,
+    payments: PaymentsDep,
+    principal: Annotated[Principal, Depends(require("payouts:write"))],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    command = PayoutCommand(
+        merchant_id=_merchant_of(principal),
+        amount=body.amount,
+        currency=body.currency,
+        beneficiary=BankAccount(**body.beneficiary.model_dump()),
+        product=body.product,
+        description=body.description,
+        merchant_reference=body.merchant_reference,
+        metadata=body.metadata,
+    )
+    return _answer(payments.create_payout(command, idempotency_key=_key(idempotency_key)))
+
+
+@router.post("/payins/{payin_id}/refunds", status_code=201)
+def create_refund(
+    payin_id: str,
+    body: RefundIn,
+    payments: PaymentsDep,
+    principal: Annotated[Principal, Depends(require("refunds:write"))],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    command = RefundCommand(
+        merchant_id=_merchant_of(principal),
+        payin_id=payin_id,
+        amount=body.amount,
+        reason=body.reason,
+        merchant_reference=body.merchant_reference,
+    )
+    return _answer(payments.create_refund(command, idempotency_key=_key(idempotency_key)))
+
+
+@router.post("/payins/{payin_id}/close")
+def close_payin(
+    payin_id: str,
+    payments: PaymentsDep,
+    principal: Annotated[Principal, Depends(require("payments:write"))],
+) -> dict[str, Any]:
+    return order_view(payments.close_payin(merchant_id=principal.merchant_id, payin_id=payin_id))
+
+
+def _getter(kind: OrderKind) -> Any:
+    def get_order(
+        order_id: str,
+        payments: PaymentsDep,
+        principal: Annotated[Principal, Depends(require("payments:read"))],
+    ) -> dict[str, Any]:
+        order = payments.get(merchant_id=principal.merchant_id, order_id=order_id, kind=kind)
+        view = order_view(order)
+        view["attempts"] = [
+            {k: _plain(v) for k, v in a.items() if k not in ("merchant_id", "order_id")}
+            for a in payments.attempts(order.id)
+        ]
+        return view
+
+    return get_order
+
+
+def _lister(kind: OrderKind) -> Any:
+    def list_orders(
+        payments: PaymentsDep,
+        principal: Annotated[Principal, Depends(require("payments:read"))],
+        limit: Annotated[int, Query(ge=1, le=limits.ORDERS_PAGE_MAX)] = limits.ORDERS_PAGE_DEFAULT,
+        after: str | None = None,
+        status: OrderStatus | None = None,
+    ) -> dict[str, Any]:
+        orders = payments.list_orders(
+            merchant_id=principal.merchant_id, kind=kind, limit=limit, after=after, status=status
+        )
+        next_cursor = orders[-1].id if len(orders) == limit else None
+        return {"data": [order_view(o) for o in orders], "next_cursor": next_cursor}
+
+    return list_orders
+
+
+for _kind, _path in ((OrderKind.PAYIN, "payins"), (OrderKind.PAYOUT, "payouts")):
+    router.add_api_route(f"/{_path}/{{order_id}}", _getter(_kind), methods=["GET"])
+    router.add_api_route(f"/{_path}", _lister(_kind), methods=["GET"])
+router.add_api_route("/refunds/{order_id}", _getter(OrderKind.REFUND), methods=["GET"])
+
+
+@router.get("/payins/{payin_id}/refunds")
+def list_refunds(
+    payin_id: str,
+    payments: PaymentsDep,
+    principal: Annotated[Principal, Depends(require("payments:read"))],
+) -> dict[str, Any]:
+    payments.get(merchant_id=principal.merchant_id, order_id=payin_id, kind=OrderKind.PAYIN)
+    refunds = payments.list_orders(
+        merchant_id=principal.merchant_id,
+        kind=OrderKind.REFUND,
+        parent_id=payin_id,
+        limit=limits.ORDERS_PAGE_MAX,
+    )
+    return {"data": [order_view(o) for o in refunds]}
+
+
+@router.post("/channels/{channel}/notifications", tags=["channels"])
+async def channel_callback(channel: str, request: Request, payments: PaymentsDep) -> JSONResponse:
+    """A channel's asynchronous result. Authenticated by the channel's signature, not a key."""
+    body = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(payments.handle_callback, channel=channel, headers=headers, body=body)
+    return JSONResponse({"received": True})
+
+
+@router.get("/stats/success-rates")
+def success_rates(
+    payments: PaymentsDep,
+    principal: Annotated[Principal, Depends(require("payments:read"))],
+    date_from: date,
+    date_to: date,
+    product: str | None = None,
+    channel: str | None = None,
+    kind: OrderKind | None = None,
+) -> dict[str, Any]:
+    """Raw and effective success rates per product, channel and business day (attempts).
+    Effective leaves out failures the payer or the merchant caused."""
+    rows = payments.success_rates(
+        date_from=date_from,
+        date_to=date_to,
+        merchant_id=principal.merchant_id,
+        product=product,
+        channel=channel,
+        kind=kind.value if kind else None,
+    )
+    return {
+        "data": [
+            {
+                "day": r.day,
+                "kind": r.kind,
+                "product": r.product,
+                "channel": r.channel,
+                "succeeded": r.succeeded,
+                "failed": {
+                    "user": r.failed_user,
+                    "merchant": r.failed_merchant,
+                    "channel": r.failed_channel,
+                    "system": r.failed_system,
+                },
+                "unresolved": r.unresolved,
+                "raw_rate": r.raw_rate,
+                "effective_rate": r.effective_rate,
+            }
+            for r in rows
+        ]
+    }
+
+
+@router.get("/balances")
+def balances(
+    payments: PaymentsDep,
+    principal: Annotated[Principal, Depends(require("payments:read"))],
+) -> dict[str, Any]:
+    """The merchant's wallet per currency: what it can pay out or refund."""
+    return {"data": payments.balances(_merchant_of(principal))}
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -1,0 +1,151 @@
+"""Orders whose result is unknown: callbacks that answer them, and the janitor that asks.
+
+A channel's callback is verified by the channel adapter, then applied like any other
+answer. The janitor queries back every order still waiting, on the schedule in
+`model.QUERY_SCHEDULE_S_DEFAULT`, and closes pay-ins at their expiry, so no order
+stays unresolved while its channel can be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from paycore import limits
+from paycore.channels.model import (
+    BadNotification,
+    ChannelError,
+    ChannelResult,
+    ChannelStatus,
+    FailureClass,
+    Operation,
+)
+from paycore.errors import InvariantViolation, Rejected
+from paycore.payments import store
+from paycore.payments.model import Failure, Order, OrderKind, OrderStatus
+from paycore.payments.settle import PaymentsContext, Settler
+
+log = logging.getLogger(__name__)
+
+_OPERATION = {
+    OrderKind.PAYIN: Operation.PAYIN,
+    OrderKind.PAYOUT: Operation.PAYOUT,
+    OrderKind.REFUND: Operation.REFUND,
+}
+
+
+def handle_callback(
+    ctx: PaymentsContext, settler: Settler, *, channel: str, headers: Mapping[str, str], body: bytes
+) -> Order | None:
+    """Verify and apply one channel callback. Returns the order, or None for a duplicate."""
+    adapter = ctx.channels.get(channel)  # Rejected channel_not_found
+    try:
+        notification = adapter.parse_notification(headers, body)
+    except BadNotification as error:
+        log.warning("refused a callback on %s: %s", channel, error.code)
+        raise Rejected(error.code, error.detail) from None
+    order = settler.load(notification.reference)
+    if order is None or order.channel != channel:
+        raise Rejected("order_not_found", f"no order {notification.reference} on {channel}")
+    if _OPERATION[order.kind] is not notification.operation:
+        raise Rejected("malformed_notification", f"{order.id} is a {order.kind}")
+    result = notification.result
+
+    def remember(conn: Connection) -> None:
+        store.record_callback(
+            conn,
+            channel=channel,
+            notification_id=notification.notification_id,
+            reference=order.id,
+            status=result.status.value,
+            now=ctx.clock.now(),
+        )
+
+    if result.status is ChannelStatus.PROCESSING:
+        return order
+    return settler.apply(order, result, on_commit=remember)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    queried: int
+    resolved: int
+    still_waiting: int
+    errors: int
+
+
+class Janitor:
+    def __init__(self, ctx: PaymentsContext, settler: Settler) -> None:
+        self.ctx = ctx
+        self.settler = settler
+
+    def sweep(self, *, limit: int = limits.JANITOR_BATCH_MAX) -> SweepReport:
+        now = self.ctx.clock.now()
+        with self.ctx.engine.connect() as conn:
+            due = store.due_for_query(conn, now=now, limit=limit)
+        resolved = waiting = errors = 0
+        for order in due:
+            try:
+                if self._resolve(order, now):
+                    resolved += 1
+                else:
+                    waiting += 1
+            except (ChannelError, InvariantViolation) as error:
+                log.warning("janitor: %s still unresolved: %s", order.id, error)
+                errors += 1
+                self.settler.reschedule(order, now=now)
+        return SweepReport(len(due), resolved, waiting, errors)
+
+    def _resolve(self, order: Order, now: datetime) -> bool:
+        """Ask the channel; True if the order reached a final status."""
+        if order.channel is None:
+            self.settler.finish(
+                order,
+                OrderStatus.FAILED,
+                failure=Failure(FailureClass.SYSTEM, "not_sent", "no channel was ever called"),
+            )
+            return True
+        expired = order.kind is OrderKind.PAYIN and order.expires_at is not None
+        expired = expired and order.expires_at is not None and order.expires_at <= now
+        operation = _OPERATION[order.kind]
+        result: ChannelResult = self.ctx.channels.call(
+            order.channel,
+            lambda ch: ch.close(order.id) if expired else ch.query(operation, order.id),
+        )
+        if result.status is ChannelStatus.NOT_FOUND:
+            # The request never reached the channel (it timed out on the way there).
+            # Queries start a minute after sending, far beyond any request in flight.
+            target = OrderStatus.CLOSED if expired else OrderStatus.FAILED
+            self.settler.finish(
+                order,
+                target,
+                failure=Failure(FailureClass.CHANNEL, "not_received", "the channel never got it")
+                if target is OrderStatus.FAILED
+                else None,
+            )
+            return True
+        if result.status is ChannelStatus.PROCESSING:
+            self.settler.reschedule(order, now=now)
+            return False
+        self.settler.apply(order, result)
+        return True
+
+    def unresolved(self) -> tuple[int, float]:
+        """How many orders wait for a result, and the age in seconds of the oldest."""
+        now = self.ctx.clock.now()
+        with self.ctx.engine.connect() as conn:
+            count, oldest = store.unresolved_summary(conn, now=now)
+        return count, (now - oldest).total_seconds() if oldest else 0.0
+
+
+def run_janitor(janitor: Janitor, *, interval_s: float, stop: threading.Event) -> None:
+    while not stop.wait(interval_s):
+        try:
+            janitor.sweep()
+        except Exception:  # one bad sweep must not stop the next
+            log.exception("janitor sweep failed")

@@ -1,0 +1,579 @@
+"""Pay-in, payout and refund use cases.
+
+Each create runs in three steps, none of them holding a transaction across the network:
+record the order (with its idempotency key) → call the channel (with failover while
+the channel certainly did not process it) → apply the answer (`settle.Settler`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from paycore import ids, limits
+from paycore.channels.model import (
+    BankAccount,
+    Channel,
+    ChannelResult,
+    ChannelTimeout,
+    ChannelUnavailable,
+    FailureClass,
+    Operation,
+    Payer,
+    PayinRequest,
+    PayoutRequest,
+    RefundRequest,
+)
+from paycore.errors import Rejected
+from paycore.payments import bookkeeping as books
+from paycore.payments import store
+from paycore.payments.janitor import handle_callback
+from paycore.payments.model import (
+    ID_PREFIX,
+    Failure,
+    Order,
+    OrderKind,
+    OrderStatus,
+    RateRow,
+    check_amount,
+    check_product,
+    check_reference,
+    check_refund,
+    fee_for,
+    payin_expiry,
+)
+from paycore.payments.settle import Idem, PaymentsContext, Settler
+from paycore.payments.views import order_view
+from paycore.platform.db import WRITER
+from paycore.security.crypto import FieldCipher
+from paycore.security.masking import (
+    mask_account_number,
+    mask_card,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+)
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_LEASE_S = 60
+"""A request that crashed mid-way leaves its key unanswered; after this long a replay
+answers with the order as it now stands (the janitor resolves the order itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PayinCommand:
+    merchant_id: str
+    product: str
+    amount: int
+    currency: str
+    payer: Payer
+    description: str = ""
+    merchant_reference: str | None = None
+    expires_in_s: int | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutCommand:
+    merchant_id: str
+    amount: int
+    currency: str
+    beneficiary: BankAccount
+    product: str = "payout"
+    description: str = ""
+    merchant_reference: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundCommand:
+    merchant_id: str
+    payin_id: str
+    amount: int
+    reason: str = ""
+    merchant_reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """What a create answers: the order's view, its HTTP status, and whether it is a replay."""
+
+    status_code: int
+    body: Mapping[str, Any]
+    replayed: bool = False
+
+
+class Payments:
+    def __init__(
+        self,
+        ctx: PaymentsContext,
+        *,
+        cipher: FieldCipher,
+        merchant_fee_bps: Callable[[str], int | None],
+    ) -> None:
+        self.ctx = ctx
+        self.settler = Settler(ctx)
+        self._cipher = cipher
+        self._fee_bps = merchant_fee_bps
+
+    # -- pay-in -------------------------------------------------------------------------
+
+    def create_payin(self, cmd: PayinCommand, *, idempotency_key: str) -> Created:
+        fee_bps = self._merchant(cmd.merchant_id)
+        check_amount(cmd.amount, cmd.currency)
+        check_product(cmd.product)
+        check_reference(cmd.merchant_reference)
+        _check_description(cmd.description)
+        if not cmd.payer.card_number.isdigit() or not 12 <= len(cmd.payer.card_number) <= 19:
+            raise Rejected("invalid_card_number", "card_number is 12-19 digits")
+        now = self.ctx.clock.now()
+        order = Order(
+            id=ids.new_id(ID_PREFIX[OrderKind.PAYIN]),
+            kind=OrderKind.PAYIN,
+            merchant_id=cmd.merchant_id,
+            product=cmd.product,
+            amount=cmd.amount,
+            currency=cmd.currency,
+            status=OrderStatus.CREATED,
+            created_at=now,
+            updated_at=now,
+            merchant_reference=cmd.merchant_reference,
+            description=cmd.description,
+            fee_amount=fee_for(cmd.amount, fee_bps),
+            expires_at=payin_expiry(now, cmd.expires_in_s),
+            metadata=cmd.metadata,
+        )
+        payer = {
+            "card_number": cmd.payer.card_number,
+            "name": cmd.payer.name,
+            "id_number": cmd.payer.id_number,
+            "phone": cmd.payer.phone,
+        }
+        order.party_enc = self._encrypt(order.id, payer)
+        order.party_masked = {
+            "card_number": mask_card(cmd.payer.card_number),
+            "name": mask_name(cmd.payer.name) if cmd.payer.name else "",
+            "id_number": mask_id_number(cmd.payer.id_number) if cmd.payer.id_number else "",
+            "phone": mask_phone(cmd.payer.phone) if cmd.payer.phone else "",
+        }
+        idem = Idem(cmd.merchant_id, idempotency_key)
+        candidates = self.ctx.router.candidates(cmd.product, cmd.currency, Operation.PAYIN)
+        recorded = self._record(order, idem, _canonical(cmd), candidates[:1])
+        if isinstance(recorded, Created):
+            return recorded
+
+        def call(channel: Channel) -> ChannelResult:
+            return channel.pay_in(
+                PayinRequest(
+                    reference=order.id,
+                    amount_minor=order.amount,
+                    currency=order.currency,
+                    payer=cmd.payer,
+                    description=order.description,
+                    expires_at=order.expires_at or now,
+                    notify_url=self.ctx.notify_url(order.channel or ""),
+                )
+            )
+
+        return self._dispatch(order, candidates, recorded, call, idem)
+
+    def close_payin(self, *, merchant_id: str | None, payin_id: str) -> Order:
+        order = self.get(merchant_id=merchant_id, order_id=payin_id, kind=OrderKind.PAYIN)
+        if order.status not in (OrderStatus.CREATED, OrderStatus.PROCESSING):
+            raise Rejected("order_already_final", f"{order.id} is {order.status}")
+        if order.channel is None:
+            return self.settler.finish(order, OrderStatus.CLOSED)
+        result = self.ctx.channels.call(order.channel, lambda ch: ch.close(order.id))
+        return self.settler.apply(order, result)
+
+    # -- payout -------------------------------------------------------------------------
+
+    def create_payout(self, cmd: PayoutCommand, *, idempotency_key: str) -> Created:
+        self._merchant(cmd.merchant_id)
+        check_amount(cmd.amount, cmd.currency)
+        check_product(cmd.product)
+        check_reference(cmd.merchant_reference)
+        _check_description(cmd.description)
+        account = cmd.beneficiary
+        if not account.account_number.isalnum() or not 4 <= len(account.account_number) <= 34:
+            raise Rejected("invalid_account_number", "account_number is 4-34 letters or digits")
+        if not account.name.strip():
+            raise Rejected("missing_beneficiary_name", "the beneficiary's name is required")
+        now = self.ctx.clock.now()
+        order = Order(
+            id=ids.new_id(ID_PREFIX[OrderKind.PAYOUT]),
+            kind=OrderKind.PAYOUT,
+            merchant_id=cmd.merchant_id,
+            product=cmd.product,
+            amount=cmd.amount,
+            currency=cmd.currency,
+            status=OrderStatus.CREATED,
+            created_at=now,
+            updated_at=now,
+            merchant_reference=cmd.merchant_reference,
+            description=cmd.description,
+            metadata=cmd.metadata,
+        )
+        order.party_enc = self._encrypt(
+            order.id, {"account_number": account.account_number, "name": account.name}
+        )
+        order.party_masked = {
+            "account_number": mask_account_number(account.account_number),
+            "name": mask_name(account.name),
+            "bank_code": account.bank_code,
+        }
+        idem = Idem(cmd.merchant_id, idempotency_key)
+        candidates = self.ctx.router.candidates(cmd.product, cmd.currency, Operation.PAYOUT)
+        recorded = self._record(order, idem, _canonical(cmd), candidates[:1])
+        if isinstance(recorded, Created):
+            return recorded
+        self._hold(order, idem, reason=books.REASON_PAYOUT)
+
+        def call(channel: Channel) -> ChannelResult:
+            return channel.pay_out(
+                PayoutRequest(
+                    reference=order.id,
+                    amount_minor=order.amount,
+                    currency=order.currency,
+                    beneficiary=account,
+                    description=order.description,
+                    notify_url=self.ctx.notify_url(order.channel or ""),
+                )
+            )
+
+        return self._dispatch(order, candidates, recorded, call, idem)
+
+    # -- refund -------------------------------------------------------------------------
+
+    def create_refund(self, cmd: RefundCommand, *, idempotency_key: str) -> Created:
+        self._merchant(cmd.merchant_id)
+        check_reference(cmd.merchant_reference)
+        _check_description(cmd.reason)
+        payin = self.get(merchant_id=cmd.merchant_id, order_id=cmd.payin_id, kind=OrderKind.PAYIN)
+        check_refund(payin, cmd.amount)
+        now = self.ctx.clock.now()
+        order = Order(
+            id=ids.new_id(ID_PREFIX[OrderKind.REFUND]),
+            kind=OrderKind.REFUND,
+            merchant_id=cmd.merchant_id,
+            product=payin.product,
+            amount=cmd.amount,
+            currency=payin.currency,
+            status=OrderStatus.CREATED,
+            created_at=now,
+            updated_at=now,
+            merchant_reference=cmd.merchant_reference,
+            description=cmd.reason,
+            parent_id=payin.id,
+        )
+        idem = Idem(cmd.merchant_id, idempotency_key)
+        channel = payin.channel or ""
+        recorded = self._record(order, idem, _canonical(cmd), [channel], reserve_from=payin)
+        if isinstance(recorded, Created):
+            return recorded
+        self._hold(order, idem, reason=books.REASON_REFUND)
+
+        def call(ch: Channel) -> ChannelResult:
+            return ch.refund(
+                RefundRequest(
+                    reference=order.id,
+                    payin_reference=payin.id,
+                    payin_channel_txn_id=payin.channel_txn_id,
+                    amount_minor=order.amount,
+                    currency=order.currency,
+                    notify_url=self.ctx.notify_url(channel),
+                )
+            )
+
+        # Through the original channel only: the money goes back the way it came.
+        return self._dispatch(order, [channel], recorded, call, idem)
+
+    # -- the three steps ----------------------------------------------------------------
+
+    def _record(
+        self,
+        order: Order,
+        idem: Idem,
+        canonical: bytes,
+        first_channel: list[str],
+        *,
+        reserve_from: Order | None = None,
+    ) -> Created | str | None:
+        """Step 1: the idempotency key, the order and its first attempt, in one transaction.
+        Returns a replayed answer, or the first attempt's id (None: no channel to try)."""
+        request_hash = self.ctx.request_hash(canonical)
+        now = self.ctx.clock.now()
+        if first_channel:
+            order.channel = first_channel[0]
+            order.next_query_at = now + timedelta(seconds=self.ctx.query_schedule_s[0])
+        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            prior = store.claim_idempotency_key(
+                conn, merchant_id=idem.merchant_id, key=idem.key, request_hash=request_hash, now=now
+            )
+            if prior is not None:
+                return self._replay(conn, prior, request_hash, now)
+            if order.merchant_reference is not None and store.find_by_reference(
+                conn,
+                merchant_id=order.merchant_id,
+                kind=order.kind,
+                reference=order.merchant_reference,
+            ):
+                raise Rejected(
+                    "duplicate_merchant_reference",
+                    f"a {order.kind} with merchant_reference {order.merchant_reference} exists",
+                )
+            if reserve_from is not None and not store.reserve_refund(
+                conn, payin_id=reserve_from.id, amount=order.amount
+            ):
+                raise Rejected(
+                    "refund_exceeds_refundable",
+                    f"{order.amount} is more than what is still refundable on {reserve_from.id}",
+                )
+            store.insert_order(conn, order)
+            store.set_idempotency_object(
+                conn, merchant_id=idem.merchant_id, key=idem.key, object_id=order.id
+            )
+            if not first_channel:
+                return None
+            return self.settler.new_attempt(conn, order, first_channel[0])
+
+    def _replay(
+        self, conn: Connection, prior: Mapping[str, Any], request_hash: str, now: Any
+    ) -> Created:
+        if prior["request_hash"] != request_hash:
+            raise Rejected(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request body",
+            )
+        if prior["status_code"] is not None:
+            return Created(prior["status_code"], prior["response"], replayed=True)
+        object_id = prior["object_id"]
+        started = prior["created_at"]
+        if object_id is None or now - started < timedelta(seconds=IDEMPOTENCY_LEASE_S):
+            raise Rejected(
+                "request_in_progress", "the first request with this key is still running"
+            )
+        order = store.get_order(conn, object_id)
+        if order is None:
+            raise Rejected(
+                "request_in_progress", "the first request with this key is still running"
+            )
+        return Created(201, order_view(order), replayed=True)
+
+    def _hold(self, order: Order, idem: Idem, *, reason: int) -> None:
+        """Reserve the merchant's money before anything is sent; refuse if it is not there."""
+        self.settler.ensure_accounts(order, order.channel or "none")
+        [result] = self.settler.post([books.hold(order, reason=reason)])
+        if result in ("created", "exists"):
+            return
+        code = "insufficient_balance" if result == "exceeds_credits" else f"ledger_{result}"
+        failure = Failure(FailureClass.MERCHANT, code, f"the merchant wallet refused: {result}")
+        problem = {"code": code, "status": 422, "detail": failure.message, "order_id": order.id}
+        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            order.status = OrderStatus.FAILED
+            order.failure = failure
+            order.next_query_at = None
+            order.finished_at = self.ctx.clock.now()
+            store.save_order(conn, order)
+            attempt_id = store.open_attempt_id(conn, order.id)
+            if attempt_id is not None:
+                # Never sent: the attempt says so and stays out of the channel's rates.
+                store.finish_attempt(
+                    conn,
+                    attempt_id=attempt_id,
+                    status="not_sent",
+                    failure=failure,
+                    finished_at=order.finished_at,
+                    latency_ms=None,
+                )
+            if order.kind is OrderKind.REFUND and order.parent_id:
+                store.release_refund(conn, payin_id=order.parent_id, amount=order.amount)
+            store.save_idempotent_response(
+                conn, merchant_id=idem.merchant_id, key=idem.key, status_code=422, response=problem
+            )
+        raise Rejected(code, failure.message)
+
+    def _dispatch(
+        self,
+        order: Order,
+        candidates: list[str],
+        attempt_id: str | None,
+        call: Callable[[Channel], ChannelResult],
+        idem: Idem,
+    ) -> Created:
+        """Step 2 and 3: try channels in order while they certainly did not process it."""
+        for index, name in enumerate(candidates):
+            if index > 0:
+                attempt_id = self._switch_channel(order, name)
+            started = time.monotonic()
+            try:
+                result = self.ctx.channels.call(name, call)
+            except ChannelUnavailable as error:
+                log.info("order %s: channel %s unavailable (%s)", order.id, name, error.detail)
+                self._attempt_failed(attempt_id, "channel_unavailable")
+                continue
+            except ChannelTimeout:
+                log.warning("order %s: channel %s did not answer; result unknown", order.id, name)
+                self.settler.mark_processing(order, None, unknown=True, idem=idem)
+                return Created(201, order_view(order))
+            latency_ms = int((time.monotonic() - started) * 1000)
+            self.settler.apply(order, result, latency_ms=latency_ms, idem=idem)
+            return Created(201, order_view(order))
+        code = "all_channels_unavailable" if candidates else "no_channel_available"
+        self.settler.finish(
+            order,
+            OrderStatus.FAILED,
+            failure=Failure(FailureClass.CHANNEL, code, "no channel could take the order"),
+            idem=idem,
+        )
+        return Created(201, order_view(order))
+
+    def _switch_channel(self, order: Order, name: str) -> str:
+        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            order.channel = name
+            store.save_order(conn, order)
+            return self.settler.new_attempt(conn, order, name)
+
+    def _attempt_failed(self, attempt_id: str | None, code: str) -> None:
+        if attempt_id is None:
+            return
+        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store.finish_attempt(
+                conn,
+                attempt_id=attempt_id,
+                status="failed",
+                failure=Failure(FailureClass.CHANNEL, code),
+                finished_at=self.ctx.clock.now(),
+                latency_ms=None,
+            )
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(
+        self, *, merchant_id: str | None, order_id: str, kind: OrderKind | None = None
+    ) -> Order:
+        """An order; a merchant asking for another merchant's order gets not-found."""
+        order = self.settler.load(order_id)
+        if (
+            order is None
+            or (kind is not None and order.kind is not kind)
+            or (merchant_id is not None and order.merchant_id != merchant_id)
+        ):
+            raise Rejected("order_not_found", f"no {kind or 'order'} {order_id}")
+        return order
+
+    def list_orders(
+        self,
+        *,
+        merchant_id: str | None,
+        kind: OrderKind,
+        limit: int = limits.ORDERS_PAGE_DEFAULT,
+        after: str | None = None,
+        status: OrderStatus | None = None,
+        parent_id: str | None = None,
+    ) -> list[Order]:
+        limit = max(1, min(limit, limits.ORDERS_PAGE_MAX))
+        with self.ctx.engine.connect() as conn:
+            return store.list_orders(
+                conn,
+                merchant_id=merchant_id,
+                kind=kind,
+                limit=limit,
+                after=after,
+                status=status,
+                parent_id=parent_id,
+            )
+
+    def attempts(self, order_id: str) -> list[Mapping[str, Any]]:
+        with self.ctx.engine.connect() as conn:
+            return store.attempts_of(conn, order_id)
+
+    def success_rates(
+        self,
+        *,
+        date_from: date,
+        date_to: date,
+        merchant_id: str | None = None,
+        product: str | None = None,
+        channel: str | None = None,
+        kind: str | None = None,
+    ) -> list[RateRow]:
+        if date_to < date_from:
+            raise Rejected("invalid_date_range", "date_to is before date_from")
+        if (date_to - date_from).days > 366:
+            raise Rejected("invalid_date_range", "at most 366 days at a time")
+        with self.ctx.engine.connect() as conn:
+            return store.success_rates(
+                conn,
+                date_from=date_from,
+                date_to=date_to,
+                merchant_id=merchant_id,
+                product=product,
+                channel=channel,
+                kind=kind,
+            )
+
+    def balances(self, merchant_id: str) -> list[dict[str, Any]]:
+        """The merchant's wallets: posted balance, money held for payouts and refunds, and
+        what is available to pay out."""
+        page = self.ctx.ledger.list_accounts(owner_id=merchant_id, limit=limits.ACCOUNTS_PAGE_MAX)
+        return [
+            {
+                "account_id": a.id,
+                "currency": a.currency,
+                "balance": a.credits_posted - a.debits_posted,
+                "held": a.debits_pending,
+                "available": a.available,
+            }
+            for a in page.accounts
+            if a.code == books.CODE_WALLET
+        ]
+
+    def handle_callback(self, *, channel: str, headers: Mapping[str, str], body: bytes) -> None:
+        handle_callback(self.ctx, self.settler, channel=channel, headers=headers, body=body)
+
+    def reveal_party(self, order: Order) -> dict[str, str]:
+        """The clear personal data of an order, for a caller entitled to it (never logged)."""
+        return {
+            name: self._cipher.decrypt(token, context=f"{order.id}:{name}")
+            for name, token in order.party_enc.items()
+        }
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _merchant(self, merchant_id: str) -> int:
+        fee_bps = self._fee_bps(merchant_id)
+        if fee_bps is None:
+            raise Rejected("merchant_not_active", f"merchant {merchant_id} is unknown or suspended")
+        return fee_bps
+
+    def _encrypt(self, order_id: str, fields: Mapping[str, str]) -> dict[str, str]:
+        return {
+            name: self._cipher.encrypt(value, context=f"{order_id}:{name}")
+            for name, value in fields.items()
+            if value
+        }
+
+
+def _check_description(text: str) -> None:
+    if len(text) > limits.DESCRIPTION_LENGTH_MAX:
+        raise Rejected("value_too_long", f"at most {limits.DESCRIPTION_LENGTH_MAX} characters")
+
+
+def _canonical(cmd: Any) -> bytes:
+    def plain(value: Any) -> Any:
+        if hasattr(value, "__dataclass_fields__"):
+            return {k: plain(getattr(value, k)) for k in value.__dataclass_fields__}
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return json.dumps(plain(cmd), sort_keys=True, separators=(",", ":"), default=str).encode()

@@ -1,0 +1,401 @@
+"""Applying a channel's answer to an order: ledger first, then the order and its event.
+
+Whatever brings the answer (the synchronous reply, a callback, the janitor's query),
+it goes through `Settler.apply`. Ledger transfer ids derive from the order id, so the
+money moves once however often the answer arrives; the order changes by
+compare-and-set, so two answers racing leave one winner; the merchant's event is
+written in the same transaction as the order change (transactional outbox).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine
+
+from paycore import ids
+from paycore.channels.model import Channel, ChannelResult, FailureClass
+from paycore.clock import Clock
+from paycore.errors import InvariantViolation
+from paycore.ledger.model import AccountFlags, TransferRequest
+from paycore.ledger.service import AccountRequest, Ledger
+from paycore.payments import bookkeeping as books
+from paycore.payments import store
+from paycore.payments.model import (
+    QUERY_SCHEDULE_S_DEFAULT,
+    Failure,
+    Order,
+    OrderKind,
+    OrderStatus,
+    can_transition,
+    next_query_at,
+    target_status,
+)
+from paycore.payments.views import order_view
+from paycore.platform.db import WRITER
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ChannelDirectory(Protocol):
+    """The registry as payments uses it: calls go through health tracking."""
+
+    def get(self, name: str) -> Channel: ...
+
+    def call(self, name: str, fn: Callable[[Channel], T]) -> T: ...
+
+
+class Routing(Protocol):
+    def candidates(self, product: str, currency: str, operation: Any) -> list[str]: ...
+
+
+class EventSink(Protocol):
+    def __call__(
+        self,
+        conn: Connection,
+        *,
+        merchant_id: str,
+        type: str,
+        object_id: str,
+        payload: Mapping[str, Any],
+        now: datetime,
+    ) -> str: ...
+
+
+@dataclass
+class PaymentsContext:
+    """Everything the payment use cases need, built once per process."""
+
+    engine: Engine
+    ledger: Ledger
+    channels: ChannelDirectory
+    router: Routing
+    events: EventSink
+    clock: Clock
+    public_url: str
+    business_tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    query_schedule_s: tuple[int, ...] = QUERY_SCHEDULE_S_DEFAULT
+    request_hash_key: bytes = b""
+    ensured_accounts: set[str] = field(default_factory=set)
+
+    def business_date(self, at: datetime) -> date:
+        return at.astimezone(self.business_tz).date()
+
+    def notify_url(self, channel: str) -> str:
+        return f"{self.public_url.rstrip('/')}/v1/channels/{channel}/notifications"
+
+    def request_hash(self, canonical: bytes) -> str:
+        # Keyed: the request may hold a card number, and a plain hash of one is guessable.
+        return hashlib.blake2b(
+            canonical, key=self.request_hash_key[:64], digest_size=32
+        ).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Idem:
+    """The idempotency key a create request came with, to store its response under."""
+
+    merchant_id: str
+    key: str
+
+
+def ledger_ok(results: Sequence[Any]) -> bool:
+    return all(r.result in ("created", "exists") for r in results)
+
+
+class Settler:
+    def __init__(self, ctx: PaymentsContext) -> None:
+        self.ctx = ctx
+
+    # -- ledger -------------------------------------------------------------------------
+
+    def ensure_accounts(self, order: Order, channel: str) -> None:
+        specs = [
+            s for s in books.account_specs(order, channel) if s[0] not in self.ctx.ensured_accounts
+        ]
+        if not specs:
+            return
+        self.ctx.ledger.create_accounts(
+            [
+                AccountRequest(
+                    id=account_id,
+                    currency=order.currency,
+                    code=code,
+                    owner_id=owner,
+                    flags=AccountFlags(flags),
+                )
+                for account_id, code, owner, flags in specs
+            ]
+        )
+        self.ctx.ensured_accounts.update(s[0] for s in specs)
+
+    def post(self, transfers: Sequence[TransferRequest]) -> list[str]:
+        return [r.result for r in self.ctx.ledger.create_transfers(transfers)]
+
+    def _ledger_step(self, order: Order, target: OrderStatus) -> list[TransferRequest]:
+        channel = order.channel or ""
+        match order.kind, target:
+            case OrderKind.PAYIN, OrderStatus.SUCCEEDED:
+                return books.payin_capture(order, channel)
+            case OrderKind.PAYOUT, OrderStatus.SUCCEEDED:
+                return books.settle_hold(order, channel, reason=books.REASON_PAYOUT)
+            case OrderKind.REFUND, OrderStatus.SUCCEEDED:
+                return books.settle_hold(order, channel, reason=books.REASON_REFUND)
+            case ((OrderKind.PAYOUT | OrderKind.REFUND), (OrderStatus.FAILED | OrderStatus.CLOSED)):
+                return [books.void_hold(order)]
+            case OrderKind.PAYOUT, OrderStatus.RETURNED:
+                return [books.payout_return(order, channel)]
+        return []
+
+    # -- applying results ---------------------------------------------------------------
+
+    def apply(
+        self,
+        order: Order,
+        result: ChannelResult,
+        *,
+        latency_ms: int | None = None,
+        idem: Idem | None = None,
+        on_commit: Callable[[Connection], None] | None = None,
+    ) -> Order:
+        """Bring the order to what the channel said. Safe to call again with the same answer."""
+        target = target_status(order.kind, result)
+        if target is None:
+            return self.mark_processing(order, result, idem=idem, on_commit=on_commit)
+        failure = None
+        if target is OrderStatus.FAILED:
+            failure = Failure(
+                result.failure_class or FailureClass.CHANNEL,
+                result.failure_code or "channel_declined",
+                result.failure_message,
+            )
+        return self.finish(
+            order,
+            target,
+            failure=failure,
+            channel_txn_id=result.channel_txn_id,
+            latency_ms=latency_ms,
+            idem=idem,
+            on_commit=on_commit,
+        )
+
+    def finish(
+        self,
+        order: Order,
+        target: OrderStatus,
+        *,
+        failure: Failure | None = None,
+        channel_txn_id: str | None = None,
+        latency_ms: int | None = None,
+        idem: Idem | None = None,
+        on_commit: Callable[[Connection], None] | None = None,
+    ) -> Order:
+        for _ in range(5):
+            if order.status is target or not can_transition(order.kind, order.status, target):
+                if order.status is not target:
+                    log.warning(
+                        "order %s is %s; ignoring a later answer %s", order.id, order.status, target
+                    )
+                self._store_response(order, idem, on_commit)
+                return order
+            transfers = self._ledger_step(order, target)
+            if transfers:
+                if order.channel:
+                    self.ensure_accounts(order, order.channel)
+                results = self.post(transfers)
+                if not all(r in ("created", "exists") for r in results):
+                    # The ledger refuses what would contradict an earlier step (a void after
+                    # a post): the order stays as it is and operations must look at it.
+                    raise InvariantViolation(
+                        f"order {order.id} → {target}: ledger answered {results}"
+                    )
+            if self._save_final(
+                order, target, failure, channel_txn_id, latency_ms, idem, on_commit
+            ):
+                return order
+            fresh = self.load(order.id)
+            if fresh is None:
+                raise InvariantViolation(f"order {order.id} vanished")
+            order = fresh
+        raise InvariantViolation(f"order {order.id} kept changing under {target}")
+
+    def _save_final(
+        self,
+        order: Order,
+        target: OrderStatus,
+        failure: Failure | None,
+        channel_txn_id: str | None,
+        latency_ms: int | None,
+        idem: Idem | None,
+        on_commit: Callable[[Connection], None] | None,
+    ) -> bool:
+        now = self.ctx.clock.now()
+        updated = _copy(order)
+        updated.status = target
+        updated.failure = failure
+        updated.result_unknown = False
+        updated.channel_txn_id = channel_txn_id or order.channel_txn_id
+        updated.updated_at = now
+        updated.finished_at = now
+        updated.next_query_at = None
+        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            if not store.save_order(conn, updated):
+                return False
+            attempt_id = store.open_attempt_id(conn, order.id)
+            if attempt_id is not None and target is not OrderStatus.RETURNED:
+                store.finish_attempt(
+                    conn,
+                    attempt_id=attempt_id,
+                    status="succeeded" if target is OrderStatus.SUCCEEDED else "failed",
+                    failure=failure
+                    or (
+                        Failure(FailureClass.USER, "closed_unpaid")
+                        if target is OrderStatus.CLOSED
+                        else None
+                    ),
+                    finished_at=now,
+                    latency_ms=latency_ms,
+                )
+            if order.kind is OrderKind.REFUND and target is OrderStatus.FAILED and order.parent_id:
+                store.release_refund(conn, payin_id=order.parent_id, amount=order.amount)
+            self.ctx.events(
+                conn,
+                merchant_id=order.merchant_id,
+                type=f"{order.kind.value}.{target.value}",
+                object_id=order.id,
+                payload=order_view(updated),
+                now=now,
+            )
+            if idem is not None:
+                store.save_idempotent_response(
+                    conn,
+                    merchant_id=idem.merchant_id,
+                    key=idem.key,
+                    status_code=201,
+                    response=order_view(updated),
+                )
+            if on_commit is not None:
+                on_commit(conn)
+        _assign(order, updated)
+        return True
+
+    def mark_processing(
+        self,
+        order: Order,
+        result: ChannelResult | None,
+        *,
+        unknown: bool = False,
+        idem: Idem | None = None,
+        on_commit: Callable[[Connection], None] | None = None,
+    ) -> Order:
+        """The channel accepted the order (or we cannot tell): wait for its answer."""
+        now = self.ctx.clock.now()
+        for _ in range(5):
+            if order.status is not OrderStatus.CREATED and not unknown:
+                self._store_response(order, idem, on_commit)
+                return order
+            updated = _copy(order)
+            if order.status is OrderStatus.CREATED:
+                updated.status = OrderStatus.PROCESSING
+            updated.result_unknown = unknown
+            if result is not None and result.channel_txn_id:
+                updated.channel_txn_id = result.channel_txn_id
+            updated.updated_at = now
+            updated.next_query_at = next_query_at(order, now, self.ctx.query_schedule_s)
+            with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+                if store.save_order(conn, updated):
+                    if unknown:
+                        attempt_id = store.open_attempt_id(conn, order.id)
+                        if attempt_id is not None:
+                            store.finish_attempt(
+                                conn,
+                                attempt_id=attempt_id,
+                                status="unknown",
+                                failure=None,
+                                finished_at=now,
+                                latency_ms=None,
+                            )
+                    if idem is not None:
+                        store.save_idempotent_response(
+                            conn,
+                            merchant_id=idem.merchant_id,
+                            key=idem.key,
+                            status_code=201,
+                            response=order_view(updated),
+                        )
+                    if on_commit is not None:
+                        on_commit(conn)
+                    _assign(order, updated)
+                    return order
+            fresh = self.load(order.id)
+            if fresh is None:
+                raise InvariantViolation(f"order {order.id} vanished")
+            order = fresh
+            if (
+                order.status is not OrderStatus.CREATED
+                and order.status is not OrderStatus.PROCESSING
+            ):
+                self._store_response(order, idem, on_commit)
+                return order
+        raise InvariantViolation(f"order {order.id} kept changing")
+
+    def _store_response(
+        self, order: Order, idem: Idem | None, on_commit: Callable[[Connection], None] | None
+    ) -> None:
+        if idem is None and on_commit is None:
+            return
+        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            if idem is not None:
+                store.save_idempotent_response(
+                    conn,
+                    merchant_id=idem.merchant_id,
+                    key=idem.key,
+                    status_code=201,
+                    response=order_view(order),
+                )
+            if on_commit is not None:
+                on_commit(conn)
+
+    def load(self, order_id: str) -> Order | None:
+        with self.ctx.engine.connect() as conn:
+            return store.get_order(conn, order_id)
+
+    def new_attempt(self, conn: Connection, order: Order, channel: str) -> str:
+        attempt_id = ids.new_id("att")
+        now = self.ctx.clock.now()
+        store.insert_attempt(
+            conn,
+            attempt_id=attempt_id,
+            order=order,
+            channel=channel,
+            business_date=self.ctx.business_date(now),
+            started_at=now,
+        )
+        return attempt_id
+
+    def reschedule(self, order: Order, *, now: datetime) -> None:
+        """A query that found nothing new: try again later, per the schedule."""
+        updated = _copy(order)
+        updated.query_attempts += 1
+        updated.next_query_at = next_query_at(updated, now, self.ctx.query_schedule_s)
+        if updated.next_query_at <= now:
+            updated.next_query_at = now + timedelta(seconds=self.ctx.query_schedule_s[0])
+        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store.save_order(conn, updated)
+
+
+def _copy(order: Order) -> Order:
+    return replace(order)
+
+
+def _assign(order: Order, source: Order) -> None:
+    for name in Order.__dataclass_fields__:
+        setattr(order, name, getattr(source, name))

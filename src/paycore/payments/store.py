@@ -1,0 +1,526 @@
+"""Payment orders, channel attempts, idempotency keys and received callbacks: tables and SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from paycore.channels.model import FailureClass
+from paycore.payments.model import Failure, Order, OrderKind, OrderStatus, RateRow
+from paycore.platform.db import JSONDocument, UTCDateTime
+from paycore.platform.schema import metadata
+
+orders = Table(
+    "payment_orders",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("merchant_id", String(64), nullable=False),
+    Column("merchant_reference", String(64), nullable=True),
+    Column("product", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("fee_amount", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("result_unknown", Boolean, nullable=False),
+    Column("channel", String(24), nullable=True),
+    Column("channel_txn_id", String(64), nullable=True),
+    Column("failure_class", String(16), nullable=True),
+    Column("failure_code", String(64), nullable=True),
+    Column("failure_message", String(256), nullable=False),
+    Column("parent_id", String(64), nullable=True),
+    Column("refunded_amount", BigInteger, nullable=False),
+    Column("description", String(256), nullable=False),
+    Column("party_enc", JSONDocument, nullable=False),
+    Column("party_masked", JSONDocument, nullable=False),
+    Column("metadata", JSONDocument, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("next_query_at", UTCDateTime, nullable=True),
+    Column("query_attempts", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_payment_orders_merchant", "merchant_id", "kind", "id"),
+    Index(
+        "ux_payment_orders_reference",
+        "merchant_id",
+        "kind",
+        "merchant_reference",
+        unique=True,
+    ),
+    Index("ix_payment_orders_parent", "parent_id"),
+    # Only unresolved orders are indexed for the janitor: the index stays small forever.
+    Index(
+        "ix_payment_orders_due",
+        "next_query_at",
+        postgresql_where=text("status IN ('created', 'processing')"),
+        sqlite_where=text("status IN ('created', 'processing')"),
+    ),
+)
+
+attempts = Table(
+    "payment_attempts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("order_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("merchant_id", String(64), nullable=False),
+    Column("product", String(32), nullable=False),
+    Column("channel", String(24), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("status", String(16), nullable=False),  # sent | succeeded | failed | unknown
+    Column("failure_class", String(16), nullable=True),
+    Column("failure_code", String(64), nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Index("ix_payment_attempts_order", "order_id"),
+    Index("ix_payment_attempts_day", "business_date", "product", "channel"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("merchant_id", String(64), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("object_id", String(64), nullable=True),
+    Column("status_code", Integer, nullable=True),  # NULL while the first request runs
+    Column("response", JSONDocument, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("merchant_id", "key"),
+)
+
+channel_callbacks = Table(
+    "channel_callbacks",
+    metadata,
+    Column("channel", String(24), nullable=False),
+    Column("notification_id", String(128), nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("channel", "notification_id"),
+)
+
+
+# -- orders -----------------------------------------------------------------------------
+
+
+def _row(order: Order) -> dict[str, Any]:
+    failure = order.failure
+    return {
+        "id": order.id,
+        "kind": order.kind.value,
+        "merchant_id": order.merchant_id,
+        "merchant_reference": order.merchant_reference,
+        "product": order.product,
+        "amount": order.amount,
+        "currency": order.currency,
+        "fee_amount": order.fee_amount,
+        "status": order.status.value,
+        "result_unknown": order.result_unknown,
+        "channel": order.channel,
+        "channel_txn_id": order.channel_txn_id,
+        "failure_class": failure.failure_class.value if failure else None,
+        "failure_code": failure.code if failure else None,
+        "failure_message": failure.message[:256] if failure else "",
+        "parent_id": order.parent_id,
+        "refunded_amount": order.refunded_amount,
+        "description": order.description,
+        "party_enc": dict(order.party_enc),
+        "party_masked": dict(order.party_masked),
+        "metadata": dict(order.metadata),
+        "expires_at": order.expires_at,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "finished_at": order.finished_at,
+        "next_query_at": order.next_query_at,
+        "query_attempts": order.query_attempts,
+        "version": order.version,
+    }
+
+
+def _order(row: Any) -> Order:
+    failure = None
+    if row.failure_class is not None:
+        failure = Failure(FailureClass(row.failure_class), row.failure_code, row.failure_message)
+    return Order(
+        id=row.id,
+        kind=OrderKind(row.kind),
+        merchant_id=row.merchant_id,
+        merchant_reference=row.merchant_reference,
+        product=row.product,
+        amount=row.amount,
+        currency=row.currency,
+        fee_amount=row.fee_amount,
+        status=OrderStatus(row.status),
+        result_unknown=row.result_unknown,
+        channel=row.channel,
+        channel_txn_id=row.channel_txn_id,
+        failure=failure,
+        parent_id=row.parent_id,
+        refunded_amount=row.refunded_amount,
+        description=row.description,
+        party_enc=row.party_enc,
+        party_masked=row.party_masked,
+        metadata=row.metadata,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+        next_query_at=row.next_query_at,
+        query_attempts=row.query_attempts,
+        version=row.version,
+    )
+
+
+def insert_order(conn: Connection, order: Order) -> None:
+    conn.execute(insert(orders), _row(order))
+
+
+def get_order(conn: Connection, order_id: str, *, for_update: bool = False) -> Order | None:
+    query = select(orders).where(orders.c.id == order_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return _order(row) if row else None
+
+
+def find_by_reference(
+    conn: Connection, *, merchant_id: str, kind: OrderKind, reference: str
+) -> Order | None:
+    row = conn.execute(
+        select(orders).where(
+            orders.c.merchant_id == merchant_id,
+            orders.c.kind == kind.value,
+            orders.c.merchant_reference == reference,
+        )
+    ).first()
+    return _order(row) if row else None
+
+
+def save_order(conn: Connection, order: Order) -> bool:
+    """Compare-and-set on version: False if someone else changed the order meanwhile."""
+    values = _row(order)
+    values["version"] = order.version + 1
+    result = conn.execute(
+        update(orders)
+        .where(orders.c.id == order.id, orders.c.version == order.version)
+        .values(**{k: v for k, v in values.items() if k != "id"})
+    )
+    if result.rowcount != 1:
+        return False
+    order.version += 1
+    return True
+
+
+def reserve_refund(conn: Connection, *, payin_id: str, amount: int) -> bool:
+    """Atomically add to a pay-in's refunded amount if it stays within the captured amount.
+    One conditional UPDATE: two concurrent refunds can never both pass the check."""
+    result = conn.execute(
+        update(orders)
+        .where(
+            orders.c.id == payin_id,
+            orders.c.status == OrderStatus.SUCCEEDED.value,
+            orders.c.refunded_amount + amount <= orders.c.amount,
+        )
+        .values(refunded_amount=orders.c.refunded_amount + amount, version=orders.c.version + 1)
+    )
+    return result.rowcount == 1
+
+
+def release_refund(conn: Connection, *, payin_id: str, amount: int) -> None:
+    conn.execute(
+        update(orders)
+        .where(orders.c.id == payin_id)
+        .values(refunded_amount=orders.c.refunded_amount - amount, version=orders.c.version + 1)
+    )
+
+
+def list_orders(
+    conn: Connection,
+    *,
+    merchant_id: str | None,
+    kind: OrderKind,
+    limit: int,
+    after: str | None = None,
+    status: OrderStatus | None = None,
+    parent_id: str | None = None,
+) -> list[Order]:
+    """Newest first, keyset by id (ids are time-ordered)."""
+    query = select(orders).where(orders.c.kind == kind.value)
+    if merchant_id is not None:
+        query = query.where(orders.c.merchant_id == merchant_id)
+    if after is not None:
+        query = query.where(orders.c.id < after)
+    if status is not None:
+        query = query.where(orders.c.status == status.value)
+    if parent_id is not None:
+        query = query.where(orders.c.parent_id == parent_id)
+    rows = conn.execute(query.order_by(orders.c.id.desc()).limit(limit))
+    return [_order(r) for r in rows]
+
+
+def due_for_query(conn: Connection, *, now: datetime, limit: int) -> list[Order]:
+    rows = conn.execute(
+        select(orders)
+        .where(
+            orders.c.status.in_([OrderStatus.CREATED.value, OrderStatus.PROCESSING.value]),
+            orders.c.next_query_at <= now,
+        )
+        .order_by(orders.c.next_query_at)
+        .limit(limit)
+    )
+    return [_order(r) for r in rows]
+
+
+def unresolved_summary(conn: Connection, *, now: datetime) -> tuple[int, datetime | None]:
+    """How many orders still wait for a result, and when the oldest of them was created."""
+    row = conn.execute(
+        select(func.count(), func.min(orders.c.created_at)).where(
+            orders.c.status.in_([OrderStatus.CREATED.value, OrderStatus.PROCESSING.value])
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
+# -- attempts ---------------------------------------------------------------------------
+
+
+def insert_attempt(
+    conn: Connection,
+    *,
+    attempt_id: str,
+    order: Order,
+    channel: str,
+    business_date: date,
+    started_at: datetime,
+) -> None:
+    conn.execute(
+        insert(attempts),
+        {
+            "id": attempt_id,
+            "order_id": order.id,
+            "kind": order.kind.value,
+            "merchant_id": order.merchant_id,
+            "product": order.product,
+            "channel": channel,
+            "business_date": business_date,
+            "status": "sent",
+            "started_at": started_at,
+        },
+    )
+
+
+def finish_attempt(
+    conn: Connection,
+    *,
+    attempt_id: str,
+    status: str,
+    failure: Failure | None,
+    finished_at: datetime,
+    latency_ms: int | None,
+) -> None:
+    values: dict[str, Any] = {
+        "status": status,
+        "failure_class": failure.failure_class.value if failure else None,
+        "failure_code": failure.code if failure else None,
+        "finished_at": finished_at,
+    }
+    if latency_ms is not None:
+        values["latency_ms"] = latency_ms
+    conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**values))
+
+
+def open_attempt_id(conn: Connection, order_id: str) -> str | None:
+    """The attempt still waiting for its result (sent or unknown), if any."""
+    row = conn.execute(
+        select(attempts.c.id)
+        .where(attempts.c.order_id == order_id, attempts.c.status.in_(["sent", "unknown"]))
+        .order_by(attempts.c.id.desc())
+        .limit(1)
+    ).first()
+    return row[0] if row else None
+
+
+def attempts_of(conn: Connection, order_id: str) -> list[Mapping[str, Any]]:
+    rows = conn.execute(
+        select(attempts).where(attempts.c.order_id == order_id).order_by(attempts.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def success_rates(
+    conn: Connection,
+    *,
+    date_from: date,
+    date_to: date,
+    merchant_id: str | None = None,
+    product: str | None = None,
+    channel: str | None = None,
+    kind: str | None = None,
+) -> list[RateRow]:
+    a = attempts
+
+    def failed(cls: FailureClass) -> Any:
+        hit = and_(a.c.status == "failed", a.c.failure_class == cls.value)
+        return func.sum(case((hit, 1), else_=0))
+
+    query = select(
+        a.c.business_date,
+        a.c.kind,
+        a.c.product,
+        a.c.channel,
+        func.sum(case((a.c.status == "succeeded", 1), else_=0)),
+        failed(FailureClass.USER),
+        failed(FailureClass.MERCHANT),
+        failed(FailureClass.CHANNEL),
+        failed(FailureClass.SYSTEM),
+        func.sum(case((a.c.status.in_(["sent", "unknown"]), 1), else_=0)),
+    ).where(a.c.business_date >= date_from, a.c.business_date <= date_to)
+    for column, value in (
+        (a.c.merchant_id, merchant_id),
+        (a.c.product, product),
+        (a.c.channel, channel),
+        (a.c.kind, kind),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    group = (a.c.business_date, a.c.kind, a.c.product, a.c.channel)
+    rows = conn.execute(query.group_by(*group).order_by(*group))
+    return [
+        RateRow(
+            day=r[0].isoformat(),
+            kind=r[1],
+            product=r[2],
+            channel=r[3],
+            succeeded=int(r[4] or 0),
+            failed_user=int(r[5] or 0),
+            failed_merchant=int(r[6] or 0),
+            failed_channel=int(r[7] or 0),
+            failed_system=int(r[8] or 0),
+            unresolved=int(r[9] or 0),
+        )
+        for r in rows
+    ]
+
+
+# -- idempotency ------------------------------------------------------------------------
+
+
+def claim_idempotency_key(
+    conn: Connection, *, merchant_id: str, key: str, request_hash: str, now: datetime
+) -> Mapping[str, Any] | None:
+    """Insert the key; None if it is new, else the row a previous request left."""
+    existing = conn.execute(
+        select(idempotency_keys).where(
+            idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
+        )
+    ).first()
+    if existing is not None:
+        return dict(existing._mapping)
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(idempotency_keys),
+                {
+                    "merchant_id": merchant_id,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "created_at": now,
+                },
+            )
+    except IntegrityError:
+        row = conn.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
+            )
+        ).one()
+        return dict(row._mapping)
+    return None
+
+
+def set_idempotency_object(conn: Connection, *, merchant_id: str, key: str, object_id: str) -> None:
+    conn.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
+        .values(object_id=object_id)
+    )
+
+
+def save_idempotent_response(
+    conn: Connection, *, merchant_id: str, key: str, status_code: int, response: Mapping[str, Any]
+) -> None:
+    conn.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
+        .values(status_code=status_code, response=dict(response))
+    )
+
+
+def delete_idempotency_key(conn: Connection, *, merchant_id: str, key: str) -> None:
+    conn.execute(
+        idempotency_keys.delete().where(
+            idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
+        )
+    )
+
+
+# -- channel callbacks ------------------------------------------------------------------
+
+
+def record_callback(
+    conn: Connection,
+    *,
+    channel: str,
+    notification_id: str,
+    reference: str,
+    status: str,
+    now: datetime,
+) -> bool:
+    """Remember a callback; False if this notification id was already processed."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(channel_callbacks),
+                {
+                    "channel": channel,
+                    "notification_id": notification_id,
+                    "reference": reference,
+                    "status": status,
+                    "received_at": now,
+                },
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def orders_by_ids(conn: Connection, ids: Sequence[str]) -> dict[str, Order]:
+    if not ids:
+        return {}
+    rows = conn.execute(select(orders).where(orders.c.id.in_(list(ids))))
+    return {r.id: _order(r) for r in rows}

@@ -1,0 +1,112 @@
+"""A Payments service on the test database, with two scripted channels: alpha first, beta
+as failover. Merchants m1 (fee 1%) and m2 (no fee) exist; m_off is suspended."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine
+
+from paycore.channels.registry import ChannelRegistry
+from paycore.channels.routing import Route, RouteCandidate, Router
+from paycore.clock import ManualClock
+from paycore.ledger.model import TransferRequest
+from paycore.ledger.service import AccountRequest, Ledger
+from paycore.notifications.service import enqueue
+from paycore.payments import bookkeeping as books
+from paycore.payments.janitor import Janitor
+from paycore.payments.service import Payments
+from paycore.payments.settle import PaymentsContext
+from paycore.security.crypto import FieldCipher
+from tests.payments.fakes import ScriptedChannel
+
+FEES = {"m1": 100, "m2": 0}
+
+
+@dataclass
+class World:
+    payments: Payments
+    janitor: Janitor
+    alpha: ScriptedChannel
+    beta: ScriptedChannel
+    registry: ChannelRegistry
+    ledger: Ledger
+    clock: ManualClock
+    engine: Engine
+
+    def wallet(self, merchant_id: str, currency: str = "CNY") -> tuple[int, int]:
+        """(balance, available) of a merchant wallet."""
+        account = self.ledger.get_account(books.wallet_account(merchant_id, currency))
+        if account is None:
+            return 0, 0
+        return account.credits_posted - account.debits_posted, account.available
+
+    def fund(self, merchant_id: str, amount: int, currency: str = "CNY") -> None:
+        """Credit a merchant wallet from an equity account, as earlier pay-ins would have."""
+        wallet = books.wallet_account(merchant_id, currency)
+        self.ledger.create_accounts(
+            [
+                AccountRequest(id="acct_test_equity_" + currency, currency=currency),
+                AccountRequest(
+                    id=wallet,
+                    currency=currency,
+                    code=books.CODE_WALLET,
+                    owner_id=merchant_id,
+                    flags=books.AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
+                ),
+            ]
+        )
+        [result] = self.ledger.create_transfers(
+            [
+                TransferRequest(
+                    id=f"tr_fund_{os.urandom(6).hex()}",
+                    debit_account_id="acct_test_equity_" + currency,
+                    credit_account_id=wallet,
+                    amount=amount,
+                    currency=currency,
+                )
+            ]
+        )
+        assert result.result == "created"
+
+
+def build_context(
+    engine: Engine, ledger: Ledger, clock: ManualClock, registry: ChannelRegistry
+) -> PaymentsContext:
+    router = Router(
+        registry,
+        [
+            Route(
+                product="*",
+                candidates=[RouteCandidate("alpha", priority=1), RouteCandidate("beta", priority=2)],
+            )
+        ],
+        rng=random.Random(7),
+    )
+    return PaymentsContext(
+        engine=engine,
+        ledger=ledger,
+        channels=registry,
+        router=router,
+        events=enqueue,
+        clock=clock,
+        public_url="http://paycore.test",
+        query_schedule_s=(60, 300),
+        request_hash_key=b"k" * 32,
+    )
+
+
+@pytest.fixture
+def world(engine: Engine, ledger: Ledger, clock: ManualClock) -> Iterator[World]:
+    registry = ChannelRegistry(clock=clock)
+    alpha, beta = ScriptedChannel("alpha"), ScriptedChannel("beta")
+    registry.add(alpha)
+    registry.add(beta)
+    ctx = build_context(engine, ledger, clock, registry)
+    cipher = FieldCipher({"k1": b"\x01" * 32}, "k1")
+    payments = Payments(ctx, cipher=cipher, merchant_fee_bps=FEES.get)
+    yield World(payments, Janitor(ctx, payments.settler), alpha, beta, registry, ledger, clock, engine)
