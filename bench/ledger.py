@@ -53,6 +53,7 @@ from sqlalchemy.engine import URL, make_url
 from paycore.ledger.model import AccountFlags, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.platform.db import make_engine, upgrade
+from paycore.security.service import ApiKeys
 
 CURRENCY = "CNY"
 ACCOUNT_CHUNK = 5_000
@@ -426,14 +427,18 @@ def run_http(
     label: str,
     seconds: float,
     clients: int,
+    api_key: str,
 ) -> Result:
     """`clients` asyncio tasks over one httpx.AsyncClient limited to `clients` connections."""
+    auth = {"Authorization": f"Bearer {api_key}"}
     per_call = 1
     window = Window()
     logs = [ClientLog() for _ in range(clients)]
 
     # Warm the server (first request through the app) outside the measurement.
-    with httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT_S, trust_env=False) as warm:
+    with httpx.Client(
+        base_url=base_url, timeout=HTTP_TIMEOUT_S, trust_env=False, headers=auth
+    ) as warm:
         rng = random.Random(-1)
         for n in range(5):
             batch = transfer_requests(f"{scenario}warm", 0, n, per_call, rng, ids)
@@ -461,7 +466,7 @@ def run_http(
     async def all_clients() -> None:
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         async with httpx.AsyncClient(
-            base_url=base_url, limits=limits, timeout=HTTP_TIMEOUT_S, trust_env=False
+            base_url=base_url, limits=limits, timeout=HTTP_TIMEOUT_S, trust_env=False, headers=auth
         ) as http:
             await asyncio.to_thread(window.gate.wait)
             await asyncio.gather(*(one_client(http, i) for i in range(clients)))
@@ -494,18 +499,27 @@ function request()
     '{{"transfers":[{{"id":"wrk-%d-%d","debit_account_id":"acct-%06d",' ..
     '"credit_account_id":"acct-%06d","amount":%d,"currency":"{currency}"}}]}}',
     thread_id, counter, debit, credit, math.random(1, {amount_max}))
-  return wrk.format("POST", "/v1/transfers", {{["Content-Type"] = "application/json"}}, body)
+  local headers = {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {api_key}"}}
+  return wrk.format("POST", "/v1/transfers", headers, body)
 end
 """
 
 
 def run_http_wrk(
-    backend: str, base_url: str, accounts: int, label: str, seconds: float, clients: int
+    backend: str,
+    base_url: str,
+    accounts: int,
+    label: str,
+    seconds: float,
+    clients: int,
+    api_key: str,
 ) -> Result:
     """The same HTTP scenario driven by wrk: a Python client on these 2 cores measures itself."""
     script = Path(tempfile.mkdtemp()) / "transfers.lua"
     script.write_text(
-        WRK_SCRIPT.format(accounts=accounts, currency=CURRENCY, amount_max=AMOUNT_MAX)
+        WRK_SCRIPT.format(
+            accounts=accounts, currency=CURRENCY, amount_max=AMOUNT_MAX, api_key=api_key
+        )
     )
     duration = max(1, round(seconds))
     command = ["wrk", "-t2", f"-c{clients}", f"-d{duration}s", "--latency", "-s", str(script)]
@@ -806,6 +820,8 @@ def bench_backend(
                 run_ledger(backend.name, ledger, ids, scenario, label, seconds, clients, per_call)
             )
 
+        # The HTTP scenario authenticates like any client: an admin key, made for this run.
+        _key, api_key = ApiKeys(engine).issue(merchant_id=None, scopes=["admin"], label="bench")
         with console.status(f"{backend.name}: starting paycore serve"):
             workers = HTTP_WORKERS[backend.name]
             server = Server(backend.url, log_dir / f"serve-{backend.name}.log", workers)
@@ -815,12 +831,16 @@ def bench_backend(
             if shutil.which("wrk"):
                 label = f"d. HTTP, uniform (wrk, {workers} worker{'s' * (workers > 1)})"
                 results.append(
-                    run_http_wrk(backend.name, server.base_url, len(ids), label, seconds, CLIENTS)
+                    run_http_wrk(
+                        backend.name, server.base_url, len(ids), label, seconds, CLIENTS, api_key
+                    )
                 )
             else:
                 label = f"d. HTTP, uniform (httpx, {workers} worker{'s' * (workers > 1)})"
                 results.append(
-                    run_http(backend.name, server.base_url, ids, "d", label, seconds, CLIENTS)
+                    run_http(
+                        backend.name, server.base_url, ids, "d", label, seconds, CLIENTS, api_key
+                    )
                 )
         except Exception as exc:
             problems.append(f"{backend.name}: HTTP scenario failed: {exc}")

@@ -16,10 +16,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from paycore.channels.config import Channels
+from paycore.channels.registry import ChannelRegistry
+from paycore.channels.routing import Router
 from paycore.clock import ManualClock
 from paycore.ledger.service import Ledger
-from paycore.ledger.store import metadata
+from paycore.merchants.service import Merchants
+from paycore.platform.config import Settings
 from paycore.platform.db import make_engine, upgrade
+from paycore.runtime import Runtime
+from paycore.security.crypto import FieldCipher
+from paycore.security.model import Scope
+from paycore.security.service import ApiKeys
+from paycore.tables import metadata
 from paycore.web.app import create_app
 
 POSTGRES_URL = os.environ.get("PAYCORE_DATABASE_URL", "")
@@ -72,7 +81,52 @@ def ledger(engine: Engine, clock: ManualClock) -> Iterator[Ledger]:
     ledger.close()
 
 
+@pytest.fixture(scope="session")
+def field_cipher() -> FieldCipher:
+    """A cipher with a random key of this test session (no key file is written)."""
+    return FieldCipher({"test1": os.urandom(32)}, "test1")
+
+
 @pytest.fixture
-def client(ledger: Ledger) -> Iterator[TestClient]:
-    with TestClient(create_app(ledger=ledger)) as client:
+def api_keys(runtime: Runtime) -> ApiKeys:
+    """The app's own key service, so a revocation is seen by its cache at once."""
+    return runtime.api_keys
+
+
+@pytest.fixture
+def merchants(runtime: Runtime) -> Merchants:
+    return runtime.merchants
+
+
+@pytest.fixture
+def admin_key(api_keys: ApiKeys) -> str:
+    """A platform key with the admin scope, in clear."""
+    _key, clear = api_keys.issue(merchant_id=None, scopes=[Scope.ADMIN], label="tests")
+    return clear
+
+
+@pytest.fixture
+def runtime(
+    database_url: str, engine: Engine, clock: ManualClock, ledger: Ledger, field_cipher: FieldCipher
+) -> Iterator[Runtime]:
+    """Every service on the test database, with no channels (payment tests add their own)."""
+    registry = ChannelRegistry(clock=clock)
+    runtime = Runtime.build(
+        Settings(database_url=database_url, expiry_interval_s=1.0),
+        engine=engine,
+        clock=clock,
+        ledger=ledger,
+        channels=Channels(registry, Router(registry, [])),
+        cipher=field_cipher,
+    )
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def client(runtime: Runtime, admin_key: str) -> Iterator[TestClient]:
+    """The HTTP API, every request sent with the admin key unless a test overrides
+    `Authorization` (or removes it: `client.headers.pop("Authorization")`)."""
+    app = create_app(runtime=runtime)
+    with TestClient(app, headers={"Authorization": f"Bearer {admin_key}"}) as client:
         yield client

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-from paycore.ledger.store import metadata
+from paycore.tables import metadata
 
 
 def test_the_migrated_database_matches_the_tables_the_code_declares(engine: Engine) -> None:

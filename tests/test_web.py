@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from paycore.ledger.service import Ledger
+from paycore.runtime import Runtime
 from paycore.web.app import create_app
 
 
@@ -30,14 +30,15 @@ def test_a_missing_or_unusable_request_id_is_replaced_by_a_new_one(
 
 
 def test_an_unexpected_failure_is_a_500_problem_without_internals(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, admin_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(_account_id: str) -> None:
         raise RuntimeError("database password is hunter2")
 
-    monkeypatch.setattr(ledger, "get_account", broken)
-    with TestClient(create_app(ledger=ledger), raise_server_exceptions=False) as client:
-        response = client.get("/v1/accounts/acct_a", headers={"X-Request-ID": "r1"})
+    monkeypatch.setattr(runtime.ledger, "get_account", broken)
+    with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
+        headers = {"X-Request-ID": "r1", "Authorization": f"Bearer {admin_key}"}
+        response = client.get("/v1/accounts/acct_a", headers=headers)
 
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"

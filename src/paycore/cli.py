@@ -7,7 +7,11 @@ from typing import Annotated
 import typer
 
 from paycore.ledger.cli import accounts_app, ledger_app, transfers_app
+from paycore.merchants.cli import merchants_app
+from paycore.notifications.cli import notifications_app
 from paycore.platform.config import Settings
+from paycore.sandbox_bank.cli import sandbox_bank_app
+from paycore.security.cli import keys_app
 
 app = typer.Typer(help="paycore: payment platform on a double-entry ledger.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -15,6 +19,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(transfers_app, name="transfers")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(sandbox_bank_app, name="sandbox-bank")
+app.add_typer(merchants_app, name="merchants")
+app.add_typer(keys_app, name="keys")
+app.add_typer(notifications_app, name="notifications")
 
 
 @db_app.command("upgrade")

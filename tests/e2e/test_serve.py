@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,13 +26,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(database_url: str) -> Iterator[str]:
+def server(database_url: str, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     command = [
         sys.executable, "-c", "from paycore.cli import main; main()",
         "serve", "--port", str(port), "--workers", "2",
     ]  # fmt: skip
-    env = dict(os.environ, PAYCORE_DATABASE_URL=database_url)
+    # Its own data dir: both workers share the development field key generated there.
+    env = dict(os.environ, PAYCORE_DATABASE_URL=database_url, PAYCORE_DATA_DIR=str(tmp_path))
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -59,9 +61,10 @@ def server(database_url: str) -> Iterator[str]:
 
 
 def test_two_server_workers_take_concurrent_transfers_and_the_ledger_still_balances(
-    server: str,
+    server: str, admin_key: str
 ) -> None:
-    with httpx.Client(base_url=server, timeout=30) as http:
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    with httpx.Client(base_url=server, timeout=30, headers=auth) as http:
         for account_id in ("acct_source", "acct_sink"):
             body = {"id": account_id, "currency": "CNY"}
             assert http.post("/v1/accounts", json=body).status_code == 201
@@ -69,7 +72,7 @@ def test_two_server_workers_take_concurrent_transfers_and_the_ledger_still_balan
     lock = threading.Lock()
 
     def client(n: int) -> None:
-        with httpx.Client(base_url=server, timeout=30) as http:
+        with httpx.Client(base_url=server, timeout=30, headers=auth) as http:
             for k in range(25):
                 transfer = {
                     "id": f"tr_{n}_{k}", "debit_account_id": "acct_source",
@@ -85,7 +88,7 @@ def test_two_server_workers_take_concurrent_transfers_and_the_ledger_still_balan
     for thread in threads:
         thread.join(60)
 
-    with httpx.Client(base_url=server, timeout=30) as http:
+    with httpx.Client(base_url=server, timeout=30, headers=auth) as http:
         sink = http.get("/v1/accounts/acct_sink").json()
         check = http.get("/v1/ledger/check").json()
         replay = http.post(

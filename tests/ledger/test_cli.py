@@ -21,8 +21,8 @@ from paycore.cli import app
 from paycore.ledger import cli as ledger_cli
 from paycore.ledger.model import TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
-from paycore.ledger.store import metadata
 from paycore.platform.db import make_engine
+from paycore.tables import metadata
 
 ON_POSTGRES = os.environ.get("PAYCORE_DATABASE_URL", "").startswith("postgresql")
 

@@ -82,7 +82,10 @@ def build_context(
         [
             Route(
                 product="*",
-                candidates=[RouteCandidate("alpha", priority=1), RouteCandidate("beta", priority=2)],
+                candidates=[
+                    RouteCandidate("alpha", priority=1),
+                    RouteCandidate("beta", priority=2),
+                ],
             )
         ],
         rng=random.Random(7),
@@ -109,4 +112,6 @@ def world(engine: Engine, ledger: Ledger, clock: ManualClock) -> Iterator[World]
     ctx = build_context(engine, ledger, clock, registry)
     cipher = FieldCipher({"k1": b"\x01" * 32}, "k1")
     payments = Payments(ctx, cipher=cipher, merchant_fee_bps=FEES.get)
-    yield World(payments, Janitor(ctx, payments.settler), alpha, beta, registry, ledger, clock, engine)
+    yield World(
+        payments, Janitor(ctx, payments.settler), alpha, beta, registry, ledger, clock, engine
+    )

@@ -37,7 +37,9 @@ def succeeded(txn: str | None = None) -> ChannelResult:
     return ChannelResult(ChannelStatus.SUCCEEDED, channel_txn_id=txn or f"fb{next(_txn_numbers)}")
 
 
-def declined(code: str = "insufficient_funds", cls: FailureClass = FailureClass.USER) -> ChannelResult:
+def declined(
+    code: str = "insufficient_funds", cls: FailureClass = FailureClass.USER
+) -> ChannelResult:
     return ChannelResult(ChannelStatus.FAILED, failure_code=code, failure_class=cls)
 
 

@@ -20,7 +20,9 @@ def payin(amount: int = 10_000, merchant: str = "m1", **extra: object) -> PayinC
         "product": "rent",
         "amount": amount,
         "currency": "CNY",
-        "payer": Payer(card_number=CARD, name="张三", id_number="110101199003070011", phone="13812345678"),
+        "payer": Payer(
+            card_number=CARD, name="张三", id_number="110101199003070011", phone="13812345678"
+        ),
         "description": "November rent",
     }
     fields.update(extra)
@@ -31,9 +33,7 @@ def callback(world: World, order_id: str, status: str, nid: str = "n1", **extra:
     body = callback_body(
         notification_id=nid, operation="payin", reference=order_id, status=status, **extra
     )
-    world.payments.handle_callback(
-        channel="alpha", headers={"x-fake-signature": SECRET}, body=body
-    )
+    world.payments.handle_callback(channel="alpha", headers={"x-fake-signature": SECRET}, body=body)
 
 
 def test_a_payin_accepted_by_the_channel_is_processing_until_its_callback_credits_the_merchant(
@@ -93,7 +93,7 @@ def test_an_unavailable_channel_fails_over_to_the_next_one(world: World) -> None
     assert created.body["channel"] == "beta"
     attempts = world.payments.attempts(created.body["id"])
     assert [(a["channel"], a["status"], a["failure_class"]) for a in attempts] == [
-        ("alpha", "failed", "channel"),
+        ("alpha", "unavailable", "channel"),
         ("beta", "succeeded", None),
     ]
 
@@ -164,7 +164,9 @@ def test_a_callback_with_a_bad_signature_changes_nothing(world: World) -> None:
         notification_id="n1", operation="payin", reference=created.body["id"], status="succeeded"
     )
     with pytest.raises(Rejected) as refused:
-        world.payments.handle_callback(channel="alpha", headers={"x-fake-signature": "x"}, body=body)
+        world.payments.handle_callback(
+            channel="alpha", headers={"x-fake-signature": "x"}, body=body
+        )
 
     assert refused.value.code == "bad_signature"
     assert world.payments.get(merchant_id="m1", order_id=created.body["id"]).status == "processing"
@@ -232,3 +234,26 @@ def test_another_merchant_cannot_see_the_order(world: World) -> None:
         world.payments.get(merchant_id="m2", order_id=created.body["id"])
 
     assert refused.value.code == "order_not_found"
+
+
+def test_the_effective_success_rate_leaves_out_failures_the_payer_caused(world: World) -> None:
+    world.alpha.then(
+        succeeded(),
+        succeeded(),
+        declined("insufficient_funds", FailureClass.USER),
+        declined("bank_system_error", FailureClass.CHANNEL),
+        ChannelUnavailable("alpha", "503"),
+    )
+    world.beta.then(succeeded())
+    for n in range(5):
+        world.payments.create_payin(payin(), idempotency_key=f"k{n}")
+    day = world.clock.now().date()
+
+    rows = {r.channel: r for r in world.payments.success_rates(date_from=day, date_to=day)}
+
+    alpha = rows["alpha"]
+    assert (alpha.succeeded, alpha.failed_user, alpha.failed_channel) == (2, 1, 1)
+    assert alpha.unavailable == 1
+    assert alpha.raw_rate == 2 / 4
+    assert alpha.effective_rate == 2 / 3
+    assert rows["beta"].effective_rate == 1.0

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -27,6 +28,8 @@ from paycore.ledger.model import (
 )
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.money import currency, is_known_currency
+from paycore.security.api import owner_filter, require, require_platform, require_visible
+from paycore.security.model import Principal, Scope
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 
@@ -38,6 +41,42 @@ async def get_ledger(request: Request) -> Ledger:
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+Reader = Annotated[Principal, Depends(require(Scope.LEDGER_READ))]
+Writer = Annotated[Principal, Depends(require(Scope.LEDGER_WRITE))]
+
+
+# -- who may touch which account ------------------------------------------------------------
+# A platform key sees the whole ledger. A merchant key sees only accounts it owns
+# (owner_id == its merchant): any other account answers 404 account_not_found, exactly
+# like a missing one. With ledger:write it may create accounts only for itself and move
+# money only out of its own accounts (it may pay into any account).
+
+
+def _check_account_visible(ledger: Ledger, principal: Principal, account_id: str) -> None:
+    if principal.merchant_id is None:
+        return
+    account = ledger.get_account(account_id)
+    require_visible(
+        principal,
+        account.owner_id if account else None,
+        code="account_not_found",
+        detail=f"no account {account_id}",
+    )
+
+
+def _check_merchant_debits(ledger: Ledger, principal: Principal, batch: list[TransferIn]) -> None:
+    """A merchant key moves money only out of accounts it owns; a post or void names the
+    hold, whose debit account counts."""
+    debited: set[str] = set()
+    for t in batch:
+        if t.debit_account_id is not None:
+            debited.add(t.debit_account_id)
+        elif t.pending_id is not None:
+            hold = ledger.get_transfer(t.pending_id)
+            if hold is not None:
+                debited.add(hold.debit_account_id)
+    for account_id in sorted(debited):
+        _check_account_visible(ledger, principal, account_id)
 
 
 # -- validators: each failure carries the stable code the problem document shows ----------
@@ -276,7 +315,14 @@ class CheckOut(BaseModel):
 
 
 @router.post("/accounts", status_code=201, response_model=AccountOut)
-def create_account(body: AccountIn, ledger: LedgerDep, response: Response) -> AccountOut:
+def create_account(
+    body: AccountIn, ledger: LedgerDep, response: Response, principal: Writer
+) -> AccountOut:
+    owner_id = body.owner_id
+    if principal.merchant_id is not None:
+        owner_id = owner_id or principal.merchant_id
+        if owner_id != principal.merchant_id:
+            raise Rejected("forbidden", "a merchant key opens accounts only for its merchant")
     flags = AccountFlags.NONE
     for name in body.flags:
         flags |= AccountFlags[name.upper()]
@@ -285,7 +331,7 @@ def create_account(body: AccountIn, ledger: LedgerDep, response: Response) -> Ac
             id=body.id,
             currency=body.currency,
             code=body.code,
-            owner_id=body.owner_id,
+            owner_id=owner_id,
             flags=flags,
             metadata=body.metadata,
         )
@@ -298,26 +344,33 @@ def create_account(body: AccountIn, ledger: LedgerDep, response: Response) -> Ac
 @router.get("/accounts", response_model=AccountPageOut)
 def list_accounts(
     ledger: LedgerDep,
+    principal: Reader,
     owner_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=limits.ACCOUNTS_PAGE_MAX)] = limits.ACCOUNTS_PAGE_DEFAULT,
     after: str | None = None,
 ) -> AccountPageOut:
-    page = ledger.list_accounts(owner_id=owner_id, limit=limit, after=after)
+    only = owner_filter(principal)
+    if only is not None and owner_id not in (None, only):
+        return AccountPageOut(accounts=[], next_cursor=None)
+    page = ledger.list_accounts(owner_id=only or owner_id, limit=limit, after=after)
     return AccountPageOut(
         accounts=[AccountOut.of(a) for a in page.accounts], next_cursor=page.next_cursor
     )
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)
-def get_account(account_id: str, ledger: LedgerDep) -> AccountOut:
+def get_account(account_id: str, ledger: LedgerDep, principal: Reader) -> AccountOut:
     account = ledger.get_account(account_id)
-    if account is None:
+    if account is None or not principal.sees(account.owner_id):
         raise Rejected("account_not_found", f"no account {account_id}")
     return AccountOut.of(account)
 
 
 @router.post("/accounts/{account_id}/status", response_model=AccountOut)
-def set_account_status(account_id: str, body: AccountStatusIn, ledger: LedgerDep) -> AccountOut:
+def set_account_status(
+    account_id: str, body: AccountStatusIn, ledger: LedgerDep, principal: Writer
+) -> AccountOut:
+    _check_account_visible(ledger, principal, account_id)
     return AccountOut.of(ledger.set_account_status(account_id, AccountStatus(body.status)))
 
 
@@ -325,10 +378,12 @@ def set_account_status(account_id: str, body: AccountStatusIn, ledger: LedgerDep
 def list_entries(
     account_id: str,
     ledger: LedgerDep,
+    principal: Reader,
     limit: Annotated[int, Query(ge=1, le=limits.ENTRIES_PAGE_MAX)] = limits.ENTRIES_PAGE_DEFAULT,
     after: str | None = None,
     order: Literal["newest_first", "oldest_first"] = "newest_first",
 ) -> EntryPageOut:
+    _check_account_visible(ledger, principal, account_id)
     page = ledger.entries(
         account_id, limit=limit, after=after, newest_first=order == "newest_first"
     )
@@ -338,9 +393,10 @@ def list_entries(
 
 
 @router.get("/accounts/{account_id}/balance", response_model=BalanceOut)
-def balance_at(account_id: str, at: datetime, ledger: LedgerDep) -> BalanceOut:
+def balance_at(account_id: str, at: datetime, ledger: LedgerDep, principal: Reader) -> BalanceOut:
     if at.tzinfo is None:
         raise Rejected("timestamp_needs_timezone", "give `at` with an offset, e.g. Z")
+    _check_account_visible(ledger, principal, account_id)
     dp, dpo, cp, cpo = ledger.balance_at(account_id, at)
     return BalanceOut(
         account_id=account_id,
@@ -353,7 +409,11 @@ def balance_at(account_id: str, at: datetime, ledger: LedgerDep) -> BalanceOut:
 
 
 @router.post("/transfers", response_model=TransferBatchOut)
-async def create_transfers(body: TransferBatchIn, ledger: LedgerDep) -> JSONResponse:
+async def create_transfers(
+    body: TransferBatchIn, ledger: LedgerDep, principal: Writer
+) -> JSONResponse:
+    if principal.merchant_id is not None:
+        await run_in_threadpool(_check_merchant_debits, ledger, principal, body.transfers)
     batch = [t.to_request() for t in body.transfers]
     results = await asyncio.wrap_future(ledger.submit_transfers(batch))
     # The hottest route renders its plain result list itself instead of having FastAPI
@@ -363,16 +423,27 @@ async def create_transfers(body: TransferBatchIn, ledger: LedgerDep) -> JSONResp
 
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut)
-def get_transfer(transfer_id: str, ledger: LedgerDep) -> TransferOut:
+def get_transfer(transfer_id: str, ledger: LedgerDep, principal: Reader) -> TransferOut:
     transfer = ledger.get_transfer(transfer_id)
-    if transfer is None:
+    if transfer is None or not _merchant_takes_part(ledger, principal, transfer):
         raise Rejected("transfer_not_found", f"no transfer {transfer_id}")
     return TransferOut.of(transfer)
 
 
 @router.get("/ledger/check", response_model=CheckOut)
-def check(ledger: LedgerDep) -> CheckOut:
+def check(ledger: LedgerDep, principal: Reader) -> CheckOut:
+    require_platform(principal)
     report = ledger.check()
     return CheckOut(
         ok=report.ok, accounts_checked=report.accounts_checked, problems=report.problems
     )
+
+
+def _merchant_takes_part(ledger: Ledger, principal: Principal, transfer: Transfer) -> bool:
+    if principal.merchant_id is None:
+        return True
+    for account_id in (transfer.debit_account_id, transfer.credit_account_id):
+        account = ledger.get_account(account_id)
+        if account is not None and principal.sees(account.owner_id):
+            return True
+    return False

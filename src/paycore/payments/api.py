@@ -278,6 +278,7 @@ def success_rates(
                     "system": r.failed_system,
                 },
                 "unresolved": r.unresolved,
+                "unavailable": r.unavailable,
                 "raw_rate": r.raw_rate,
                 "effective_rate": r.effective_rate,
             }

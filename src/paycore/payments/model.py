@@ -225,6 +225,9 @@ class RateRow:
     failed_channel: int
     failed_system: int
     unresolved: int
+    unavailable: int = 0
+    """Refused before processing (503, open circuit): the order failed over, so these
+    count against the channel's availability, not its success rate."""
 
     @property
     def decided(self) -> int:

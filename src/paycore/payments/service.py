@@ -443,13 +443,15 @@ class Payments:
             return self.settler.new_attempt(conn, order, name)
 
     def _attempt_failed(self, attempt_id: str | None, code: str) -> None:
+        """The channel certainly did not process it: counted apart from the channel's
+        decided attempts (`unavailable`), since failover gives the order another chance."""
         if attempt_id is None:
             return
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             store.finish_attempt(
                 conn,
                 attempt_id=attempt_id,
-                status="failed",
+                status="unavailable",
                 failure=Failure(FailureClass.CHANNEL, code),
                 finished_at=self.ctx.clock.now(),
                 latency_ms=None,

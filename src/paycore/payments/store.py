@@ -91,7 +91,8 @@ attempts = Table(
     Column("product", String(32), nullable=False),
     Column("channel", String(24), nullable=False),
     Column("business_date", Date, nullable=False),
-    Column("status", String(16), nullable=False),  # sent | succeeded | failed | unknown
+    # sent | succeeded | failed | unknown | unavailable (certainly not processed) | not_sent
+    Column("status", String(16), nullable=False),
     Column("failure_class", String(16), nullable=True),
     Column("failure_code", String(64), nullable=True),
     Column("started_at", UTCDateTime, nullable=False),
@@ -400,6 +401,7 @@ def success_rates(
         failed(FailureClass.CHANNEL),
         failed(FailureClass.SYSTEM),
         func.sum(case((a.c.status.in_(["sent", "unknown"]), 1), else_=0)),
+        func.sum(case((a.c.status == "unavailable", 1), else_=0)),
     ).where(a.c.business_date >= date_from, a.c.business_date <= date_to)
     for column, value in (
         (a.c.merchant_id, merchant_id),
@@ -423,6 +425,7 @@ def success_rates(
             failed_channel=int(r[7] or 0),
             failed_system=int(r[8] or 0),
             unresolved=int(r[9] or 0),
+            unavailable=int(r[10] or 0),
         )
         for r in rows
     ]

@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from paycore.channels.model import ChannelError, ChannelTimeout
 from paycore.errors import Rejected
 from paycore.web import request_id
 
@@ -42,6 +43,24 @@ _STATUS_BY_CODE = {
     "account_not_found": 404,
     "transfer_not_found": 404,
     "batch_too_large": 413,
+    "event_not_found": 404,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "merchant_not_found": 404,
+    "api_key_not_found": 404,
+    "merchant_exists": 409,
+    "order_not_found": 404,
+    "channel_not_found": 404,
+    "idempotency_key_missing": 400,
+    "idempotency_key_too_long": 400,
+    "idempotency_key_reused": 409,
+    "request_in_progress": 409,
+    "duplicate_merchant_reference": 409,
+    "order_already_final": 409,
+    "merchant_key_required": 403,
+    "bad_signature": 401,
+    "stale_notification": 401,
+    "malformed_notification": 400,
 }
 
 
@@ -91,6 +110,16 @@ async def on_rejected(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, Rejected):  # pragma: no cover - registered for Rejected only
         raise exc
     return problem(status_for(exc.code), exc.code, exc.detail or exc.code)
+
+
+async def on_channel_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A channel could not be reached or did not answer in time, outside any order flow
+    (order flows turn these into failover or an unknown result themselves)."""
+    if isinstance(exc, ChannelTimeout):
+        return problem(504, "channel_timeout", f"channel {exc.channel} did not answer in time")
+    if isinstance(exc, ChannelError):
+        return problem(503, "channel_unavailable", f"channel {exc.channel} is unavailable")
+    raise exc  # pragma: no cover - registered for ChannelError only
 
 
 async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,176 @@
+"""The composition root: every service of one paycore process, built once from Settings.
+
+The HTTP app, the CLI and the demo all build a Runtime; tests build one with their own
+engine, clock and channels. Background workers (hold expiry, payments janitor, webhook
+relay, channel health probes) start only when asked, so a CLI command stays a command.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from paycore.channels.config import Channels, load_channels
+from paycore.channels.registry import HealthProber
+from paycore.clock import Clock, SystemClock
+from paycore.ledger.service import Ledger, run_expiry_worker
+from paycore.merchants.model import MerchantStatus
+from paycore.merchants.service import Merchants
+from paycore.notifications.relay import WebhookRelay
+from paycore.notifications.service import Notifications, enqueue
+from paycore.payments.janitor import Janitor, run_janitor
+from paycore.payments.service import Payments
+from paycore.payments.settle import PaymentsContext
+from paycore.platform.config import Settings
+from paycore.platform.db import make_engine
+from paycore.security.crypto import FieldCipher, load_field_cipher
+from paycore.security.service import ApiKeys
+
+MERCHANT_CACHE_S = 10.0
+"""A merchant's fee and status are read at most this often per process: a suspension
+takes effect within it."""
+
+JANITOR_INTERVAL_S = 5.0
+RELAY_INTERVAL_S = 0.2
+
+
+class _MerchantFees:
+    """fee_bps of active merchants, cached briefly (one read per merchant per 10 s)."""
+
+    def __init__(self, merchants: Merchants) -> None:
+        self._merchants = merchants
+        self._cache: dict[str, tuple[float, int | None]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, merchant_id: str) -> int | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(merchant_id)
+        if hit is not None and now - hit[0] < MERCHANT_CACHE_S:
+            return hit[1]
+        merchant = self._merchants.get(merchant_id)
+        fee = merchant.fee_bps if merchant and merchant.status is MerchantStatus.ACTIVE else None
+        with self._lock:
+            self._cache[merchant_id] = (now, fee)
+        return fee
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    ledger: Ledger
+    cipher: FieldCipher
+    api_keys: ApiKeys
+    merchants: Merchants
+    notifications: Notifications
+    channels: Channels
+    payments: Payments
+    janitor: Janitor
+    janitor_interval_s: float = JANITOR_INTERVAL_S
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings | None = None,
+        *,
+        engine: Engine | None = None,
+        clock: Clock | None = None,
+        ledger: Ledger | None = None,
+        channels: Channels | None = None,
+        cipher: FieldCipher | None = None,
+        query_schedule_s: tuple[int, ...] | None = None,
+    ) -> Runtime:
+        settings = settings or Settings.from_env()
+        engine = engine or make_engine(settings.database_url)
+        clock = clock or SystemClock()
+        owned_ledger = ledger is None
+        ledger = ledger or Ledger(engine, clock=clock)
+        cipher = cipher or load_field_cipher(settings)
+        merchants = Merchants(engine, cipher, clock)
+        channels = channels or load_channels(settings, clock=clock)
+        ctx = PaymentsContext(
+            engine=engine,
+            ledger=ledger,
+            channels=channels.registry,
+            router=channels.router,
+            events=enqueue,
+            clock=clock,
+            public_url=settings.public_url,
+            request_hash_key=_derived_key(cipher),
+        )
+        if query_schedule_s is not None:
+            ctx.query_schedule_s = query_schedule_s
+        payments = Payments(ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants))
+        runtime = cls(
+            settings=settings,
+            engine=engine,
+            clock=clock,
+            ledger=ledger,
+            cipher=cipher,
+            api_keys=ApiKeys(engine, clock),
+            merchants=merchants,
+            notifications=Notifications(engine, clock=clock),
+            channels=channels,
+            payments=payments,
+            janitor=Janitor(ctx, payments.settler),
+        )
+        if owned_ledger:
+            runtime._closers.append(ledger.close)
+        return runtime
+
+    def start_workers(self, *, relay_transport: Any = None) -> None:
+        """Hold expiry, the janitor, the webhook relay and channel probes, in daemon threads."""
+        stop = self._stop
+        self._spawn(
+            "ledger-expiry",
+            run_expiry_worker,
+            ledger=self.ledger,
+            interval_s=self.settings.expiry_interval_s,
+            stop=stop,
+        )
+        self._spawn(
+            "payments-janitor",
+            run_janitor,
+            self.janitor,
+            interval_s=self.janitor_interval_s,
+            stop=stop,
+        )
+        relay = WebhookRelay(
+            self.engine,
+            endpoints=self.merchants.webhook_endpoint,
+            clock=self.clock,
+            transport=relay_transport,
+        )
+        self._closers.insert(0, relay.close)
+        self._spawn("webhook-relay", relay.run, stop, RELAY_INTERVAL_S)
+        prober = HealthProber(self.channels.registry)
+        prober.start()
+        self._closers.insert(0, prober.stop)
+
+    def _spawn(self, name: str, target: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        thread = threading.Thread(target=target, name=name, args=args, kwargs=kwargs, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        for closer in self._closers:
+            closer()
+
+
+def _derived_key(cipher: FieldCipher) -> bytes:
+    """A key for hashing idempotent request bodies, derived from the active field key so
+    that every process of a deployment agrees without one more secret to configure."""
+    return cipher.derive_key("paycore/idempotency-request-hash")

@@ -1,0 +1,82 @@
+"""Operational endpoints: liveness, channel health, and Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from paycore.runtime import Runtime
+from paycore.security.api import require
+from paycore.security.model import Principal
+
+router = APIRouter(tags=["ops"])
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/v1/channels")
+def channels(
+    runtime: RuntimeDep, _principal: Annotated[Principal, Depends(require("admin"))]
+) -> dict[str, Any]:
+    """Every channel's breaker state and recent calls, as this server process sees them."""
+    return {"data": [asdict(s) for s in runtime.channels.registry.snapshots()]}
+
+
+class _PaycoreCollector(Collector):
+    """Read at scrape time: the numbers come from the database and the breakers, so every
+    server process reports the same backlog."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        count, age_s = self._runtime.janitor.unresolved()
+        yield GaugeMetricFamily(
+            "paycore_unresolved_orders", "orders still waiting for a channel's result", count
+        )
+        yield GaugeMetricFamily(
+            "paycore_unresolved_order_age_seconds", "age of the oldest unresolved order", age_s
+        )
+        stats = self._runtime.notifications.delivery_stats()
+        yield GaugeMetricFamily(
+            "paycore_webhooks_pending", "merchant notifications not yet delivered", stats.pending
+        )
+        yield GaugeMetricFamily(
+            "paycore_webhooks_pending_age_seconds",
+            "age of the oldest undelivered notification",
+            stats.oldest_pending_age_s,
+        )
+        yield GaugeMetricFamily(
+            "paycore_webhooks_failed", "notifications that exhausted their retries", stats.failed
+        )
+        open_channels = GaugeMetricFamily(
+            "paycore_channel_open", "1 while a channel is taken out of traffic", labels=["channel"]
+        )
+        for snapshot in self._runtime.channels.registry.snapshots():
+            open_channels.add_metric([snapshot.channel], 0 if snapshot.state == "closed" else 1)
+        yield open_channels
+
+
+@router.get("/metrics")
+def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus exposition. Unauthenticated like any scrape target: keep it internal."""
+    registry = CollectorRegistry()
+    registry.register(_PaycoreCollector(runtime))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
