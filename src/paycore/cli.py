@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,8 +12,9 @@ import typer
 from paycore.ledger.cli import accounts_app, ledger_app, transfers_app
 from paycore.merchants.cli import merchants_app
 from paycore.notifications.cli import notifications_app
+from paycore.payments.cli import payins_app, payments_app, payouts_app, refunds_app
 from paycore.platform.config import Settings
-from paycore.sandbox_bank.cli import sandbox_bank_app
+from paycore.sandbox_bank.cli import serve_bank
 from paycore.security.cli import keys_app
 
 app = typer.Typer(help="paycore: payment platform on a double-entry ledger.", no_args_is_help=True)
@@ -19,10 +23,14 @@ app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(transfers_app, name="transfers")
 app.add_typer(ledger_app, name="ledger")
-app.add_typer(sandbox_bank_app, name="sandbox-bank")
+app.command("sandbox-bank")(serve_bank)
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(notifications_app, name="notifications")
+app.add_typer(payins_app, name="payins")
+app.add_typer(payouts_app, name="payouts")
+app.add_typer(refunds_app, name="refunds")
+app.add_typer(payments_app, name="payments")
 
 
 @db_app.command("upgrade")
@@ -43,6 +51,12 @@ def serve(
         int, typer.Option(min=1, help="server processes, each with its own writer")
     ] = 1,
     access_log: Annotated[bool, typer.Option(help="log every request (costs throughput)")] = False,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            help="with the default channels, start the sandbox bank if none answers on :8100"
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs).
 
@@ -52,11 +66,42 @@ def serve(
     """
     import uvicorn
 
-    uvicorn.run(
-        "paycore.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-        log_level="info", access_log=access_log,
-    )  # fmt: skip
+    # Channels call back where this server listens, unless told otherwise (a proxy, say).
+    os.environ.setdefault("PAYCORE_PUBLIC_URL", f"http://{host}:{port}")
+    bank = _prepare_channels(Settings.from_env(), start_sandbox=sandbox)
+    try:
+        uvicorn.run(
+            "paycore.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+            log_level="info", access_log=access_log,
+        )  # fmt: skip
+    finally:
+        if bank is not None:
+            bank.terminate()
+            bank.wait(timeout=10)
+
+
+def _prepare_channels(settings: Settings, *, start_sandbox: bool) -> subprocess.Popen[bytes] | None:
+    """Make sandbox channels' keys before any worker starts; start the default sandbox bank
+    when nothing answers where it should be."""
+    from paycore.channels.config import read_config
+    from paycore.sandbox_bank import launcher
+
+    for channel in read_config(settings).channels:
+        if channel.type != "sandbox":
+            continue
+        data_dir = Path(channel.data_dir)
+        launcher.ensure_keys(data_dir)
+        default = not settings.channels_file
+        if default and start_sandbox and not launcher.is_answering(channel.base_url):
+            bank_port = int(channel.base_url.rsplit(":", 1)[1].split("/")[0])
+            typer.echo(f"starting the sandbox bank on {channel.base_url} ({data_dir})")
+            return launcher.start_bank(data_dir, port=bank_port)
+    return None
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -30,7 +30,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     command = [
         sys.executable, "-c", "from paycore.cli import main; main()",
-        "serve", "--port", str(port), "--workers", "2",
+        "serve", "--port", str(port), "--workers", "2", "--no-sandbox",
     ]  # fmt: skip
     # Its own data dir: both workers share the development field key generated there.
     env = dict(os.environ, PAYCORE_DATABASE_URL=database_url, PAYCORE_DATA_DIR=str(tmp_path))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from paycore import limits
 from paycore.channels.model import BankAccount, Payer
 from paycore.errors import Rejected
+from paycore.ledger.model import metadata_too_large
 from paycore.payments.model import OrderKind, OrderStatus
 from paycore.payments.service import (
     Created,
@@ -23,6 +26,7 @@ from paycore.payments.service import (
 from paycore.payments.views import order_view
 from paycore.security.api import require
 from paycore.security.model import Principal
+from paycore.web.problems import problem
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 
@@ -37,9 +41,41 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="reuse it on every retry of the same request"),
 ]
-Amount = Annotated[int, Field(strict=True, gt=0, le=limits.PAYMENT_AMOUNT_MAX)]
+# The maximum is the service's rule (`amount_too_large`, as in the CLI); shown in the schema.
+Amount = Annotated[
+    int, Field(strict=True, gt=0, json_schema_extra={"maximum": limits.PAYMENT_AMOUNT_MAX})
+]
 Text = Annotated[str, Field(max_length=limits.DESCRIPTION_LENGTH_MAX)]
 Reference = Annotated[str, Field(min_length=1, max_length=64)]
+_CARD_NUMBER = re.compile(r"[0-9]{12,19}")
+_ACCOUNT_NUMBER = re.compile(r"[A-Za-z0-9]{4,34}")
+
+
+def _card_number(value: str) -> str:
+    if not _CARD_NUMBER.fullmatch(value):
+        raise PydanticCustomError("invalid_card_number", "card_number is 12-19 digits 0-9")
+    return value
+
+
+def _account_number(value: str) -> str:
+    if not _ACCOUNT_NUMBER.fullmatch(value):
+        raise PydanticCustomError(
+            "invalid_account_number", "account_number is 4-34 letters A-Z or digits 0-9"
+        )
+    return value
+
+
+def _metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if metadata_too_large(value):
+        raise PydanticCustomError(
+            "metadata_too_large",
+            "metadata is over {limit} bytes",
+            {"limit": limits.METADATA_BYTES_MAX},
+        )
+    return value
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
 
 
 class _Strict(BaseModel):
@@ -47,7 +83,9 @@ class _Strict(BaseModel):
 
 
 class PayerIn(_Strict):
-    card_number: Annotated[str, Field(min_length=12, max_length=19, pattern=r"^\d+$")]
+    card_number: Annotated[
+        str, Field(examples=["6222021234567890123"]), AfterValidator(_card_number)
+    ]
     name: Annotated[str, Field(max_length=64)] = ""
     id_number: Annotated[str, Field(max_length=32)] = ""
     phone: Annotated[str, Field(max_length=20)] = ""
@@ -61,12 +99,12 @@ class PayinIn(_Strict):
     description: Text = ""
     merchant_reference: Reference | None = None
     expires_in_s: Annotated[int, Field(strict=True)] | None = None
-    metadata: dict[str, Any] = {}
+    metadata: Metadata = {}
 
 
 class BeneficiaryIn(_Strict):
-    account_number: Annotated[str, Field(min_length=4, max_length=34)]
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    account_number: Annotated[str, AfterValidator(_account_number)]
+    name: Annotated[str, Field(max_length=64)]  # blank: missing_beneficiary_name
     bank_code: Annotated[str, Field(max_length=16)] = ""
 
 
@@ -77,7 +115,7 @@ class PayoutIn(_Strict):
     product: Annotated[str, Field(min_length=1, max_length=32)] = "payout"
     description: Text = ""
     merchant_reference: Reference | None = None
-    metadata: dict[str, Any] = {}
+    metadata: Metadata = {}
 
 
 class RefundIn(_Strict):
@@ -102,10 +140,15 @@ def _key(value: str | None) -> str:
 
 def _answer(created: Created) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
-    media = "application/problem+json" if created.status_code >= 400 else "application/json"
-    return JSONResponse(
-        dict(created.body), status_code=created.status_code, headers=headers, media_type=media
-    )
+    if created.status_code < 400:
+        return JSONResponse(dict(created.body), status_code=created.status_code, headers=headers)
+    # A stored refusal (e.g. insufficient_balance) replays as the same problem document the
+    # first request got: type, title, code, detail, and an instance naming this request.
+    stored = {k: v for k, v in created.body.items() if k not in ("status", "code", "detail")}
+    code = str(created.body.get("code", "refused"))
+    response = problem(created.status_code, code, str(created.body.get("detail", code)), **stored)
+    response.headers.update(headers)
+    return response
 
 
 @router.post("/payins", status_code=201)

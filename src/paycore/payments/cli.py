@@ -1,8 +1,13 @@
-"""`paycore payins|payouts|refunds|payments ...`: orders and success rates from a terminal."""
+"""`paycore payins|payouts|refunds|payments ...`: orders and success rates from a terminal.
+
+Exit codes: 0 done, 2 refused (the code and the reason are printed on stderr). Reading
+commands (list, show, rates) do not load the channels, so they work without the sandbox
+bank's keys or a channels file."""
 
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,12 +18,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from paycore import limits
+from paycore.channels.config import Channels, load_channels
 from paycore.channels.model import BankAccount, Payer
+from paycore.channels.registry import ChannelRegistry
+from paycore.channels.routing import Router
 from paycore.errors import Rejected
 from paycore.money import format_minor
 from paycore.payments.model import OrderKind, OrderStatus
-from paycore.payments.service import PayinCommand, PayoutCommand, RefundCommand
+from paycore.payments.service import Created, PayinCommand, PayoutCommand, RefundCommand
 from paycore.payments.views import order_view
+from paycore.platform.config import Settings
+from paycore.security.crypto import CipherError
 
 if TYPE_CHECKING:
     from paycore.runtime import Runtime
@@ -34,7 +45,8 @@ payments_app = typer.Typer(
     help="Success rates, the janitor, unresolved orders.", no_args_is_help=True
 )
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 Merchant = Annotated[str, typer.Option("--merchant", help="merchant id (mch_...)")]
 Key = Annotated[
     str | None,
@@ -42,22 +54,63 @@ Key = Annotated[
 ]
 
 
+def _refuse(code: str, detail: str) -> typer.Exit:
+    err.print(f"[red]refused[/red] {code}: {detail}")
+    return typer.Exit(2)
+
+
+def _load_channels(settings: Settings, *, needed: bool) -> Channels:
+    if not needed:
+        registry = ChannelRegistry()
+        return Channels(registry, Router(registry, []))
+    try:
+        return load_channels(settings)
+    except Rejected as error:
+        raise _refuse(error.code, error.detail) from None
+    except OSError as error:  # a channel's key file is missing or unreadable
+        raise _refuse(
+            "invalid_channel_config",
+            f"{error.filename}: {error.strerror} (start `paycore sandbox-bank` once to create "
+            "its keys, or name your channels in PAYCORE_CHANNELS_FILE)",
+        ) from None
+
+
 @contextmanager
-def _runtime() -> Iterator[Runtime]:
+def _runtime(*, channels: bool = True) -> Iterator[Runtime]:
+    """Every service, for one command; `channels=False` for commands that only read."""
     from paycore.runtime import Runtime
 
-    runtime = Runtime.build()
+    settings = Settings.from_env()
+    loaded = _load_channels(settings, needed=channels)
+    try:
+        runtime = Runtime.build(settings, channels=loaded)
+    except CipherError as error:
+        raise _refuse("invalid_field_keys", str(error)) from None
     try:
         yield runtime
     except Rejected as error:
-        console.print(f"[red]refused[/red] {error.code}: {error.detail}")
-        raise typer.Exit(1) from None
+        raise _refuse(error.code, error.detail) from None
     finally:
         runtime.close()
+        runtime.engine.dispose()
+        for snapshot in loaded.registry.snapshots():
+            close_connections = getattr(
+                loaded.registry.get(snapshot.channel), "close_connections", None
+            )
+            if close_connections is not None:
+                close_connections()
 
 
 def _print(view: dict[str, Any]) -> None:
     console.print_json(json.dumps(view, ensure_ascii=False))
+
+
+def _print_created(created: Created) -> None:
+    """The order; a replayed refusal (e.g. insufficient_balance) is refused again."""
+    if created.status_code >= 400:
+        code = str(created.body.get("code", "refused"))
+        raise _refuse(code, str(created.body.get("detail", code)) + " (replayed)")
+    _print(dict(created.body))
 
 
 @payins_app.command("create")
@@ -85,7 +138,7 @@ def payin_create(
         created = runtime.payments.create_payin(
             command, idempotency_key=idempotency_key or str(uuid.uuid4())
         )
-        _print(dict(created.body))
+        _print_created(created)
 
 
 @payouts_app.command("create")
@@ -111,7 +164,7 @@ def payout_create(
         created = runtime.payments.create_payout(
             command, idempotency_key=idempotency_key or str(uuid.uuid4())
         )
-        _print(dict(created.body))
+        _print_created(created)
 
 
 @refunds_app.command("create")
@@ -128,11 +181,11 @@ def refund_create(
         created = runtime.payments.create_refund(
             command, idempotency_key=idempotency_key or str(uuid.uuid4())
         )
-        _print(dict(created.body))
+        _print_created(created)
 
 
 def _show(order_id: str) -> None:
-    with _runtime() as runtime:
+    with _runtime(channels=False) as runtime:
         order = runtime.payments.get(merchant_id=None, order_id=order_id)
         view = order_view(order)
         view["attempts"] = [
@@ -142,13 +195,10 @@ def _show(order_id: str) -> None:
         _print(view)
 
 
-def _list(kind: OrderKind, merchant: str | None, status: str | None, limit: int) -> None:
-    with _runtime() as runtime:
+def _list(kind: OrderKind, merchant: str | None, status: OrderStatus | None, limit: int) -> None:
+    with _runtime(channels=False) as runtime:
         orders = runtime.payments.list_orders(
-            merchant_id=merchant,
-            kind=kind,
-            limit=limit,
-            status=OrderStatus(status) if status else None,
+            merchant_id=merchant, kind=kind, limit=limit, status=status
         )
     table = Table(title=f"{kind.value}s, newest first")
     for column in ("id", "merchant", "amount", "status", "channel", "failure", "created"):
@@ -167,19 +217,21 @@ def _list(kind: OrderKind, merchant: str | None, status: str | None, limit: int)
     console.print(table)
 
 
-for _app, _kind in ((payins_app, OrderKind.PAYIN), (payouts_app, OrderKind.PAYOUT)):
-    _app.command("show")(_show)
-
-    def _lister(
+def _lister(kind: OrderKind) -> Any:
+    def list_orders(
         merchant: Annotated[str | None, typer.Option("--merchant")] = None,
-        status: Annotated[str | None, typer.Option(help="created, processing, ...")] = None,
-        limit: int = 20,
-        kind: OrderKind = _kind,
+        status: Annotated[OrderStatus | None, typer.Option()] = None,
+        limit: Annotated[int, typer.Option(min=1, max=limits.ORDERS_PAGE_MAX)] = 20,
     ) -> None:
         """Orders, newest first."""
         _list(kind, merchant, status, limit)
 
-    _app.command("list")(_lister)
+    return list_orders
+
+
+for _app, _kind in ((payins_app, OrderKind.PAYIN), (payouts_app, OrderKind.PAYOUT)):
+    _app.command("show")(_show)
+    _app.command("list")(_lister(_kind))
 refunds_app.command("show")(_show)
 
 
@@ -202,32 +254,23 @@ def rates(
     date_to: Annotated[str | None, typer.Option("--to")] = None,
     product: str | None = None,
     channel: str | None = None,
-    kind: str | None = None,
+    kind: OrderKind | None = None,
 ) -> None:
-    """Raw and effective success rates per product, channel and business day."""
-    end = date.fromisoformat(date_to) if date_to else date.today()
-    start = date.fromisoformat(date_from) if date_from else end - timedelta(days=6)
-    with _runtime() as runtime:
+    """Raw and effective success rates per product, channel and business day
+    (default: the last 7 business days, today included)."""
+    with _runtime(channels=False) as runtime:
+        today = runtime.clock.now().astimezone(runtime.payments.ctx.business_tz).date()
+        end = _day(date_to, "--to") if date_to else today
+        start = _day(date_from, "--from") if date_from else end - timedelta(days=6)
         rows = runtime.payments.success_rates(
-            date_from=start, date_to=end, product=product, channel=channel, kind=kind
+            date_from=start,
+            date_to=end,
+            product=product,
+            channel=channel,
+            kind=kind.value if kind else None,
         )
-    table = Table(
-        title=f"success rates {start} .. {end} (effective leaves out user/merchant failures)"
-    )
-    for column in (
-        "day",
-        "kind",
-        "product",
-        "channel",
-        "ok",
-        "user",
-        "merchant",
-        "channel",
-        "system",
-        "open",
-        "raw",
-        "effective",
-    ):
+    table = Table(title=f"success rates {start} .. {end}", caption=RATES_CAPTION)
+    for column in RATE_COLUMNS:
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(
@@ -236,6 +279,13 @@ def rates(
             str(r.unresolved), str(r.unavailable), _rate(r.raw_rate), _rate(r.effective_rate),
         )  # fmt: skip
     console.print(table)
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Rejected("invalid_date", f"{option} is YYYY-MM-DD, not {text!r}") from None
 
 
 @payments_app.command("janitor")

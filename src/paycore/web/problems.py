@@ -34,6 +34,11 @@ _PYDANTIC_CODES = {
     "datetime_type": "invalid_timestamp",
     "bool_type": "wrong_type",
     "literal_error": "invalid_value",
+    "enum": "invalid_value",
+    "date_parsing": "invalid_date",
+    "date_from_datetime_parsing": "invalid_date",
+    "date_from_datetime_inexact": "invalid_date",
+    "date_type": "invalid_date",
     "string_too_long": "value_too_long",
     "string_too_short": "value_too_short",
 }
