@@ -168,6 +168,11 @@ class Runtime:
             thread.join(timeout=30)
         for closer in self._closers:
             closer()
+        for name in self.channels.registry.names():
+            # Adapters hold pooled connections; the Channel protocol has no say in that.
+            release = getattr(self.channels.registry.get(name), "close_connections", None)
+            if release is not None:
+                release()
 
 
 def _derived_key(cipher: FieldCipher) -> bytes:

@@ -27,10 +27,13 @@ from paycore.channels.model import (
 )
 from paycore.errors import InvariantViolation, Rejected
 from paycore.payments import store
-from paycore.payments.model import Failure, Order, OrderKind, OrderStatus
+from paycore.payments.model import Failure, Order, OrderKind, OrderStatus, is_resolved
 from paycore.payments.settle import PaymentsContext, Settler
 
 log = logging.getLogger(__name__)
+
+NOT_FOUND_GRACE_S = 300
+"""How long a payout or refund the channel has no record of may still be on its way."""
 
 _OPERATION = {
     OrderKind.PAYIN: Operation.PAYIN,
@@ -118,21 +121,35 @@ class Janitor:
             lambda ch: ch.close(order.id) if expired else ch.query(operation, order.id),
         )
         if result.status is ChannelStatus.NOT_FOUND:
-            # The request never reached the channel (it timed out on the way there).
-            # Queries start a minute after sending, far beyond any request in flight.
-            target = OrderStatus.CLOSED if expired else OrderStatus.FAILED
-            self.settler.finish(
-                order,
-                target,
-                failure=Failure(FailureClass.CHANNEL, "not_received", "the channel never got it")
-                if target is OrderStatus.FAILED
-                else None,
-            )
-            return True
+            return self._not_found(order, now, expired=expired)
         if result.status is ChannelStatus.PROCESSING:
             self.settler.reschedule(order, now=now)
             return False
         self.settler.apply(order, result)
+        return True
+
+    def _not_found(self, order: Order, now: datetime, *, expired: bool) -> bool:
+        """The channel has no record of the order. Its request may still be on the way
+        (stuck in a hanging bank, say), so "not found" is not yet "never".
+
+        A pay-in is closed at the channel first: a request arriving after the close is
+        refused, so the answer becomes final. Payouts and refunds cannot be closed: they
+        fail only once NOT_FOUND_GRACE_S have passed since they were sent.
+        """
+        if order.kind is OrderKind.PAYIN:
+            channel = order.channel or ""
+            closed = self.ctx.channels.call(channel, lambda ch: ch.close(order.id))
+            if closed.status not in (ChannelStatus.CLOSED, ChannelStatus.NOT_FOUND):
+                self.settler.apply(order, closed)  # it arrived and was paid (or failed)
+                return is_resolved(order.status)
+        elif (now - order.created_at).total_seconds() < NOT_FOUND_GRACE_S:
+            self.settler.reschedule(order, now=now)
+            return False
+        never = Failure(FailureClass.CHANNEL, "not_received", "the channel never got it")
+        if expired:
+            self.settler.finish(order, OrderStatus.CLOSED)
+        else:
+            self.settler.finish(order, OrderStatus.FAILED, failure=never)
         return True
 
     def unresolved(self) -> tuple[int, float]:

@@ -254,7 +254,7 @@ class Settler:
                 store.finish_attempt(
                     conn,
                     attempt_id=attempt_id,
-                    status="succeeded" if target is OrderStatus.SUCCEEDED else "failed",
+                    status=_attempt_status(target, failure),
                     failure=failure
                     or (
                         Failure(FailureClass.USER, "closed_unpaid")
@@ -390,6 +390,19 @@ class Settler:
             updated.next_query_at = now + timedelta(seconds=self.ctx.query_schedule_s[0])
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             store.save_order(conn, updated)
+
+
+NOT_PROCESSED = frozenset({"not_received"})
+"""Failure codes of attempts the channel certainly never processed: like a 503, they
+count as the channel's unavailability, not against its success rate."""
+
+
+def _attempt_status(target: OrderStatus, failure: Failure | None) -> str:
+    if target is OrderStatus.SUCCEEDED:
+        return "succeeded"
+    if failure is not None and failure.code in NOT_PROCESSED:
+        return "unavailable"
+    return "failed"
 
 
 def _copy(order: Order) -> Order:
