@@ -12,6 +12,7 @@ from paycore.channels.model import (
     FailureClass,
 )
 from paycore.errors import Rejected
+from paycore.payments.janitor import NOT_FOUND_GRACE_S
 from paycore.payments.model import OrderKind
 from paycore.payments.service import PayoutCommand, RefundCommand
 from tests.conftest import ON_POSTGRES
@@ -206,4 +207,26 @@ def test_a_late_success_answer_for_a_failed_payout_moves_no_money(
 
     order = world.payments.get(merchant_id="m2", order_id=created.body["id"])
     assert order.status == "failed"
+    assert world.wallet("m2") == (50_000, 50_000)
+
+
+def test_a_payout_the_bank_has_no_record_of_fails_only_after_the_grace_period(
+    world: World,
+) -> None:
+    world.fund("m2", 50_000)
+    world.alpha.then(ChannelTimeout("alpha", "connect timeout"))
+    created = world.payments.create_payout(payout(20_000), idempotency_key="p1")
+    world.alpha.truth.pop(created.body["id"], None)  # the request never arrived (yet)
+
+    world.clock.advance(61)
+    world.janitor.sweep()
+    order = world.payments.get(merchant_id="m2", order_id=created.body["id"])
+    assert order.status == "processing"  # it may still be on its way
+    assert world.wallet("m2") == (50_000, 30_000)
+
+    world.clock.advance(NOT_FOUND_GRACE_S)
+    world.janitor.sweep()
+    order = world.payments.get(merchant_id="m2", order_id=created.body["id"])
+    assert order.status == "failed"
+    assert order.failure is not None and order.failure.code == "not_received"
     assert world.wallet("m2") == (50_000, 50_000)
