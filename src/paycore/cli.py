@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from paycore.demo.cli import demo
 from paycore.ledger.cli import accounts_app, ledger_app, transfers_app
 from paycore.merchants.cli import merchants_app
 from paycore.notifications.cli import notifications_app
@@ -24,6 +25,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(transfers_app, name="transfers")
 app.add_typer(ledger_app, name="ledger")
 app.command("sandbox-bank")(serve_bank)
+app.command("demo")(demo)
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(notifications_app, name="notifications")

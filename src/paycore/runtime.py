@@ -91,6 +91,7 @@ class Runtime:
         query_schedule_s: tuple[int, ...] | None = None,
     ) -> Runtime:
         settings = settings or Settings.from_env()
+        owned_engine = engine is None
         engine = engine or make_engine(settings.database_url)
         clock = clock or SystemClock()
         owned_ledger = ledger is None
@@ -126,6 +127,8 @@ class Runtime:
         )
         if owned_ledger:
             runtime._closers.append(ledger.close)
+        if owned_engine:
+            runtime._closers.append(engine.dispose)
         return runtime
 
     def start_workers(self, *, relay_transport: Any = None) -> None:

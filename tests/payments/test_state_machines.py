@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -70,7 +72,7 @@ def test_any_sequence_of_answers_to_a_payout_moves_its_money_at_most_once(
     before = world.wallet("m2")
     created = world.payments.create_payout(
         PayoutCommand(merchant_id="m2", amount=1_000, currency="CNY", beneficiary=BENEFICIARY),
-        idempotency_key=f"k{world.clock.now().timestamp()}-{len(sequence)}-{id(sequence)}",
+        idempotency_key=str(uuid.uuid4()),
     )
     order = world.payments.get(merchant_id="m2", order_id=created.body["id"])
     seen: list[OrderStatus] = [order.status]
@@ -106,9 +108,7 @@ def test_any_sequence_of_answers_to_a_payin_credits_it_at_most_once(
     world: World, sequence: list[ChannelResult]
 ) -> None:
     before = world.wallet("m2")[0]
-    created = world.payments.create_payin(
-        payin(merchant="m2"), idempotency_key=f"k{id(sequence)}-{world.clock.now().timestamp()}"
-    )
+    created = world.payments.create_payin(payin(merchant="m2"), idempotency_key=str(uuid.uuid4()))
     order = world.payments.get(merchant_id="m2", order_id=created.body["id"])
     final_seen: OrderStatus | None = None
     for answer in sequence:

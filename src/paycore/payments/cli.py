@@ -91,14 +91,7 @@ def _runtime(*, channels: bool = True) -> Iterator[Runtime]:
     except Rejected as error:
         raise _refuse(error.code, error.detail) from None
     finally:
-        runtime.close()
-        runtime.engine.dispose()
-        for snapshot in loaded.registry.snapshots():
-            close_connections = getattr(
-                loaded.registry.get(snapshot.channel), "close_connections", None
-            )
-            if close_connections is not None:
-                close_connections()
+        runtime.close()  # also releases the channels' connections and the engine
 
 
 def _print(view: dict[str, Any]) -> None:

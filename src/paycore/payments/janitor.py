@@ -98,7 +98,9 @@ class Janitor:
                     resolved += 1
                 else:
                     waiting += 1
-            except (ChannelError, InvariantViolation) as error:
+            except (ChannelError, InvariantViolation, Rejected) as error:
+                # One order's trouble (a channel down, or no longer configured) must not
+                # stop the sweep: it is tried again later and shows in the unresolved age.
                 log.warning("janitor: %s still unresolved: %s", order.id, error)
                 errors += 1
                 self.settler.reschedule(order, now=now)

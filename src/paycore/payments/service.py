@@ -132,7 +132,8 @@ class Payments:
         check_product(cmd.product)
         check_reference(cmd.merchant_reference)
         _check_description(cmd.description)
-        if not cmd.payer.card_number.isdigit() or not 12 <= len(cmd.payer.card_number) <= 19:
+        card = cmd.payer.card_number
+        if not (card.isascii() and card.isdigit() and 12 <= len(card) <= 19):
             raise Rejected("invalid_card_number", "card_number is 12-19 digits")
         now = self.ctx.clock.now()
         order = Order(

@@ -1,0 +1,145 @@
+"""`paycore demo` in-process: a small day of traffic against a real sandbox bank."""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console
+
+from paycore.demo.customers import (
+    MERCHANTS,
+    PRODUCTS,
+    card_number,
+    is_luhn_valid,
+    mistype,
+    plan_payins,
+    split_amount,
+)
+from paycore.demo.report import DemoReport
+from paycore.demo.run import DemoOptions, run_demo
+from paycore.demo.stage import DEMO_FAULTS, free_port
+from paycore.payments.model import Order, OrderKind, OrderStatus
+from paycore.sandbox_bank.config import BankConfig
+from paycore.sandbox_bank.server import run_bank
+
+QUICK_PAYINS = 40
+
+
+@pytest.fixture
+def demo_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo reads Settings.from_env(): this test's database, keys and bank files."""
+    monkeypatch.setenv("PAYCORE_DATABASE_URL", database_url)
+    monkeypatch.setenv("PAYCORE_DATA_DIR", str(tmp_path))
+    for name in ("PAYCORE_FIELD_KEYS", "PAYCORE_FIELD_KEY_ID", "PAYCORE_CHANNELS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def _run(options: DemoOptions) -> tuple[DemoReport, str]:
+    out = io.StringIO()
+    report = run_demo(options, console=Console(file=out, width=160))
+    return report, out.getvalue()
+
+
+def _expected_balance(orders: Sequence[Order], merchant_id: str) -> int:
+    def total(kind: OrderKind, *, net_of_fee: bool = False) -> int:
+        return sum(
+            o.amount - (o.fee_amount if net_of_fee else 0)
+            for o in orders
+            if o.merchant_id == merchant_id and o.kind is kind and o.status is OrderStatus.SUCCEEDED
+        )
+
+    return (
+        total(OrderKind.PAYIN, net_of_fee=True) - total(OrderKind.PAYOUT) - total(OrderKind.REFUND)
+    )
+
+
+def test_the_demo_resolves_every_order_keeps_the_books_and_can_run_again(demo_env: Path) -> None:
+    options = DemoOptions(
+        payins=QUICK_PAYINS,
+        seed=7,
+        threads=4,
+        bank_url=f"http://127.0.0.1:{free_port()}",
+        use_running_server=False,
+    )
+    first, output = _run(options)
+    assert first.started_bank
+    # Again, against a bank that was already running: the demo leaves its failure mix as it was.
+    with run_bank(BankConfig(data_dir=demo_env / "sandbox-bank")) as bank_url:
+        faults_before = httpx.get(f"{bank_url}/admin/faults").json()
+        second, _ = _run(replace(options, seed=8, bank_url=bank_url))
+        assert httpx.get(f"{bank_url}/admin/faults").json() == faults_before
+    assert not second.started_bank
+
+    orders = [*first.orders, *second.orders]
+    for report in (first, second):
+        assert report.unresolved == []
+        assert report.errors == []
+        assert report.ledger.ok, report.ledger.problems
+        assert sum(1 for o in report.orders if o.kind is OrderKind.PAYIN) == QUICK_PAYINS
+        assert set(report.keys) == {*(m.id for m in MERCHANTS), "admin"}
+    assert {o.kind for o in orders} == set(OrderKind)
+    for merchant in MERCHANTS:
+        [wallet] = second.balances[merchant.id]
+        assert wallet["held"] == 0
+        assert wallet["balance"] == _expected_balance(orders, merchant.id)
+    rated = {(r.kind, r.product) for r in second.rates if r.effective_rate is not None}
+    assert {("payin", product) for product in PRODUCTS} <= rated
+    assert not re.search(r"(?<![0-9A-Za-z])[0-9]{13,19}(?![0-9])", output)  # no card in clear
+    assert "ledger check: ok" in output
+    assert "/docs" in output
+
+
+def test_the_demo_day_mixes_failures_the_payer_and_the_bank_cause() -> None:
+    assert DEMO_FAULTS["decline_rate"] > 0 and DEMO_FAULTS["channel_decline_rate"] > 0
+    assert DEMO_FAULTS["timeout_rate"] > 0 and DEMO_FAULTS["unknown_rate"] > 0
+    assert DEMO_FAULTS["duplicate_rate"] > 0 and DEMO_FAULTS["reorder_rate"] > 0
+
+
+def test_the_same_seed_plans_the_same_day() -> None:
+    assert plan_payins(50, random.Random(3)) == plan_payins(50, random.Random(3))
+
+
+@given(st.integers(min_value=0, max_value=2**32), st.sampled_from([16, 19]))
+def test_generated_card_numbers_pass_the_luhn_check_and_a_mistyped_one_never_does(
+    seed: int, length: int
+) -> None:
+    rng = random.Random(seed)
+    number = card_number(rng, length=length)
+    assert len(number) == length and is_luhn_valid(number)
+    assert not is_luhn_valid(mistype(number, rng))
+
+
+def test_a_known_test_card_passes_the_luhn_check() -> None:
+    assert is_luhn_valid("4111111111111111")
+    assert not is_luhn_valid("4111111111111112")
+
+
+@given(
+    st.integers(min_value=1, max_value=10**12),
+    st.integers(min_value=1, max_value=50),
+    st.integers(min_value=0, max_value=2**32),
+)
+def test_a_payout_total_splits_into_positive_parts_that_sum_to_it(
+    total: int, parts: int, seed: int
+) -> None:
+    amounts = split_amount(total, parts, random.Random(seed))
+    assert sum(amounts) == total
+    assert all(amount >= 1 for amount in amounts)
+    assert len(amounts) == min(parts, total)
+
+
+def test_planned_amounts_are_positive_whole_minor_units_of_known_products() -> None:
+    plans = plan_payins(500, random.Random(1))
+    assert all(isinstance(p.amount, int) and p.amount > 0 for p in plans)
+    assert {p.product for p in plans} == set(PRODUCTS)
+    assert {p.merchant_id for p in plans} == {m.id for m in MERCHANTS}
