@@ -109,8 +109,10 @@ class Runtime:
             public_url=settings.public_url,
             request_hash_key=_derived_key(cipher),
         )
-        if query_schedule_s is not None:
-            ctx.query_schedule_s = query_schedule_s
+        if query_schedule_s is not None:  # one schedule for every channel (tests, demo)
+            ctx.query_schedules_s = lambda _channel: query_schedule_s
+        else:
+            ctx.query_schedules_s = channels.query_schedule_s
         payments = Payments(ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants))
         runtime = cls(
             settings=settings,

@@ -159,6 +159,11 @@ BAD = [
     ("channels.0.timeout_s", "2", "channels[0].timeout_s: must be a number"),
     ("channels.0.timeout_s", 600, "channels[0].timeout_s: must be a number > 0 and <= 60"),
     ("channels.0.timeout_s", True, "channels[0].timeout_s"),
+    ("channels.0.name", "a" * 25, "channels[0].name: lower case"),
+    ("channels.0.query_schedule_s", [], "channels[0].query_schedule_s: 1 to 16 whole seconds"),
+    ("channels.0.query_schedule_s", [0, 60], "channels[0].query_schedule_s"),
+    ("channels.0.query_schedule_s", [1.5], "channels[0].query_schedule_s"),
+    ("channels.0.query_schedule_s", "60", "channels[0].query_schedule_s"),
     ("channels.0.merchant_id", 7, "channels[0].merchant_id: must be a non-empty string"),
     ("channels.0.colour", "red", "channels[0]: unknown key 'colour'"),
     ("channels.0.breaker", [], "channels[0].breaker: must be a JSON object"),
@@ -223,3 +228,12 @@ def test_errors_from_a_file_name_the_file(tmp_path: Path) -> None:
     settings = with_file(tmp_path, json.dumps(mutate("channels.0.timeout_s", -1)))
     with pytest.raises(Rejected, match=r"channels\.json: channels\[0\]\.timeout_s"):
         read_config(settings)
+
+
+def test_each_channel_has_its_own_query_back_schedule(tmp_path: Path) -> None:
+    data = mutate("channels.0.query_schedule_s", [30, 120, 600])
+    settings = with_file(tmp_path, json.dumps(data))
+    channels = load_channels(settings, factories={"sandbox": fake_factory}, clock=ManualClock())
+
+    assert channels.query_schedule_s("bank-a") == (30, 120, 600)
+    assert channels.query_schedule_s("bank-b") == (60, 300, 1800, 7200)

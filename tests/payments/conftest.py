@@ -98,7 +98,7 @@ def build_context(
         events=enqueue,
         clock=clock,
         public_url="http://paycore.test",
-        query_schedule_s=(60, 300),
+        query_schedules_s=lambda _channel: (60, 300),
         request_hash_key=b"k" * 32,
     )
 

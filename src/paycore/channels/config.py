@@ -45,8 +45,13 @@ CHANNELS_MAX = 64
 ROUTES_MAX = 1000
 CANDIDATES_MAX = 64
 CHANNEL_TIMEOUT_S_MAX = 60.0
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
-"""Channel names: lower case, digits, `_ . -`, at most 64 characters."""
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,23}")
+"""Channel names: lower case, digits, `_ . -`, at most 24 characters (orders store them)."""
+QUERY_SCHEDULE_DEFAULT_S = (60, 300, 1800, 7200)
+"""When the janitor queries back an unanswered order: 1 min, 5 min, 30 min, 2 h after the
+last try, then every 2 h. A channel may set its own (`query_schedule_s`)."""
+QUERY_SCHEDULE_STEPS_MAX = 16
+QUERY_STEP_S_MAX = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,7 @@ class ChannelConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     merchant_id: str = DEFAULT_MERCHANT_ID
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    query_schedule_s: tuple[int, ...] = QUERY_SCHEDULE_DEFAULT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,11 @@ class Channels:
 
     registry: ChannelRegistry
     router: Router
+    query_schedules_s: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    """Per channel; a channel not named here uses QUERY_SCHEDULE_DEFAULT_S."""
+
+    def query_schedule_s(self, channel: str | None) -> tuple[int, ...]:
+        return self.query_schedules_s.get(channel or "", QUERY_SCHEDULE_DEFAULT_S)
 
 
 ChannelFactory = Callable[[ChannelConfig], Channel]
@@ -113,7 +124,8 @@ def build_channels(
     for channel_config in config.channels:
         channel = factories[channel_config.type](channel_config)
         registry.add(channel, policy=channel_config.breaker)
-    return Channels(registry, Router(registry, config.routes, rng=rng))
+    schedules = {c.name: c.query_schedule_s for c in config.channels}
+    return Channels(registry, Router(registry, config.routes, rng=rng), schedules)
 
 
 def default_config(settings: Settings) -> ChannelsConfig:
@@ -174,7 +186,10 @@ def parse_config(
 
 # -- one channel, one route -------------------------------------------------------------------
 
-_CHANNEL_KEYS = {"name", "type", "base_url", "data_dir", "timeout_s", "merchant_id", "breaker"}
+_CHANNEL_KEYS = {
+    "name", "type", "base_url", "data_dir", "timeout_s", "merchant_id", "breaker",
+    "query_schedule_s",
+}  # fmt: skip
 
 
 def _channel(item: object, where: str, settings: Settings, types: list[str]) -> ChannelConfig:
@@ -199,7 +214,25 @@ def _channel(item: object, where: str, settings: Settings, types: list[str]) -> 
         timeout_s=float(timeout_s),
         merchant_id=_string(obj, "merchant_id", where, default=DEFAULT_MERCHANT_ID),
         breaker=_breaker(obj.get("breaker", {}), f"{where}.breaker"),
+        query_schedule_s=_schedule(obj.get("query_schedule_s"), f"{where}.query_schedule_s"),
     )
+
+
+def _schedule(value: object, where: str) -> tuple[int, ...]:
+    if value is None:
+        return QUERY_SCHEDULE_DEFAULT_S
+    steps = value if isinstance(value, list) else None
+    if (
+        not steps
+        or len(steps) > QUERY_SCHEDULE_STEPS_MAX
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in steps)
+        or not all(1 <= v <= QUERY_STEP_S_MAX for v in steps)
+    ):
+        _fail(
+            where,
+            f"1 to {QUERY_SCHEDULE_STEPS_MAX} whole seconds, each 1 to {QUERY_STEP_S_MAX}",
+        )
+    return tuple(steps)
 
 
 _BREAKER_FIELDS = {f.name: f.type for f in dataclasses.fields(BreakerPolicy)}

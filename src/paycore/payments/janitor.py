@@ -1,9 +1,9 @@
 """Orders whose result is unknown: callbacks that answer them, and the janitor that asks.
 
 A channel's callback is verified by the channel adapter, then applied like any other
-answer. The janitor queries back every order still waiting, on the schedule in
-`model.QUERY_SCHEDULE_S_DEFAULT`, and closes pay-ins at their expiry, so no order
-stays unresolved while its channel can be reached.
+answer. The janitor queries back every order still waiting, on its channel's schedule
+(`query_schedule_s`, by default 1 min, 5 min, 30 min, 2 h, then every 2 h), and closes
+pay-ins at their expiry, so no order stays unresolved while its channel can be reached.
 """
 
 from __future__ import annotations

@@ -193,14 +193,10 @@ def check_refund(payin: Order, amount: int) -> None:
 
 # -- the janitor's schedule -------------------------------------------------------------
 
-QUERY_SCHEDULE_S_DEFAULT = (60, 300, 1800, 7200)
-"""Query back an unanswered order 1 min, 5 min, 30 min and 2 h after the previous try;
-then every 2 h until the channel answers. A pay-in also closes at its expiry."""
 
-
-def next_query_at(
-    order: Order, now: datetime, schedule_s: tuple[int, ...] = QUERY_SCHEDULE_S_DEFAULT
-) -> datetime:
+def next_query_at(order: Order, now: datetime, schedule_s: tuple[int, ...]) -> datetime:
+    """When the janitor asks again: the schedule's step for this many tries (the last step
+    repeats forever), and never after a pay-in's expiry, when it must be closed."""
     step = schedule_s[min(order.query_attempts, len(schedule_s) - 1)]
     due = now + timedelta(seconds=step)
     if order.kind is OrderKind.PAYIN and order.expires_at is not None:

@@ -314,7 +314,8 @@ class Payments:
         now = self.ctx.clock.now()
         if first_channel:
             order.channel = first_channel[0]
-            order.next_query_at = now + timedelta(seconds=self.ctx.query_schedule_s[0])
+            first_query_s = self.ctx.query_schedule_s(order.channel)[0]
+            order.next_query_at = now + timedelta(seconds=first_query_s)
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             prior = store.claim_idempotency_key(
                 conn, merchant_id=idem.merchant_id, key=idem.key, request_hash=request_hash, now=now

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine
 
 from paycore import ids
+from paycore.channels.config import QUERY_SCHEDULE_DEFAULT_S
 from paycore.channels.model import Channel, ChannelResult, FailureClass
 from paycore.clock import Clock
 from paycore.errors import InvariantViolation
@@ -28,7 +29,6 @@ from paycore.ledger.service import AccountRequest, Ledger
 from paycore.payments import bookkeeping as books
 from paycore.payments import store
 from paycore.payments.model import (
-    QUERY_SCHEDULE_S_DEFAULT,
     Failure,
     Order,
     OrderKind,
@@ -82,9 +82,15 @@ class PaymentsContext:
     clock: Clock
     public_url: str
     business_tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
-    query_schedule_s: tuple[int, ...] = QUERY_SCHEDULE_S_DEFAULT
+    query_schedules_s: Callable[[str | None], tuple[int, ...]] = lambda _channel: (
+        QUERY_SCHEDULE_DEFAULT_S
+    )
+    """The janitor's query-back schedule of each channel."""
     request_hash_key: bytes = b""
     ensured_accounts: set[str] = field(default_factory=set)
+
+    def query_schedule_s(self, channel: str | None) -> tuple[int, ...]:
+        return self.query_schedules_s(channel)
 
     def business_date(self, at: datetime) -> date:
         return at.astimezone(self.business_tz).date()
@@ -309,7 +315,9 @@ class Settler:
             if result is not None and result.channel_txn_id:
                 updated.channel_txn_id = result.channel_txn_id
             updated.updated_at = now
-            updated.next_query_at = next_query_at(order, now, self.ctx.query_schedule_s)
+            updated.next_query_at = next_query_at(
+                order, now, self.ctx.query_schedule_s(order.channel)
+            )
             with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
                 if store.save_order(conn, updated):
                     if unknown:
@@ -385,9 +393,10 @@ class Settler:
         """A query that found nothing new: try again later, per the schedule."""
         updated = _copy(order)
         updated.query_attempts += 1
-        updated.next_query_at = next_query_at(updated, now, self.ctx.query_schedule_s)
+        schedule_s = self.ctx.query_schedule_s(order.channel)
+        updated.next_query_at = next_query_at(updated, now, schedule_s)
         if updated.next_query_at <= now:
-            updated.next_query_at = now + timedelta(seconds=self.ctx.query_schedule_s[0])
+            updated.next_query_at = now + timedelta(seconds=schedule_s[0])
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             store.save_order(conn, updated)
 
