@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
-
-from sqlalchemy import Connection
 
 from paycore import ids, limits
 from paycore.channels.model import (
     BankAccount,
     Channel,
     ChannelResult,
-    ChannelTimeout,
-    ChannelUnavailable,
-    FailureClass,
     Operation,
     Payer,
     PayinRequest,
@@ -33,11 +27,12 @@ from paycore.channels.model import (
 )
 from paycore.errors import Rejected
 from paycore.payments import bookkeeping as books
-from paycore.payments import store
+from paycore.payments import rates, store
+from paycore.payments.dispatch import Created as Created  # re-exported: what a create answers
+from paycore.payments.dispatch import Steps
 from paycore.payments.janitor import handle_callback
 from paycore.payments.model import (
     ID_PREFIX,
-    Failure,
     Order,
     OrderKind,
     OrderStatus,
@@ -50,8 +45,6 @@ from paycore.payments.model import (
     payin_expiry,
 )
 from paycore.payments.settle import Idem, PaymentsContext, Settler
-from paycore.payments.views import order_view
-from paycore.platform.db import WRITER
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import (
     mask_account_number,
@@ -62,10 +55,6 @@ from paycore.security.masking import (
 )
 
 log = logging.getLogger(__name__)
-
-IDEMPOTENCY_LEASE_S = 60
-"""A request that crashed mid-way leaves its key unanswered; after this long a replay
-answers with the order as it now stands (the janitor resolves the order itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +91,6 @@ class RefundCommand:
     merchant_reference: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Created:
-    """What a create answers: the order's view, its HTTP status, and whether it is a replay."""
-
-    status_code: int
-    body: Mapping[str, Any]
-    replayed: bool = False
-
-
 class Payments:
     def __init__(
         self,
@@ -121,6 +101,7 @@ class Payments:
     ) -> None:
         self.ctx = ctx
         self.settler = Settler(ctx)
+        self._steps = Steps(ctx, self.settler)
         self._cipher = cipher
         self._fee_bps = merchant_fee_bps
 
@@ -167,7 +148,7 @@ class Payments:
         }
         idem = Idem(cmd.merchant_id, idempotency_key)
         candidates = self.ctx.router.candidates(cmd.product, cmd.currency, Operation.PAYIN)
-        recorded = self._record(order, idem, _canonical(cmd), candidates[:1])
+        recorded = self._steps.record(order, idem, _canonical(cmd), candidates[:1])
         if isinstance(recorded, Created):
             return recorded
 
@@ -184,7 +165,7 @@ class Payments:
                 )
             )
 
-        return self._dispatch(order, candidates, recorded, call, idem)
+        return self._steps.dispatch(order, candidates, recorded, call, idem)
 
     def close_payin(self, *, merchant_id: str | None, payin_id: str) -> Order:
         order = self.get(merchant_id=merchant_id, order_id=payin_id, kind=OrderKind.PAYIN)
@@ -233,10 +214,10 @@ class Payments:
         }
         idem = Idem(cmd.merchant_id, idempotency_key)
         candidates = self.ctx.router.candidates(cmd.product, cmd.currency, Operation.PAYOUT)
-        recorded = self._record(order, idem, _canonical(cmd), candidates[:1])
+        recorded = self._steps.record(order, idem, _canonical(cmd), candidates[:1])
         if isinstance(recorded, Created):
             return recorded
-        self._hold(order, idem, reason=books.REASON_PAYOUT)
+        self._steps.hold(order, idem, reason=books.REASON_PAYOUT)
 
         def call(channel: Channel) -> ChannelResult:
             return channel.pay_out(
@@ -250,7 +231,7 @@ class Payments:
                 )
             )
 
-        return self._dispatch(order, candidates, recorded, call, idem)
+        return self._steps.dispatch(order, candidates, recorded, call, idem)
 
     # -- refund -------------------------------------------------------------------------
 
@@ -277,10 +258,10 @@ class Payments:
         )
         idem = Idem(cmd.merchant_id, idempotency_key)
         channel = payin.channel or ""
-        recorded = self._record(order, idem, _canonical(cmd), [channel], reserve_from=payin)
+        recorded = self._steps.record(order, idem, _canonical(cmd), [channel], reserve_from=payin)
         if isinstance(recorded, Created):
             return recorded
-        self._hold(order, idem, reason=books.REASON_REFUND)
+        self._steps.hold(order, idem, reason=books.REASON_REFUND)
 
         def call(ch: Channel) -> ChannelResult:
             return ch.refund(
@@ -295,169 +276,7 @@ class Payments:
             )
 
         # Through the original channel only: the money goes back the way it came.
-        return self._dispatch(order, [channel], recorded, call, idem)
-
-    # -- the three steps ----------------------------------------------------------------
-
-    def _record(
-        self,
-        order: Order,
-        idem: Idem,
-        canonical: bytes,
-        first_channel: list[str],
-        *,
-        reserve_from: Order | None = None,
-    ) -> Created | str | None:
-        """Step 1: the idempotency key, the order and its first attempt, in one transaction.
-        Returns a replayed answer, or the first attempt's id (None: no channel to try)."""
-        request_hash = self.ctx.request_hash(canonical)
-        now = self.ctx.clock.now()
-        if first_channel:
-            order.channel = first_channel[0]
-            first_query_s = self.ctx.query_schedule_s(order.channel)[0]
-            order.next_query_at = now + timedelta(seconds=first_query_s)
-        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            prior = store.claim_idempotency_key(
-                conn, merchant_id=idem.merchant_id, key=idem.key, request_hash=request_hash, now=now
-            )
-            if prior is not None:
-                return self._replay(conn, prior, request_hash, now)
-            if order.merchant_reference is not None and store.find_by_reference(
-                conn,
-                merchant_id=order.merchant_id,
-                kind=order.kind,
-                reference=order.merchant_reference,
-            ):
-                raise Rejected(
-                    "duplicate_merchant_reference",
-                    f"a {order.kind} with merchant_reference {order.merchant_reference} exists",
-                )
-            if reserve_from is not None and not store.reserve_refund(
-                conn, payin_id=reserve_from.id, amount=order.amount
-            ):
-                raise Rejected(
-                    "refund_exceeds_refundable",
-                    f"{order.amount} is more than what is still refundable on {reserve_from.id}",
-                )
-            store.insert_order(conn, order)
-            store.set_idempotency_object(
-                conn, merchant_id=idem.merchant_id, key=idem.key, object_id=order.id
-            )
-            if not first_channel:
-                return None
-            return self.settler.new_attempt(conn, order, first_channel[0])
-
-    def _replay(
-        self, conn: Connection, prior: Mapping[str, Any], request_hash: str, now: Any
-    ) -> Created:
-        if prior["request_hash"] != request_hash:
-            raise Rejected(
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with a different request body",
-            )
-        if prior["status_code"] is not None:
-            return Created(prior["status_code"], prior["response"], replayed=True)
-        object_id = prior["object_id"]
-        started = prior["created_at"]
-        if object_id is None or now - started < timedelta(seconds=IDEMPOTENCY_LEASE_S):
-            raise Rejected(
-                "request_in_progress", "the first request with this key is still running"
-            )
-        order = store.get_order(conn, object_id)
-        if order is None:
-            raise Rejected(
-                "request_in_progress", "the first request with this key is still running"
-            )
-        return Created(201, order_view(order), replayed=True)
-
-    def _hold(self, order: Order, idem: Idem, *, reason: int) -> None:
-        """Reserve the merchant's money before anything is sent; refuse if it is not there."""
-        self.settler.ensure_accounts(order, order.channel or "none")
-        [result] = self.settler.post([books.hold(order, reason=reason)])
-        if result in ("created", "exists"):
-            return
-        code = "insufficient_balance" if result == "exceeds_credits" else f"ledger_{result}"
-        failure = Failure(FailureClass.MERCHANT, code, f"the merchant wallet refused: {result}")
-        problem = {"code": code, "status": 422, "detail": failure.message, "order_id": order.id}
-        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            order.status = OrderStatus.FAILED
-            order.failure = failure
-            order.next_query_at = None
-            order.finished_at = self.ctx.clock.now()
-            store.save_order(conn, order)
-            attempt_id = store.open_attempt_id(conn, order.id)
-            if attempt_id is not None:
-                # Never sent: the attempt says so and stays out of the channel's rates.
-                store.finish_attempt(
-                    conn,
-                    attempt_id=attempt_id,
-                    status="not_sent",
-                    failure=failure,
-                    finished_at=order.finished_at,
-                    latency_ms=None,
-                )
-            if order.kind is OrderKind.REFUND and order.parent_id:
-                store.release_refund(conn, payin_id=order.parent_id, amount=order.amount)
-            store.save_idempotent_response(
-                conn, merchant_id=idem.merchant_id, key=idem.key, status_code=422, response=problem
-            )
-        raise Rejected(code, failure.message)
-
-    def _dispatch(
-        self,
-        order: Order,
-        candidates: list[str],
-        attempt_id: str | None,
-        call: Callable[[Channel], ChannelResult],
-        idem: Idem,
-    ) -> Created:
-        """Step 2 and 3: try channels in order while they certainly did not process it."""
-        for index, name in enumerate(candidates):
-            if index > 0:
-                attempt_id = self._switch_channel(order, name)
-            started = time.monotonic()
-            try:
-                result = self.ctx.channels.call(name, call)
-            except ChannelUnavailable as error:
-                log.info("order %s: channel %s unavailable (%s)", order.id, name, error.detail)
-                self._attempt_failed(attempt_id, "channel_unavailable")
-                continue
-            except ChannelTimeout:
-                log.warning("order %s: channel %s did not answer; result unknown", order.id, name)
-                self.settler.mark_processing(order, None, unknown=True, idem=idem)
-                return Created(201, order_view(order))
-            latency_ms = int((time.monotonic() - started) * 1000)
-            self.settler.apply(order, result, latency_ms=latency_ms, idem=idem)
-            return Created(201, order_view(order))
-        code = "all_channels_unavailable" if candidates else "no_channel_available"
-        self.settler.finish(
-            order,
-            OrderStatus.FAILED,
-            failure=Failure(FailureClass.CHANNEL, code, "no channel could take the order"),
-            idem=idem,
-        )
-        return Created(201, order_view(order))
-
-    def _switch_channel(self, order: Order, name: str) -> str:
-        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            order.channel = name
-            store.save_order(conn, order)
-            return self.settler.new_attempt(conn, order, name)
-
-    def _attempt_failed(self, attempt_id: str | None, code: str) -> None:
-        """The channel certainly did not process it: counted apart from the channel's
-        decided attempts (`unavailable`), since failover gives the order another chance."""
-        if attempt_id is None:
-            return
-        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            store.finish_attempt(
-                conn,
-                attempt_id=attempt_id,
-                status="unavailable",
-                failure=Failure(FailureClass.CHANNEL, code),
-                finished_at=self.ctx.clock.now(),
-                latency_ms=None,
-            )
+        return self._steps.dispatch(order, [channel], recorded, call, idem)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -515,7 +334,7 @@ class Payments:
         if (date_to - date_from).days > 366:
             raise Rejected("invalid_date_range", "at most 366 days at a time")
         with self.ctx.engine.connect() as conn:
-            return store.success_rates(
+            return rates.success_rates(
                 conn,
                 date_from=date_from,
                 date_to=date_to,

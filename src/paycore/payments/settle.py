@@ -27,7 +27,7 @@ from paycore.errors import InvariantViolation
 from paycore.ledger.model import AccountFlags, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.payments import bookkeeping as books
-from paycore.payments import store
+from paycore.payments import idempotency, store
 from paycore.payments.model import (
     Failure,
     Order,
@@ -281,7 +281,7 @@ class Settler:
                 now=now,
             )
             if idem is not None:
-                store.save_idempotent_response(
+                idempotency.save_idempotent_response(
                     conn,
                     merchant_id=idem.merchant_id,
                     key=idem.key,
@@ -332,7 +332,7 @@ class Settler:
                                 latency_ms=None,
                             )
                     if idem is not None:
-                        store.save_idempotent_response(
+                        idempotency.save_idempotent_response(
                             conn,
                             merchant_id=idem.merchant_id,
                             key=idem.key,
@@ -362,7 +362,7 @@ class Settler:
             return
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             if idem is not None:
-                store.save_idempotent_response(
+                idempotency.save_idempotent_response(
                     conn,
                     merchant_id=idem.merchant_id,
                     key=idem.key,

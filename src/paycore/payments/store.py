@@ -17,8 +17,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    and_,
-    case,
     func,
     insert,
     select,
@@ -28,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from paycore.channels.model import FailureClass
-from paycore.payments.model import Failure, Order, OrderKind, OrderStatus, RateRow
+from paycore.payments.model import Failure, Order, OrderKind, OrderStatus
 from paycore.platform.db import JSONDocument, UTCDateTime
 from paycore.platform.schema import metadata
 
@@ -100,19 +98,6 @@ attempts = Table(
     Column("latency_ms", Integer, nullable=True),
     Index("ix_payment_attempts_order", "order_id"),
     Index("ix_payment_attempts_day", "business_date", "product", "channel"),
-)
-
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("merchant_id", String(64), nullable=False),
-    Column("key", String(128), nullable=False),
-    Column("request_hash", String(64), nullable=False),
-    Column("object_id", String(64), nullable=True),
-    Column("status_code", Integer, nullable=True),  # NULL while the first request runs
-    Column("response", JSONDocument, nullable=True),
-    Column("created_at", UTCDateTime, nullable=False),
-    PrimaryKeyConstraint("merchant_id", "key"),
 )
 
 channel_callbacks = Table(
@@ -372,124 +357,6 @@ def attempts_of(conn: Connection, order_id: str) -> list[Mapping[str, Any]]:
         select(attempts).where(attempts.c.order_id == order_id).order_by(attempts.c.id)
     )
     return [dict(r._mapping) for r in rows]
-
-
-def success_rates(
-    conn: Connection,
-    *,
-    date_from: date,
-    date_to: date,
-    merchant_id: str | None = None,
-    product: str | None = None,
-    channel: str | None = None,
-    kind: str | None = None,
-) -> list[RateRow]:
-    a = attempts
-
-    def failed(cls: FailureClass) -> Any:
-        hit = and_(a.c.status == "failed", a.c.failure_class == cls.value)
-        return func.sum(case((hit, 1), else_=0))
-
-    query = select(
-        a.c.business_date,
-        a.c.kind,
-        a.c.product,
-        a.c.channel,
-        func.sum(case((a.c.status == "succeeded", 1), else_=0)),
-        failed(FailureClass.USER),
-        failed(FailureClass.MERCHANT),
-        failed(FailureClass.CHANNEL),
-        failed(FailureClass.SYSTEM),
-        func.sum(case((a.c.status.in_(["sent", "unknown"]), 1), else_=0)),
-        func.sum(case((a.c.status == "unavailable", 1), else_=0)),
-    ).where(a.c.business_date >= date_from, a.c.business_date <= date_to)
-    for column, value in (
-        (a.c.merchant_id, merchant_id),
-        (a.c.product, product),
-        (a.c.channel, channel),
-        (a.c.kind, kind),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    group = (a.c.business_date, a.c.kind, a.c.product, a.c.channel)
-    rows = conn.execute(query.group_by(*group).order_by(*group))
-    return [
-        RateRow(
-            day=r[0].isoformat(),
-            kind=r[1],
-            product=r[2],
-            channel=r[3],
-            succeeded=int(r[4] or 0),
-            failed_user=int(r[5] or 0),
-            failed_merchant=int(r[6] or 0),
-            failed_channel=int(r[7] or 0),
-            failed_system=int(r[8] or 0),
-            unresolved=int(r[9] or 0),
-            unavailable=int(r[10] or 0),
-        )
-        for r in rows
-    ]
-
-
-# -- idempotency ------------------------------------------------------------------------
-
-
-def claim_idempotency_key(
-    conn: Connection, *, merchant_id: str, key: str, request_hash: str, now: datetime
-) -> Mapping[str, Any] | None:
-    """Insert the key; None if it is new, else the row a previous request left."""
-    existing = conn.execute(
-        select(idempotency_keys).where(
-            idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
-        )
-    ).first()
-    if existing is not None:
-        return dict(existing._mapping)
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                insert(idempotency_keys),
-                {
-                    "merchant_id": merchant_id,
-                    "key": key,
-                    "request_hash": request_hash,
-                    "created_at": now,
-                },
-            )
-    except IntegrityError:
-        row = conn.execute(
-            select(idempotency_keys).where(
-                idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
-            )
-        ).one()
-        return dict(row._mapping)
-    return None
-
-
-def set_idempotency_object(conn: Connection, *, merchant_id: str, key: str, object_id: str) -> None:
-    conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-        .values(object_id=object_id)
-    )
-
-
-def save_idempotent_response(
-    conn: Connection, *, merchant_id: str, key: str, status_code: int, response: Mapping[str, Any]
-) -> None:
-    conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-        .values(status_code=status_code, response=dict(response))
-    )
-
-
-def delete_idempotency_key(conn: Connection, *, merchant_id: str, key: str) -> None:
-    conn.execute(
-        idempotency_keys.delete().where(
-            idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
-        )
-    )
 
 
 # -- channel callbacks ------------------------------------------------------------------

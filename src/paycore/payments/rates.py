@@ -1,0 +1,74 @@
+"""Success rates from the attempts table: raw and effective, per product, channel and day.
+
+Effective leaves out failures the payer (`user`) or the merchant caused, as the seed's
+入金/出金 有效成功率 does; attempts refused before processing (`unavailable`) are
+counted apart, since failover gave their orders another chance.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, select
+
+from paycore.channels.model import FailureClass
+from paycore.payments.model import RateRow
+from paycore.payments.store import attempts
+
+
+def success_rates(
+    conn: Connection,
+    *,
+    date_from: date,
+    date_to: date,
+    merchant_id: str | None = None,
+    product: str | None = None,
+    channel: str | None = None,
+    kind: str | None = None,
+) -> list[RateRow]:
+    a = attempts
+
+    def failed(cls: FailureClass) -> Any:
+        hit = and_(a.c.status == "failed", a.c.failure_class == cls.value)
+        return func.sum(case((hit, 1), else_=0))
+
+    query = select(
+        a.c.business_date,
+        a.c.kind,
+        a.c.product,
+        a.c.channel,
+        func.sum(case((a.c.status == "succeeded", 1), else_=0)),
+        failed(FailureClass.USER),
+        failed(FailureClass.MERCHANT),
+        failed(FailureClass.CHANNEL),
+        failed(FailureClass.SYSTEM),
+        func.sum(case((a.c.status.in_(["sent", "unknown"]), 1), else_=0)),
+        func.sum(case((a.c.status == "unavailable", 1), else_=0)),
+    ).where(a.c.business_date >= date_from, a.c.business_date <= date_to)
+    for column, value in (
+        (a.c.merchant_id, merchant_id),
+        (a.c.product, product),
+        (a.c.channel, channel),
+        (a.c.kind, kind),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    group = (a.c.business_date, a.c.kind, a.c.product, a.c.channel)
+    rows = conn.execute(query.group_by(*group).order_by(*group))
+    return [
+        RateRow(
+            day=r[0].isoformat(),
+            kind=r[1],
+            product=r[2],
+            channel=r[3],
+            succeeded=int(r[4] or 0),
+            failed_user=int(r[5] or 0),
+            failed_merchant=int(r[6] or 0),
+            failed_channel=int(r[7] or 0),
+            failed_system=int(r[8] or 0),
+            unresolved=int(r[9] or 0),
+            unavailable=int(r[10] or 0),
+        )
+        for r in rows
+    ]
