@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
+from typer.testing import CliRunner
 
+from paycore.cli import app
 from paycore.demo.customers import (
     MERCHANTS,
     PRODUCTS,
@@ -25,10 +27,12 @@ from paycore.demo.customers import (
     split_amount,
 )
 from paycore.demo.report import DemoReport
-from paycore.demo.run import DemoOptions, run_demo
+from paycore.demo.run import PAYINS_MAX, DemoOptions, run_demo
 from paycore.demo.stage import DEMO_FAULTS, free_port
+from paycore.errors import Rejected
 from paycore.payments.model import Order, OrderKind, OrderStatus
 from paycore.sandbox_bank.config import BankConfig
+from paycore.sandbox_bank.launcher import ensure_keys
 from paycore.sandbox_bank.server import run_bank
 
 QUICK_PAYINS = 40
@@ -97,6 +101,34 @@ def test_the_demo_resolves_every_order_keeps_the_books_and_can_run_again(demo_en
     assert not re.search(r"(?<![0-9A-Za-z])[0-9]{13,19}(?![0-9])", output)  # no card in clear
     assert "ledger check: ok" in output
     assert "/docs" in output
+
+
+@pytest.mark.parametrize(
+    ("our_keys", "code"), [(False, "demo_bank_keys_missing"), (True, "demo_bank_unusable")]
+)
+def test_a_bank_started_from_another_data_dir_is_refused_before_any_traffic(
+    demo_env: Path, our_keys: bool, code: str
+) -> None:
+    if our_keys:  # keys of our own, which that bank has never seen
+        ensure_keys(demo_env / "sandbox-bank")
+    with run_bank(BankConfig(data_dir=demo_env / "elsewhere")) as bank_url:
+        options = DemoOptions(payins=1, bank_url=bank_url, use_running_server=False)
+        with pytest.raises(Rejected) as refused:
+            run_demo(options, console=Console(file=io.StringIO()))
+    assert refused.value.code == code
+
+
+def test_out_of_range_options_are_refused() -> None:
+    for options in ({"payins": 0}, {"payins": PAYINS_MAX + 1}, {"threads": 0}):
+        with pytest.raises(Rejected):
+            DemoOptions(**options)  # type: ignore[arg-type]
+
+
+def test_the_demo_command_is_registered_with_its_options() -> None:
+    result = CliRunner().invoke(app, ["demo", "--help"])
+    assert result.exit_code == 0
+    for option in ("--payins", "--seed", "--quick", "--bank-url"):
+        assert option in result.output
 
 
 def test_the_demo_day_mixes_failures_the_payer_and_the_bank_cause() -> None:

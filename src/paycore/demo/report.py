@@ -86,7 +86,7 @@ def _orders_table(orders: Sequence[Order]) -> Table:
 
 
 def _failures_table(orders: Sequence[Order], refused: Mapping[str, int]) -> Table:
-    table = Table(title="why orders failed (effective rates leave out user and merchant)")
+    table = Table(title="failures, by who caused them")
     for column in ("kind", "class", "code", "orders"):
         table.add_column(column, justify="right" if column == "orders" else "left")
     counts = Counter(
@@ -163,10 +163,11 @@ def _print_checks(console: Console, report: DemoReport) -> None:
     else:
         console.print(f"[red]ledger check FAILED[/red]: {'; '.join(report.ledger.problems[:5])}")
     answers = report.first_answers
+    unknown = answers.get("unknown", 0)
     console.print(
-        f"the bank's first answers: {answers.get('final', 0)} final at once, "
-        f"{answers.get('later', 0)} final later (callback or query), "
-        f"{answers.get('unknown', 0)} timed out with the result unknown"
+        f"the bank answered {answers.get('final', 0)} orders at once and "
+        f"{answers.get('later', 0)} later, by callback or the janitor's query"
+        + (f"; {unknown} timed out with the result unknown" if unknown else "")
     )
     if report.unresolved:
         console.print(f"[red]{len(report.unresolved)} orders still wait for a result[/red]")
@@ -174,7 +175,10 @@ def _print_checks(console: Console, report: DemoReport) -> None:
         console.print(f"[green]all {len(report.orders)} orders resolved[/green]")
     for error in report.errors[:5]:
         console.print(f"[red]error[/red] {error}")
-    console.print(f"took {report.elapsed_s:.1f} s (seed {report.seed}; --seed repeats the day)")
+    console.print(
+        f"took {report.elapsed_s:.1f} s (seed {report.seed}: --seed {report.seed} plans the "
+        "same pay-ins; the bank draws its own failures)"
+    )
 
 
 def _print_access(console: Console, report: DemoReport) -> None:

@@ -29,7 +29,6 @@ from paycore.payments.model import Order, RateRow
 from paycore.platform.config import Settings
 from paycore.platform.db import upgrade
 from paycore.runtime import Runtime
-from paycore.sandbox_bank.server import serve_app
 
 PAYINS_DEFAULT = 800
 PAYINS_QUICK = 60
@@ -48,7 +47,7 @@ class DemoOptions:
     bank_url: str = DEFAULT_SANDBOX_URL
     use_running_server: bool = True
     """Send callbacks to a paycore server answering at PAYCORE_PUBLIC_URL, if there is one;
-    False: always serve the demo's own app (tests)."""
+    False: always start the demo's own callback server (tests)."""
     settle_timeout_s: float = SETTLE_TIMEOUT_S
 
     def __post_init__(self) -> None:
@@ -67,20 +66,23 @@ def run_demo(
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(10**6)
     started = time.monotonic()
     upgrade(settings.database_url)
+    stage.check_running_bank(stage.bank_data_dir(settings), options.bank_url)
     with ExitStack() as stack:
-        data_dir = stage.bank_data_dir(settings)
-        with console.status(f"sandbox bank at {options.bank_url} ..."):
-            started_bank = stack.enter_context(stage.sandbox_bank(data_dir, options.bank_url))
         public_url, own_port = stage.callback_url(
             settings, use_running_server=options.use_running_server
         )
+        with console.status("starting the sandbox bank and the callback server ..."):
+            server_ready = None
+            if own_port is not None:
+                server = stage.callback_server(settings, port=own_port)
+                server_ready = stack.enter_context(server)
+            bank = stage.sandbox_bank(stage.bank_data_dir(settings), options.bank_url)
+            started_bank = stack.enter_context(bank)
+            if server_ready is not None:
+                server_ready()
         runtime = stage.build_runtime(settings, bank_url=options.bank_url, public_url=public_url)
-        stack.callback(stage.close_runtime, runtime)
-        if own_port is not None:
-            from paycore.web.app import create_app
-
-            stack.enter_context(serve_app(create_app(runtime=runtime), port=own_port))
-        _say_where(console, options, started_bank=started_bank, public_url=public_url)
+        stack.callback(runtime.close)  # its ledger writer, channels' connections, engine
+        _say_where(console, options, started_bank=started_bank, own_server=own_port is not None)
         stage.ensure_merchants(runtime)
         keys = stage.issue_keys(runtime)
         traffic, orders = _day(runtime, options, seed, console)
@@ -104,10 +106,11 @@ def run_demo(
 
 
 def _say_where(
-    console: Console, options: DemoOptions, *, started_bank: bool, public_url: str
+    console: Console, options: DemoOptions, *, started_bank: bool, own_server: bool
 ) -> None:
-    bank = "started" if started_bank else "already running"
-    console.print(f"sandbox bank {bank} at {options.bank_url}; callbacks go to {public_url}")
+    bank = "started for the demo" if started_bank else "already running"
+    server = "started for the demo" if own_server else "already running"
+    console.print(f"sandbox bank {bank} at {options.bank_url}; paycore server {server}")
 
 
 def _day(

@@ -4,7 +4,7 @@
   or one the demo starts and stops. Its failure mix is set for a realistic day and put
   back as it was at the end.
 - Callbacks: a paycore server answering at PAYCORE_PUBLIC_URL gets them (it shares the
-  database); otherwise the demo serves its own app on a free port while it runs.
+  database); otherwise the demo runs `paycore serve` on a free port while it runs.
 - Merchants: three fixed ids, created once; new API keys on every run (a key is shown
   only when issued).
 """
@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import signal
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,7 @@ from paycore.platform.config import Settings
 from paycore.runtime import Runtime
 from paycore.sandbox_bank import launcher
 from paycore.sandbox_bank.config import BankConfig
+from paycore.security.crypto import load_field_cipher
 from paycore.security.model import Scope
 
 JANITOR_SCHEDULE_S = (2, 5, 10)
@@ -58,6 +65,8 @@ DEMO_FAULTS: dict[str, Any] = {
     "hang": False,
 }
 HEALTH_TIMEOUT_S = 0.5
+SERVER_START_TIMEOUT_S = 30.0
+SERVER_STOP_TIMEOUT_S = 15.0
 
 
 def free_port() -> int:
@@ -71,19 +80,26 @@ def bank_data_dir(settings: Settings) -> Path:
     return Path(default_config(settings).channels[0].data_dir)
 
 
+def check_running_bank(data_dir: Path, bank_url: str) -> None:
+    """A bank already answering must have been started from our data dir (whose keys we
+    sign with); checked before anything creates keys there."""
+    if (
+        launcher.is_answering(bank_url)
+        and not (data_dir / BankConfig.MERCHANT_PRIVATE_KEY_FILE).exists()
+    ):
+        raise Rejected(
+            "demo_bank_keys_missing",
+            f"a sandbox bank answers at {bank_url} but its keys are not in {data_dir}: "
+            "stop it, or set PAYCORE_DATA_DIR to the data dir it was started with",
+        )
+
+
 @contextmanager
 def sandbox_bank(data_dir: Path, bank_url: str) -> Iterator[bool]:
     """A bank answering at `bank_url` with the demo's failure mix until the block ends.
     Yields whether the demo started it."""
     started = None
-    if launcher.is_answering(bank_url):
-        if not (data_dir / BankConfig.MERCHANT_PRIVATE_KEY_FILE).exists():
-            raise Rejected(
-                "demo_bank_keys_missing",
-                f"a sandbox bank answers at {bank_url} but its keys are not in {data_dir}: "
-                "stop it, or set PAYCORE_DATA_DIR to the data dir it was started with",
-            )
-    else:
+    if not launcher.is_answering(bank_url):
         started = launcher.start_bank(data_dir, port=_local_port(bank_url))
     try:
         with httpx.Client(base_url=bank_url, timeout=5.0) as admin:
@@ -124,8 +140,8 @@ def _local_port(url: str) -> int:
 
 
 def callback_url(settings: Settings, *, use_running_server: bool) -> tuple[str, int | None]:
-    """Where channels call back, and the port to serve the demo's own app on (None when
-    a paycore server already answers at settings.public_url)."""
+    """Where channels call back, and the port to serve the demo's own callbacks on (None
+    when a paycore server already answers at settings.public_url)."""
     if use_running_server and _answers(f"{settings.public_url.rstrip('/')}/healthz"):
         return settings.public_url, None
     port = free_port()
@@ -137,6 +153,65 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=HEALTH_TIMEOUT_S).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@contextmanager
+def callback_server(settings: Settings, *, port: int) -> Iterator[Callable[[], None]]:
+    """`paycore serve` as a child process on the demo's database, without workers of its
+    own (the demo runs the janitor on its short schedule), to take the bank's callbacks.
+    Yields `wait_ready()`: start the server, start the bank, then wait, so the two
+    start-ups overlap.
+
+    A process of its own, not a thread: applying callbacks costs about as much CPU as
+    sending the orders, and two processes use two cores (measured: the pay-ins take half
+    as long as with the app served from a thread of the demo).
+    """
+    load_field_cipher(settings)  # the development key exists before the child reads it
+    launcher.ensure_keys(bank_data_dir(settings))
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "paycore.cli", "serve", "--port", str(port), "--no-sandbox"],
+            env={**os.environ, **_server_env(settings, url)},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+        def wait_ready() -> None:
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while not _answers(f"{url}/healthz"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    tail = log.read().decode("utf-8", "replace")[-1000:]
+                    raise Rejected("demo_server_failed", f"paycore serve did not start: {tail}")
+                time.sleep(0.1)
+
+        try:
+            yield wait_ready
+        finally:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # uvicorn shuts down gracefully
+        try:
+            process.wait(timeout=SERVER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _server_env(settings: Settings, public_url: str) -> dict[str, str]:
+    return {
+        "PAYCORE_DATABASE_URL": settings.database_url,
+        "PAYCORE_DATA_DIR": settings.data_dir,
+        "PAYCORE_FIELD_KEYS": settings.field_keys,
+        "PAYCORE_FIELD_KEY_ID": settings.field_key_id,
+        "PAYCORE_CHANNELS_FILE": "",  # the default sandbox channel, as the demo uses
+        "PAYCORE_PUBLIC_URL": public_url,
+        "PAYCORE_WORKERS": "0",
+    }
 
 
 def build_runtime(settings: Settings, *, bank_url: str, public_url: str) -> Runtime:
@@ -160,19 +235,10 @@ def _check_bank_takes_our_keys(runtime: Runtime, channel: str, bank_url: str) ->
     try:
         runtime.channels.registry.get(channel).query(Operation.PAYIN, "demo_preflight")
     except ChannelError as error:
-        close_runtime(runtime)
+        runtime.close()
         raise Rejected(
             "demo_bank_unusable", f"the sandbox bank at {bank_url} refused us: {error.detail}"
         ) from None
-
-
-def close_runtime(runtime: Runtime) -> None:
-    runtime.close()
-    for snapshot in runtime.channels.registry.snapshots():
-        close = getattr(runtime.channels.registry.get(snapshot.channel), "close_connections", None)
-        if close is not None:
-            close()
-    runtime.engine.dispose()
 
 
 def ensure_merchants(runtime: Runtime) -> None:

@@ -40,8 +40,8 @@ REFUND_RATE = 0.06
 SECOND_REFUND_RATE = 0.2
 PAYINS_PER_PAYOUT = 25
 SETTLE_POLL_S = 0.5
-CALLBACKS_GRACE_S = 1.0
-"""After the pay-ins, how long to let the bank's callbacks land before choosing refunds."""
+CALLBACKS_GRACE_S = 0.5
+"""After the pay-ins, a moment for the last callbacks to land before choosing refunds."""
 
 Job = Callable[[], Created]
 
@@ -68,9 +68,14 @@ class Traffic:
     def run(self, label: str, jobs: Sequence[Job]) -> None:
         task = self.progress.add_task(label, total=len(jobs))
         with ThreadPoolExecutor(self.threads, thread_name_prefix="demo") as pool:
-            for future in as_completed([pool.submit(self._one, job) for job in jobs]):
-                future.result()
-                self.progress.advance(task)
+            futures = [pool.submit(self._one, job) for job in jobs]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    self.progress.advance(task)
+            except BaseException:  # Ctrl-C: drop what has not started instead of waiting
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
 
     def _one(self, job: Job) -> None:
         try:
