@@ -122,23 +122,31 @@ def _delivery_values(d: Delivery) -> dict[str, Any]:
 # -- the outbox ---------------------------------------------------------------------------
 
 
+_INSERT_EVENT = insert(events)
+_INSERT_DELIVERY = insert(deliveries)
+# Built once: every state change of every order writes one of each, and building a
+# statement costs more than running it.
+
+
 def insert_event(conn: Connection, event: Event, delivery: Delivery) -> None:
     conn.execute(
-        insert(events).values(
-            id=event.id,
-            merchant_id=event.merchant_id,
-            type=event.type,
-            object_id=event.object_id,
-            payload=dict(event.payload),
-            created_at=event.created_at,
-        )
+        _INSERT_EVENT,
+        {
+            "id": event.id,
+            "merchant_id": event.merchant_id,
+            "type": event.type,
+            "object_id": event.object_id,
+            "payload": dict(event.payload),
+            "created_at": event.created_at,
+        },
     )
     conn.execute(
-        insert(deliveries).values(
-            event_id=delivery.event_id,
-            merchant_id=delivery.merchant_id,
+        _INSERT_DELIVERY,
+        {
+            "event_id": delivery.event_id,
+            "merchant_id": delivery.merchant_id,
             **_delivery_values(delivery),
-        )
+        },
     )
 
 

@@ -72,7 +72,12 @@ class Steps:
             order.next_query_at = now + timedelta(seconds=first_query_s)
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             prior = idempotency.claim_idempotency_key(
-                conn, merchant_id=idem.merchant_id, key=idem.key, request_hash=request_hash, now=now
+                conn,
+                merchant_id=idem.merchant_id,
+                key=idem.key,
+                request_hash=request_hash,
+                object_id=order.id,
+                now=now,
             )
             if prior is not None:
                 return self._replay(conn, prior, request_hash, now)
@@ -94,9 +99,6 @@ class Steps:
                     f"{order.amount} is more than what is still refundable on {reserve_from.id}",
                 )
             store.insert_order(conn, order)
-            idempotency.set_idempotency_object(
-                conn, merchant_id=idem.merchant_id, key=idem.key, object_id=order.id
-            )
             if not first_channel:
                 return None
             return self.settler.new_attempt(conn, order, first_channel[0])
@@ -139,17 +141,15 @@ class Steps:
             order.next_query_at = None
             order.finished_at = self.ctx.clock.now()
             store.save_order(conn, order)
-            attempt_id = store.open_attempt_id(conn, order.id)
-            if attempt_id is not None:
-                # Never sent: the attempt says so and stays out of the channel's rates.
-                store.finish_attempt(
-                    conn,
-                    attempt_id=attempt_id,
-                    status="not_sent",
-                    failure=failure,
-                    finished_at=order.finished_at,
-                    latency_ms=None,
-                )
+            # Never sent: the attempt says so and stays out of the channel's rates.
+            store.finish_open_attempt(
+                conn,
+                order_id=order.id,
+                status="not_sent",
+                failure=failure,
+                finished_at=order.finished_at,
+                latency_ms=None,
+            )
             if order.kind is OrderKind.REFUND and order.parent_id:
                 store.release_refund(conn, payin_id=order.parent_id, amount=order.amount)
             idempotency.save_idempotent_response(

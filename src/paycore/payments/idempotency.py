@@ -18,11 +18,11 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    insert,
+    bindparam,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from paycore.platform.db import JSONDocument, UTCDateTime
 from paycore.platform.schema import metadata
@@ -41,51 +41,62 @@ idempotency_keys = Table(
 )
 
 
+_KEY = (idempotency_keys.c.merchant_id == bindparam("b_merchant_id")) & (
+    idempotency_keys.c.key == bindparam("b_key")
+)
+_GET = select(idempotency_keys).where(_KEY)
+_SAVE_RESPONSE = (
+    update(idempotency_keys)
+    .where(_KEY)
+    .values(status_code=bindparam("status_code"), response=bindparam("response"))
+)
+_CLAIM = {
+    # RETURNING says whether the row went in (psycopg reports no rowcount for this).
+    "postgresql": postgresql.insert(idempotency_keys)
+    .on_conflict_do_nothing()
+    .returning(idempotency_keys.c.key),
+    "sqlite": sqlite.insert(idempotency_keys)
+    .on_conflict_do_nothing()
+    .returning(idempotency_keys.c.key),
+}
+
+
 def claim_idempotency_key(
-    conn: Connection, *, merchant_id: str, key: str, request_hash: str, now: datetime
+    conn: Connection,
+    *,
+    merchant_id: str,
+    key: str,
+    request_hash: str,
+    object_id: str,
+    now: datetime,
 ) -> Mapping[str, Any] | None:
-    """Insert the key; None if it is new, else the row a previous request left."""
-    existing = conn.execute(
-        select(idempotency_keys).where(
-            idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
-        )
-    ).first()
-    if existing is not None:
-        return dict(existing._mapping)
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                insert(idempotency_keys),
-                {
-                    "merchant_id": merchant_id,
-                    "key": key,
-                    "request_hash": request_hash,
-                    "created_at": now,
-                },
-            )
-    except IntegrityError:
-        row = conn.execute(
-            select(idempotency_keys).where(
-                idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key
-            )
-        ).one()
-        return dict(row._mapping)
-    return None
-
-
-def set_idempotency_object(conn: Connection, *, merchant_id: str, key: str, object_id: str) -> None:
-    conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-        .values(object_id=object_id)
+    """Claim the key for `object_id`; None if it was free, else the row an earlier request
+    left. One statement: a concurrent claim of the same key simply inserts nothing."""
+    claimed = conn.execute(
+        _CLAIM[conn.dialect.name],
+        {
+            "merchant_id": merchant_id,
+            "key": key,
+            "request_hash": request_hash,
+            "object_id": object_id,
+            "created_at": now,
+        },
     )
+    if claimed.first() is not None:
+        return None
+    row = conn.execute(_GET, {"b_merchant_id": merchant_id, "b_key": key}).one()
+    return dict(row._mapping)
 
 
 def save_idempotent_response(
     conn: Connection, *, merchant_id: str, key: str, status_code: int, response: Mapping[str, Any]
 ) -> None:
     conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-        .values(status_code=status_code, response=dict(response))
+        _SAVE_RESPONSE,
+        {
+            "b_merchant_id": merchant_id,
+            "b_key": key,
+            "status_code": status_code,
+            "response": dict(response),
+        },
     )

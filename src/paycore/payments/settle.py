@@ -255,11 +255,10 @@ class Settler:
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             if not store.save_order(conn, updated):
                 return False
-            attempt_id = store.open_attempt_id(conn, order.id)
-            if attempt_id is not None and target is not OrderStatus.RETURNED:
-                store.finish_attempt(
+            if target is not OrderStatus.RETURNED:
+                store.finish_open_attempt(
                     conn,
-                    attempt_id=attempt_id,
+                    order_id=order.id,
                     status=_attempt_status(target, failure),
                     failure=failure
                     or (
@@ -321,16 +320,14 @@ class Settler:
             with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
                 if store.save_order(conn, updated):
                     if unknown:
-                        attempt_id = store.open_attempt_id(conn, order.id)
-                        if attempt_id is not None:
-                            store.finish_attempt(
-                                conn,
-                                attempt_id=attempt_id,
-                                status="unknown",
-                                failure=None,
-                                finished_at=now,
-                                latency_ms=None,
-                            )
+                        store.finish_open_attempt(
+                            conn,
+                            order_id=order.id,
+                            status="unknown",
+                            failure=None,
+                            finished_at=now,
+                            latency_ms=None,
+                        )
                     if idem is not None:
                         idempotency.save_idempotent_response(
                             conn,

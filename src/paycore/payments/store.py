@@ -17,6 +17,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    bindparam,
     func,
     insert,
     select,
@@ -113,6 +114,42 @@ channel_callbacks = Table(
 
 
 # -- orders -----------------------------------------------------------------------------
+# The statements of the per-order path are built once: building one (coercing every
+# column and value, computing its cache key) cost more than executing it.
+
+_INSERT_ORDER = insert(orders)
+_GET_ORDER = select(orders).where(orders.c.id == bindparam("order_id"))
+_SAVE_ORDER = (
+    update(orders)
+    .where(orders.c.id == bindparam("b_id"), orders.c.version == bindparam("b_version"))
+    .values({c.name: bindparam(c.name) for c in orders.columns if c.name != "id"})
+)
+_INSERT_ATTEMPT = insert(attempts)
+_FINISH_ATTEMPT = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("status"),
+        failure_class=bindparam("failure_class"),
+        failure_code=bindparam("failure_code"),
+        finished_at=bindparam("finished_at"),
+        latency_ms=func.coalesce(bindparam("latency_ms", type_=Integer), attempts.c.latency_ms),
+    )
+)
+_FINISH_OPEN_ATTEMPT = (
+    update(attempts)
+    .where(
+        attempts.c.order_id == bindparam("b_order_id"),
+        attempts.c.status.in_(["sent", "unknown"]),
+    )
+    .values(
+        status=bindparam("status"),
+        failure_class=bindparam("failure_class"),
+        failure_code=bindparam("failure_code"),
+        finished_at=bindparam("finished_at"),
+        latency_ms=func.coalesce(bindparam("latency_ms", type_=Integer), attempts.c.latency_ms),
+    )
+)
 
 
 def _row(order: Order) -> dict[str, Any]:
@@ -184,14 +221,11 @@ def _order(row: Any) -> Order:
 
 
 def insert_order(conn: Connection, order: Order) -> None:
-    conn.execute(insert(orders), _row(order))
+    conn.execute(_INSERT_ORDER, _row(order))
 
 
-def get_order(conn: Connection, order_id: str, *, for_update: bool = False) -> Order | None:
-    query = select(orders).where(orders.c.id == order_id)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+def get_order(conn: Connection, order_id: str) -> Order | None:
+    row = conn.execute(_GET_ORDER, {"order_id": order_id}).first()
     return _order(row) if row else None
 
 
@@ -211,12 +245,9 @@ def find_by_reference(
 def save_order(conn: Connection, order: Order) -> bool:
     """Compare-and-set on version: False if someone else changed the order meanwhile."""
     values = _row(order)
-    values["version"] = order.version + 1
-    result = conn.execute(
-        update(orders)
-        .where(orders.c.id == order.id, orders.c.version == order.version)
-        .values(**{k: v for k, v in values.items() if k != "id"})
-    )
+    del values["id"]
+    values.update(version=order.version + 1, b_id=order.id, b_version=order.version)
+    result = conn.execute(_SAVE_ORDER, values)
     if result.rowcount != 1:
         return False
     order.version += 1
@@ -306,7 +337,7 @@ def insert_attempt(
     started_at: datetime,
 ) -> None:
     conn.execute(
-        insert(attempts),
+        _INSERT_ATTEMPT,
         {
             "id": attempt_id,
             "order_id": order.id,
@@ -330,26 +361,40 @@ def finish_attempt(
     finished_at: datetime,
     latency_ms: int | None,
 ) -> None:
-    values: dict[str, Any] = {
-        "status": status,
-        "failure_class": failure.failure_class.value if failure else None,
-        "failure_code": failure.code if failure else None,
-        "finished_at": finished_at,
-    }
-    if latency_ms is not None:
-        values["latency_ms"] = latency_ms
-    conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**values))
+    conn.execute(
+        _FINISH_ATTEMPT,
+        {
+            "b_id": attempt_id,
+            "status": status,
+            "failure_class": failure.failure_class.value if failure else None,
+            "failure_code": failure.code if failure else None,
+            "finished_at": finished_at,
+            "latency_ms": latency_ms,  # None keeps what was measured before
+        },
+    )
 
 
-def open_attempt_id(conn: Connection, order_id: str) -> str | None:
-    """The attempt still waiting for its result (sent or unknown), if any."""
-    row = conn.execute(
-        select(attempts.c.id)
-        .where(attempts.c.order_id == order_id, attempts.c.status.in_(["sent", "unknown"]))
-        .order_by(attempts.c.id.desc())
-        .limit(1)
-    ).first()
-    return row[0] if row else None
+def finish_open_attempt(
+    conn: Connection,
+    *,
+    order_id: str,
+    status: str,
+    failure: Failure | None,
+    finished_at: datetime,
+    latency_ms: int | None,
+) -> None:
+    """Close the order's attempt still waiting for an answer (there is at most one)."""
+    conn.execute(
+        _FINISH_OPEN_ATTEMPT,
+        {
+            "b_order_id": order_id,
+            "status": status,
+            "failure_class": failure.failure_class.value if failure else None,
+            "failure_code": failure.code if failure else None,
+            "finished_at": finished_at,
+            "latency_ms": latency_ms,
+        },
+    )
 
 
 def attempts_of(conn: Connection, order_id: str) -> list[Mapping[str, Any]]:
