@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench coverage clean
+.PHONY: install run test lint bench bench-payments coverage clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ coverage: install  ## line and branch coverage of src/ by the suite
 bench: install  ## wrk drives the HTTP scenario when present (Debian package `wrk`)
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
 	$(BIN)/python bench/ledger.py
+	$(MAKE) --no-print-directory bench-payments
+
+bench-payments: install  ## pay-ins end to end over HTTP against two sandbox banks, and failover
+	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
+	$(BIN)/python bench/payments.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -61,6 +61,7 @@ from paycore.clock import Clock
 CONNECT_TIMEOUT_S_MAX = 1.0
 """A bank that does not accept a connection within a second is down for our purposes."""
 CONNECTIONS_MAX = 256
+KEEPALIVE_EXPIRY_S = 4.0
 MERCHANT_PRIVATE_KEY_FILE = "merchant_private.pem"
 BANK_PUBLIC_KEY_FILE = "bank_public.pem"
 DEFAULT_MERCHANT_ID = "paycore"
@@ -117,8 +118,13 @@ class SandboxChannel:
         self._client = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S_MAX)),
+            # Idle connections are dropped before the bank's 5 s keep-alive closes them:
+            # a request racing that close would fail after sending and read as "result
+            # unknown" although the bank never saw it (measured: 2 in 800 without this).
             limits=httpx.Limits(
-                max_connections=CONNECTIONS_MAX, max_keepalive_connections=CONNECTIONS_MAX
+                max_connections=CONNECTIONS_MAX,
+                max_keepalive_connections=CONNECTIONS_MAX,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
             ),
             transport=transport,
         )

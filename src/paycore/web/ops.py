@@ -18,7 +18,7 @@ from paycore.security.model import Principal
 router = APIRouter(tags=["ops"])
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
