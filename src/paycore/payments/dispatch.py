@@ -61,9 +61,9 @@ class Steps:
         first_channel: list[str],
         *,
         reserve_from: Order | None = None,
-    ) -> Created | str | None:
+    ) -> Created | None:
         """Step 1: the idempotency key, the order and its first attempt, in one transaction.
-        Returns a replayed answer, or the first attempt's id (None: no channel to try)."""
+        Returns a replayed answer, or None: go on and call the channel."""
         request_hash = self.ctx.request_hash(canonical)
         now = self.ctx.clock.now()
         if first_channel:
@@ -99,9 +99,9 @@ class Steps:
                     f"{order.amount} is more than what is still refundable on {reserve_from.id}",
                 )
             store.insert_order(conn, order)
-            if not first_channel:
-                return None
-            return self.settler.new_attempt(conn, order, first_channel[0])
+            if first_channel:
+                self.settler.new_attempt(conn, order, first_channel[0])
+            return None
 
     def _replay(
         self, conn: Connection, prior: Mapping[str, Any], request_hash: str, now: Any
@@ -161,20 +161,19 @@ class Steps:
         self,
         order: Order,
         candidates: list[str],
-        attempt_id: str | None,
         call: Callable[[Channel], ChannelResult],
         idem: Idem,
     ) -> Created:
         """Step 2 and 3: try channels in order while they certainly did not process it."""
         for index, name in enumerate(candidates):
             if index > 0:
-                attempt_id = self._switch_channel(order, name)
+                self._switch_channel(order, name)
             started = time.monotonic()
             try:
                 result = self.ctx.channels.call(name, call)
             except ChannelUnavailable as error:
                 log.info("order %s: channel %s unavailable (%s)", order.id, name, error.detail)
-                self._attempt_failed(attempt_id, "channel_unavailable")
+                self._attempt_failed(order, "channel_unavailable")
                 continue
             except ChannelTimeout:
                 log.warning("order %s: channel %s did not answer; result unknown", order.id, name)
@@ -192,21 +191,19 @@ class Steps:
         )
         return Created(201, order_view(order))
 
-    def _switch_channel(self, order: Order, name: str) -> str:
+    def _switch_channel(self, order: Order, name: str) -> None:
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             order.channel = name
             store.save_order(conn, order)
-            return self.settler.new_attempt(conn, order, name)
+            self.settler.new_attempt(conn, order, name)
 
-    def _attempt_failed(self, attempt_id: str | None, code: str) -> None:
+    def _attempt_failed(self, order: Order, code: str) -> None:
         """The channel certainly did not process it: counted apart from the channel's
         decided attempts (`unavailable`), since failover gives the order another chance."""
-        if attempt_id is None:
-            return
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            store.finish_attempt(
+            store.finish_open_attempt(
                 conn,
-                attempt_id=attempt_id,
+                order_id=order.id,
                 status="unavailable",
                 failure=Failure(FailureClass.CHANNEL, code),
                 finished_at=self.ctx.clock.now(),

@@ -108,31 +108,21 @@ class Payments:
     # -- pay-in -------------------------------------------------------------------------
 
     def create_payin(self, cmd: PayinCommand, *, idempotency_key: str) -> Created:
-        fee_bps = self._merchant(cmd.merchant_id)
-        check_amount(cmd.amount, cmd.currency)
-        check_product(cmd.product)
-        check_reference(cmd.merchant_reference)
-        _check_description(cmd.description)
         card = cmd.payer.card_number
-        if not (card.isascii() and card.isdigit() and 12 <= len(card) <= 19):
-            raise Rejected("invalid_card_number", "card_number is 12-19 digits")
-        now = self.ctx.clock.now()
-        order = Order(
-            id=ids.new_id(ID_PREFIX[OrderKind.PAYIN]),
-            kind=OrderKind.PAYIN,
+        order = self._new_order(
+            OrderKind.PAYIN,
             merchant_id=cmd.merchant_id,
             product=cmd.product,
             amount=cmd.amount,
             currency=cmd.currency,
-            status=OrderStatus.CREATED,
-            created_at=now,
-            updated_at=now,
-            merchant_reference=cmd.merchant_reference,
             description=cmd.description,
-            fee_amount=fee_for(cmd.amount, fee_bps),
-            expires_at=payin_expiry(now, cmd.expires_in_s),
+            merchant_reference=cmd.merchant_reference,
             metadata=cmd.metadata,
         )
+        if not (card.isascii() and card.isdigit() and 12 <= len(card) <= 19):
+            raise Rejected("invalid_card_number", "card_number is 12-19 digits")
+        order.fee_amount = fee_for(cmd.amount, self._merchant(cmd.merchant_id))
+        order.expires_at = payin_expiry(order.created_at, cmd.expires_in_s)
         payer = {
             "card_number": cmd.payer.card_number,
             "name": cmd.payer.name,
@@ -160,12 +150,12 @@ class Payments:
                     currency=order.currency,
                     payer=cmd.payer,
                     description=order.description,
-                    expires_at=order.expires_at or now,
+                    expires_at=order.expires_at or order.created_at,
                     notify_url=self.ctx.notify_url(order.channel or ""),
                 )
             )
 
-        return self._steps.dispatch(order, candidates, recorded, call, idem)
+        return self._steps.dispatch(order, candidates, call, idem)
 
     def close_payin(self, *, merchant_id: str | None, payin_id: str) -> Order:
         order = self.get(merchant_id=merchant_id, order_id=payin_id, kind=OrderKind.PAYIN)
@@ -179,31 +169,21 @@ class Payments:
     # -- payout -------------------------------------------------------------------------
 
     def create_payout(self, cmd: PayoutCommand, *, idempotency_key: str) -> Created:
-        self._merchant(cmd.merchant_id)
-        check_amount(cmd.amount, cmd.currency)
-        check_product(cmd.product)
-        check_reference(cmd.merchant_reference)
-        _check_description(cmd.description)
+        order = self._new_order(
+            OrderKind.PAYOUT,
+            merchant_id=cmd.merchant_id,
+            product=cmd.product,
+            amount=cmd.amount,
+            currency=cmd.currency,
+            description=cmd.description,
+            merchant_reference=cmd.merchant_reference,
+            metadata=cmd.metadata,
+        )
         account = cmd.beneficiary
         if not account.account_number.isalnum() or not 4 <= len(account.account_number) <= 34:
             raise Rejected("invalid_account_number", "account_number is 4-34 letters or digits")
         if not account.name.strip():
             raise Rejected("missing_beneficiary_name", "the beneficiary's name is required")
-        now = self.ctx.clock.now()
-        order = Order(
-            id=ids.new_id(ID_PREFIX[OrderKind.PAYOUT]),
-            kind=OrderKind.PAYOUT,
-            merchant_id=cmd.merchant_id,
-            product=cmd.product,
-            amount=cmd.amount,
-            currency=cmd.currency,
-            status=OrderStatus.CREATED,
-            created_at=now,
-            updated_at=now,
-            merchant_reference=cmd.merchant_reference,
-            description=cmd.description,
-            metadata=cmd.metadata,
-        )
         order.party_enc = self._encrypt(
             order.id, {"account_number": account.account_number, "name": account.name}
         )
@@ -231,31 +211,24 @@ class Payments:
                 )
             )
 
-        return self._steps.dispatch(order, candidates, recorded, call, idem)
+        return self._steps.dispatch(order, candidates, call, idem)
 
     # -- refund -------------------------------------------------------------------------
 
     def create_refund(self, cmd: RefundCommand, *, idempotency_key: str) -> Created:
         self._merchant(cmd.merchant_id)
-        check_reference(cmd.merchant_reference)
-        _check_description(cmd.reason)
         payin = self.get(merchant_id=cmd.merchant_id, order_id=cmd.payin_id, kind=OrderKind.PAYIN)
         check_refund(payin, cmd.amount)
-        now = self.ctx.clock.now()
-        order = Order(
-            id=ids.new_id(ID_PREFIX[OrderKind.REFUND]),
-            kind=OrderKind.REFUND,
+        order = self._new_order(
+            OrderKind.REFUND,
             merchant_id=cmd.merchant_id,
             product=payin.product,
             amount=cmd.amount,
             currency=payin.currency,
-            status=OrderStatus.CREATED,
-            created_at=now,
-            updated_at=now,
-            merchant_reference=cmd.merchant_reference,
             description=cmd.reason,
-            parent_id=payin.id,
+            merchant_reference=cmd.merchant_reference,
         )
+        order.parent_id = payin.id
         idem = Idem(cmd.merchant_id, idempotency_key)
         channel = payin.channel or ""
         recorded = self._steps.record(order, idem, _canonical(cmd), [channel], reserve_from=payin)
@@ -276,7 +249,7 @@ class Payments:
             )
 
         # Through the original channel only: the money goes back the way it came.
-        return self._steps.dispatch(order, [channel], recorded, call, idem)
+        return self._steps.dispatch(order, [channel], call, idem)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -371,6 +344,40 @@ class Payments:
         }
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _new_order(
+        self,
+        kind: OrderKind,
+        *,
+        merchant_id: str,
+        product: str,
+        amount: int,
+        currency: str,
+        description: str,
+        merchant_reference: str | None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Order:
+        """A new order in `created`, after the rules every kind shares."""
+        self._merchant(merchant_id)
+        check_amount(amount, currency)
+        check_product(product)
+        check_reference(merchant_reference)
+        _check_description(description)
+        now = self.ctx.clock.now()
+        return Order(
+            id=ids.new_id(ID_PREFIX[kind]),
+            kind=kind,
+            merchant_id=merchant_id,
+            product=product,
+            amount=amount,
+            currency=currency,
+            status=OrderStatus.CREATED,
+            created_at=now,
+            updated_at=now,
+            merchant_reference=merchant_reference,
+            description=description,
+            metadata=metadata or {},
+        )
 
     def _merchant(self, merchant_id: str) -> int:
         fee_bps = self._fee_bps(merchant_id)

@@ -279,14 +279,7 @@ class Settler:
                 payload=order_view(updated),
                 now=now,
             )
-            if idem is not None:
-                idempotency.save_idempotent_response(
-                    conn,
-                    merchant_id=idem.merchant_id,
-                    key=idem.key,
-                    status_code=201,
-                    response=order_view(updated),
-                )
+            _save_answer(conn, idem, updated)
             if on_commit is not None:
                 on_commit(conn)
         _assign(order, updated)
@@ -328,14 +321,7 @@ class Settler:
                             finished_at=now,
                             latency_ms=None,
                         )
-                    if idem is not None:
-                        idempotency.save_idempotent_response(
-                            conn,
-                            merchant_id=idem.merchant_id,
-                            key=idem.key,
-                            status_code=201,
-                            response=order_view(updated),
-                        )
+                    _save_answer(conn, idem, updated)
                     if on_commit is not None:
                         on_commit(conn)
                     _assign(order, updated)
@@ -358,14 +344,7 @@ class Settler:
         if idem is None and on_commit is None:
             return
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            if idem is not None:
-                idempotency.save_idempotent_response(
-                    conn,
-                    merchant_id=idem.merchant_id,
-                    key=idem.key,
-                    status_code=201,
-                    response=order_view(order),
-                )
+            _save_answer(conn, idem, order)
             if on_commit is not None:
                 on_commit(conn)
 
@@ -396,6 +375,18 @@ class Settler:
             updated.next_query_at = now + timedelta(seconds=schedule_s[0])
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             store.save_order(conn, updated)
+
+
+def _save_answer(conn: Connection, idem: Idem | None, order: Order) -> None:
+    """Store the order as the create request's answer, for replays of its key."""
+    if idem is not None:
+        idempotency.save_idempotent_response(
+            conn,
+            merchant_id=idem.merchant_id,
+            key=idem.key,
+            status_code=201,
+            response=order_view(order),
+        )
 
 
 NOT_PROCESSED = frozenset({"not_received"})

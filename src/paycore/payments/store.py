@@ -125,17 +125,6 @@ _SAVE_ORDER = (
     .values({c.name: bindparam(c.name) for c in orders.columns if c.name != "id"})
 )
 _INSERT_ATTEMPT = insert(attempts)
-_FINISH_ATTEMPT = (
-    update(attempts)
-    .where(attempts.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("status"),
-        failure_class=bindparam("failure_class"),
-        failure_code=bindparam("failure_code"),
-        finished_at=bindparam("finished_at"),
-        latency_ms=func.coalesce(bindparam("latency_ms", type_=Integer), attempts.c.latency_ms),
-    )
-)
 _FINISH_OPEN_ATTEMPT = (
     update(attempts)
     .where(
@@ -348,28 +337,6 @@ def insert_attempt(
             "business_date": business_date,
             "status": "sent",
             "started_at": started_at,
-        },
-    )
-
-
-def finish_attempt(
-    conn: Connection,
-    *,
-    attempt_id: str,
-    status: str,
-    failure: Failure | None,
-    finished_at: datetime,
-    latency_ms: int | None,
-) -> None:
-    conn.execute(
-        _FINISH_ATTEMPT,
-        {
-            "b_id": attempt_id,
-            "status": status,
-            "failure_class": failure.failure_class.value if failure else None,
-            "failure_code": failure.code if failure else None,
-            "finished_at": finished_at,
-            "latency_ms": latency_ms,  # None keeps what was measured before
         },
     )
 
