@@ -230,3 +230,27 @@ def test_a_payout_the_bank_has_no_record_of_fails_only_after_the_grace_period(
     assert order.status == "failed"
     assert order.failure is not None and order.failure.code == "not_received"
     assert world.wallet("m2") == (50_000, 50_000)
+
+
+def test_a_payout_whose_process_stopped_before_the_hold_fails_cleanly_later(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.fund("m2", 50_000)
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the process stops here")
+
+    monkeypatch.setattr(world.payments._steps, "hold", crash)
+    with pytest.raises(RuntimeError):
+        world.payments.create_payout(payout(20_000), idempotency_key="p1")
+    [order] = world.payments.list_orders(merchant_id="m2", kind=OrderKind.PAYOUT)
+    assert order.status == "created"
+
+    world.clock.advance(NOT_FOUND_GRACE_S + 61)
+    world.janitor.sweep()
+
+    order = world.payments.get(merchant_id="m2", order_id=order.id)
+    assert order.status == "failed"
+    assert world.alpha.calls == [("query", order.id)]
+    assert world.wallet("m2") == (50_000, 50_000)
+    assert world.ledger.check().ok

@@ -217,7 +217,7 @@ class Settler:
                 if order.channel:
                     self.ensure_accounts(order, order.channel)
                 results = self.post(transfers)
-                if not all(r in ("created", "exists") for r in results):
+                if not all(r in _LEDGER_DONE[target] for r in results):
                     # The ledger refuses what would contradict an earlier step (a void after
                     # a post): the order stays as it is and operations must look at it.
                     raise InvariantViolation(
@@ -375,6 +375,14 @@ class Settler:
             updated.next_query_at = now + timedelta(seconds=schedule_s[0])
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             store.save_order(conn, updated)
+
+
+_LEDGER_DONE: dict[OrderStatus, frozenset[str]] = {
+    status: frozenset({"created", "exists"}) for status in OrderStatus
+}
+# A failure may find no hold to release: the process stopped after recording the order
+# and before taking the hold. Nothing was reserved, so nothing is left to void.
+_LEDGER_DONE[OrderStatus.FAILED] = frozenset({"created", "exists", "pending_transfer_not_found"})
 
 
 def _save_answer(conn: Connection, idem: Idem | None, order: Order) -> None:
