@@ -11,7 +11,7 @@ _STORES = (
     "paycore.merchants.store",
     "paycore.security.store",
     "paycore.payments.store",
-    "paycore.payments.idempotency",
+    "paycore.payments.store_idempotency",
     "paycore.notifications.store",
 )
 

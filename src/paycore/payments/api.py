@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+from starlette.concurrency import run_in_threadpool
 
 from paycore import limits
 from paycore.channels.model import BankAccount, Payer
@@ -281,8 +282,6 @@ async def channel_callback(channel: str, request: Request, payments: PaymentsDep
     """A channel's asynchronous result. Authenticated by the channel's signature, not a key."""
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
-    from starlette.concurrency import run_in_threadpool
-
     await run_in_threadpool(payments.handle_callback, channel=channel, headers=headers, body=body)
     return JSONResponse({"received": True})
 

@@ -26,7 +26,7 @@ from paycore.channels.model import (
 )
 from paycore.errors import Rejected
 from paycore.payments import bookkeeping as books
-from paycore.payments import idempotency, store
+from paycore.payments import store, store_idempotency
 from paycore.payments.model import Failure, Order, OrderKind, OrderStatus
 from paycore.payments.settle import Idem, PaymentsContext, Settler
 from paycore.payments.views import order_view
@@ -71,7 +71,7 @@ class Steps:
             first_query_s = self.ctx.query_schedule_s(order.channel)[0]
             order.next_query_at = now + timedelta(seconds=first_query_s)
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            prior = idempotency.claim_idempotency_key(
+            prior = store_idempotency.claim_idempotency_key(
                 conn,
                 merchant_id=idem.merchant_id,
                 key=idem.key,
@@ -152,7 +152,7 @@ class Steps:
             )
             if order.kind is OrderKind.REFUND and order.parent_id:
                 store.release_refund(conn, payin_id=order.parent_id, amount=order.amount)
-            idempotency.save_idempotent_response(
+            store_idempotency.save_idempotent_response(
                 conn, merchant_id=idem.merchant_id, key=idem.key, status_code=422, response=problem
             )
         raise Rejected(code, failure.message)

@@ -27,7 +27,7 @@ from paycore.channels.model import (
 )
 from paycore.errors import Rejected
 from paycore.payments import bookkeeping as books
-from paycore.payments import rates, store
+from paycore.payments import store, store_rates
 from paycore.payments.dispatch import Created as Created  # re-exported: what a create answers
 from paycore.payments.dispatch import Steps
 from paycore.payments.janitor import handle_callback
@@ -307,7 +307,7 @@ class Payments:
         if (date_to - date_from).days > 366:
             raise Rejected("invalid_date_range", "at most 366 days at a time")
         with self.ctx.engine.connect() as conn:
-            return rates.success_rates(
+            return store_rates.success_rates(
                 conn,
                 date_from=date_from,
                 date_to=date_to,

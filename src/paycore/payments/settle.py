@@ -27,7 +27,7 @@ from paycore.errors import InvariantViolation
 from paycore.ledger.model import AccountFlags, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.payments import bookkeeping as books
-from paycore.payments import idempotency, store
+from paycore.payments import store, store_idempotency
 from paycore.payments.model import (
     Failure,
     Order,
@@ -388,7 +388,7 @@ _LEDGER_DONE[OrderStatus.FAILED] = frozenset({"created", "exists", "pending_tran
 def _save_answer(conn: Connection, idem: Idem | None, order: Order) -> None:
     """Store the order as the create request's answer, for replays of its key."""
     if idem is not None:
-        idempotency.save_idempotent_response(
+        store_idempotency.save_idempotent_response(
             conn,
             merchant_id=idem.merchant_id,
             key=idem.key,
