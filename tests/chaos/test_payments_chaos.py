@@ -11,8 +11,11 @@ the one computed independently from that bank's records.
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -311,6 +314,14 @@ def _chaos_run(
     _every_event_reached_the_receiver_once(runtime, receiver)
     _effective_rates_match_the_banks(runtime, records)
     assert runtime.ledger.check().ok
+    check = subprocess.run(
+        [sys.executable, "-m", "paycore.cli", "ledger", "check"],
+        env={**os.environ, "PAYCORE_DATABASE_URL": runtime.settings.database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
     bank_a_orders = [o for o in orders.values() if o.channel == "bank_b"]
     assert bank_a_orders, "failover never sent anything to bank B"
 
