@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from paycore.channels.model import FailureClass
+from paycore.channels.model import ChannelUnavailable, FailureClass
 from paycore.clock import ManualClock
 from paycore.ledger.service import Ledger
 from paycore.payments.model import OrderKind
@@ -562,6 +562,25 @@ def test_success_rates_show_raw_and_effective_rates_and_a_merchant_only_its_own(
     [total] = everyone["data"]
     assert total["succeeded"] == 2
     assert total["effective_rate"] == pytest.approx(2 / 3)
+
+
+def test_success_rates_per_order_count_a_failed_over_order_once_under_channel_star(
+    client: TestClient, shop_a: Tenant, alpha: ScriptedChannel, beta: ScriptedChannel
+) -> None:
+    alpha.then(ChannelUnavailable("alpha", "503"), succeeded())
+    beta.then(succeeded())
+    for _ in range(2):
+        create_payin(client, shop_a)
+    params = {"date_from": "2026-01-01", "date_to": "2026-01-01", "per": "order"}
+
+    answer = client.get("/v1/stats/success-rates", params=params, headers=shop_a.auth)
+
+    [row] = answer.json()["data"]
+    assert (row["channel"], row["succeeded"], row["effective_rate"]) == ("*", 2, 1.0)
+    bad = client.get(
+        "/v1/stats/success-rates", params={**params, "per": "day"}, headers=shop_a.auth
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_value"
 
 
 def test_success_rates_refuse_a_range_that_ends_before_it_starts(

@@ -257,3 +257,27 @@ def test_the_effective_success_rate_leaves_out_failures_the_payer_caused(world: 
     assert alpha.raw_rate == 2 / 4
     assert alpha.effective_rate == 2 / 3
     assert rows["beta"].effective_rate == 1.0
+
+
+def test_per_order_an_order_that_failed_over_and_succeeded_counts_once_as_a_success(
+    world: World,
+) -> None:
+    world.alpha.then(
+        succeeded(),
+        declined("insufficient_funds", FailureClass.USER),
+        declined("bank_system_error", FailureClass.CHANNEL),
+        ChannelUnavailable("alpha", "503"),
+        ChannelUnavailable("alpha", "503"),
+    )
+    world.beta.then(succeeded(), ChannelUnavailable("beta", "503"))
+    for n in range(5):
+        world.payments.create_payin(payin(), idempotency_key=f"k{n}")
+    day = world.clock.now().date()
+
+    [row] = world.payments.success_rates(date_from=day, date_to=day, per_order=True)
+
+    assert row.channel == "*"
+    # alpha ok, payer declined, alpha failed, failed over to beta ok, no channel took it.
+    assert (row.succeeded, row.failed_user, row.failed_channel) == (2, 1, 2)
+    assert row.effective_rate == 2 / 4
+    assert row.raw_rate == 2 / 5

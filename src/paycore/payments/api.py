@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -295,9 +295,12 @@ def success_rates(
     product: str | None = None,
     channel: str | None = None,
     kind: OrderKind | None = None,
+    per: Literal["attempt", "order"] = "attempt",
 ) -> dict[str, Any]:
-    """Raw and effective success rates per product, channel and business day (attempts).
-    Effective leaves out failures the payer or the merchant caused."""
+    """Raw and effective success rates per product, channel and business day. Effective
+    leaves out failures the payer or the merchant caused. `per=attempt` (default) judges
+    each channel; `per=order` counts each order once by its outcome (channel `*`), so a
+    failover that succeeded is a success: the SLO view."""
     rows = payments.success_rates(
         date_from=date_from,
         date_to=date_to,
@@ -305,6 +308,7 @@ def success_rates(
         product=product,
         channel=channel,
         kind=kind.value if kind else None,
+        per_order=per == "order",
     )
     return {
         "data": [

@@ -248,6 +248,9 @@ def rates(
     product: str | None = None,
     channel: str | None = None,
     kind: OrderKind | None = None,
+    per_order: Annotated[
+        bool, typer.Option("--per-order", help="each order once by its outcome (the SLO view)")
+    ] = False,
 ) -> None:
     """Raw and effective success rates per product, channel and business day
     (default: the last 7 business days, today included)."""
@@ -261,6 +264,7 @@ def rates(
             product=product,
             channel=channel,
             kind=kind.value if kind else None,
+            per_order=per_order,
         )
     table = Table(title=f"success rates {start} .. {end}", caption=RATES_CAPTION)
     for column in RATE_COLUMNS:

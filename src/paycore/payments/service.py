@@ -301,6 +301,7 @@ class Payments:
         product: str | None = None,
         channel: str | None = None,
         kind: str | None = None,
+        per_order: bool = False,
     ) -> list[RateRow]:
         if date_to < date_from:
             raise Rejected("invalid_date_range", "date_to is before date_from")
@@ -315,6 +316,7 @@ class Payments:
                 product=product,
                 channel=channel,
                 kind=kind,
+                per_order=per_order,
             )
 
     def balances(self, merchant_id: str) -> list[dict[str, Any]]:
