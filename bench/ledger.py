@@ -30,7 +30,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -48,8 +47,9 @@ from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
+from common import check_pg_url, free_port, psycopg_dsn
 from paycore.ledger.model import AccountFlags, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.platform.db import make_engine, upgrade
@@ -73,7 +73,6 @@ HTTP_WORKERS = {"sqlite": 1, "postgres": 2}
 """`paycore serve --workers N`: on PostgreSQL one process per core of this 2-core machine;
 SQLite has one write lock per database, and a second process only queues on it (p99 53 ms
 with two workers against 10 ms with one)."""
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paycore_bench"
 DEFAULT_SQLITE_PATH = "./var/bench/ledger.db"
 FLOOR_ACCOUNTS = "bench_floor_account"
@@ -336,13 +335,6 @@ def run_ledger(
 
 
 # -- paycore over HTTP ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def paycore_command() -> list[str]:
@@ -757,22 +749,6 @@ def reset_sqlite(path: Path) -> Backend:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{path.resolve()}"
     return Backend("sqlite", url, SqliteFloor(path), f"SQLite {sqlite3.sqlite_version}")
-
-
-def psycopg_dsn(url: URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def check_pg_url(raw: str) -> URL:
-    url = make_url(raw)
-    if not url.drivername.startswith("postgresql"):
-        raise SystemExit(f"--pg-url must be a postgresql URL, not {url.drivername}")
-    if url.host not in LOCAL_HOSTS:
-        raise SystemExit(f"--pg-url must point at 127.0.0.1, not {url.host!r}")
-    if not url.database or "bench" not in url.database:
-        # The database is dropped: refuse anything that does not look like a scratch one.
-        raise SystemExit(f"--pg-url database {url.database!r} must have 'bench' in its name")
-    return url
 
 
 def reset_postgres(url: URL) -> Backend:

@@ -42,7 +42,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -61,6 +60,7 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL, make_url
 
+from common import check_pg_url, free_port, psycopg_dsn
 from paycore.channels.health import BreakerPolicy
 from paycore.platform.db import make_engine
 from paycore.tables import metadata
@@ -70,7 +70,6 @@ idempotency_keys = metadata.tables["idempotency_keys"]
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paycore_bench_payments"
 DEFAULT_WORK_DIR = "./var/bench/payments"
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 MERCHANT_ID = "mch_bench"
 CARD_NUMBER = "4111111111111111"  # passes the bank's Luhn check
 BANKS = ("bank-a", "bank-b")
@@ -102,13 +101,6 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 # -- processes -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def paycore_command() -> list[str]:
@@ -921,22 +913,6 @@ def print_profile(title: str, paths: Sequence[Path]) -> None:
 
 
 # -- backends --------------------------------------------------------------------------------
-
-
-def psycopg_dsn(url: URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def check_pg_url(raw: str) -> URL:
-    url = make_url(raw)
-    if not url.drivername.startswith("postgresql"):
-        raise SystemExit(f"--pg-url must be a postgresql URL, not {url.drivername}")
-    if url.host not in LOCAL_HOSTS:
-        raise SystemExit(f"--pg-url must point at 127.0.0.1, not {url.host!r}")
-    if not url.database or "bench" not in url.database:
-        # The database is dropped: refuse anything that does not look like a scratch one.
-        raise SystemExit(f"--pg-url database {url.database!r} must have 'bench' in its name")
-    return url
 
 
 def postgres_site(url: URL, work: Path) -> Site:

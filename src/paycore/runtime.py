@@ -110,9 +110,9 @@ class Runtime:
             request_hash_key=_derived_key(cipher),
         )
         if query_schedule_s is not None:  # one schedule for every channel (tests, demo)
-            ctx.query_schedules_s = lambda _channel: query_schedule_s
+            ctx.query_schedule_s = lambda _channel: query_schedule_s
         else:
-            ctx.query_schedules_s = channels.query_schedule_s
+            ctx.query_schedule_s = channels.query_schedule_s
         payments = Payments(ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants))
         runtime = cls(
             settings=settings,

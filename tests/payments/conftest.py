@@ -21,8 +21,10 @@ from paycore.payments import bookkeeping as books
 from paycore.payments.janitor import Janitor
 from paycore.payments.service import Payments
 from paycore.payments.settle import PaymentsContext
+from paycore.runtime import Runtime
 from paycore.security.crypto import FieldCipher
 from tests.payments.fakes import ScriptedChannel
+from tests.payments.http_conftest import scripted_runtime
 
 FEES = {"m1": 100, "m2": 0}
 
@@ -98,7 +100,7 @@ def build_context(
         events=enqueue,
         clock=clock,
         public_url="http://paycore.test",
-        query_schedules_s=lambda _channel: (60, 300),
+        query_schedule_s=lambda _channel: (60, 300),
         request_hash_key=b"k" * 32,
     )
 
@@ -114,4 +116,35 @@ def world(engine: Engine, ledger: Ledger, clock: ManualClock) -> Iterator[World]
     payments = Payments(ctx, cipher=cipher, merchant_fee_bps=FEES.get)
     yield World(
         payments, Janitor(ctx, payments.settler), alpha, beta, registry, ledger, clock, engine
+    )
+
+
+@pytest.fixture
+def alpha() -> ScriptedChannel:
+    return ScriptedChannel("alpha")
+
+
+@pytest.fixture
+def beta() -> ScriptedChannel:
+    return ScriptedChannel("beta")
+
+
+@pytest.fixture
+def runtime(
+    database_url: str,
+    engine: Engine,
+    clock: ManualClock,
+    ledger: Ledger,
+    field_cipher: FieldCipher,
+    alpha: ScriptedChannel,
+    beta: ScriptedChannel,
+) -> Iterator[Runtime]:
+    """The app's runtime with alpha first and beta as failover (the HTTP tests' `client`)."""
+    yield from scripted_runtime(
+        database_url=database_url,
+        engine=engine,
+        clock=clock,
+        ledger=ledger,
+        cipher=field_cipher,
+        channels=[alpha, beta],
     )

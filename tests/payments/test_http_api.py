@@ -3,18 +3,12 @@ idempotency, payouts, refunds, who may see what, success rates and metrics."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
 from paycore.channels.model import ChannelUnavailable, FailureClass
-from paycore.clock import ManualClock
-from paycore.ledger.service import Ledger
 from paycore.payments.model import OrderKind
 from paycore.runtime import Runtime
-from paycore.security.crypto import FieldCipher
 from tests.payments.fakes import SECRET, ScriptedChannel, declined, succeeded
 from tests.payments.http_conftest import (
     CARD,
@@ -26,39 +20,8 @@ from tests.payments.http_conftest import (
     paid_payin,
     payin_body,
     payout_body,
-    scripted_runtime,
     wallet,
 )
-
-
-@pytest.fixture
-def alpha() -> ScriptedChannel:
-    return ScriptedChannel("alpha")
-
-
-@pytest.fixture
-def beta() -> ScriptedChannel:
-    return ScriptedChannel("beta")
-
-
-@pytest.fixture
-def runtime(
-    database_url: str,
-    engine: Engine,
-    clock: ManualClock,
-    ledger: Ledger,
-    field_cipher: FieldCipher,
-    alpha: ScriptedChannel,
-    beta: ScriptedChannel,
-) -> Iterator[Runtime]:
-    yield from scripted_runtime(
-        database_url=database_url,
-        engine=engine,
-        clock=clock,
-        ledger=ledger,
-        cipher=field_cipher,
-        channels=[alpha, beta],
-    )
 
 
 @pytest.fixture

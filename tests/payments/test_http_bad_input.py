@@ -3,21 +3,16 @@ nothing is written and no bank is called."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine
 
 from paycore import limits
-from paycore.clock import ManualClock
-from paycore.ledger.service import Ledger
 from paycore.merchants.model import MerchantStatus
 from paycore.payments.model import OrderKind
 from paycore.runtime import Runtime
-from paycore.security.crypto import FieldCipher
 from tests.payments.fakes import ScriptedChannel
 from tests.payments.http_conftest import (
     Tenant,
@@ -26,33 +21,8 @@ from tests.payments.http_conftest import (
     paid_payin,
     payin_body,
     payout_body,
-    scripted_runtime,
     wallet,
 )
-
-
-@pytest.fixture
-def alpha() -> ScriptedChannel:
-    return ScriptedChannel("alpha")
-
-
-@pytest.fixture
-def runtime(
-    database_url: str,
-    engine: Engine,
-    clock: ManualClock,
-    ledger: Ledger,
-    field_cipher: FieldCipher,
-    alpha: ScriptedChannel,
-) -> Iterator[Runtime]:
-    yield from scripted_runtime(
-        database_url=database_url,
-        engine=engine,
-        clock=clock,
-        ledger=ledger,
-        cipher=field_cipher,
-        channels=[alpha],
-    )
 
 
 @pytest.fixture

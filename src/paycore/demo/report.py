@@ -16,6 +16,7 @@ from rich.table import Table
 from paycore.demo.customers import MERCHANTS
 from paycore.ledger.service import CheckReport
 from paycore.money import format_minor
+from paycore.payments.cli import rates_table
 from paycore.payments.model import Order, OrderKind, OrderStatus, RateRow, is_resolved
 
 SAMPLE_PAYINS = 5
@@ -48,7 +49,7 @@ def render(console: Console, report: DemoReport) -> None:
     console.print(_orders_table(report.orders))
     console.print(_failures_table(report.orders, report.refused))
     console.print(_wallets_table(report.balances))
-    console.print(_rates_table(report.rates))
+    console.print(rates_table(report.rates, title="success rates per product and channel (today)"))
     console.print(_sample_table(report.orders))
     _print_checks(console, report)
     _print_access(console, report)
@@ -115,28 +116,6 @@ def _wallets_table(balances: Mapping[str, Sequence[Mapping[str, Any]]]) -> Table
                 format_minor(int(wallet["held"]), currency),
                 format_minor(int(wallet["available"]), currency),
             )
-    return table
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.2f}%"
-
-
-def _rates_table(rows: Sequence[RateRow]) -> Table:
-    table = Table(
-        title="success rates per product and channel (today, every merchant)",
-        caption="effective = ok / (ok + channel + system failures)",
-    )
-    columns = ("day", "kind", "product", "channel", "ok", "user", "merchant", "channel",
-               "system", "open", "raw", "effective")  # fmt: skip
-    for column in columns:
-        table.add_column(column, justify="right")
-    for r in rows:
-        table.add_row(
-            r.day, r.kind, r.product, r.channel, str(r.succeeded), str(r.failed_user),
-            str(r.failed_merchant), str(r.failed_channel), str(r.failed_system),
-            str(r.unresolved), _percent(r.raw_rate), _percent(r.effective_rate),
-        )  # fmt: skip
     return table
 
 

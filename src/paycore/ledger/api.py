@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from paycore import limits
@@ -30,6 +30,7 @@ from paycore.ledger.service import AccountRequest, Ledger
 from paycore.money import currency, is_known_currency
 from paycore.security.api import owner_filter, require, require_platform, require_visible
 from paycore.security.model import Principal, Scope
+from paycore.web.bodies import StrictBody
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 
@@ -122,17 +123,19 @@ Code = Annotated[int, Field(strict=True, ge=0, le=limits.CODE_MAX)]
 Id = Annotated[str, Field(min_length=1, max_length=limits.ID_LENGTH_MAX)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+AccountFlagNames = Annotated[list[str], AfterValidator(_flag_validator(AccountFlags))]
+TransferFlagNames = Annotated[list[str], AfterValidator(_flag_validator(TransferFlags))]
 
 
-class AccountIn(_Strict):
+class AccountIn(StrictBody):
     id: Id | None = None
     currency: CurrencyCode
     code: Code = 0
     owner_id: Id | None = None
-    flags: Annotated[list[str], AfterValidator(_flag_validator(AccountFlags))] = []
-    metadata: Metadata = {}
+    flags: Annotated[list[str], AfterValidator(_flag_validator(AccountFlags))] = Field(
+        default_factory=list
+    )
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class AccountOut(BaseModel):
@@ -176,17 +179,19 @@ class AccountPageOut(BaseModel):
     next_cursor: str | None
 
 
-class AccountStatusIn(_Strict):
+class AccountStatusIn(StrictBody):
     status: Literal["active", "frozen", "closed"]
 
 
-class TransferIn(_Strict):
+class TransferIn(StrictBody):
     id: Id
     debit_account_id: Id | None = None
     credit_account_id: Id | None = None
     amount: Amount | None = None
     currency: CurrencyCode | None = None
-    flags: Annotated[list[str], AfterValidator(_flag_validator(TransferFlags))] = []
+    flags: Annotated[list[str], AfterValidator(_flag_validator(TransferFlags))] = Field(
+        default_factory=list
+    )
     pending_id: Id | None = None
     timeout_s: Annotated[int, Field(strict=True, ge=0, le=limits.TRANSFER_TIMEOUT_S_MAX)] = 0
     code: Code = 0
@@ -210,7 +215,7 @@ class TransferIn(_Strict):
         )
 
 
-class TransferBatchIn(_Strict):
+class TransferBatchIn(StrictBody):
     transfers: Annotated[
         list[TransferIn], Field(min_length=1, max_length=limits.TRANSFER_BATCH_MAX)
     ]

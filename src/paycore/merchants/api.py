@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from paycore.errors import Rejected
 from paycore.merchants.model import (
@@ -22,6 +22,7 @@ from paycore.merchants.service import Merchants
 from paycore.security.api import authenticated, require
 from paycore.security.model import LABEL_LENGTH_MAX, Principal, Scope
 from paycore.security.service import ApiKeys
+from paycore.web.bodies import StrictBody
 
 router = APIRouter(prefix="/v1", tags=["merchants"])
 
@@ -43,11 +44,7 @@ MerchantsDep = Annotated[Merchants, Depends(get_merchants)]
 ApiKeysDep = Annotated[ApiKeys, Depends(get_api_keys)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MerchantIn(_Strict):
+class MerchantIn(StrictBody):
     id: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     name: Annotated[str, Field(min_length=1, max_length=NAME_LENGTH_MAX)]
     fee_bps: Annotated[int, Field(strict=True, ge=0, le=FEE_BPS_MAX)] = 0
@@ -86,7 +83,7 @@ class MerchantPageOut(BaseModel):
     next_cursor: str | None
 
 
-class ApiKeyIn(_Strict):
+class ApiKeyIn(StrictBody):
     scopes: Annotated[
         list[str] | None,
         Field(description="default: payments:read payments:write payouts:write refunds:write"),

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
@@ -27,6 +27,7 @@ from paycore.payments.service import (
 from paycore.payments.views import order_view
 from paycore.security.api import require
 from paycore.security.model import Principal
+from paycore.web.bodies import StrictBody
 from paycore.web.problems import problem
 
 router = APIRouter(prefix="/v1", tags=["payments"])
@@ -80,11 +81,7 @@ def _metadata(value: dict[str, Any]) -> dict[str, Any]:
 Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PayerIn(_Strict):
+class PayerIn(StrictBody):
     card_number: Annotated[
         str, Field(examples=["6222021234567890123"]), AfterValidator(_card_number)
     ]
@@ -93,7 +90,7 @@ class PayerIn(_Strict):
     phone: Annotated[str, Field(max_length=20)] = ""
 
 
-class PayinIn(_Strict):
+class PayinIn(StrictBody):
     product: Annotated[str, Field(min_length=1, max_length=32)]
     amount: Amount
     currency: Annotated[str, Field(min_length=3, max_length=3)]
@@ -101,26 +98,26 @@ class PayinIn(_Strict):
     description: Text = ""
     merchant_reference: Reference | None = None
     expires_in_s: Annotated[int, Field(strict=True)] | None = None
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)
 
 
-class BeneficiaryIn(_Strict):
+class BeneficiaryIn(StrictBody):
     account_number: Annotated[str, AfterValidator(_account_number)]
     name: Annotated[str, Field(max_length=64)]  # blank: missing_beneficiary_name
     bank_code: Annotated[str, Field(max_length=16)] = ""
 
 
-class PayoutIn(_Strict):
+class PayoutIn(StrictBody):
     amount: Amount
     currency: Annotated[str, Field(min_length=3, max_length=3)]
     beneficiary: BeneficiaryIn
     product: Annotated[str, Field(min_length=1, max_length=32)] = "payout"
     description: Text = ""
     merchant_reference: Reference | None = None
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)
 
 
-class RefundIn(_Strict):
+class RefundIn(StrictBody):
     amount: Amount
     reason: Text = ""
     merchant_reference: Reference | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,7 +25,7 @@ from paycore.channels.registry import ChannelRegistry
 from paycore.channels.routing import Router
 from paycore.errors import Rejected
 from paycore.money import format_minor
-from paycore.payments.model import OrderKind, OrderStatus
+from paycore.payments.model import OrderKind, OrderStatus, RateRow
 from paycore.payments.service import Created, PayinCommand, PayoutCommand, RefundCommand
 from paycore.payments.views import order_view
 from paycore.platform.config import Settings
@@ -239,6 +239,20 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.2f}%"
 
 
+def rates_table(rows: Sequence[RateRow], *, title: str) -> Table:
+    """Success rates as a table: this command's and the demo's."""
+    table = Table(title=title, caption=RATES_CAPTION)
+    for column in RATE_COLUMNS:
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            r.day, r.kind, r.product, r.channel, str(r.succeeded), str(r.failed_user),
+            str(r.failed_merchant), str(r.failed_channel), str(r.failed_system),
+            str(r.unresolved), str(r.unavailable), _rate(r.raw_rate), _rate(r.effective_rate),
+        )  # fmt: skip
+    return table
+
+
 @payments_app.command("rates")
 def rates(
     date_from: Annotated[
@@ -266,16 +280,7 @@ def rates(
             kind=kind.value if kind else None,
             per_order=per_order,
         )
-    table = Table(title=f"success rates {start} .. {end}", caption=RATES_CAPTION)
-    for column in RATE_COLUMNS:
-        table.add_column(column, justify="right")
-    for r in rows:
-        table.add_row(
-            r.day, r.kind, r.product, r.channel, str(r.succeeded), str(r.failed_user),
-            str(r.failed_merchant), str(r.failed_channel), str(r.failed_system),
-            str(r.unresolved), str(r.unavailable), _rate(r.raw_rate), _rate(r.effective_rate),
-        )  # fmt: skip
-    console.print(table)
+    console.print(rates_table(rows, title=f"success rates {start} .. {end}"))
 
 
 def _day(text: str, option: str) -> date:

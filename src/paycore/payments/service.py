@@ -121,7 +121,6 @@ class Payments:
         )
         if not (card.isascii() and card.isdigit() and 12 <= len(card) <= 19):
             raise Rejected("invalid_card_number", "card_number is 12-19 digits")
-        order.fee_amount = fee_for(cmd.amount, self._merchant(cmd.merchant_id))
         order.expires_at = payin_expiry(order.created_at, cmd.expires_in_s)
         payer = {
             "card_number": cmd.payer.card_number,
@@ -216,7 +215,6 @@ class Payments:
     # -- refund -------------------------------------------------------------------------
 
     def create_refund(self, cmd: RefundCommand, *, idempotency_key: str) -> Created:
-        self._merchant(cmd.merchant_id)
         payin = self.get(merchant_id=cmd.merchant_id, order_id=cmd.payin_id, kind=OrderKind.PAYIN)
         check_refund(payin, cmd.amount)
         order = self._new_order(
@@ -359,8 +357,9 @@ class Payments:
         merchant_reference: str | None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Order:
-        """A new order in `created`, after the rules every kind shares."""
-        self._merchant(merchant_id)
+        """A new order in `created`, after the rules every kind shares; a pay-in carries
+        the merchant's fee."""
+        fee_bps = self._merchant(merchant_id)
         check_amount(amount, currency)
         check_product(product)
         check_reference(merchant_reference)
@@ -379,6 +378,7 @@ class Payments:
             merchant_reference=merchant_reference,
             description=description,
             metadata=metadata or {},
+            fee_amount=fee_for(amount, fee_bps) if kind is OrderKind.PAYIN else 0,
         )
 
     def _merchant(self, merchant_id: str) -> int:

@@ -82,15 +82,12 @@ class PaymentsContext:
     clock: Clock
     public_url: str
     business_tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
-    query_schedules_s: Callable[[str | None], tuple[int, ...]] = lambda _channel: (
+    query_schedule_s: Callable[[str | None], tuple[int, ...]] = lambda _channel: (
         QUERY_SCHEDULE_DEFAULT_S
     )
-    """The janitor's query-back schedule of each channel."""
+    """The janitor's query-back schedule of a channel."""
     request_hash_key: bytes = b""
     ensured_accounts: set[str] = field(default_factory=set)
-
-    def query_schedule_s(self, channel: str | None) -> tuple[int, ...]:
-        return self.query_schedules_s(channel)
 
     def business_date(self, at: datetime) -> date:
         return at.astimezone(self.business_tz).date()
@@ -111,10 +108,6 @@ class Idem:
 
     merchant_id: str
     key: str
-
-
-def ledger_ok(results: Sequence[Any]) -> bool:
-    return all(r.result in ("created", "exists") for r in results)
 
 
 class Settler:
@@ -244,7 +237,7 @@ class Settler:
         on_commit: Callable[[Connection], None] | None,
     ) -> bool:
         now = self.ctx.clock.now()
-        updated = _copy(order)
+        updated = replace(order)
         updated.status = target
         updated.failure = failure
         updated.result_unknown = False
@@ -300,7 +293,7 @@ class Settler:
             if order.status is not OrderStatus.CREATED and not unknown:
                 self._store_response(order, idem, on_commit)
                 return order
-            updated = _copy(order)
+            updated = replace(order)
             if order.status is OrderStatus.CREATED:
                 updated.status = OrderStatus.PROCESSING
             updated.result_unknown = unknown
@@ -367,7 +360,7 @@ class Settler:
 
     def reschedule(self, order: Order, *, now: datetime) -> None:
         """A query that found nothing new: try again later, per the schedule."""
-        updated = _copy(order)
+        updated = replace(order)
         updated.query_attempts += 1
         schedule_s = self.ctx.query_schedule_s(order.channel)
         updated.next_query_at = next_query_at(updated, now, schedule_s)
@@ -408,10 +401,6 @@ def _attempt_status(target: OrderStatus, failure: Failure | None) -> str:
     if failure is not None and failure.code in NOT_PROCESSED:
         return "unavailable"
     return "failed"
-
-
-def _copy(order: Order) -> Order:
-    return replace(order)
 
 
 def _assign(order: Order, source: Order) -> None:

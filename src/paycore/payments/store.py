@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -399,10 +399,3 @@ def record_callback(
     except IntegrityError:
         return False
     return True
-
-
-def orders_by_ids(conn: Connection, ids: Sequence[str]) -> dict[str, Order]:
-    if not ids:
-        return {}
-    rows = conn.execute(select(orders).where(orders.c.id.in_(list(ids))))
-    return {r.id: _order(r) for r in rows}

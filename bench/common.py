@@ -1,0 +1,32 @@
+"""What the benchmarks share: local ports and the scratch PostgreSQL database they drop."""
+
+from __future__ import annotations
+
+import socket
+
+from sqlalchemy.engine import URL, make_url
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def psycopg_dsn(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def check_pg_url(raw: str) -> URL:
+    url = make_url(raw)
+    if not url.drivername.startswith("postgresql"):
+        raise SystemExit(f"--pg-url must be a postgresql URL, not {url.drivername}")
+    if url.host not in LOCAL_HOSTS:
+        raise SystemExit(f"--pg-url must point at 127.0.0.1, not {url.host!r}")
+    if not url.database or "bench" not in url.database:
+        # The database is dropped: refuse anything that does not look like a scratch one.
+        raise SystemExit(f"--pg-url database {url.database!r} must have 'bench' in its name")
+    return url
