@@ -9,14 +9,19 @@ from typing import Annotated
 
 import typer
 
+from paycore.collection.cli import collection_app
+from paycore.custody.cli import custody_app
 from paycore.demo.cli import demo
 from paycore.ledger.cli import accounts_app, ledger_app, transfers_app
 from paycore.merchants.cli import merchants_app
 from paycore.notifications.cli import notifications_app
 from paycore.payments.cli import payins_app, payments_app, payouts_app, refunds_app
 from paycore.platform.config import Settings
+from paycore.rewards.cli import rewards_app
 from paycore.sandbox_bank.cli import serve_bank
 from paycore.security.cli import keys_app
+from paycore.split.cli import split_app
+from paycore.wallets.cli import wallets_app
 
 app = typer.Typer(help="paycore: payment platform on a double-entry ledger.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -33,6 +38,11 @@ app.add_typer(payins_app, name="payins")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(refunds_app, name="refunds")
 app.add_typer(payments_app, name="payments")
+app.add_typer(wallets_app, name="wallets")
+app.add_typer(split_app, name="split")
+app.add_typer(custody_app, name="custody")
+app.add_typer(collection_app, name="collection")
+app.add_typer(rewards_app, name="rewards")
 
 
 @db_app.command("upgrade")

@@ -7,6 +7,7 @@ relay, channel health probes) start only when asked, so a CLI command stays a co
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from sqlalchemy import Engine
 from paycore.channels.config import Channels, load_channels
 from paycore.channels.registry import HealthProber
 from paycore.clock import Clock, SystemClock
+from paycore.collection.service import Collections
+from paycore.custody.service import Custody
 from paycore.ledger.service import Ledger, run_expiry_worker
 from paycore.merchants.model import MerchantStatus
 from paycore.merchants.service import Merchants
@@ -28,8 +31,13 @@ from paycore.payments.service import Payments
 from paycore.payments.settle import PaymentsContext
 from paycore.platform.config import Settings
 from paycore.platform.db import make_engine
+from paycore.rewards.service import Rewards
 from paycore.security.crypto import FieldCipher, load_field_cipher
 from paycore.security.service import ApiKeys
+from paycore.split.service import Splits
+from paycore.wallets.service import Wallets
+
+log = logging.getLogger(__name__)
 
 MERCHANT_CACHE_S = 10.0
 """A merchant's fee and status are read at most this often per process: a suspension
@@ -37,6 +45,7 @@ takes effect within it."""
 
 JANITOR_INTERVAL_S = 5.0
 RELAY_INTERVAL_S = 0.2
+FLOWS_INTERVAL_S = 2.0
 
 
 class _MerchantFees:
@@ -73,6 +82,11 @@ class Runtime:
     channels: Channels
     payments: Payments
     janitor: Janitor
+    wallets: Wallets
+    split: Splits
+    custody: Custody
+    collection: Collections
+    rewards: Rewards
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -114,6 +128,15 @@ class Runtime:
         else:
             ctx.query_schedule_s = channels.query_schedule_s
         payments = Payments(ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants))
+        wallets = Wallets(ledger)
+        flows: dict[str, Any] = {
+            "settings": settings,
+            "engine": engine,
+            "ledger": ledger,
+            "clock": clock,
+            "payments": payments,
+            "wallets": wallets,
+        }
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -126,6 +149,11 @@ class Runtime:
             channels=channels,
             payments=payments,
             janitor=Janitor(ctx, payments.settler),
+            wallets=wallets,
+            split=Splits(**flows),
+            custody=Custody(**flows),
+            collection=Collections(**flows),
+            rewards=Rewards(**flows),
         )
         if owned_ledger:
             runtime._closers.append(ledger.close)
@@ -158,9 +186,20 @@ class Runtime:
         )
         self._closers.insert(0, relay.close)
         self._spawn("webhook-relay", relay.run, stop, RELAY_INTERVAL_S)
+        self._spawn("flows", self.run_flows, stop, FLOWS_INTERVAL_S)
         prober = HealthProber(self.channels.registry)
         prober.start()
         self._closers.insert(0, prober.stop)
+
+    def run_flows(self, stop: threading.Event, interval_s: float) -> None:
+        """The periodic work of split, custody, collection and rewards (sweeps, cut-offs,
+        due collections), one slice after another; one slice failing does not stop others."""
+        while not stop.wait(interval_s):
+            for flow in (self.split, self.custody, self.collection, self.rewards):
+                try:
+                    flow.tick()
+                except Exception:
+                    log.exception("%s tick failed", type(flow).__name__)
 
     def _spawn(self, name: str, target: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         thread = threading.Thread(target=target, name=name, args=args, kwargs=kwargs, daemon=True)

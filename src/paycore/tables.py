@@ -13,6 +13,10 @@ _STORES = (
     "paycore.payments.store",
     "paycore.payments.store_idempotency",
     "paycore.notifications.store",
+    "paycore.split.store",
+    "paycore.custody.store",
+    "paycore.collection.store",
+    "paycore.rewards.store",
 )
 
 for _name in _STORES:

@@ -6,33 +6,22 @@ bank's keys or a channels file."""
 
 from __future__ import annotations
 
-import json
-import sys
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from paycore import limits
-from paycore.channels.config import Channels, load_channels
 from paycore.channels.model import BankAccount, Payer
-from paycore.channels.registry import ChannelRegistry
-from paycore.channels.routing import Router
+from paycore.commands import console, open_runtime, print_json, refuse
 from paycore.errors import Rejected
 from paycore.money import format_minor
 from paycore.payments.model import OrderKind, OrderStatus, RateRow
 from paycore.payments.service import Created, PayinCommand, PayoutCommand, RefundCommand
 from paycore.payments.views import order_view
-from paycore.platform.config import Settings
-from paycore.security.crypto import CipherError
-
-if TYPE_CHECKING:
-    from paycore.runtime import Runtime
 
 payins_app = typer.Typer(
     help="Pay-ins (入金): money from a payer to a merchant.", no_args_is_help=True
@@ -45,8 +34,6 @@ payments_app = typer.Typer(
     help="Success rates, the janitor, unresolved orders.", no_args_is_help=True
 )
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 Merchant = Annotated[str, typer.Option("--merchant", help="merchant id (mch_...)")]
 Key = Annotated[
     str | None,
@@ -54,56 +41,12 @@ Key = Annotated[
 ]
 
 
-def _refuse(code: str, detail: str) -> typer.Exit:
-    err.print(f"[red]refused[/red] {code}: {detail}")
-    return typer.Exit(2)
-
-
-def _load_channels(settings: Settings, *, needed: bool) -> Channels:
-    if not needed:
-        registry = ChannelRegistry()
-        return Channels(registry, Router(registry, []))
-    try:
-        return load_channels(settings)
-    except Rejected as error:
-        raise _refuse(error.code, error.detail) from None
-    except OSError as error:  # a channel's key file is missing or unreadable
-        raise _refuse(
-            "invalid_channel_config",
-            f"{error.filename}: {error.strerror} (start `paycore sandbox-bank` once to create "
-            "its keys, or name your channels in PAYCORE_CHANNELS_FILE)",
-        ) from None
-
-
-@contextmanager
-def _runtime(*, channels: bool = True) -> Iterator[Runtime]:
-    """Every service, for one command; `channels=False` for commands that only read."""
-    from paycore.runtime import Runtime
-
-    settings = Settings.from_env()
-    loaded = _load_channels(settings, needed=channels)
-    try:
-        runtime = Runtime.build(settings, channels=loaded)
-    except CipherError as error:
-        raise _refuse("invalid_field_keys", str(error)) from None
-    try:
-        yield runtime
-    except Rejected as error:
-        raise _refuse(error.code, error.detail) from None
-    finally:
-        runtime.close()  # also releases the channels' connections and the engine
-
-
-def _print(view: dict[str, Any]) -> None:
-    console.print_json(json.dumps(view, ensure_ascii=False))
-
-
 def _print_created(created: Created) -> None:
     """The order; a replayed refusal (e.g. insufficient_balance) is refused again."""
     if created.status_code >= 400:
         code = str(created.body.get("code", "refused"))
-        raise _refuse(code, str(created.body.get("detail", code)) + " (replayed)")
-    _print(dict(created.body))
+        raise refuse(code, str(created.body.get("detail", code)) + " (replayed)")
+    print_json(dict(created.body))
 
 
 @payins_app.command("create")
@@ -127,7 +70,7 @@ def payin_create(
         payer=Payer(card_number=card, name=name, phone=phone),
         description=description,
     )
-    with _runtime() as runtime:
+    with open_runtime() as runtime:
         created = runtime.payments.create_payin(
             command, idempotency_key=idempotency_key or str(uuid.uuid4())
         )
@@ -153,7 +96,7 @@ def payout_create(
         beneficiary=BankAccount(account_number=account, name=name, bank_code=bank_code),
         description=description,
     )
-    with _runtime() as runtime:
+    with open_runtime() as runtime:
         created = runtime.payments.create_payout(
             command, idempotency_key=idempotency_key or str(uuid.uuid4())
         )
@@ -170,7 +113,7 @@ def refund_create(
 ) -> None:
     """Refund part or all of a paid pay-in through its channel."""
     command = RefundCommand(merchant_id=merchant, payin_id=payin, amount=amount, reason=reason)
-    with _runtime() as runtime:
+    with open_runtime() as runtime:
         created = runtime.payments.create_refund(
             command, idempotency_key=idempotency_key or str(uuid.uuid4())
         )
@@ -178,18 +121,18 @@ def refund_create(
 
 
 def _show(order_id: str) -> None:
-    with _runtime(channels=False) as runtime:
+    with open_runtime(channels=False) as runtime:
         order = runtime.payments.get(merchant_id=None, order_id=order_id)
         view = order_view(order)
         view["attempts"] = [
             {k: str(v) for k, v in a.items() if v is not None}
             for a in runtime.payments.attempts(order.id)
         ]
-        _print(view)
+        print_json(view)
 
 
 def _list(kind: OrderKind, merchant: str | None, status: OrderStatus | None, limit: int) -> None:
-    with _runtime(channels=False) as runtime:
+    with open_runtime(channels=False) as runtime:
         orders = runtime.payments.list_orders(
             merchant_id=merchant, kind=kind, limit=limit, status=status
         )
@@ -268,7 +211,7 @@ def rates(
 ) -> None:
     """Raw and effective success rates per product, channel and business day
     (default: the last 7 business days, today included)."""
-    with _runtime(channels=False) as runtime:
+    with open_runtime(channels=False) as runtime:
         today = runtime.clock.now().astimezone(runtime.payments.ctx.business_tz).date()
         end = _day(date_to, "--to") if date_to else today
         start = _day(date_from, "--from") if date_from else end - timedelta(days=6)
@@ -294,7 +237,7 @@ def _day(text: str, option: str) -> date:
 def janitor() -> None:
     """One sweep: query back orders whose result is unknown, close expired pay-ins.
     (`paycore serve` runs the janitor continuously.)"""
-    with _runtime() as runtime:
+    with open_runtime() as runtime:
         report = runtime.janitor.sweep()
         count, age_s = runtime.janitor.unresolved()
     console.print(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from paycore import ids, limits
@@ -332,6 +332,27 @@ class Payments:
             for a in page.accounts
             if a.code == books.CODE_WALLET
         ]
+
+    def on_final(self, listener: Callable[[Order], None]) -> None:
+        """Call `listener` after each order becomes final (after commit, best effort)."""
+        self.ctx.after_final.append(listener)
+
+    def finished_between(
+        self,
+        *,
+        kind: OrderKind,
+        status: OrderStatus,
+        start: datetime,
+        end: datetime,
+        products: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> list[Order]:
+        """Orders that became `status` in [start, end), oldest first: the durable side of
+        `on_final`, for sweeps that catch up after a crash."""
+        with self.ctx.engine.connect() as conn:
+            return store.finished_between(
+                conn, kind=kind, status=status, start=start, end=end, products=products, limit=limit
+            )
 
     def handle_callback(self, *, channel: str, headers: Mapping[str, str], body: bytes) -> None:
         handle_callback(self.ctx, self.settler, channel=channel, headers=headers, body=body)

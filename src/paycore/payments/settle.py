@@ -88,6 +88,10 @@ class PaymentsContext:
     """The janitor's query-back schedule of a channel."""
     request_hash_key: bytes = b""
     ensured_accounts: set[str] = field(default_factory=set)
+    after_final: list[Callable[[Order], None]] = field(default_factory=list)
+    """Called after an order became final and committed (split, custody, collection).
+    Best effort: a crash can lose a call, so every listener also sweeps
+    `Payments.finished_between` and must be idempotent."""
 
     def business_date(self, at: datetime) -> date:
         return at.astimezone(self.business_tz).date()
@@ -219,6 +223,7 @@ class Settler:
             if self._save_final(
                 order, target, failure, channel_txn_id, latency_ms, idem, on_commit
             ):
+                self._tell_listeners(order)
                 return order
             fresh = self.load(order.id)
             if fresh is None:
@@ -277,6 +282,14 @@ class Settler:
                 on_commit(conn)
         _assign(order, updated)
         return True
+
+    def _tell_listeners(self, order: Order) -> None:
+        for listener in self.ctx.after_final:
+            try:
+                listener(replace(order))
+            except Exception:
+                # The order is final whatever a listener does; its sweep will catch up.
+                log.exception("after-final listener failed on %s", order.id)
 
     def mark_processing(
         self,

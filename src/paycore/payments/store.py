@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -71,6 +71,8 @@ orders = Table(
         unique=True,
     ),
     Index("ix_payment_orders_parent", "parent_id"),
+    # For the flows built on payments (split, custody, collection) that sweep what finished.
+    Index("ix_payment_orders_finished", "kind", "status", "finished_at"),
     # Only unresolved orders are indexed for the janitor: the index stays small forever.
     Index(
         "ix_payment_orders_due",
@@ -287,6 +289,29 @@ def list_orders(
     if parent_id is not None:
         query = query.where(orders.c.parent_id == parent_id)
     rows = conn.execute(query.order_by(orders.c.id.desc()).limit(limit))
+    return [_order(r) for r in rows]
+
+
+def finished_between(
+    conn: Connection,
+    *,
+    kind: OrderKind,
+    status: OrderStatus,
+    start: datetime,
+    end: datetime,
+    products: Sequence[str] | None = None,
+    limit: int,
+) -> list[Order]:
+    """Orders that reached `status` in [start, end), oldest first."""
+    query = select(orders).where(
+        orders.c.kind == kind.value,
+        orders.c.status == status.value,
+        orders.c.finished_at >= start,
+        orders.c.finished_at < end,
+    )
+    if products is not None:
+        query = query.where(orders.c.product.in_(list(products)))
+    rows = conn.execute(query.order_by(orders.c.finished_at, orders.c.id).limit(limit))
     return [_order(r) for r in rows]
 
 

@@ -11,16 +11,21 @@ from fastapi.exceptions import RequestValidationError
 
 from paycore import __version__
 from paycore.channels.model import ChannelError
+from paycore.collection import api as collection_api
+from paycore.custody import api as custody_api
 from paycore.errors import Rejected
 from paycore.ledger import api as ledger_api
 from paycore.merchants import api as merchants_api
 from paycore.notifications import api as notifications_api
 from paycore.payments import api as payments_api
 from paycore.platform.config import Settings
+from paycore.rewards import api as rewards_api
 from paycore.runtime import Runtime
 from paycore.security.api import on_unauthenticated
 from paycore.security.masking import install_redaction
 from paycore.security.model import Unauthenticated
+from paycore.split import api as split_api
+from paycore.wallets import api as wallets_api
 from paycore.web import ops
 from paycore.web.problems import (
     on_channel_error,
@@ -77,6 +82,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         merchants_api.router,
         payments_api.router,
         notifications_api.router,
+        wallets_api.router,
+        split_api.router,
+        custody_api.router,
+        collection_api.router,
+        rewards_api.router,
         ops.router,
     ):
         app.include_router(router)

@@ -74,6 +74,11 @@ def status_for(code: str) -> int:
         return _STATUS_BY_CODE[code]
     if code.startswith("exists_with_different_") or code == "account_closed":
         return 409
+    # Slices name their codes by these endings, so each need not register its own here.
+    if code.endswith("_not_found"):
+        return 404
+    if code.endswith(("_exists", "_reused", "_in_progress")):
+        return 409
     return 422
 
 

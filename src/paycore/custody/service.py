@@ -1,0 +1,33 @@
+"""Bank custody (资金存管) use cases."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from paycore.clock import Clock
+from paycore.ledger.service import Ledger
+from paycore.payments.service import Payments
+from paycore.platform.config import Settings
+from paycore.wallets.service import Wallets
+
+
+class Custody:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: Engine,
+        ledger: Ledger,
+        clock: Clock,
+        payments: Payments,
+        wallets: Wallets,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._ledger = ledger
+        self._clock = clock
+        self._payments = payments
+        self._wallets = wallets
+
+    def tick(self) -> None:
+        """Periodic work, called by the runtime's flows worker every few seconds."""

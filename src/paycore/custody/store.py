@@ -1,0 +1,3 @@
+"""Tables and SQL of the custody slice."""
+
+from __future__ import annotations
