@@ -136,6 +136,7 @@ class Runtime:
             "clock": clock,
             "payments": payments,
             "wallets": wallets,
+            "cipher": cipher,
         }
         runtime = cls(
             settings=settings,

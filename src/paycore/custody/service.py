@@ -8,6 +8,7 @@ from paycore.clock import Clock
 from paycore.ledger.service import Ledger
 from paycore.payments.service import Payments
 from paycore.platform.config import Settings
+from paycore.security.crypto import FieldCipher
 from paycore.wallets.service import Wallets
 
 
@@ -21,6 +22,7 @@ class Custody:
         clock: Clock,
         payments: Payments,
         wallets: Wallets,
+        cipher: FieldCipher,
     ) -> None:
         self._settings = settings
         self._engine = engine
@@ -28,6 +30,7 @@ class Custody:
         self._clock = clock
         self._payments = payments
         self._wallets = wallets
+        self._cipher = cipher
 
     def tick(self) -> None:
         """Periodic work, called by the runtime's flows worker every few seconds."""
