@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from paycore.channels.registry import ChannelRegistry
 from paycore.channels.routing import Route, RouteCandidate, Router
 from paycore.clock import ManualClock
-from paycore.ledger.model import TransferRequest
+from paycore.ledger.model import AccountFlags, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.notifications.service import enqueue
 from paycore.payments import bookkeeping as books
@@ -48,32 +48,36 @@ class World:
         return account.credits_posted - account.debits_posted, account.available
 
     def fund(self, merchant_id: str, amount: int, currency: str = "CNY") -> None:
-        """Credit a merchant wallet from an equity account, as earlier pay-ins would have."""
-        wallet = books.wallet_account(merchant_id, currency)
-        self.ledger.create_accounts(
-            [
-                AccountRequest(id="acct_test_equity_" + currency, currency=currency),
-                AccountRequest(
-                    id=wallet,
-                    currency=currency,
-                    code=books.CODE_WALLET,
-                    owner_id=merchant_id,
-                    flags=books.AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
-                ),
-            ]
-        )
-        [result] = self.ledger.create_transfers(
-            [
-                TransferRequest(
-                    id=f"tr_fund_{os.urandom(6).hex()}",
-                    debit_account_id="acct_test_equity_" + currency,
-                    credit_account_id=wallet,
-                    amount=amount,
-                    currency=currency,
-                )
-            ]
-        )
-        assert result.result == "created"
+        fund_merchant(self.ledger, merchant_id, amount, currency)
+
+
+def fund_merchant(ledger: Ledger, merchant_id: str, amount: int, currency: str = "CNY") -> None:
+    """Credit a merchant wallet from an equity account, as earlier pay-ins would have."""
+    wallet = books.wallet_account(merchant_id, currency)
+    ledger.create_accounts(
+        [
+            AccountRequest(id="acct_test_equity_" + currency, currency=currency),
+            AccountRequest(
+                id=wallet,
+                currency=currency,
+                code=books.CODE_WALLET,
+                owner_id=merchant_id,
+                flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
+            ),
+        ]
+    )
+    [result] = ledger.create_transfers(
+        [
+            TransferRequest(
+                id=f"tr_fund_{os.urandom(6).hex()}",
+                debit_account_id="acct_test_equity_" + currency,
+                credit_account_id=wallet,
+                amount=amount,
+                currency=currency,
+            )
+        ]
+    )
+    assert result.result == "created"
 
 
 def build_context(
