@@ -42,3 +42,7 @@ bench-payments: install  ## pay-ins end to end over HTTP against two sandbox ban
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: bench-rewards
+bench-rewards: install  ## a 10,000-row reward batch and its re-runs on SQLite and PostgreSQL
+	$(BIN)/python bench/rewards.py

@@ -162,6 +162,15 @@ class Ledger:
         with self._engine.connect() as conn:
             return store.get_account(conn, account_id)
 
+    def existing_accounts(self, account_ids: Sequence[str]) -> set[str]:
+        """Which of these accounts exist: one read per thousand ids, for callers checking
+        many at once (a reward batch's recipients)."""
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for start in range(0, len(account_ids), 1000):
+                found |= store.get_accounts(conn, account_ids[start : start + 1000]).keys()
+        return found
+
     def list_accounts(
         self,
         *,
