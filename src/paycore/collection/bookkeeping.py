@@ -22,9 +22,9 @@ from paycore.ledger.model import TransferFlags, TransferRequest
 from paycore.payments import bookkeeping as books
 from paycore.wallets.model import wallet_account
 
-REASON_COLLECTION = 30
-REASON_COLLECTION_FEE = 31
-REASON_COLLECTION_PAYOUT = 32
+REASON_COLLECTION = 50
+REASON_COLLECTION_FEE = 51
+REASON_COLLECTION_PAYOUT = 52
 
 
 def _meta(plan: Plan, attempt_id: str) -> dict[str, str]:

@@ -24,9 +24,9 @@ from paycore.wallets.model import check_owner
 
 CODE_REWARD_BUDGET = 2003
 
-REASON_BUDGET_FUND = 30
-REASON_REWARD = 31
-REASON_BUDGET_WITHDRAW = 32
+REASON_BUDGET_FUND = 60
+REASON_REWARD = 61
+REASON_BUDGET_WITHDRAW = 62
 
 BATCH_ROWS_MAX = 100_000
 """Rows of one batch file: ten times the 10,000-row batches the slice is measured on."""
