@@ -1,0 +1,244 @@
+"""Refund after split (分账回退): claw the split back, then refund the payer.
+
+Order of the steps, chosen so a crash anywhere resumes without moving money twice:
+record the refund (status `clawing`) → claw back (one linked batch, an operation of the
+split) → ask payments for the refund (idempotency key derived from this refund) → final.
+The claw-back comes first because the refund's hold needs the money in the merchant's
+wallet. If payments refuses the refund, or the channel fails it, the claw-back is given
+back by new transfers (`undoing` → `failed`); the journal is never edited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from paycore.errors import Rejected
+from paycore.payments import bookkeeping as merchant_books
+from paycore.payments.model import OrderKind, OrderStatus, check_refund
+from paycore.payments.service import Payments, RefundCommand
+from paycore.platform.db import WRITER
+from paycore.split import store
+from paycore.split.bookkeeping import Claw, Plan, clawback_plan, undo_plan
+from paycore.split.model import LegState, Split, clawback_shares, cover, refund_id_for
+from paycore.split.operations import SplitBook
+
+CLAW_TRIES_MAX = 3
+"""A receiver's wallet can change between reading it and posting; then plan again."""
+UNFINISHED_SWEEP_MAX = 100
+
+
+class SplitRefunds:
+    def __init__(self, book: SplitBook, payments: Payments) -> None:
+        self._book = book
+        self._payments = payments
+        book.on_done["refund.claw"] = self._clawed
+        book.on_done["refund.undo"] = self._undone
+
+    def refund(
+        self,
+        split: Split,
+        *,
+        amount: int,
+        parts: Mapping[str, int] | None,
+        idempotency_key: str,
+        reason: str = "",
+    ) -> dict[str, Any]:
+        refund_id = refund_id_for(split.id, idempotency_key)
+        request = {"amount": amount, "parts": dict(parts) if parts else None, "reason": reason}
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        found = self.get(refund_id)
+        if found is not None:
+            if found["request"].get("digest") != digest:
+                raise Rejected("idempotency_key_reused", "this key was used for another refund")
+            return self.resume(refund_id)
+        payin = self._payments.get(merchant_id=split.merchant_id, order_id=split.payin_id)
+        check_refund(payin, amount)
+        shares = clawback_shares(split, amount=amount, refundable=payin.refundable, parts=parts)
+        self._check_merchant_covers(split, amount - sum(shares.values()))
+        now = self._book.clock.now()
+        values = {
+            "id": refund_id,
+            "split_id": split.id,
+            "merchant_id": split.merchant_id,
+            "amount": amount,
+            "request": {**request, "digest": digest},
+            "claws": [],
+            "status": "clawing",
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self._book.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+                store.insert_refund(conn, values)
+        except IntegrityError:
+            pass  # the same request, at the same time: one resume wins, the other waits
+        return self.resume(refund_id)
+
+    def get(self, refund_id: str) -> dict[str, Any] | None:
+        with self._book.engine.connect() as conn:
+            return store.get_refund(conn, refund_id)
+
+    def resume(self, refund_id: str) -> dict[str, Any]:
+        """Bring a refund as far as it can go now; safe to call any time, any number of times."""
+        refund = self._must(refund_id)
+        with self._book.lock(refund["split_id"]):
+            split = self._book.finish_pending(self._book.load(refund["split_id"]))
+            refund = self._must(refund_id)
+            if refund["status"] == "clawing":
+                self._claw(split, refund)
+                refund = self._must(refund_id)
+            if refund["status"] == "refunding":
+                self._ask_payments(refund)
+                refund = self._must(refund_id)
+            if refund["status"] == "undoing":
+                self._undo(refund)
+                refund = self._must(refund_id)
+        return refund
+
+    def resume_unfinished(self) -> int:
+        with self._book.engine.connect() as conn:
+            unfinished = store.unfinished_refunds(conn, limit=UNFINISHED_SWEEP_MAX)
+        for refund in unfinished:
+            self.resume(refund["id"])
+        return len(unfinished)
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def _claw(self, split: Split, refund: dict[str, Any]) -> None:
+        request = refund["request"]
+        failure: str | None = None
+        for _ in range(CLAW_TRIES_MAX):
+
+            def plan(current: Split, prefix: str) -> Plan:
+                if self._must(refund["id"])["status"] != "clawing":
+                    return Plan([], current.legs)  # clawed meanwhile
+                payin = self._payments.get(merchant_id=None, order_id=current.payin_id)
+                shares = clawback_shares(
+                    current,
+                    amount=refund["amount"],
+                    # The refund is not made yet: what it may take is still refundable.
+                    refundable=payin.refundable,
+                    parts=request["parts"],
+                )
+                claws = [self._claw_of(current, key, share) for key, share in shares.items()]
+                made = clawback_plan(current, claws, prefix, self._book.clock.now())
+                return Plan(made.transfers, made.legs, {"claws": [asdict(c) for c in claws]})
+
+            try:
+                _split, failure = self._book.run(
+                    split.id,
+                    "refund.claw",
+                    plan,
+                    refund_id=refund["id"],
+                    refunded_delta=refund["amount"],
+                )
+            except Rejected as refused:
+                failure = refused.code
+                break
+            if failure is None:
+                if self._must(refund["id"])["status"] == "clawing":
+                    self._set(refund["id"], status="refunding")  # nothing to claw back
+                return
+        self._set(refund["id"], status="failed", failure_code=f"clawback_{failure}")
+
+    def _claw_of(self, split: Split, key: str, share: int) -> Claw:
+        leg = split.leg(key)
+        if leg.state is LegState.PENDING:
+            return Claw(key, share, from_frozen=share)
+        if leg.owner is None:
+            return Claw(key, share, from_wallet=share)
+        wallet = self._book.wallets.get(split.merchant_id, leg.owner, split.currency)
+        from_wallet, debt = cover(
+            share, available=wallet.available, allow_negative=wallet.allow_negative
+        )
+        return Claw(key, share, from_wallet=from_wallet, as_debt=debt)
+
+    def _ask_payments(self, refund: dict[str, Any]) -> None:
+        split = self._book.load(refund["split_id"])
+        order_id = refund["refund_order_id"]
+        if order_id is None:
+            command = RefundCommand(
+                merchant_id=split.merchant_id,
+                payin_id=split.payin_id,
+                amount=refund["amount"],
+                reason=refund["request"].get("reason") or "",
+                merchant_reference=None,
+            )
+            try:
+                created = self._payments.create_refund(
+                    command, idempotency_key=f"split-refund:{refund['id']}"
+                )
+            except Rejected as refused:
+                self._set(refund["id"], status="undoing", failure_code=refused.code)
+                return
+            order_id = created.body.get("id") or created.body.get("order_id")
+            if created.status_code >= 400 and not order_id:
+                code = str(created.body.get("code", "refund_refused"))
+                self._set(refund["id"], status="undoing", failure_code=code)
+                return
+            self._set(refund["id"], refund_order_id=order_id)
+        order = self._payments.get(merchant_id=None, order_id=str(order_id), kind=OrderKind.REFUND)
+        if order.status is OrderStatus.SUCCEEDED:
+            self._set(refund["id"], status="refunded")
+        elif order.status in (OrderStatus.FAILED, OrderStatus.CLOSED):
+            code = order.failure.code if order.failure else "refund_failed"
+            self._set(refund["id"], status="undoing", failure_code=code)
+
+    def _undo(self, refund: dict[str, Any]) -> None:
+        claws = [Claw(**c) for c in refund["claws"]]
+
+        def plan(current: Split, prefix: str) -> Plan:
+            if self._must(refund["id"])["status"] != "undoing":
+                return Plan([], current.legs)
+            return undo_plan(current, claws, prefix, self._book.clock.now())
+
+        _split, failure = self._book.run(
+            refund["split_id"],
+            "refund.undo",
+            plan,
+            refund_id=refund["id"],
+            refunded_delta=-refund["amount"],
+        )
+        if failure is None and self._must(refund["id"])["status"] == "undoing":
+            self._set(refund["id"], status="failed")  # it had nothing to give back
+        # A refused undo (the merchant spent the money meanwhile) stays `undoing`: the tick
+        # tries again with new transfer ids.
+
+    # -- records --------------------------------------------------------------------------
+
+    def _clawed(self, conn: Connection, op: dict[str, Any]) -> None:
+        values = {"status": "refunding", "claws": op["claws"]}
+        store.update_refund(conn, op["refund_id"], updated_at=self._book.clock.now(), **values)
+
+    def _undone(self, conn: Connection, op: dict[str, Any]) -> None:
+        store.update_refund(
+            conn, op["refund_id"], status="failed", updated_at=self._book.clock.now()
+        )
+
+    def _set(self, refund_id: str, **values: Any) -> None:
+        with self._book.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store.update_refund(conn, refund_id, updated_at=self._book.clock.now(), **values)
+
+    def _must(self, refund_id: str) -> dict[str, Any]:
+        found = self.get(refund_id)
+        if found is None:
+            raise Rejected("split_refund_not_found", f"no split refund {refund_id}")
+        return found
+
+    def _check_merchant_covers(self, split: Split, own_part: int) -> None:
+        account = self._book.ledger.get_account(
+            merchant_books.wallet_account(split.merchant_id, split.currency)
+        )
+        available = account.available if account is not None else 0
+        if own_part > available:
+            raise Rejected(
+                "insufficient_balance",
+                f"the merchant's own part {own_part} is more than its available {available}",
+            )
