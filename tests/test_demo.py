@@ -26,6 +26,7 @@ from paycore.demo.customers import (
     plan_payins,
     split_amount,
 )
+from paycore.demo.flows import SCENES
 from paycore.demo.report import DemoReport
 from paycore.demo.run import PAYINS_MAX, DemoOptions, run_demo
 from paycore.demo.stage import DEMO_FAULTS, free_port
@@ -100,6 +101,9 @@ def test_the_demo_resolves_every_order_keeps_the_books_and_can_run_again(demo_en
     assert {("payin", product) for product in PRODUCTS} <= rated
     assert not re.search(r"(?<![0-9A-Za-z])[0-9]{13,19}(?![0-9])", output)  # no card in clear
     assert "ledger check: ok" in output
+    for scene in SCENES:  # every business flow showed its scene, none was refused
+        assert scene[0] in output
+    assert "refused" not in output
     assert "/docs" in output
 
 

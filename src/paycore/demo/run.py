@@ -22,6 +22,7 @@ from rich.progress import (
 from paycore.channels.config import DEFAULT_SANDBOX_URL
 from paycore.demo import stage
 from paycore.demo.customers import MERCHANTS, plan_payins
+from paycore.demo.flows import show_flows
 from paycore.demo.report import DemoReport, render
 from paycore.demo.traffic import CALLBACKS_GRACE_S, Traffic
 from paycore.errors import Rejected
@@ -86,6 +87,7 @@ def run_demo(
         stage.ensure_merchants(runtime)
         keys = stage.issue_keys(runtime)
         traffic, orders = _day(runtime, options, seed, console)
+        flow_problems = show_flows(runtime, console, bank_url=options.bank_url)
         report = DemoReport(
             orders=orders,
             balances={m.id: runtime.payments.balances(m.id) for m in MERCHANTS},
@@ -94,7 +96,7 @@ def run_demo(
             keys=keys,
             refused=dict(traffic.refused),
             first_answers=dict(traffic.first_answers),
-            errors=list(traffic.errors),
+            errors=list(traffic.errors) + flow_problems,
             elapsed_s=time.monotonic() - started,
             server_url=settings.public_url.rstrip("/"),
             server_running=own_port is None,

@@ -103,7 +103,7 @@ def sandbox_bank(data_dir: Path, bank_url: str) -> Iterator[bool]:
         started = launcher.start_bank(data_dir, port=_local_port(bank_url))
     try:
         with httpx.Client(base_url=bank_url, timeout=5.0) as admin:
-            before = _faults(admin, DEMO_FAULTS)
+            before = set_faults(admin, DEMO_FAULTS)
             try:
                 yield started is not None
             finally:
@@ -115,7 +115,7 @@ def sandbox_bank(data_dir: Path, bank_url: str) -> Iterator[bool]:
             started.wait(timeout=10)
 
 
-def _faults(admin: httpx.Client, changes: dict[str, Any]) -> dict[str, Any]:
+def set_faults(admin: httpx.Client, changes: dict[str, Any]) -> dict[str, Any]:
     """Set the bank's failure mix; returns the mix it had before."""
     before = admin.get("/admin/faults")
     answer = admin.put("/admin/faults", json=changes)

@@ -21,7 +21,7 @@ PAYIN = 20_000  # 200.00 CNY
 REFUND = 10_000
 WAIT_S = 20.0
 """Longest wait for the sandbox bank's answer to the demo's pay-in and refund."""
-DEMO_CARD = "6222021234567890123"
+DEMO_CARD = "6222021234567890128"  # Luhn-valid: the bank declines others
 
 
 def show(runtime: Runtime, console: Console, merchant_id: str) -> None:
