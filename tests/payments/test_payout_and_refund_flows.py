@@ -254,3 +254,18 @@ def test_a_payout_whose_process_stopped_before_the_hold_fails_cleanly_later(
     assert world.alpha.calls == [("query", order.id)]
     assert world.wallet("m2") == (50_000, 50_000)
     assert world.ledger.check().ok
+
+
+def test_a_replayed_full_refund_gets_its_first_answer_not_a_refusal(world: World) -> None:
+    world.alpha.then(succeeded("t1"), succeeded("r1"))
+    paid = world.payments.create_payin(payin(merchant="m2"), idempotency_key="p1").body["id"]
+    command = RefundCommand(merchant_id="m2", payin_id=paid, amount=10_000)
+
+    first = world.payments.create_refund(command, idempotency_key="r1")
+    again = world.payments.create_refund(command, idempotency_key="r1")
+
+    assert first.status_code == 201 and again.replayed
+    assert again.body["id"] == first.body["id"]
+    with pytest.raises(Rejected) as refused:
+        world.payments.create_refund(command, idempotency_key="r2")
+    assert refused.value.code == "refund_exceeds_refundable"

@@ -178,17 +178,22 @@ def fee_for(amount: int, fee_bps: int) -> int:
 
 
 def check_refund(payin: Order, amount: int) -> None:
+    check_refund_request(payin, amount)
+    if amount > payin.refundable:
+        raise Rejected(
+            "refund_exceeds_refundable",
+            f"{amount} is more than the {payin.refundable} still refundable on {payin.id}",
+        )
+
+
+def check_refund_request(payin: Order, amount: int) -> None:
+    """What a refund request must be, whatever has been refunded so far."""
     if payin.kind is not OrderKind.PAYIN:
         raise Rejected("not_a_payin", f"{payin.id} is a {payin.kind}")
     if payin.status is not OrderStatus.SUCCEEDED:
         raise Rejected("payin_not_succeeded", f"{payin.id} is {payin.status}, not paid")
     if amount <= 0:
         raise Rejected("amount_must_be_positive", "amount is in minor units and above zero")
-    if amount > payin.refundable:
-        raise Rejected(
-            "refund_exceeds_refundable",
-            f"{amount} is more than the {payin.refundable} still refundable on {payin.id}",
-        )
 
 
 # -- the janitor's schedule -------------------------------------------------------------

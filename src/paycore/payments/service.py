@@ -40,7 +40,7 @@ from paycore.payments.model import (
     check_amount,
     check_product,
     check_reference,
-    check_refund,
+    check_refund_request,
     fee_for,
     payin_expiry,
 )
@@ -216,7 +216,9 @@ class Payments:
 
     def create_refund(self, cmd: RefundCommand, *, idempotency_key: str) -> Created:
         payin = self.get(merchant_id=cmd.merchant_id, order_id=cmd.payin_id, kind=OrderKind.PAYIN)
-        check_refund(payin, cmd.amount)
+        # Not yet against what is still refundable: a replay of this very refund must get
+        # its first answer; `record` reserves the amount with the idempotency key, atomically.
+        check_refund_request(payin, cmd.amount)
         order = self._new_order(
             OrderKind.REFUND,
             merchant_id=cmd.merchant_id,

@@ -28,6 +28,9 @@ class Settings:
     """PAYCORE_PUBLIC_URL: where channels send their callbacks."""
     workers_enabled: bool = True
     """PAYCORE_WORKERS: run the janitor and webhook relay threads inside `serve`."""
+    custody_file: str = ""
+    """PAYCORE_CUSTODY_FILE: JSON describing custody banks. Empty: one built-in sandbox
+    custody bank (product house_deposit, Asia/Shanghai, cut-off 24:00)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,6 +43,7 @@ class Settings:
             channels_file=os.environ.get("PAYCORE_CHANNELS_FILE", ""),
             public_url=os.environ.get("PAYCORE_PUBLIC_URL", "http://127.0.0.1:8000"),
             workers_enabled=os.environ.get("PAYCORE_WORKERS", "1") not in ("0", "false", "no"),
+            custody_file=os.environ.get("PAYCORE_CUSTODY_FILE", ""),
         )
 
 

@@ -1,0 +1,369 @@
+"""The day's cut-off: every receipt still unmatched when its business day ends goes back
+to its payer through the channel, and the run writes a report of what and why.
+
+Each receipt walks persisted steps (due -> moved_back -> refund_requested -> reported), and
+each step is safe to repeat: ledger transfer ids are derived from the receipt, the refund
+carries an idempotency key derived from it. So a run that crashes anywhere resumes by
+running again, and a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from paycore.clock import Clock
+from paycore.custody import store, store_runs
+from paycore.custody.bookkeeping import (
+    into_custody,
+    out_of_custody,
+    receipt_transfer_id,
+    subaccount_id,
+)
+from paycore.custody.model import (
+    CUTOFF_REFUND_REASON,
+    CustodyBank,
+    CutoffRun,
+    CutoffStep,
+    Receipt,
+    ReceiptStatus,
+    ReportLine,
+    business_date_of,
+    day_end,
+)
+from paycore.errors import Rejected
+from paycore.ledger.model import TransferResult
+from paycore.ledger.service import Ledger
+from paycore.payments import bookkeeping as books
+from paycore.payments.model import OrderKind, OrderStatus
+from paycore.payments.service import Payments, RefundCommand
+from paycore.platform.db import WRITER
+
+log = logging.getLogger(__name__)
+
+CUTOFF_RECEIPTS_MAX = 10_000
+"""Receipts one run walks; more stay for the next tick's run of the same day."""
+RECENT_DAYS_MAX = 500
+_OPEN_STEPS = (CutoffStep.DUE, CutoffStep.MOVED_BACK, CutoffStep.REFUND_REQUESTED)
+_OUTCOME = {OrderStatus.SUCCEEDED: "refunded", OrderStatus.FAILED: "refund_failed"}
+
+
+def ledger_problem(results: Sequence[TransferResult]) -> str | None:
+    """None when every leg landed (now or before); else the result that sank the set."""
+    bad = [r.result for r in results if r.result not in ("created", "exists")]
+    if not bad:
+        return None
+    real = [code for code in bad if code != "linked_event_failed"]
+    return (real or bad)[0]
+
+
+class CutoffJob:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        ledger: Ledger,
+        clock: Clock,
+        payments: Payments,
+        report_dir: Path,
+        bank_of: Callable[[str], CustodyBank],
+        after_step: Callable[[str], None],
+    ) -> None:
+        self._engine = engine
+        self._ledger = ledger
+        self._clock = clock
+        self._payments = payments
+        self._report_dir = report_dir
+        self._bank_of = bank_of
+        self._after_step = after_step
+
+    def run(self, bank: CustodyBank, business_date: date) -> CutoffRun:
+        now = self._clock.now()
+        if now < day_end(bank, business_date):
+            raise Rejected(
+                "business_day_not_ended",
+                f"{business_date} at {bank.name} ends {day_end(bank, business_date).isoformat()}",
+            )
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            before = store_runs.get_run(conn, bank=bank.name, business_date=business_date)
+            store_runs.start_run(conn, bank=bank.name, business_date=business_date, now=now)
+            marked = store.mark_due(conn, bank=bank.name, business_date=business_date, now=now)
+        self._after_step("due")
+        pending = self._pending(bank, business_date)
+        if before is not None and before.status == "completed" and not marked and not pending:
+            return before  # a second run: nothing to do, nothing changes
+        for receipt in pending:
+            self._advance(bank, receipt)
+        self.follow_refunds()  # also those a crash left between their report and outcome
+        path = self._write_csv(bank, business_date)
+        left = len(self._pending(bank, business_date))
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store_runs.finish_run(
+                conn,
+                bank=bank.name,
+                business_date=business_date,
+                now=self._clock.now(),
+                path=str(path),
+                status="incomplete" if left else "completed",
+            )
+        self._after_step("finished")
+        return self.report(bank, business_date)
+
+    def report(self, bank: CustodyBank, business_date: date) -> CutoffRun:
+        with self._engine.connect() as conn:
+            run = store_runs.get_run(conn, bank=bank.name, business_date=business_date)
+        if run is None:
+            raise Rejected("cutoff_run_not_found", f"no cut-off of {bank.name} on {business_date}")
+        return run
+
+    def due_days(self, bank: CustodyBank, now: datetime) -> list[date]:
+        """Yesterday, unless its run completed, and any earlier day still holding
+        unmatched or half-refunded receipts (a pay-in swept in late, a crashed run)."""
+        today = business_date_of(bank, now)
+        yesterday = today - timedelta(days=1)
+        with self._engine.connect() as conn:
+            run = store_runs.get_run(conn, bank=bank.name, business_date=yesterday)
+            left = store.list_receipts(
+                conn,
+                bank=bank.name,
+                before_date=today,
+                statuses=[ReceiptStatus.UNMATCHED, ReceiptStatus.REFUNDING],
+                limit=RECENT_DAYS_MAX,
+            )
+        days = {r.business_date for r in left if r.status is ReceiptStatus.UNMATCHED}
+        days |= {r.business_date for r in left if r.cutoff_step in _OPEN_STEPS}
+        if run is None or run.status != "completed":
+            days.add(yesterday)
+        return sorted(days)
+
+    # -- one receipt --------------------------------------------------------------------------
+
+    def _pending(self, bank: CustodyBank, business_date: date) -> list[Receipt]:
+        with self._engine.connect() as conn:
+            return store.list_receipts(
+                conn,
+                bank=bank.name,
+                business_date=business_date,
+                steps=_OPEN_STEPS,
+                limit=CUTOFF_RECEIPTS_MAX,
+            )
+
+    def _advance(self, bank: CustodyBank, receipt: Receipt) -> None:
+        step = receipt.cutoff_step
+        if step is CutoffStep.DUE:
+            if not self._move_back(bank, receipt):
+                return
+            step = CutoffStep.MOVED_BACK
+        if step is CutoffStep.MOVED_BACK:
+            if not self._request_refund(receipt):
+                return
+            step = CutoffStep.REFUND_REQUESTED
+        if step is CutoffStep.REFUND_REQUESTED:
+            self._report_line(bank, receipt.id)
+        self.apply_refund_outcome(receipt.id)
+
+    def _move_back(self, bank: CustodyBank, receipt: Receipt) -> bool:
+        legs = out_of_custody(
+            bank,
+            transfer_id=receipt_transfer_id(receipt.id, "back", receipt.move_attempt),
+            wallet=books.wallet_account(receipt.merchant_id, receipt.currency),
+            subaccount=subaccount_id(bank, receipt.merchant_id, receipt.owner),
+            amount=receipt.amount,
+            meta={"receipt_id": receipt.id, "merchant_id": receipt.merchant_id},
+        )
+        problem = ledger_problem(self._ledger.create_transfers(legs))
+        self._after_step("moved_back_posted")
+        now = self._clock.now()
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            if problem is not None:
+                # A failed id stays failed in the ledger: the next run tries a new one.
+                store.update_receipt(
+                    conn, receipt.id, now=now, move_attempt=receipt.move_attempt + 1, error=problem
+                )
+                log.warning("custody cut-off cannot move %s back: %s", receipt.id, problem)
+                return False
+            store.update_receipt(
+                conn,
+                receipt.id,
+                now=now,
+                expect_step=CutoffStep.DUE,
+                cutoff_step=CutoffStep.MOVED_BACK,
+                error=None,
+            )
+        self._after_step("moved_back")
+        return True
+
+    def _request_refund(self, receipt: Receipt) -> bool:
+        refund_id = self._earlier_refund(receipt) or self._create_refund(receipt)
+        if refund_id is None:
+            return False
+        self._after_step("refund_created")
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store.update_receipt(
+                conn,
+                receipt.id,
+                now=self._clock.now(),
+                expect_step=CutoffStep.MOVED_BACK,
+                cutoff_step=CutoffStep.REFUND_REQUESTED,
+                refund_id=refund_id,
+                error=None,
+            )
+        self._after_step("refund_requested")
+        return True
+
+    def _earlier_refund(self, receipt: Receipt) -> str | None:
+        """The refund a crashed run created before it could record it. Payments checks the
+        refundable amount before it looks at the idempotency key, so asking again would be
+        refused rather than answered; the cut-off's refund is found by its reason instead."""
+        earlier = self._payments.list_orders(
+            merchant_id=receipt.merchant_id, kind=OrderKind.REFUND, parent_id=receipt.id
+        )
+        found = [o.id for o in earlier if o.description == CUTOFF_REFUND_REASON]
+        return found[0] if found else None
+
+    def _create_refund(self, receipt: Receipt) -> str | None:
+        try:
+            created = self._payments.create_refund(
+                RefundCommand(
+                    merchant_id=receipt.merchant_id,
+                    payin_id=receipt.id,
+                    amount=receipt.amount,
+                    reason=CUTOFF_REFUND_REASON,
+                ),
+                idempotency_key=f"custody-cutoff:{receipt.id}",
+            )
+        except Rejected as error:
+            with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+                store.update_receipt(conn, receipt.id, now=self._clock.now(), error=error.code)
+            log.warning("custody cut-off refund of %s refused: %s", receipt.id, error.code)
+            return None
+        return str(created.body["id"])
+
+    def _report_line(self, bank: CustodyBank, receipt_id: str) -> None:
+        with self._engine.connect() as conn:
+            receipt = store.get_receipt(conn, receipt_id)
+        if receipt is None or receipt.refund_id is None:  # pragma: no cover - set one step ago
+            return
+        refund = self._payments.get(merchant_id=None, order_id=receipt.refund_id)
+        line = ReportLine(
+            receipt_id=receipt.id,
+            owner=receipt.owner,
+            amount=receipt.amount,
+            currency=receipt.currency,
+            received_at=receipt.received_at,
+            reason=f"unmatched at the {bank.cutoff} cut-off ({bank.timezone})",
+            refund_id=receipt.refund_id,
+            outcome=_OUTCOME.get(refund.status, f"refund_{refund.status.value}"),
+        )
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store_runs.add_report_line(conn, line, bank=bank.name, day=receipt.business_date)
+            store.update_receipt(
+                conn,
+                receipt.id,
+                now=self._clock.now(),
+                expect_step=CutoffStep.REFUND_REQUESTED,
+                cutoff_step=CutoffStep.REPORTED,
+            )
+        self._after_step("reported")
+
+    # -- the refund's outcome -----------------------------------------------------------------
+
+    def follow_refunds(self) -> None:
+        """Apply the outcome of every cut-off refund still open (the durable side of the
+        listener on refund finals)."""
+        with self._engine.connect() as conn:
+            open_ones = store.list_receipts(
+                conn,
+                statuses=[ReceiptStatus.REFUNDING],
+                steps=[CutoffStep.REFUND_REQUESTED, CutoffStep.REPORTED],
+                limit=CUTOFF_RECEIPTS_MAX,
+            )
+        for receipt in open_ones:
+            self.apply_refund_outcome(receipt.id)
+
+    def apply_refund_outcome(self, receipt_id: str) -> None:
+        """Refunded, or, when the refund failed, the money goes back into the sub-account
+        (the failed refund released it to the merchant wallet) and the receipt says so."""
+        with self._engine.connect() as conn:
+            receipt = store.get_receipt(conn, receipt_id)
+        if receipt is None or receipt.status is not ReceiptStatus.REFUNDING:
+            return
+        if receipt.refund_id is None:
+            return
+        refund = self._payments.get(merchant_id=None, order_id=receipt.refund_id)
+        if refund.status not in _OUTCOME:
+            return
+        if refund.status is OrderStatus.FAILED and not self._return_to_custody(receipt):
+            return
+        outcome = _OUTCOME[refund.status]
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store.update_receipt(
+                conn,
+                receipt.id,
+                now=self._clock.now(),
+                expect_status=ReceiptStatus.REFUNDING,
+                status=ReceiptStatus(outcome),
+            )
+            store_runs.set_line_outcome(conn, receipt.id, outcome)
+
+    def _return_to_custody(self, receipt: Receipt) -> bool:
+        bank = self._bank_of(receipt.bank)
+        legs = into_custody(
+            bank,
+            transfer_id=receipt_transfer_id(receipt.id, "ret", receipt.move_attempt),
+            wallet=books.wallet_account(receipt.merchant_id, receipt.currency),
+            subaccount=subaccount_id(bank, receipt.merchant_id, receipt.owner),
+            amount=receipt.amount,
+            meta={"receipt_id": receipt.id, "merchant_id": receipt.merchant_id},
+        )
+        problem = ledger_problem(self._ledger.create_transfers(legs))
+        if problem is None:
+            return True
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store.update_receipt(
+                conn,
+                receipt.id,
+                now=self._clock.now(),
+                move_attempt=receipt.move_attempt + 1,
+                error=problem,
+            )
+        return False
+
+    # -- the report file ----------------------------------------------------------------------
+
+    def _write_csv(self, bank: CustodyBank, business_date: date) -> Path:
+        """The whole day's report, rewritten from its lines (so a rerun writes the same)."""
+        with self._engine.connect() as conn:
+            lines = store_runs.report_lines(conn, bank=bank.name, business_date=business_date)
+        self._report_dir.mkdir(parents=True, exist_ok=True)
+        path = self._report_dir / f"cutoff_{bank.name}_{business_date.isoformat()}.csv"
+        partial = path.with_suffix(".csv.part")
+        with partial.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(
+                [
+                    *("receipt", "payer", "amount_minor", "currency", "received_at"),
+                    *("reason", "refund_id", "outcome"),
+                ]
+            )
+            for line in lines:
+                writer.writerow(
+                    [
+                        line.receipt_id,
+                        line.owner,
+                        line.amount,
+                        line.currency,
+                        line.received_at.isoformat(),
+                        line.reason,
+                        line.refund_id or "",
+                        line.outcome,
+                    ]
+                )
+        os.replace(partial, path)  # readers never see half a report
+        return path
