@@ -17,6 +17,7 @@ from rich.console import Console
 
 from paycore.channels.model import Payer
 from paycore.collection import demo as collection_demo
+from paycore.custody import demo as custody_demo
 from paycore.demo.stage import set_faults
 from paycore.errors import Rejected
 from paycore.merchants.model import MerchantStatus
@@ -29,6 +30,7 @@ from paycore.split import demo as split_demo
 Scene = Callable[[Runtime, Console, str], None]
 SCENES: tuple[tuple[str, Scene], ...] = (
     ("split settlement (分账)", split_demo.show),
+    ("bank custody (资金存管)", custody_demo.show),
     ("rent collection (代收)", collection_demo.show),
     ("rewards (现金奖励)", rewards_demo.show),
 )
