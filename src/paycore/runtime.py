@@ -193,10 +193,11 @@ class Runtime:
         self._closers.insert(0, prober.stop)
 
     def run_flows(self, stop: threading.Event, interval_s: float) -> None:
-        """The periodic work of split, custody, collection and rewards (sweeps, cut-offs,
-        due collections), one slice after another; one slice failing does not stop others."""
+        """The periodic work of split, custody, collection, rewards and wallets (sweeps,
+        cut-offs, due collections, debts offset from new income), one slice after another;
+        one slice failing does not stop the others."""
         while not stop.wait(interval_s):
-            for flow in (self.split, self.custody, self.collection, self.rewards):
+            for flow in (self.split, self.custody, self.collection, self.rewards, self.wallets):
                 try:
                     flow.tick()
                 except Exception:

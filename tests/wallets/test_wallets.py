@@ -98,10 +98,10 @@ def test_a_debt_is_repaid_from_the_next_income_and_never_beyond_what_is_owed(
 ) -> None:
     runtime.wallets.open(funded, "rcv", "CNY")
     owe(runtime, funded, "rcv", 3_000)
-    runtime.wallets.top_up(funded, "rcv", "CNY", amount=1_000, reference="income-1")
+    income_from_elsewhere(runtime, funded, "rcv", 1_000, tag="1")
 
     first = runtime.wallets.repay_debt(funded, "rcv", "CNY")
-    runtime.wallets.top_up(funded, "rcv", "CNY", amount=5_000, reference="income-2")
+    income_from_elsewhere(runtime, funded, "rcv", 5_000, tag="2")
     second = runtime.wallets.repay_debt(funded, "rcv", "CNY")
     third = runtime.wallets.repay_debt(funded, "rcv", "CNY")
 
@@ -134,6 +134,45 @@ def owe(runtime: Runtime, merchant_id: str, owner: str, amount: int) -> None:
                 id=f"tr_test_debt_{owner}",
                 debit_account_id=receivable_account(merchant_id, owner, "CNY"),
                 credit_account_id=books.wallet_account(merchant_id, "CNY"),
+                amount=amount,
+                currency="CNY",
+            )
+        ]
+    )
+    assert result.result == "created"
+
+
+def test_a_debt_is_offset_from_any_income_by_the_sweep_and_by_a_top_up(
+    runtime: Runtime, funded: str
+) -> None:
+    for owner in ("a", "b", "clear"):
+        runtime.wallets.open(funded, owner, "CNY")
+    owe(runtime, funded, "a", 1_500)
+    owe(runtime, funded, "b", 800)
+    income_from_elsewhere(runtime, funded, "a", 1_000)  # e.g. a reward: nothing repaid yet
+
+    assert runtime.wallets.get(funded, "a", "CNY").debt == 1_500
+    assert runtime.wallets.repay_debts() == 1_000
+    assert runtime.wallets.repay_debts() == 0
+    runtime.wallets.top_up(funded, "b", "CNY", amount=2_000, reference="b-income")
+
+    a, b = runtime.wallets.get(funded, "a", "CNY"), runtime.wallets.get(funded, "b", "CNY")
+    assert (a.balance, a.debt) == (0, 500)
+    assert (b.balance, b.debt) == (1_200, 0)
+    assert runtime.ledger.check().ok
+
+
+def income_from_elsewhere(
+    runtime: Runtime, merchant_id: str, owner: str, amount: int, *, tag: str = ""
+) -> None:
+    from paycore.payments import bookkeeping as books
+
+    [result] = runtime.ledger.create_transfers(
+        [
+            TransferRequest(
+                id=f"tr_test_income_{owner}{tag}",
+                debit_account_id=books.wallet_account(merchant_id, "CNY"),
+                credit_account_id=wallet_account(merchant_id, owner, "CNY"),
                 amount=amount,
                 currency="CNY",
             )

@@ -171,6 +171,14 @@ class Ledger:
                 found |= store.get_accounts(conn, account_ids[start : start + 1000]).keys()
         return found
 
+    def accounts_in_debit(
+        self, code: int, *, limit: int = limits.ACCOUNTS_PAGE_MAX, after: str | None = None
+    ) -> list[Account]:
+        """Accounts of `code` whose posted debits exceed their posted credits (e.g. users who
+        owe money), in id order; `after` is the last id of the previous page."""
+        with self._engine.connect() as conn:
+            return store.accounts_in_debit(conn, code=code, after_id=after, limit=limit)
+
     def list_accounts(
         self,
         *,

@@ -52,6 +52,15 @@ accounts = Table(
     Column("credits_pending", BigInteger, nullable=False),
     Column("credits_posted", BigInteger, nullable=False),
     Index("ix_ledger_accounts_owner_id", "owner_id"),
+    # Only accounts whose debits exceed their credits: few (clearing, pools, users' debts),
+    # so a sweep for debts to offset reads a handful of rows, never every wallet.
+    Index(
+        "ix_ledger_accounts_in_debit",
+        "code",
+        "id",
+        postgresql_where=text("debits_posted > credits_posted"),
+        sqlite_where=text("debits_posted > credits_posted"),
+    ),
 )
 
 transfers = Table(
@@ -172,6 +181,21 @@ def list_accounts(
     query = select(accounts).order_by(accounts.c.id).limit(limit)
     if owner_id is not None:
         query = query.where(accounts.c.owner_id == owner_id)
+    if after_id is not None:
+        query = query.where(accounts.c.id > after_id)
+    return [_account(row) for row in conn.execute(query)]
+
+
+def accounts_in_debit(
+    conn: Connection, *, code: int, after_id: str | None, limit: int
+) -> list[Account]:
+    """Accounts of `code` whose posted debits exceed their posted credits, in id order."""
+    query = (
+        select(accounts)
+        .where(accounts.c.code == code, accounts.c.debits_posted > accounts.c.credits_posted)
+        .order_by(accounts.c.id)
+        .limit(limit)
+    )
     if after_id is not None:
         query = query.where(accounts.c.id > after_id)
     return [_account(row) for row in conn.execute(query)]

@@ -26,6 +26,9 @@ from paycore.wallets.model import (
     wallet_account,
 )
 
+DEBTORS_PER_SWEEP = 500
+"""Debts looked at per sweep; the next sweep takes the rest (the flows worker runs every 2 s)."""
+
 
 class Wallets:
     def __init__(self, ledger: Ledger) -> None:
@@ -147,6 +150,7 @@ class Wallets:
             ]
         )
         _raise_unless_done(result.result, reference)
+        self.repay_debt(merchant_id, owner, currency)
         return transfer_id
 
     def repay_debt(self, merchant_id: str, owner: str, currency: str) -> int:
@@ -172,6 +176,22 @@ class Wallets:
             ]
         )
         return amount if result.result == "created" else 0
+
+    def repay_debts(self, *, limit: int = DEBTORS_PER_SWEEP) -> int:
+        """Offset every debt its wallet can now cover, whatever brought the money in (a
+        split, a reward, rent, a top-up); returns the total repaid. Reads only accounts in
+        debit, through a partial index."""
+        repaid = 0
+        for receivable in self._ledger.accounts_in_debit(CODE_USER_RECEIVABLE, limit=limit):
+            merchant_id = str(receivable.metadata.get("merchant_id", ""))
+            owner = str(receivable.metadata.get("owner", ""))
+            if merchant_id and owner:
+                repaid += self.repay_debt(merchant_id, owner, receivable.currency)
+        return repaid
+
+    def tick(self) -> None:
+        """Periodic work, called by the runtime's flows worker."""
+        self.repay_debts()
 
 
 def _raise_unless_done(result: str, reference: str) -> None:
