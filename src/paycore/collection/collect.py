@@ -148,7 +148,7 @@ class Collector:
 
     def _claim_retry(self, period: Period, now: datetime) -> Attempt | None:
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            plan = store.get_plan(conn, period.plan_id)
+            plan = store.get_plan(conn, period.plan_id, lock=True)
             if plan is None or plan.status is not PlanStatus.ACTIVE:
                 return None
             number = period.attempts_made + 1
@@ -336,7 +336,7 @@ class Collector:
             attempt = store.get_attempt(conn, attempt_id)
             if attempt is None:
                 raise InvariantViolation(f"attempt {attempt_id} vanished")
-            plan = store.get_plan(conn, attempt.plan_id)
+            plan = store.get_plan(conn, attempt.plan_id, lock=True)
             period = store.get_period(conn, attempt.plan_id, attempt.period_no)
             if plan is None or period is None:
                 raise InvariantViolation(f"attempt {attempt_id} lost its plan or period")

@@ -202,28 +202,30 @@ class Collections:
             with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
                 number, next_at = plan.next_period_no, plan.next_due_at
                 if action == "resume":
-                    number, next_at = self._skip_missed(conn, plan, now)
+                    number, next_at = missed_until(plan, now)
                 if action == "cancel":
                     next_at = None
-                    store.cancel_retrying(conn, plan.id, now)
+                # The compare-and-set first: a racing action (or claim) loses here, before
+                # it writes skipped periods twice or cancels retries of a plan it did not move.
                 moved = store.move_plan(
                     conn, plan, status=target, next_period_no=number, next_due_at=next_at, now=now
                 )
                 if not moved:
                     conn.rollback()
                     continue
+                if action == "resume":
+                    self._skip_missed(conn, plan, number, now)
+                if action == "cancel":
+                    store.cancel_retrying(conn, plan.id, now)
                 changed = replace_plan(plan, target, number, next_at, now)
                 self._event(conn, changed, f"collection.plan_{target_event(action)}", now)
                 complete_if_done(conn, plan.id, now)
             return self.get(merchant_id, plan_id)
         raise Rejected("plan_busy", "the plan changed meanwhile; try again")
 
-    def _skip_missed(
-        self, conn: Connection, plan: Plan, now: datetime
-    ) -> tuple[int, datetime | None]:
+    def _skip_missed(self, conn: Connection, plan: Plan, until: int, now: datetime) -> None:
         """Periods that fell due while paused are recorded as skipped, not collected late."""
-        number, at = plan.next_period_no, plan.next_due_at
-        while at is not None and at <= now and number <= PERIODS_MAX * 10:
+        for number in range(plan.next_period_no, until):
             store.insert_period(
                 conn,
                 plan_id=plan.id,
@@ -233,9 +235,6 @@ class Collections:
                 attempts_made=0,
                 now=now,
             )
-            number += 1
-            at = due_at(plan.terms, number)
-        return number, at
 
     # -- schedule -----------------------------------------------------------------------
 
@@ -298,7 +297,14 @@ class Collections:
 
     def _on_payin_final(self, order: Order) -> None:
         attempt_id = order.metadata.get(ATTEMPT_META_KEY)
-        if isinstance(attempt_id, str):
+        if not isinstance(attempt_id, str):
+            return
+        with self._engine.connect() as conn:
+            attempt = store.get_attempt(conn, attempt_id)
+        # Metadata is the merchant's to write: any pay-in can name an attempt. Act only on
+        # the pay-in the attempt recorded as its own; one not recorded yet is reached by
+        # the charge itself or, after a crash, by the lease sweep (same idempotency key).
+        if attempt is not None and attempt.payin_id == order.id:
             self.collector.on_payin(attempt_id, order, self._clock.now())
 
     def _event(self, conn: Connection, plan: Plan, kind: str, now: datetime) -> None:
@@ -310,6 +316,15 @@ class Collections:
             payload=event_payload(plan),
             now=now,
         )
+
+
+def missed_until(plan: Plan, now: datetime) -> tuple[int, datetime | None]:
+    """The first period a resumed plan collects, and when: those due meanwhile are missed."""
+    number, at = plan.next_period_no, plan.next_due_at
+    while at is not None and at <= now and number <= PERIODS_MAX * 10:
+        number += 1
+        at = due_at(plan.terms, number)
+    return number, at
 
 
 def target_event(action: str) -> str:

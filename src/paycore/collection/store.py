@@ -176,8 +176,11 @@ def insert_plan(conn: Connection, plan: Plan) -> None:
     conn.execute(insert(plans), _plan_row(plan))
 
 
-def get_plan(conn: Connection, plan_id: str) -> Plan | None:
-    row = conn.execute(select(plans).where(plans.c.id == plan_id)).first()
+def get_plan(conn: Connection, plan_id: str, *, lock: bool = False) -> Plan | None:
+    """`lock` holds the plan's row to the end of the transaction (PostgreSQL; SQLite has
+    one writer at a time), so a pause or cancel waits for, or is seen by, the caller."""
+    query = select(plans).where(plans.c.id == plan_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     return _plan(row) if row is not None else None
 
 

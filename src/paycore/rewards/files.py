@@ -60,7 +60,7 @@ def read_csv(content: bytes) -> Iterator[RawRow]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise Rejected("invalid_file", "the CSV file is not UTF-8") from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = _guarded(csv.reader(io.StringIO(text, newline="")))
     header = [name.strip().lower() for name in next(reader, [])]
     unknown = set(header) - CSV_COLUMNS
     if not {"recipient", "amount"} <= set(header) or unknown or len(set(header)) != len(header):
@@ -74,6 +74,15 @@ def read_csv(content: bytes) -> Iterator[RawRow]:
         if len(cells) > len(header):
             values["amount"] = None  # a comma too many: most likely "1,000" split in two
         yield _raw(position, values)
+
+
+def _guarded(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The csv module's own refusals (a field over its 128 KiB limit, ...) as `invalid_file`:
+    the whole file is read before anything is stored, so nothing is half applied."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise Rejected("invalid_file", f"the CSV file cannot be read: {exc}") from exc
 
 
 def read_json(rows: Any) -> Iterator[RawRow]:
