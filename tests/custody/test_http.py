@@ -209,3 +209,16 @@ def test_the_banks_are_listed_with_their_zone_cutoff_and_mode(client: TestClient
         ("sandbox_custody", "Asia/Shanghai", "24:00", "full"),
         ("pool_bank", "Asia/Shanghai", "24:00", "light"),
     ]
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_cutoff_or_check_of_a_day_at_the_end_of_the_calendar_is_refused_not_a_crash(
+    client: TestClient, desk: Desk, day: str
+) -> None:
+    body = {"bank": "sandbox_custody", "business_date": day}
+
+    assert_problem(client.post("/v1/custody/cutoffs", json=body), 422, "invalid_business_date")
+    assert_problem(client.post("/v1/custody/checks", json=body), 422, "invalid_business_date")
+    assert client.get("/v1/custody/checks", params={"bank": "sandbox_custody"}).json() == {
+        "data": []
+    }

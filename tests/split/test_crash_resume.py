@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from paycore.clock import ManualClock
+from paycore.payments.model import OrderKind
 from paycore.payments.service import Payments
 from paycore.split.model import Share, SplitMode, SplitStatus, split_id_for
+from tests.payments.fakes import succeeded
 from tests.split.conftest import Shop, fund_merchant
 
 
@@ -87,3 +89,36 @@ def test_a_split_whose_listener_call_was_lost_is_made_by_the_sweep(
     shop.splits.tick()
 
     assert shop.net("alice") == 4_950
+
+
+def test_a_refund_whose_request_is_still_in_flight_elsewhere_is_not_undone(
+    shop: Shop, clock: ManualClock
+) -> None:
+    """The process asking for the refund died inside the channel call: payments holds the
+    key (`request_in_progress`) while the bank may well pay the refund. The tick must wait
+    for that refund's outcome, not give the claw-back back to the receiver."""
+    shop.open("alice")
+    shop.rule(Share("alice", bps=5_000))
+    payin = shop.pay(10_000)
+    fund_merchant(shop.runtime.ledger, shop.merchant_id, 1_000)
+    split_id = split_id_for(payin.id)
+    shop.alpha.then(Crash())
+    with pytest.raises(Crash):
+        shop.splits.refund(merchant_id=None, split_id=split_id, amount=10_000, idempotency_key="r")
+    [order] = shop.runtime.payments.list_orders(
+        merchant_id=None, kind=OrderKind.REFUND, parent_id=payin.id
+    )
+    shop.alpha.truth[order.id] = succeeded()  # the bank did pay it back
+
+    shop.splits.tick()  # within the payments' lease of the key: still in progress
+
+    [refund] = shop.splits.refunds_of(merchant_id=None, split_id=split_id)
+    assert refund["status"] == "refunding"
+    assert shop.net("alice") == 0  # the claw-back stands
+    clock.advance(120)
+    shop.runtime.janitor.sweep()
+    shop.splits.tick()
+    [refund] = shop.splits.refunds_of(merchant_id=None, split_id=split_id)
+    assert (refund["status"], refund["refund_order_id"]) == ("refunded", order.id)
+    assert shop.net("alice") == 0
+    assert shop.runtime.ledger.check().ok

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -343,8 +344,9 @@ class CutoffJob:
             lines = store_runs.report_lines(conn, bank=bank.name, business_date=business_date)
         self._report_dir.mkdir(parents=True, exist_ok=True)
         path = self._report_dir / f"cutoff_{bank.name}_{business_date.isoformat()}.csv"
-        partial = path.with_suffix(".csv.part")
-        with partial.open("w", newline="", encoding="utf-8") as handle:
+        # A file of its own per writer: every worker process may write the same report.
+        fd, partial = tempfile.mkstemp(dir=self._report_dir, prefix=path.name, suffix=".part")
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(
                 [

@@ -140,7 +140,19 @@ class Deals:
         check_close(deal, commission)
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             # The intent first: a crash after the transfers is finished by the next call.
-            store.update_deal(conn, deal.id, closing=True, commission=commission, rest_to=rest_to)
+            # Only on an open deal with no close in flight and the attempt we read: two
+            # closes at once must not swap terms under each other's transfers.
+            claimed = store.update_deal(
+                conn,
+                deal.id,
+                expect_closing=False,
+                expect_attempt=deal.close_attempt,
+                closing=True,
+                commission=commission,
+                rest_to=rest_to,
+            )
+        if not claimed:
+            raise Rejected("deal_close_in_progress", f"{deal.id} is being closed by another call")
         problem = self._resume_close(bank, deal.id)
         if problem is not None:
             raise Rejected("deal_close_failed", f"nothing moved, {deal.id} stays open: {problem}")
@@ -158,15 +170,24 @@ class Deals:
         legs = close_legs(bank, deal, commission=deal.commission or 0, rest_to=rest_to)
         problem = ledger_problem(self._ledger.create_transfers(legs)) if legs else None
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            # Whoever finished this very close first records it; the others change nothing.
             if problem is None:
                 closed_at = self._clock.now()
                 store.update_deal(
-                    conn, deal.id, closing=False, status="closed", closed_at=closed_at
+                    conn,
+                    deal.id,
+                    expect_closing=True,
+                    expect_attempt=deal.close_attempt,
+                    closing=False,
+                    status="closed",
+                    closed_at=closed_at,
                 )
             else:
                 store.update_deal(
                     conn,
                     deal.id,
+                    expect_closing=True,
+                    expect_attempt=deal.close_attempt,
                     closing=False,
                     commission=None,
                     rest_to=None,

@@ -185,6 +185,16 @@ def day_window(bank: CustodyBank, business_date: date) -> tuple[datetime, dateti
     return day_end(bank, business_date - timedelta(days=1)), day_end(bank, business_date)
 
 
+def check_business_date(bank: CustodyBank, business_date: date) -> None:
+    """Refuse a day whose window falls off the calendar (year 1 or 9999) with a code."""
+    try:
+        day_window(bank, business_date)
+    except OverflowError:
+        raise Rejected(
+            "invalid_business_date", f"{business_date} is outside the calendar"
+        ) from None
+
+
 def business_date_of(bank: CustodyBank, at: datetime) -> date:
     """The business day an instant belongs to (a receipt after the cut-off is tomorrow's)."""
     local_date = at.astimezone(bank.tz).date()

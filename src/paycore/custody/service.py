@@ -31,6 +31,7 @@ from paycore.custody.model import (
     RestTo,
     Role,
     SubAccount,
+    check_business_date,
     day_end,
     parse_banks,
 )
@@ -215,7 +216,9 @@ class Custody:
     # -- cut-off, checks and the periodic work ------------------------------------------------
 
     def run_cutoff(self, bank: str, business_date: date) -> CutoffRun:
-        return self.cutoff.run(self.bank(bank), business_date)
+        found = self.bank(bank)
+        check_business_date(found, business_date)
+        return self.cutoff.run(found, business_date)
 
     def cutoff_report(self, bank: str, business_date: date) -> CutoffRun:
         return self.cutoff.report(self.bank(bank), business_date)
@@ -231,6 +234,7 @@ class Custody:
         """Prove sum(sub-accounts) == the pool (and the bank's own figure when given), as
         of the day's end (or now, during the day). Stored, so yesterday's proof stays."""
         found = self.bank(bank)
+        check_business_date(found, business_date)
         at = min(day_end(found, business_date), self._clock.now() + timedelta(microseconds=1))
         with self._engine.connect() as conn:
             rows = store.list_subaccounts(

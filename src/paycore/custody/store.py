@@ -347,9 +347,22 @@ def list_deals(conn: Connection, *, merchant_id: str | None, limit: int) -> list
     return [_deal(r) for r in conn.execute(query.order_by(deals.c.id.desc()).limit(limit))]
 
 
-def update_deal(conn: Connection, deal_id: str, **values: Any) -> None:
+def update_deal(
+    conn: Connection,
+    deal_id: str,
+    *,
+    expect_closing: bool | None = None,
+    expect_attempt: int | None = None,
+    **values: Any,
+) -> bool:
+    """A conditional update (compare-and-set on the close in flight): True when it changed."""
+    query = update(deals).where(deals.c.id == deal_id)
+    if expect_closing is not None:
+        query = query.where(deals.c.status == "open", deals.c.closing.is_(expect_closing))
+    if expect_attempt is not None:
+        query = query.where(deals.c.close_attempt == expect_attempt)
     plain = {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
-    conn.execute(update(deals).where(deals.c.id == deal_id).values(**plain))
+    return conn.execute(query.values(**plain)).rowcount == 1
 
 
 def fund_deal(conn: Connection, deal: Deal, amount: int) -> bool:

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Insert, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from paycore.custody.model import CutoffRun, DailyCheck, ReportLine
 from paycore.custody.store import checks, cutoff_lines, cutoff_runs, sweeps
@@ -22,11 +23,22 @@ def start_run(conn: Connection, *, bank: str, business_date: date, now: datetime
         )
     ).first()
     if found is None:
-        conn.execute(
+        _insert_once(
+            conn,
             insert(cutoff_runs).values(
                 bank=bank, business_date=business_date, status="running", started_at=now, refunds=0
-            )
+            ),
         )
+
+
+def _insert_once(conn: Connection, statement: Insert) -> None:
+    """Insert, unless another worker process inserted the same key since we looked: each
+    worker runs the same periodic job, and losing that race is no error."""
+    try:
+        with conn.begin_nested():
+            conn.execute(statement)
+    except IntegrityError:
+        pass
 
 
 def finish_run(
@@ -76,7 +88,8 @@ def add_report_line(conn: Connection, line: ReportLine, *, bank: str, day: date)
         select(cutoff_lines.c.receipt_id).where(cutoff_lines.c.receipt_id == line.receipt_id)
     ).first():
         return
-    conn.execute(
+    _insert_once(
+        conn,
         insert(cutoff_lines).values(
             receipt_id=line.receipt_id,
             bank=bank,
@@ -88,7 +101,7 @@ def add_report_line(conn: Connection, line: ReportLine, *, bank: str, day: date)
             reason=line.reason,
             refund_id=line.refund_id,
             outcome=line.outcome,
-        )
+        ),
     )
 
 
@@ -153,6 +166,6 @@ def swept_until(conn: Connection, name: str) -> datetime | None:
 
 def set_swept_until(conn: Connection, name: str, at: datetime) -> None:
     if swept_until(conn, name) is None:
-        conn.execute(insert(sweeps).values(name=name, swept_until=at))
+        _insert_once(conn, insert(sweeps).values(name=name, swept_until=at))
     else:
         conn.execute(update(sweeps).where(sweeps.c.name == name).values(swept_until=at))

@@ -176,6 +176,10 @@ class SplitRefunds:
                     command, idempotency_key=f"split-refund:{refund['id']}"
                 )
             except Rejected as refused:
+                if refused.code == "request_in_progress":
+                    # Another process (or one that died mid-call) holds the key: the refund
+                    # may still be paid. Undoing now could move the money twice; wait.
+                    return
                 self._set(refund["id"], status="undoing", failure_code=refused.code)
                 return
             order_id = created.body.get("id") or created.body.get("order_id")
