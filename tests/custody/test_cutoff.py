@@ -11,8 +11,10 @@ import pytest
 from paycore.custody.model import ReceiptStatus
 from paycore.errors import Rejected
 from paycore.payments.model import OrderKind, OrderStatus
+from paycore.payments.service import RefundCommand
 from paycore.runtime import Runtime
 from tests.custody.conftest import SHANGHAI, Desk
+from tests.payments.conftest import fund_merchant
 from tests.payments.fakes import declined, succeeded
 
 DAY = date(2026, 3, 10)
@@ -184,6 +186,34 @@ def test_a_cutoff_refund_that_fails_later_puts_the_money_back_into_the_subaccoun
     assert desk.balance("buyer-1") == 10_000
     report = desk.runtime.custody.cutoff_report("sandbox_custody", DAY)
     assert report.lines[0].outcome == "refund_failed"
+    assert desk.runtime.ledger.check().ok
+
+
+def test_a_cutoff_refund_payments_refuses_ends_reported_with_the_money_back_in_custody(
+    desk: Desk,
+) -> None:
+    payin = desk.pay("buyer-1", 10_000)
+    fund_merchant(desk.runtime.ledger, desk.merchant_id, 10_000)
+    desk.alpha.then(succeeded())  # the merchant refunds the pay-in itself, from its wallet
+    desk.runtime.payments.create_refund(
+        RefundCommand(merchant_id=desk.merchant_id, payin_id=payin, amount=10_000),
+        idempotency_key="merchant-refund",
+    )
+    desk.move_to(MIDNIGHT)
+
+    run = desk.runtime.custody.run_cutoff("sandbox_custody", DAY)
+    again = desk.runtime.custody.run_cutoff("sandbox_custody", DAY)
+    desk.runtime.custody.tick()
+
+    receipt = desk.receipt(payin)
+    assert (receipt.status, receipt.error) == (
+        ReceiptStatus.REFUND_FAILED,
+        "refund_exceeds_refundable",
+    )
+    assert desk.balance("buyer-1") == 10_000  # held in custody for operations to settle
+    assert [line.outcome for line in run.lines] == ["refund_refused:refund_exceeds_refundable"]
+    assert run.status == again.status == "completed" and again.lines == run.lines
+    assert len(refunds_of(desk.runtime, payin)) == 1  # the merchant's own
     assert desk.runtime.ledger.check().ok
 
 

@@ -42,7 +42,7 @@ from paycore.errors import Rejected
 from paycore.ledger.model import TransferResult
 from paycore.ledger.service import Ledger
 from paycore.payments import bookkeeping as books
-from paycore.payments.model import OrderKind, OrderStatus
+from paycore.payments.model import OrderStatus
 from paycore.payments.service import Payments, RefundCommand
 from paycore.platform.db import WRITER
 
@@ -162,7 +162,7 @@ class CutoffJob:
                 return
             step = CutoffStep.MOVED_BACK
         if step is CutoffStep.MOVED_BACK:
-            if not self._request_refund(receipt):
+            if not self._request_refund(bank, receipt):
                 return
             step = CutoffStep.REFUND_REQUESTED
         if step is CutoffStep.REFUND_REQUESTED:
@@ -200,8 +200,8 @@ class CutoffJob:
         self._after_step("moved_back")
         return True
 
-    def _request_refund(self, receipt: Receipt) -> bool:
-        refund_id = self._earlier_refund(receipt) or self._create_refund(receipt)
+    def _request_refund(self, bank: CustodyBank, receipt: Receipt) -> bool:
+        refund_id = self._create_refund(bank, receipt)
         if refund_id is None:
             return False
         self._after_step("refund_created")
@@ -218,17 +218,9 @@ class CutoffJob:
         self._after_step("refund_requested")
         return True
 
-    def _earlier_refund(self, receipt: Receipt) -> str | None:
-        """The refund a crashed run created before it could record it. Payments checks the
-        refundable amount before it looks at the idempotency key, so asking again would be
-        refused rather than answered; the cut-off's refund is found by its reason instead."""
-        earlier = self._payments.list_orders(
-            merchant_id=receipt.merchant_id, kind=OrderKind.REFUND, parent_id=receipt.id
-        )
-        found = [o.id for o in earlier if o.description == CUTOFF_REFUND_REASON]
-        return found[0] if found else None
-
-    def _create_refund(self, receipt: Receipt) -> str | None:
+    def _create_refund(self, bank: CustodyBank, receipt: Receipt) -> str | None:
+        """The refund's id. Asking again after a crash is safe: payments answers a known
+        idempotency key with its first answer."""
         try:
             created = self._payments.create_refund(
                 RefundCommand(
@@ -240,11 +232,45 @@ class CutoffJob:
                 idempotency_key=f"custody-cutoff:{receipt.id}",
             )
         except Rejected as error:
-            with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-                store.update_receipt(conn, receipt.id, now=self._clock.now(), error=error.code)
-            log.warning("custody cut-off refund of %s refused: %s", receipt.id, error.code)
+            if error.code == "request_in_progress":  # another worker is asking right now
+                return None
+            self._refused(bank, receipt, error.code)
+            return None
+        if created.status_code >= 400:  # a refusal stored under this key stays the answer
+            self._refused(bank, receipt, str(created.body.get("code", "refund_refused")))
             return None
         return str(created.body["id"])
+
+    def _refused(self, bank: CustodyBank, receipt: Receipt, code: str) -> None:
+        """Payments refused the refund for good (e.g. the merchant refunded the pay-in
+        itself): the money goes back into the sub-account and the receipt ends
+        `refund_failed`, reported with the reason, for operations to settle by hand."""
+        log.warning("custody cut-off refund of %s refused: %s", receipt.id, code)
+        if not self._return_to_custody(receipt):
+            return
+        now = self._clock.now()
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            if not store.update_receipt(
+                conn,
+                receipt.id,
+                now=now,
+                expect_step=CutoffStep.MOVED_BACK,
+                cutoff_step=CutoffStep.REPORTED,
+                status=ReceiptStatus.REFUND_FAILED,
+                error=code,
+            ):
+                return
+            line = ReportLine(
+                receipt_id=receipt.id,
+                owner=receipt.owner,
+                amount=receipt.amount,
+                currency=receipt.currency,
+                received_at=receipt.received_at,
+                reason=f"unmatched at the {bank.cutoff} cut-off ({bank.timezone})",
+                refund_id=None,
+                outcome=f"refund_refused:{code}",
+            )
+            store_runs.add_report_line(conn, line, bank=bank.name, day=receipt.business_date)
 
     def _report_line(self, bank: CustodyBank, receipt_id: str) -> None:
         with self._engine.connect() as conn:
