@@ -129,15 +129,6 @@ class Runtime:
             ctx.query_schedule_s = channels.query_schedule_s
         payments = Payments(ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants))
         wallets = Wallets(ledger)
-        flows: dict[str, Any] = {
-            "settings": settings,
-            "engine": engine,
-            "ledger": ledger,
-            "clock": clock,
-            "payments": payments,
-            "wallets": wallets,
-            "cipher": cipher,
-        }
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -151,10 +142,21 @@ class Runtime:
             payments=payments,
             janitor=Janitor(ctx, payments.settler),
             wallets=wallets,
-            split=Splits(**flows),
-            custody=Custody(**flows),
-            collection=Collections(**flows),
-            rewards=Rewards(**flows),
+            split=Splits(
+                engine=engine, ledger=ledger, clock=clock, payments=payments, wallets=wallets
+            ),
+            custody=Custody(
+                engine=engine, ledger=ledger, clock=clock, payments=payments, settings=settings
+            ),
+            collection=Collections(
+                engine=engine,
+                ledger=ledger,
+                clock=clock,
+                payments=payments,
+                wallets=wallets,
+                cipher=cipher,
+            ),
+            rewards=Rewards(engine=engine, ledger=ledger, clock=clock),
         )
         if owned_ledger:
             runtime._closers.append(ledger.close)

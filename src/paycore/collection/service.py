@@ -39,7 +39,6 @@ from paycore.notifications.service import enqueue
 from paycore.payments import bookkeeping as books
 from paycore.payments.model import Order
 from paycore.payments.service import Payments
-from paycore.platform.config import Settings
 from paycore.platform.db import WRITER
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import mask_card
@@ -54,7 +53,6 @@ class Collections:
     def __init__(
         self,
         *,
-        settings: Settings,
         engine: Engine,
         ledger: Ledger,
         clock: Clock,
@@ -62,7 +60,6 @@ class Collections:
         wallets: Wallets,
         cipher: FieldCipher,
     ) -> None:
-        self._settings = settings
         self._engine = engine
         self._ledger = ledger
         self._clock = clock

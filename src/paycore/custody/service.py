@@ -42,8 +42,6 @@ from paycore.payments.model import Order, OrderKind, OrderStatus
 from paycore.payments.service import Payments
 from paycore.platform.config import Settings
 from paycore.platform.db import WRITER
-from paycore.security.crypto import FieldCipher
-from paycore.wallets.service import Wallets
 
 LIST_MAX = 500
 
@@ -67,8 +65,6 @@ class Custody:
         ledger: Ledger,
         clock: Clock,
         payments: Payments,
-        wallets: Wallets,
-        cipher: FieldCipher,
         banks: Sequence[CustodyBank] | None = None,
     ) -> None:
         self._engine = engine

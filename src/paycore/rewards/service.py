@@ -22,8 +22,6 @@ from paycore.ledger.model import AccountFlags, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.money import is_known_currency
 from paycore.payments import bookkeeping as books
-from paycore.payments.service import Payments
-from paycore.platform.config import Settings
 from paycore.platform.db import WRITER
 from paycore.rewards import store
 from paycore.rewards.files import RESULT_COLUMNS, BatchFile, csv_line, result_line
@@ -48,9 +46,7 @@ from paycore.rewards.model import (
     reward_transfer_id,
     withdraw_transfer_id,
 )
-from paycore.security.crypto import FieldCipher
 from paycore.wallets.model import wallet_account
-from paycore.wallets.service import Wallets
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +58,13 @@ class Rewards:
     def __init__(
         self,
         *,
-        settings: Settings,
         engine: Engine,
         ledger: Ledger,
         clock: Clock,
-        payments: Payments,
-        wallets: Wallets,
-        cipher: FieldCipher,
     ) -> None:
-        self._settings = settings
         self._engine = engine
         self._ledger = ledger
         self._clock = clock
-        self._payments = payments
-        self._wallets = wallets
-        self._cipher = cipher
 
     def tick(self) -> None:
         """Periodic work: none. A batch runs when its merchant starts (or re-runs) it."""

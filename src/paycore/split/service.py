@@ -17,9 +17,7 @@ from paycore.ledger.service import AccountRequest, Ledger
 from paycore.money import is_known_currency
 from paycore.payments.model import Order, OrderKind, OrderStatus, check_product
 from paycore.payments.service import Payments
-from paycore.platform.config import Settings
 from paycore.platform.db import WRITER
-from paycore.security.crypto import FieldCipher
 from paycore.split import store
 from paycore.split.bookkeeping import (
     CODE_COMMISSION,
@@ -59,15 +57,12 @@ class Splits:
     def __init__(
         self,
         *,
-        settings: Settings,
         engine: Engine,
         ledger: Ledger,
         clock: Clock,
         payments: Payments,
         wallets: Wallets,
-        cipher: FieldCipher,
     ) -> None:
-        self._settings = settings
         self._engine = engine
         self._ledger = ledger
         self._clock = clock
