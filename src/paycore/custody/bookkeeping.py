@@ -68,28 +68,7 @@ def into_custody(
     meta: dict[str, str],
 ) -> list[TransferRequest]:
     """Merchant wallet -> owner's sub-account, and funding -> pool in step."""
-    return _linked(
-        [
-            TransferRequest(
-                id=transfer_id,
-                debit_account_id=wallet,
-                credit_account_id=subaccount,
-                amount=amount,
-                currency=bank.currency,
-                code=REASON_INTO_CUSTODY,
-                metadata=meta,
-            ),
-            TransferRequest(
-                id=f"{transfer_id}p",
-                debit_account_id=pool_account(bank),
-                credit_account_id=funding_account(bank),
-                amount=amount,
-                currency=bank.currency,
-                code=REASON_INTO_CUSTODY,
-                metadata=meta,
-            ),
-        ]
-    )
+    return _crossing(bank, transfer_id, (wallet, subaccount), amount, meta, inward=True)
 
 
 def out_of_custody(
@@ -102,24 +81,42 @@ def out_of_custody(
     meta: dict[str, str],
 ) -> list[TransferRequest]:
     """Owner's sub-account -> merchant wallet, and pool -> funding in step."""
+    return _crossing(bank, transfer_id, (subaccount, wallet), amount, meta, inward=False)
+
+
+def _crossing(
+    bank: CustodyBank,
+    transfer_id: str,
+    debit_credit: tuple[str, str],
+    amount: int,
+    meta: dict[str, str],
+    *,
+    inward: bool,
+) -> list[TransferRequest]:
+    """Money crossing the custody boundary: the owner's leg, and the pool's leg that keeps
+    the pool equal to the sum of the sub-accounts, linked."""
+    pool, funding = pool_account(bank), funding_account(bank)
+    reason = REASON_INTO_CUSTODY if inward else REASON_OUT_OF_CUSTODY
+    debit, credit = debit_credit
+    pool_debit, pool_credit = (pool, funding) if inward else (funding, pool)
     return _linked(
         [
             TransferRequest(
                 id=transfer_id,
-                debit_account_id=subaccount,
-                credit_account_id=wallet,
+                debit_account_id=debit,
+                credit_account_id=credit,
                 amount=amount,
                 currency=bank.currency,
-                code=REASON_OUT_OF_CUSTODY,
+                code=reason,
                 metadata=meta,
             ),
             TransferRequest(
                 id=f"{transfer_id}p",
-                debit_account_id=funding_account(bank),
-                credit_account_id=pool_account(bank),
+                debit_account_id=pool_debit,
+                credit_account_id=pool_credit,
                 amount=amount,
                 currency=bank.currency,
-                code=REASON_OUT_OF_CUSTODY,
+                code=reason,
                 metadata=meta,
             ),
         ]
