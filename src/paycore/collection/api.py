@@ -21,9 +21,8 @@ from paycore.collection.model import (
     parse_month,
 )
 from paycore.collection.service import PLANS_PAGE_MAX, Collections
-from paycore.security.api import require, require_platform
+from paycore.security.api import merchant_of, require, require_platform
 from paycore.security.model import Principal
-from paycore.wallets.api import merchant_of
 from paycore.web.bodies import StrictBody
 
 router = APIRouter(prefix="/v1/collection-plans", tags=["collection"])

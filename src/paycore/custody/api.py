@@ -25,9 +25,8 @@ from paycore.custody.model import (
 )
 from paycore.custody.service import Custody
 from paycore.errors import Rejected
-from paycore.security.api import owner_filter, require
+from paycore.security.api import merchant_of, owner_filter, require
 from paycore.security.model import Principal
-from paycore.wallets.api import merchant_of
 from paycore.web.bodies import StrictBody
 
 router = APIRouter(prefix="/v1/custody", tags=["custody"])

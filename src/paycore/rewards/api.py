@@ -25,9 +25,8 @@ from paycore.rewards.model import (
     RowOutcome,
 )
 from paycore.rewards.service import Rewards
-from paycore.security.api import require
+from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
-from paycore.wallets.api import merchant_of
 from paycore.web.bodies import StrictBody
 
 router = APIRouter(prefix="/v1", tags=["rewards"])

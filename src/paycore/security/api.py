@@ -84,6 +84,15 @@ def require_visible(principal: Principal, owner_id: str | None, *, code: str, de
         raise Rejected(code, detail)
 
 
+def merchant_of(principal: Principal, merchant_id: str | None) -> str:
+    """The merchant a request acts for: its own key's, or the one a platform key names."""
+    if principal.merchant_id is not None:
+        return principal.merchant_id
+    if not merchant_id:
+        raise Rejected("merchant_required", "a platform key names the merchant (merchant_id)")
+    return merchant_id
+
+
 def require_platform(principal: Principal) -> None:
     """Platform-wide views (e.g. the ledger self-check) are not for merchant keys."""
     if principal.merchant_id is not None:

@@ -10,11 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from paycore import limits
 from paycore.errors import Rejected
-from paycore.security.api import require
+from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
 from paycore.split.model import Rule, Share, Split, SplitMode
 from paycore.split.service import SPLITS_PAGE_MAX, Splits
-from paycore.wallets.api import merchant_of
 from paycore.web.bodies import StrictBody
 
 router = APIRouter(prefix="/v1", tags=["split"])

@@ -9,9 +9,8 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from paycore import limits
-from paycore.errors import Rejected
 from paycore.ledger.model import Entry
-from paycore.security.api import require
+from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
 from paycore.wallets.model import Wallet
 from paycore.wallets.service import Wallets
@@ -30,15 +29,6 @@ Reader = Annotated[Principal, Depends(require("payments:read"))]
 Writer = Annotated[Principal, Depends(require("payments:write"))]
 Owner = Annotated[str, Field(min_length=1, max_length=32)]
 Currency = Annotated[str, Field(min_length=3, max_length=3)]
-
-
-def merchant_of(principal: Principal, merchant_id: str | None) -> str:
-    """The merchant a request acts for: its own key's, or the one a platform key names."""
-    if principal.merchant_id is not None:
-        return principal.merchant_id
-    if not merchant_id:
-        raise Rejected("merchant_required", "a platform key names the merchant (merchant_id)")
-    return merchant_id
 
 
 class WalletIn(StrictBody):
