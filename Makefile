@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench bench-payments coverage clean
+.PHONY: install run test lint bench bench-payments bench-rewards coverage clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,14 +35,14 @@ bench: install  ## wrk drives the HTTP scenario when present (Debian package `wr
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
 	$(BIN)/python bench/ledger.py
 	$(MAKE) --no-print-directory bench-payments
+	$(MAKE) --no-print-directory bench-rewards
 
 bench-payments: install  ## pay-ins end to end over HTTP against two sandbox banks, and failover
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
 	$(BIN)/python bench/payments.py
 
-clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
-
-.PHONY: bench-rewards
 bench-rewards: install  ## a 10,000-row reward batch and its re-runs on SQLite and PostgreSQL
 	$(BIN)/python bench/rewards.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
