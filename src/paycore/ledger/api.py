@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
@@ -442,6 +442,20 @@ def check(ledger: LedgerDep, principal: Reader) -> CheckOut:
     return CheckOut(
         ok=report.ok, accounts_checked=report.accounts_checked, problems=report.problems
     )
+
+
+@router.get("/ledger/trial-balance", response_model=None)
+def trial_balance(
+    ledger: LedgerDep, principal: Reader, format: Literal["json", "csv"] = "json"
+) -> dict[str, Any] | PlainTextResponse:
+    """Balances summed per currency and chart-of-accounts code, with a total per currency."""
+    from paycore.chart import to_csv, trial_balance_view
+
+    require_platform(principal)
+    view = trial_balance_view(ledger.trial_balance())
+    if format == "csv":
+        return PlainTextResponse(to_csv(view), media_type="text/csv")
+    return {"data": view}
 
 
 def _merchant_takes_part(ledger: Ledger, principal: Principal, transfer: Transfer) -> bool:

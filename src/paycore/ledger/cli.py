@@ -279,6 +279,43 @@ def check() -> None:
     out.print("[green]ledger balances[/green]")
 
 
+@ledger_app.command("trial-balance")
+def trial_balance(
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="also write it to this CSV file")
+    ] = None,
+) -> None:
+    """Balances summed per currency and chart-of-accounts code; exits 1 if a currency's
+    debit and credit balances differ."""
+    from paycore.chart import to_csv, trial_balance_view
+
+    with open_ledger() as ledger:
+        view = trial_balance_view(ledger.trial_balance())
+    table = Table("currency", "code", "name", "accounts", "debit", "credit", title="trial balance")
+    for row in view:
+        currency = str(row["currency"])
+        table.add_row(
+            currency,
+            str(row["code"]),
+            str(row["name"]),
+            str(row["accounts"]),
+            format_minor(int(row["debit_balance"]), currency),
+            format_minor(int(row["credit_balance"]), currency),
+            end_section=row["name"] == "total",
+        )
+    out.print(table)
+    if csv_file is not None:
+        csv_file.write_text(to_csv(view), encoding="utf-8")
+        out.print(f"written to {csv_file}")
+    unequal = [
+        r for r in view if r["name"] == "total" and r["debit_balance"] != r["credit_balance"]
+    ]
+    for row in unequal:
+        err.print(f"[red]{row['currency']}: debit and credit balances differ[/red]")
+    if unequal:
+        raise typer.Exit(1)
+
+
 @ledger_app.command("expire")
 def expire() -> None:
     """Expire every hold whose timeout has run out (the server also does this every second)."""

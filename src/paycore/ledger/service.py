@@ -56,6 +56,24 @@ class EntryPage:
 
 
 @dataclass(frozen=True, slots=True)
+class TrialBalanceRow:
+    """One chart-of-accounts code in one currency: its accounts' summed balances."""
+
+    currency: str
+    code: int
+    accounts: int
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+
+    @property
+    def balance(self) -> int:
+        """Posted debits minus posted credits: positive is a debit balance."""
+        return self.debits_posted - self.credits_posted
+
+
+@dataclass(frozen=True, slots=True)
 class CheckReport:
     accounts_checked: int
     problems: list[str]
@@ -317,6 +335,14 @@ class Ledger:
         )
 
     # -- self-check --------------------------------------------------------------------------
+
+    def trial_balance(self) -> list[TrialBalanceRow]:
+        """Summed balances per currency and code, from one snapshot: in every currency the
+        debit balances equal the credit balances, as double entry demands."""
+        options = {"isolation_level": "REPEATABLE READ"} if _is_postgres(self._engine) else {}
+        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+            rows = store.trial_balance(conn)
+        return [TrialBalanceRow(*row) for row in rows]
 
     def check(self) -> CheckReport:
         """Recompute every balance from the journal and prove debits equal credits per currency."""

@@ -201,6 +201,28 @@ def accounts_in_debit(
     return [_account(row) for row in conn.execute(query)]
 
 
+def trial_balance(conn: Connection) -> list[tuple[str, int, int, int, int, int, int]]:
+    """(currency, code, accounts, debits_posted, credits_posted, debits_pending,
+    credits_pending) summed per currency and code, in that order."""
+    query = (
+        select(
+            accounts.c.currency,
+            accounts.c.code,
+            func.count(),
+            func.coalesce(func.sum(accounts.c.debits_posted), 0),
+            func.coalesce(func.sum(accounts.c.credits_posted), 0),
+            func.coalesce(func.sum(accounts.c.debits_pending), 0),
+            func.coalesce(func.sum(accounts.c.credits_pending), 0),
+        )
+        .group_by(accounts.c.currency, accounts.c.code)
+        .order_by(accounts.c.currency, accounts.c.code)
+    )
+    return [
+        (row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5]), int(row[6]))
+        for row in conn.execute(query)
+    ]
+
+
 def set_account_status(conn: Connection, account_id: str, status: AccountStatus) -> None:
     conn.execute(update(accounts).where(accounts.c.id == account_id).values(status=status.value))
 
