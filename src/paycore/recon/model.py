@@ -9,11 +9,9 @@ decimal text without floats.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 
 from paycore.errors import Rejected
 from paycore.money import currency as currency_of
@@ -105,26 +103,28 @@ class MalformedStatement(Rejected):
         self.field = field
 
 
-_DECIMAL = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
-
-
 def parse_amount(
     text: str, currency: str, *, line: int | None = None, field: str | None = None
 ) -> int:
     """'1,234.50' CNY -> 123450. Decimal text only (no floats); more decimals than the
-    currency has is an error, not a rounding."""
+    currency has is an error, not a rounding. Integer arithmetic on the digits: this runs
+    once per statement line, millions of times a day."""
     if not is_known_currency(currency):
         raise MalformedStatement(f"unknown currency {currency!r}", line=line, field=field)
     cleaned = text.strip().replace(",", "")
-    if not _DECIMAL.fullmatch(cleaned):
+    signed = cleaned[:1] in ("+", "-")
+    sign = -1 if cleaned.startswith("-") else 1
+    whole, dot, fraction = cleaned[1 if signed else 0 :].partition(".")
+    if not (_digits(whole) and (not dot or _digits(fraction))):
         raise MalformedStatement(f"{text!r} is not an amount", line=line, field=field)
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
-        raise MalformedStatement(f"{text!r} is not an amount", line=line, field=field) from None
-    minor = value.scaleb(currency_of(currency).exponent)
-    if minor != minor.to_integral_value():
+    exponent = currency_of(currency).exponent
+    kept, dropped = fraction[:exponent], fraction[exponent:]
+    if dropped.strip("0"):
         raise MalformedStatement(
             f"{text!r} has more decimals than {currency} allows", line=line, field=field
         )
-    return int(minor)
+    return sign * (int(whole) * 10**exponent + int(kept.ljust(exponent, "0") or "0"))
+
+
+def _digits(part: str) -> bool:
+    return part.isascii() and part.isdigit()
