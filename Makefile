@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench bench-payments bench-rewards coverage clean
+.PHONY: install run test lint bench bench-payments bench-rewards bench-recon coverage clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,6 @@ bench-rewards: install  ## a 10,000-row reward batch and its re-runs on SQLite a
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench-recon: install  ## reconciliation: 1,000,000 statement lines against 1,000,000 orders
+	$(BIN)/python bench/recon.py

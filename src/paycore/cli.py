@@ -17,6 +17,8 @@ from paycore.merchants.cli import merchants_app
 from paycore.notifications.cli import notifications_app
 from paycore.payments.cli import payins_app, payments_app, payouts_app, refunds_app
 from paycore.platform.config import Settings
+from paycore.recon.cli import recon_app
+from paycore.recon.h2h_cli import h2h_app
 from paycore.rewards.cli import rewards_app
 from paycore.sandbox_bank.cli import serve_bank
 from paycore.security.cli import keys_app
@@ -43,6 +45,8 @@ app.add_typer(split_app, name="split")
 app.add_typer(custody_app, name="custody")
 app.add_typer(collection_app, name="collection")
 app.add_typer(rewards_app, name="rewards")
+app.add_typer(recon_app, name="recon")
+recon_app.add_typer(h2h_app, name="h2h")
 
 
 @db_app.command("upgrade")

@@ -17,10 +17,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from paycore.channels.config import Channels, load_channels
+from paycore.channels.h2h import H2hBankChannel
 from paycore.channels.registry import HealthProber
 from paycore.clock import Clock, SystemClock
 from paycore.collection.service import Collections
 from paycore.custody.service import Custody
+from paycore.ledger.checks import LedgerChecks, run_check_worker
 from paycore.ledger.service import Ledger, run_expiry_worker
 from paycore.merchants.model import MerchantStatus
 from paycore.merchants.service import Merchants
@@ -31,6 +33,7 @@ from paycore.payments.service import Payments
 from paycore.payments.settle import PaymentsContext
 from paycore.platform.config import Settings
 from paycore.platform.db import make_engine
+from paycore.recon.service import Recon
 from paycore.rewards.service import Rewards
 from paycore.security.crypto import FieldCipher, load_field_cipher
 from paycore.security.service import ApiKeys
@@ -46,6 +49,8 @@ takes effect within it."""
 JANITOR_INTERVAL_S = 5.0
 RELAY_INTERVAL_S = 0.2
 FLOWS_INTERVAL_S = 2.0
+LEDGER_CHECK_POLL_S = 60.0
+"""How often the server asks whether the scheduled ledger check is due."""
 
 
 class _MerchantFees:
@@ -82,11 +87,13 @@ class Runtime:
     channels: Channels
     payments: Payments
     janitor: Janitor
+    ledger_checks: LedgerChecks
     wallets: Wallets
     split: Splits
     custody: Custody
     collection: Collections
     rewards: Rewards
+    recon: Recon
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -113,6 +120,10 @@ class Runtime:
         cipher = cipher or load_field_cipher(settings)
         merchants = Merchants(engine, cipher, clock)
         channels = channels or load_channels(settings, clock=clock)
+        for name in channels.registry.names():
+            channel = channels.registry.get(name)
+            if isinstance(channel, H2hBankChannel):  # it keeps its payouts in our database
+                channel.bind(engine=engine, clock=clock)
         ctx = PaymentsContext(
             engine=engine,
             ledger=ledger,
@@ -141,6 +152,9 @@ class Runtime:
             channels=channels,
             payments=payments,
             janitor=Janitor(ctx, payments.settler),
+            ledger_checks=LedgerChecks(
+                engine, ledger, clock, interval_s=settings.ledger_check_interval_s
+            ),
             wallets=wallets,
             split=Splits(
                 engine=engine, ledger=ledger, clock=clock, payments=payments, wallets=wallets
@@ -157,6 +171,7 @@ class Runtime:
                 cipher=cipher,
             ),
             rewards=Rewards(engine=engine, ledger=ledger, clock=clock),
+            recon=Recon(engine=engine, ledger=ledger, clock=clock, payments=payments),
         )
         if owned_ledger:
             runtime._closers.append(ledger.close)
@@ -190,6 +205,13 @@ class Runtime:
         self._closers.insert(0, relay.close)
         self._spawn("webhook-relay", relay.run, stop, RELAY_INTERVAL_S)
         self._spawn("flows", self.run_flows, stop, FLOWS_INTERVAL_S)
+        self._spawn(
+            "ledger-check",
+            run_check_worker,
+            self.ledger_checks,
+            poll_s=LEDGER_CHECK_POLL_S,
+            stop=stop,
+        )
         prober = HealthProber(self.channels.registry)
         prober.start()
         self._closers.insert(0, prober.stop)

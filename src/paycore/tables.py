@@ -8,6 +8,7 @@ from paycore.platform.schema import metadata
 
 _STORES = (
     "paycore.ledger.store",
+    "paycore.ledger.store_checks",
     "paycore.merchants.store",
     "paycore.security.store",
     "paycore.payments.store",
@@ -17,6 +18,8 @@ _STORES = (
     "paycore.custody.store",
     "paycore.collection.store",
     "paycore.rewards.store",
+    "paycore.recon.store",
+    "paycore.recon.h2h_store",
 )
 
 for _name in _STORES:

@@ -125,8 +125,8 @@ def test_loading_builds_the_channels_and_a_router_over_them(tmp_path: Path) -> N
     assert router.candidates("rent", "CNY", Operation.PAYIN) == ["bank-b"]
 
 
-def test_the_sandbox_type_is_built_by_the_sandbox_module() -> None:
-    assert set(FACTORIES) == {"sandbox"}
+def test_the_channel_types_are_the_sandbox_bank_and_host_to_host_file_banks() -> None:
+    assert set(FACTORIES) == {"sandbox", "h2h"}
 
 
 def mutate(path: str, value: object) -> dict[str, Any]:

@@ -64,6 +64,8 @@ class ChannelConfig:
     merchant_id: str = DEFAULT_MERCHANT_ID
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     query_schedule_s: tuple[int, ...] = QUERY_SCHEDULE_DEFAULT_S
+    h2h: Mapping[str, str] = field(default_factory=dict)
+    """A host-to-host bank's debtor and files (`"type": "h2h"`, see channels/h2h.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,13 @@ def _sandbox_channel(config: ChannelConfig) -> Channel:
     )
 
 
-FACTORIES: Mapping[str, ChannelFactory] = {"sandbox": _sandbox_channel}
+def _h2h_channel(config: ChannelConfig) -> Channel:
+    from paycore.channels.h2h import load_h2h_channel  # only when an h2h bank is used
+
+    return load_h2h_channel(config.name, config.h2h, data_dir=config.data_dir)
+
+
+FACTORIES: Mapping[str, ChannelFactory] = {"sandbox": _sandbox_channel, "h2h": _h2h_channel}
 
 
 def load_channels(
@@ -188,7 +196,7 @@ def parse_config(
 
 _CHANNEL_KEYS = {
     "name", "type", "base_url", "data_dir", "timeout_s", "merchant_id", "breaker",
-    "query_schedule_s",
+    "query_schedule_s", "h2h",
 }  # fmt: skip
 
 
@@ -215,7 +223,14 @@ def _channel(item: object, where: str, settings: Settings, types: list[str]) -> 
         merchant_id=_string(obj, "merchant_id", where, default=DEFAULT_MERCHANT_ID),
         breaker=_breaker(obj.get("breaker", {}), f"{where}.breaker"),
         query_schedule_s=_schedule(obj.get("query_schedule_s"), f"{where}.query_schedule_s"),
+        h2h=_strings(obj.get("h2h", {}), f"{where}.h2h"),
     )
+
+
+def _strings(value: object, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        _fail(where, "must be a JSON object of strings")
+    return dict(value)
 
 
 def _schedule(value: object, where: str) -> tuple[int, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -442,6 +443,33 @@ def check(ledger: LedgerDep, principal: Reader) -> CheckOut:
     return CheckOut(
         ok=report.ok, accounts_checked=report.accounts_checked, problems=report.problems
     )
+
+
+class CheckRunOut(BaseModel):
+    id: str
+    started_at: datetime
+    finished_at: datetime
+    ok: bool
+    accounts_checked: int
+    problems: list[str]
+    trigger: str
+
+
+@router.post("/ledger/checks", response_model=CheckRunOut, status_code=201)
+def run_check(request: Request, principal: Reader) -> CheckRunOut:
+    """Run the self-check now and record it (the server also runs it on a schedule)."""
+    require_platform(principal)
+    run, _report = request.app.state.runtime.ledger_checks.run(trigger="http")
+    return CheckRunOut(**asdict(run))
+
+
+@router.get("/ledger/checks", response_model=list[CheckRunOut])
+def list_checks(
+    request: Request, principal: Reader, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> list[CheckRunOut]:
+    require_platform(principal)
+    runs = request.app.state.runtime.ledger_checks.history(limit=limit)
+    return [CheckRunOut(**asdict(run)) for run in runs]
 
 
 @router.get("/ledger/trial-balance", response_model=None)

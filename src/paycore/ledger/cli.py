@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from paycore.clock import SystemClock
 from paycore.errors import Rejected
+from paycore.ledger.checks import HISTORY_MAX, LedgerChecks
 from paycore.ledger.model import (
     AccountFlags,
     AccountStatus,
@@ -260,11 +262,23 @@ def _batch_from_file(path: Path) -> list[TransferRequest]:
     return [t.to_request() for t in body.transfers]
 
 
+@contextmanager
+def open_checks() -> Iterator[LedgerChecks]:
+    engine = make_engine(Settings.from_env().database_url, pool_size=2)
+    ledger = Ledger(engine)
+    try:
+        yield LedgerChecks(engine, ledger, SystemClock())
+    finally:
+        ledger.close()
+        engine.dispose()
+
+
 @ledger_app.command("check")
 def check() -> None:
-    """Recompute every balance from the journal; exits 1 on any mismatch."""
-    with open_ledger() as ledger, err.status("recomputing every balance from the journal"):
-        report = ledger.check()
+    """Recompute every balance from the journal and record the result (see `checks`);
+    exits 1 on any mismatch."""
+    with open_checks() as checks, err.status("recomputing every balance from the journal"):
+        _run, report = checks.run(trigger="command")
     table = Table(
         "currency", "debits_pending", "credits_pending", "debits_posted", "credits_posted"
     )
@@ -277,6 +291,29 @@ def check() -> None:
     if not report.ok:
         raise typer.Exit(1)
     out.print("[green]ledger balances[/green]")
+
+
+@ledger_app.command("checks")
+def checks_history(
+    limit: Annotated[int, typer.Option(min=1, max=HISTORY_MAX)] = 20,
+) -> None:
+    """The latest self-checks, scheduled (inside `serve`) or run by hand."""
+    with open_checks() as checks:
+        runs = checks.history(limit=limit)
+    table = Table("started (UTC)", "took", "trigger", "accounts", "result", title="ledger checks")
+    for run in runs:
+        took = (run.finished_at - run.started_at).total_seconds()
+        result = "[green]ok[/green]" if run.ok else f"[red]{len(run.problems)} problems[/red]"
+        table.add_row(
+            run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{took:.1f} s",
+            run.trigger,
+            str(run.accounts_checked),
+            result,
+        )
+    out.print(table)
+    if not runs:
+        out.print("no ledger check has run yet")
 
 
 @ledger_app.command("trial-balance")

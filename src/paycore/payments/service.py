@@ -45,6 +45,7 @@ from paycore.payments.model import (
     payin_expiry,
 )
 from paycore.payments.settle import Idem, PaymentsContext, Settler
+from paycore.platform.db import WRITER
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import (
     mask_account_number,
@@ -355,6 +356,16 @@ class Payments:
             return store.finished_between(
                 conn, kind=kind, status=status, start=start, end=end, products=products, limit=limit
             )
+
+    def query_now(self, order_ids: Sequence[str]) -> int:
+        """Ask the channels about these unresolved orders at the janitor's next sweep, and
+        let the normal state machine apply the answer; returns how many were due."""
+        due = 0
+        for start in range(0, len(order_ids), limits.JANITOR_BATCH_MAX):
+            chunk = order_ids[start : start + limits.JANITOR_BATCH_MAX]
+            with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+                due += store.query_now(conn, chunk, now=self.ctx.clock.now())
+        return due
 
     def handle_callback(self, *, channel: str, headers: Mapping[str, str], body: bytes) -> None:
         handle_callback(self.ctx, self.settler, channel=channel, headers=headers, body=body)

@@ -328,6 +328,23 @@ def due_for_query(conn: Connection, *, now: datetime, limit: int) -> list[Order]
     return [_order(r) for r in rows]
 
 
+def query_now(conn: Connection, order_ids: Sequence[str], *, now: datetime) -> int:
+    """Make unresolved orders due for the janitor at once (reconciliation found the
+    channel disagrees). The version is not bumped: a concurrent save may only push the
+    query back to its own schedule, which is harmless."""
+    if not order_ids:
+        return 0
+    result = conn.execute(
+        update(orders)
+        .where(
+            orders.c.id.in_(list(order_ids)),
+            orders.c.status.in_([OrderStatus.CREATED.value, OrderStatus.PROCESSING.value]),
+        )
+        .values(next_query_at=now)
+    )
+    return result.rowcount or 0
+
+
 def unresolved_summary(conn: Connection, *, now: datetime) -> tuple[int, datetime | None]:
     """How many orders still wait for a result, and when the oldest of them was created."""
     row = conn.execute(

@@ -28,6 +28,9 @@ class Settings:
     """PAYCORE_PUBLIC_URL: where channels send their callbacks."""
     workers_enabled: bool = True
     """PAYCORE_WORKERS: run the janitor and webhook relay threads inside `serve`."""
+    ledger_check_interval_s: float = 3600.0
+    """PAYCORE_LEDGER_CHECK_INTERVAL_S: how often `serve` recomputes every balance from the
+    journal (`paycore ledger check`) and records the result."""
     custody_file: str = ""
     """PAYCORE_CUSTODY_FILE: JSON describing custody banks. Empty: one built-in sandbox
     custody bank (product house_deposit, Asia/Shanghai, cut-off 24:00)."""
@@ -44,6 +47,9 @@ class Settings:
             public_url=os.environ.get("PAYCORE_PUBLIC_URL", "http://127.0.0.1:8000"),
             workers_enabled=os.environ.get("PAYCORE_WORKERS", "1") not in ("0", "false", "no"),
             custody_file=os.environ.get("PAYCORE_CUSTODY_FILE", ""),
+            ledger_check_interval_s=float(
+                os.environ.get("PAYCORE_LEDGER_CHECK_INTERVAL_S", "3600")
+            ),
         )
 
 

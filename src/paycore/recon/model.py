@@ -123,7 +123,8 @@ def parse_amount(
         raise MalformedStatement(
             f"{text!r} has more decimals than {currency} allows", line=line, field=field
         )
-    return sign * (int(whole) * 10**exponent + int(kept.ljust(exponent, "0") or "0"))
+    scale = int(10**exponent)
+    return sign * (int(whole) * scale + int(kept.ljust(exponent, "0") or "0"))
 
 
 def _digits(part: str) -> bool:

@@ -19,6 +19,8 @@ from paycore.merchants import api as merchants_api
 from paycore.notifications import api as notifications_api
 from paycore.payments import api as payments_api
 from paycore.platform.config import Settings
+from paycore.recon import api as recon_api
+from paycore.recon import h2h_api
 from paycore.rewards import api as rewards_api
 from paycore.runtime import Runtime
 from paycore.security.api import on_unauthenticated
@@ -87,6 +89,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         custody_api.router,
         collection_api.router,
         rewards_api.router,
+        recon_api.router,
+        h2h_api.router,
         ops.router,
     ):
         app.include_router(router)

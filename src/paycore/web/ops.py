@@ -66,6 +66,17 @@ class _PaycoreCollector(Collector):
         yield GaugeMetricFamily(
             "paycore_webhooks_failed", "notifications that exhausted their retries", stats.failed
         )
+        for last_check in self._runtime.ledger_checks.history(limit=1):
+            yield GaugeMetricFamily(
+                "paycore_ledger_check_ok",
+                "1 if the last ledger self-check found every balance right",
+                1 if last_check.ok else 0,
+            )
+            yield GaugeMetricFamily(
+                "paycore_ledger_check_age_seconds",
+                "time since the last ledger self-check started",
+                (self._runtime.clock.now() - last_check.started_at).total_seconds(),
+            )
         open_channels = GaugeMetricFamily(
             "paycore_channel_open", "1 while a channel is taken out of traffic", labels=["channel"]
         )

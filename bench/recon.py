@@ -1,0 +1,330 @@
+"""Reconciliation benchmark: a day's statement of N lines against N payment orders.
+
+For each backend it recreates a scratch database, migrates it and bulk-inserts N
+succeeded pay-in orders straight into `payment_orders` (setting up is not what is
+measured: a million pay-ins through the payment flow would take an hour). Then it writes
+a statement file and times, end to end through `Recon`:
+
+  import   stream the file through its parser into recon_lines, one transaction
+  run      match by channel txn id, then by reference + amount + date; record the breaks;
+           book surplus money to suspense; query back unfinished orders
+
+The statement has 1% of each break type: amount, status and fee mismatches, orders the
+channel never shows (短款), money with no order (长款) and duplicated lines; one line
+in ten carries only our reference (no txn id), so the second matching pass works too.
+The breaks found are checked against those planted.
+
+    .venv/bin/python bench/recon.py                              # both backends, 1,000,000
+    .venv/bin/python bench/recon.py --lines 100000 --backends sqlite
+
+The file format is a small CSV of this benchmark's own (`bench_csv`, parsed below), so
+the figures measure recon rather than one channel's format. PostgreSQL must be reachable
+at --pg-url (a database named *bench* on 127.0.0.1, which is dropped and recreated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, insert
+from sqlalchemy.engine import URL
+
+from common import check_pg_url, psycopg_dsn
+from paycore.channels.config import Channels
+from paycore.channels.registry import ChannelRegistry
+from paycore.channels.routing import Router
+from paycore.clock import ManualClock
+from paycore.payments.store import orders
+from paycore.platform.config import Settings
+from paycore.platform.db import make_engine, upgrade
+from paycore.recon import formats
+from paycore.recon.model import (
+    ControlTotals,
+    Direction,
+    LineKind,
+    LineStatus,
+    MalformedStatement,
+    Statement,
+    StatementInfo,
+    StatementLine,
+)
+from paycore.recon.service import Recon
+from paycore.runtime import Runtime
+from paycore.security.crypto import FieldCipher
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paycore_bench_recon"
+DEFAULT_SQLITE_PATH = "./var/bench/recon.db"
+LINES_MAX = 5_000_000
+ORDER_CHUNK = 10_000
+DAY = date(2026, 3, 10)
+PAID_AT = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
+CHANNEL = "bench"
+BREAK_TYPES = (
+    "amount_mismatch",
+    "status_mismatch",
+    "fee_mismatch",
+    "missing_on_channel_side",
+    "missing_on_our_side",
+    "duplicate",
+)
+console = Console()
+
+
+# -- the benchmark's own statement format -----------------------------------------------
+
+
+def parse(path: Path, *, source: str | None = None) -> Statement:
+    """`ref,txn,reference,amount,fee,booked_at` rows and a `#total,count,credits` trailer."""
+    info = StatementInfo(format="bench_csv", source=source or CHANNEL, statement_id=path.name)
+    statement = Statement(info, iter(()))
+
+    def lines() -> Iterator[StatementLine]:
+        count = credits = 0
+        booked: dict[str, datetime] = {}
+        with path.open(encoding="ascii", newline="") as f:
+            for number, row in enumerate(csv.reader(f), start=1):
+                if row[0] == "#total":
+                    statement.totals = ControlTotals(int(row[1]), int(row[2]), 0)
+                    if (count, credits) != (int(row[1]), int(row[2])):
+                        raise MalformedStatement("totals disagree", line=number)
+                    return
+                ref, txn, reference, amount, fee, at = row
+                when = booked.get(at) or booked.setdefault(at, datetime.fromisoformat(at))
+                count += 1
+                credits += int(amount)
+                yield StatementLine(
+                    line_no=number,
+                    source_ref=ref,
+                    kind=LineKind.PAYIN,
+                    direction=Direction.CREDIT,
+                    amount=int(amount),
+                    currency="CNY",
+                    booked_at=when,
+                    status=LineStatus.SUCCEEDED,
+                    channel_txn_id=txn or None,
+                    reference=reference or None,
+                    fee=int(fee),
+                )
+        raise MalformedStatement("no #total line")
+
+    statement.lines = lines()
+    return statement
+
+
+# -- the planted day --------------------------------------------------------------------
+
+
+def order_id(i: int) -> str:
+    return f"pay_bench_{i:08d}"
+
+
+def break_of(i: int) -> str | None:
+    """One order in a hundred carries each planted break: 1% of the total per type."""
+    slot = i % 100
+    return BREAK_TYPES[slot] if slot < len(BREAK_TYPES) else None
+
+
+def insert_orders(engine: Engine, n: int) -> None:
+    def row(i: int) -> dict[str, object]:
+        planted = break_of(i)
+        status_off = planted == "status_mismatch"
+        finished = PAID_AT - timedelta(days=1) if planted == "missing_on_channel_side" else PAID_AT
+        return {
+            "id": order_id(i),
+            "kind": "payin",
+            "merchant_id": "mch_bench",
+            "merchant_reference": None,
+            "product": "bench",
+            "amount": 1_000 + i % 977,
+            "currency": "CNY",
+            "fee_amount": 6,
+            "status": "processing" if status_off else "succeeded",
+            "result_unknown": False,
+            "channel": CHANNEL,
+            "channel_txn_id": f"T{i}",
+            "failure_class": None,
+            "failure_code": None,
+            "failure_message": "",
+            "parent_id": None,
+            "refunded_amount": 0,
+            "description": "",
+            "party_enc": {},
+            "party_masked": {},
+            "metadata": {},
+            "expires_at": None,
+            "created_at": finished - timedelta(minutes=1),
+            "updated_at": finished,
+            "finished_at": None if status_off else finished,
+            "next_query_at": PAID_AT + timedelta(days=30) if status_off else None,
+            "query_attempts": 0,
+            "version": 1,
+        }
+
+    with engine.begin() as conn:
+        for start in range(0, n, ORDER_CHUNK):
+            conn.execute(
+                insert(orders), [row(i) for i in range(start, min(n, start + ORDER_CHUNK))]
+            )
+
+
+def write_statement(path: Path, n: int) -> int:
+    at = PAID_AT.isoformat()
+    count = credits = 0
+    with path.open("w", encoding="ascii", newline="") as f:
+        out = csv.writer(f)
+
+        def line(ref: str, txn: str, reference: str, amount: int, fee: int) -> None:
+            nonlocal count, credits
+            out.writerow((ref, txn, reference, amount, fee, at))
+            count += 1
+            credits += amount
+
+        for i in range(n):
+            planted = break_of(i)
+            amount = 1_000 + i % 977
+            if planted == "missing_on_channel_side":
+                continue
+            if planted == "missing_on_our_side":
+                line(f"S{i}", f"UNKNOWN{i}", "", 500, 0)
+            txn, reference = (f"T{i}", "") if i % 10 != 7 else ("", order_id(i))
+            amount += 1 if planted == "amount_mismatch" else 0
+            fee = 7 if planted == "fee_mismatch" else 6
+            line(f"L{i}", txn, reference, amount, fee)
+            if planted == "duplicate":
+                line(f"L{i}", txn, reference, amount, fee)
+        out.writerow(("#total", count, credits))
+    return count
+
+
+# -- measuring --------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    backend: str
+    lines: int
+    import_s: float
+    run_s: float
+    breaks: dict[str, int]
+    peak_rss_mb: float
+
+    @property
+    def lines_per_s(self) -> float:
+        return self.lines / (self.import_s + self.run_s)
+
+
+def bench_backend(name: str, url: str, n: int, workdir: Path) -> Measured:
+    upgrade(url)
+    engine = make_engine(url)
+    clock = ManualClock(start=PAID_AT + timedelta(hours=20))
+    registry = ChannelRegistry(clock=clock)
+    runtime = Runtime.build(
+        Settings(database_url=url, expiry_interval_s=60.0, data_dir=str(workdir)),
+        engine=engine,
+        clock=clock,
+        channels=Channels(registry, Router(registry, [])),
+        cipher=FieldCipher({"bench": b"\x01" * 32}, "bench"),
+    )
+    try:
+        console.print(f"[{name}] inserting {n:,} orders (set-up, not timed)")
+        insert_orders(engine, n)
+        path = workdir / f"statement-{name}.csv"
+        lines = write_statement(path, n)
+        recon = Recon(engine=engine, ledger=runtime.ledger, clock=clock, payments=runtime.payments)
+        started = time.perf_counter()
+        recon.import_file(path, format="bench_csv", source=CHANNEL)
+        imported = time.perf_counter()
+        report = recon.run(source=CHANNEL, business_date=DAY)
+        finished = time.perf_counter()
+    finally:
+        runtime.close()
+        engine.dispose()
+    breaks = dict(report["breaks_by_type"])
+    planted = (n + 99) // 100  # of each type
+    wrong = {t: c for t, c in breaks.items() if c != planted}
+    if wrong or len(breaks) != len(BREAK_TYPES):
+        raise SystemExit(f"[{name}] breaks found {breaks}, planted {planted} of each type")
+    return Measured(
+        name,
+        lines,
+        imported - started,
+        finished - imported,
+        breaks,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+
+
+def reset_postgres(url: URL) -> str:
+    name = url.database or ""
+    admin = psycopg_dsn(url.set(database="postgres"))
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def reset_sqlite(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path.resolve()}"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000, help="orders (and lines)")
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--sqlite-path", default=DEFAULT_SQLITE_PATH)
+    args = parser.parse_args(argv)
+    if not 100 <= args.lines <= LINES_MAX:
+        parser.error(f"--lines is 100 to {LINES_MAX:,}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    formats.register("bench_csv", __name__, carries_fee=True)
+    sqlite_path = Path(args.sqlite_path)
+    workdir = sqlite_path.parent
+    results = []
+    for name in args.backends:
+        if name == "sqlite":
+            url = reset_sqlite(sqlite_path)
+        else:
+            url = reset_postgres(check_pg_url(args.pg_url))
+        workdir.mkdir(parents=True, exist_ok=True)
+        results.append(bench_backend(name, url, args.lines, workdir))
+    table = Table(title=f"paycore recon: {args.lines:,} orders, 1% of each break type")
+    for column in ("backend", "lines", "import s", "run s", "lines/s", "breaks", "peak RSS MB"):
+        table.add_column(column, justify="left" if column == "backend" else "right")
+    for r in results:
+        table.add_row(
+            r.backend,
+            f"{r.lines:,}",
+            f"{r.import_s:.1f}",
+            f"{r.run_s:.1f}",
+            f"{r.lines_per_s:,.0f}",
+            f"{sum(r.breaks.values()):,}",
+            f"{r.peak_rss_mb:,.0f}",
+        )
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""HTTP routes of the host-to-host bank link, for platform keys only: export the waiting
+payouts as a pain.001 file, read a file again, apply a pain.002 status report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field
+from starlette.concurrency import run_in_threadpool
+
+from paycore.recon.h2h_service import H2hFiles, h2h_channel, h2h_files
+from paycore.security.api import require, require_platform
+from paycore.security.model import Principal
+from paycore.web.bodies import StrictBody
+
+router = APIRouter(prefix="/v1/recon/h2h", tags=["recon"])
+
+Reader = Annotated[Principal, Depends(require("payments:read"))]
+Writer = Annotated[Principal, Depends(require("payments:write"))]
+MsgId = Annotated[str, Field(min_length=1, max_length=35)]
+XML = "application/xml"
+
+
+class ExportIn(StrictBody):
+    msg_id: MsgId | None = None  # hand out this earlier file again
+
+
+def _service(request: Request) -> H2hFiles:
+    return h2h_files(request.app.state.runtime)
+
+
+def _file_response(request: Request, channel: str, msg_id: str | None) -> Response:
+    runtime = request.app.state.runtime
+    bank = h2h_channel(runtime.channels.registry, channel)
+    exported = _service(request).export(bank, msg_id=msg_id)
+    return Response(
+        content=exported.path.read_bytes(),
+        media_type=XML,
+        status_code=201 if exported.new else 200,
+        headers={"X-Msg-Id": exported.msg_id, "X-Tx-Count": str(exported.tx_count)},
+    )
+
+
+@router.post("/{channel}/exports")
+async def export(request: Request, channel: str, body: ExportIn, principal: Writer) -> Response:
+    """The waiting payouts as a new pain.001 (201), or the last file again (200)."""
+    require_platform(principal)
+    return await run_in_threadpool(_file_response, request, channel, body.msg_id)
+
+
+@router.get("/{channel}/files/{msg_id}")
+async def get_file(request: Request, channel: str, msg_id: str, principal: Reader) -> Response:
+    require_platform(principal)
+    return await run_in_threadpool(_file_response, request, channel, msg_id)
+
+
+@router.post("/status-reports")
+async def apply_status_report(request: Request, principal: Writer) -> dict[str, Any]:
+    """A pain.002 in the request body (application/xml): decide and settle its payouts."""
+    require_platform(principal)
+    data = await request.body()
+    outcome = await run_in_threadpool(_service(request).apply_status_report_bytes, data)
+    return outcome.view()

@@ -1,0 +1,218 @@
+"""Matching one source's statement lines of one business day against payment orders.
+
+Set-based SQL, portable between SQLite (3.33+, for UPDATE ... FROM) and PostgreSQL:
+a million lines against a million orders is a handful of joins on indexes, never a
+Python dict of everything.
+
+  1. lines → orders by the channel's transaction id;
+  2. the rest by reference (our order id echoed back) + amount + currency + date window;
+  3. a second line claiming an order already claimed is a duplicate;
+  4. breaks are inserted with a dedup key, so re-running a day adds none twice.
+
+Orders that finished on the day may appear on the next day's statement: an unmatched
+succeeded order counts as `missing_on_channel_side` only once `window_days` have passed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BindParameter, Connection, Date, TextClause, bindparam, text
+from sqlalchemy.types import TypeEngine
+
+from paycore.platform.db import UTCDateTime
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+SUCCEEDED = "('succeeded', 'returned')"
+"""Order statuses that mean the money moved (a returned payout had succeeded first)."""
+
+
+def day_start(day: date) -> datetime:
+    """00:00 of a business day in Asia/Shanghai, as a UTC instant."""
+    return datetime.combine(day, time(0), BUSINESS_TZ).astimezone(UTC)
+
+
+def business_date_of(instant: datetime) -> date:
+    return instant.astimezone(BUSINESS_TZ).date()
+
+
+@dataclass(frozen=True, slots=True)
+class DayCounts:
+    lines: int
+    matched: int
+    waiting: int
+
+
+_LINES_OF_DAY = "l.source = :src AND l.business_date = :day"
+
+# No `l.channel_txn_id IS NOT NULL` here: SQLite turns it into a range on the orders
+# index and stops using the equality, scanning every order for each line.
+_MATCH_BY_TXN = f"""
+UPDATE recon_lines AS l SET order_id = o.id, matched_by = 'txn'
+FROM payment_orders AS o
+WHERE {_LINES_OF_DAY} AND l.order_id IS NULL AND l.duplicate = FALSE AND l.kind <> 'fee'
+  AND o.channel = :src AND o.channel_txn_id = l.channel_txn_id
+"""
+
+_MATCH_BY_REFERENCE = f"""
+UPDATE recon_lines AS l SET order_id = o.id, matched_by = 'reference'
+FROM payment_orders AS o
+WHERE {_LINES_OF_DAY} AND l.order_id IS NULL AND l.duplicate = FALSE AND l.kind <> 'fee'
+  AND l.reference IS NOT NULL
+  AND o.id = l.reference AND o.channel = :src AND o.amount = l.amount
+  AND o.currency = l.currency AND o.created_at >= :window_start AND o.created_at < :day_end
+  AND NOT EXISTS (SELECT 1 FROM recon_lines AS x WHERE x.order_id = o.id)
+"""
+
+_SECOND_CLAIM = f"""
+UPDATE recon_lines AS l SET duplicate = TRUE
+WHERE {_LINES_OF_DAY} AND l.order_id IS NOT NULL AND l.duplicate = FALSE
+  AND EXISTS (
+    SELECT 1 FROM recon_lines AS e
+    WHERE e.order_id = l.order_id
+      AND (e.import_id < l.import_id OR (e.import_id = l.import_id AND e.line_no < l.line_no))
+  )
+"""
+
+_BREAK_COLUMNS = """
+  dedup_key, type, status, source, business_date, import_id, line_no, order_id, currency,
+  line_amount, order_amount, line_status, order_status, line_fee, order_fee, direction,
+  run_id, adjustment_attempts, created_at, updated_at
+"""
+
+_LINE_BREAK = f"""
+INSERT INTO recon_breaks ({_BREAK_COLUMNS})
+SELECT CAST(:type AS VARCHAR(24)) || ':' || l.import_id || ':' || CAST(l.line_no AS VARCHAR(12)),
+  CAST(:type AS VARCHAR(24)), 'open',
+  l.source, l.business_date, l.import_id, l.line_no, o.id, l.currency, l.amount, o.amount,
+  l.status, o.status, l.fee, o.fee_amount, l.direction, :run, 0, :now, :now
+FROM recon_lines AS l LEFT JOIN payment_orders AS o ON o.id = l.order_id
+WHERE {_LINES_OF_DAY} AND ({{condition}})
+ON CONFLICT (dedup_key) DO NOTHING
+"""
+
+LINE_BREAKS = {
+    "duplicate": "l.duplicate = TRUE",
+    "missing_on_our_side": (
+        "l.duplicate = FALSE AND l.order_id IS NULL AND l.status = 'succeeded' AND l.kind <> 'fee'"
+    ),
+    "amount_mismatch": (
+        "l.duplicate = FALSE AND o.id IS NOT NULL "
+        "AND (l.amount <> o.amount OR l.currency <> o.currency)"
+    ),
+    "status_mismatch": (
+        "l.duplicate = FALSE AND o.id IS NOT NULL AND ("
+        f"(l.status = 'succeeded' AND o.status NOT IN {SUCCEEDED}) OR "
+        f"(l.status = 'failed' AND o.status IN {SUCCEEDED}))"
+    ),
+    "fee_mismatch": (
+        "l.duplicate = FALSE AND o.id IS NOT NULL AND l.fee IS NOT NULL AND l.fee <> o.fee_amount"
+    ),
+}
+
+_UNMATCHED_ORDERS = f"""
+FROM payment_orders AS o
+WHERE o.kind IN ('payin', 'payout', 'refund') AND o.status IN {SUCCEEDED}
+  AND o.finished_at >= :from_at AND o.finished_at < :to_at AND o.channel = :src
+  AND NOT EXISTS (SELECT 1 FROM recon_lines AS l WHERE l.order_id = o.id)
+"""
+
+_ORDER_BREAK = f"""
+INSERT INTO recon_breaks ({_BREAK_COLUMNS})
+SELECT 'missing_on_channel_side:' || o.id, 'missing_on_channel_side', 'open',
+  CAST(:src AS VARCHAR(64)), :day, NULL, NULL, o.id, o.currency, NULL, o.amount, NULL,
+  o.status, NULL, o.fee_amount,
+  CASE WHEN o.kind = 'payin' THEN 'credit' ELSE 'debit' END, :run, 0, :now, :now
+{_UNMATCHED_ORDERS}
+ON CONFLICT (dedup_key) DO NOTHING
+"""
+
+_COUNT_LINES = f"""
+SELECT COUNT(*),
+  COALESCE(SUM(CASE WHEN l.order_id IS NOT NULL AND l.duplicate = FALSE THEN 1 ELSE 0 END), 0)
+FROM recon_lines AS l WHERE {_LINES_OF_DAY}
+"""
+
+_STATUS_NOW_AGREES = f"""
+SELECT b.id, o.status FROM recon_breaks AS b
+JOIN payment_orders AS o ON o.id = b.order_id
+WHERE b.source = :src AND b.business_date = :day AND b.type = 'status_mismatch'
+  AND b.status <> 'resolved'
+  AND ((b.line_status = 'succeeded' AND o.status IN {SUCCEEDED})
+    OR (b.line_status = 'failed' AND o.status NOT IN {SUCCEEDED}
+        AND o.status NOT IN ('created', 'processing')))
+"""
+
+_UNFINISHED_MISMATCHES = """
+SELECT DISTINCT o.id FROM recon_breaks AS b
+JOIN payment_orders AS o ON o.id = b.order_id
+WHERE b.source = :src AND b.business_date = :day AND b.type = 'status_mismatch'
+  AND b.status <> 'resolved' AND o.status IN ('created', 'processing')
+"""
+
+
+def match_day(
+    conn: Connection, *, source: str, day: date, run_id: str, now: datetime, window_days: int
+) -> DayCounts:
+    """Match, flag duplicates and record the day's breaks, in the caller's transaction."""
+    day_end = day_start(day + timedelta(days=1))
+    params = {
+        "src": source,
+        "day": day,
+        "run": run_id,
+        "now": now,
+        "window_start": day_start(day - timedelta(days=window_days)),
+        "day_end": day_end,
+    }
+    conn.execute(_sql(_MATCH_BY_TXN), params)
+    conn.execute(_sql(_MATCH_BY_REFERENCE), params)
+    conn.execute(_sql(_SECOND_CLAIM), params)
+    for type_, condition in LINE_BREAKS.items():
+        conn.execute(_sql(_LINE_BREAK.format(condition=condition)), {**params, "type": type_})
+    judged_day = day - timedelta(days=window_days)
+    judged = {
+        "from_at": day_start(judged_day),
+        "to_at": day_start(judged_day + timedelta(days=1)),
+    }
+    conn.execute(_sql(_ORDER_BREAK), {**params, **judged})
+    waiting_range = {"from_at": judged["to_at"], "to_at": day_end}
+    waiting = conn.execute(
+        _sql("SELECT COUNT(*) " + _UNMATCHED_ORDERS), {**params, **waiting_range}
+    ).scalar_one()
+    total, matched = conn.execute(_sql(_COUNT_LINES), params).one()
+    return DayCounts(lines=int(total), matched=int(matched), waiting=int(waiting))
+
+
+def status_now_agrees(conn: Connection, *, source: str, day: date) -> list[tuple[int, str]]:
+    """Open status mismatches whose order has since reached a status the line agrees with."""
+    rows = conn.execute(_sql(_STATUS_NOW_AGREES), {"src": source, "day": day})
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def unfinished_mismatched_orders(conn: Connection, *, source: str, day: date) -> list[str]:
+    rows = conn.execute(_sql(_UNFINISHED_MISMATCHES), {"src": source, "day": day})
+    return [str(r[0]) for r in rows]
+
+
+_TYPED_PARAMS: dict[str, TypeEngine[Any]] = {
+    "day": Date(),
+    "now": UTCDateTime(),
+    "window_start": UTCDateTime(),
+    "day_end": UTCDateTime(),
+    "from_at": UTCDateTime(),
+    "to_at": UTCDateTime(),
+}
+
+
+def _sql(statement: str) -> TextClause:
+    """Raw SQL with its dates and instants bound through the column types, so SQLite gets
+    the same text form the tables store and PostgreSQL a real timestamp."""
+    typed: list[BindParameter[Any]] = [
+        bindparam(n, type_=t) for n, t in _TYPED_PARAMS.items() if re.search(rf":{n}\b", statement)
+    ]
+    return text(statement).bindparams(*typed)

@@ -1,0 +1,302 @@
+"""Reconciliation use cases: import a statement file, run a day's matching, work breaks.
+
+An import is one transaction: the parser's lines are streamed into `recon_lines` in
+chunks and committed only after the last line and the file's control totals check out,
+so a malformed file leaves nothing. The file's SHA-256 makes it idempotent: the same
+file again answers the earlier import.
+
+A run matches in one transaction (matching.py); what touches other systems comes after
+commit: surplus money to suspense (ledger), status mismatches queried back (payments).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from paycore import ids
+from paycore.clock import Clock
+from paycore.errors import Rejected
+from paycore.ledger.service import Ledger
+from paycore.payments.service import Payments
+from paycore.platform.db import WRITER
+from paycore.recon import formats, matching, store
+from paycore.recon.breaks import Adjustment, Breaks, BreakStatus, BreakType
+from paycore.recon.model import Direction, MalformedStatement, Statement, StatementLine
+
+log = logging.getLogger(__name__)
+
+INSERT_CHUNK = 5_000
+LINES_PER_IMPORT_MAX = 20_000_000
+TEXT_CHARS_MAX = 128
+SOURCE_CHARS_MAX = 64
+BREAKS_PAGE_MAX = 500
+CROSS_DAY_WINDOW_DAYS = 1
+"""An order that finished on day D may be on the statement of D+1: it becomes a
+`missing_on_channel_side` break only when the run of D+window finds no line for it."""
+
+Progress = Callable[[int], None]
+
+
+class Recon:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        ledger: Ledger,
+        clock: Clock,
+        payments: Payments,
+        window_days: int = CROSS_DAY_WINDOW_DAYS,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.payments = payments
+        self.window_days = window_days
+        self.breaks = Breaks(engine, ledger, clock)
+
+    # -- import -------------------------------------------------------------------------
+
+    def import_file(
+        self, path: Path, *, format: str, source: str | None, progress: Progress | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """(the import, True if new); the same file again answers the earlier import."""
+        carries_fee = formats.format_of(format).carries_fee
+        if source is not None:
+            _check_source(source)
+        digest = file_sha256(path)
+        with self.engine.connect() as conn:
+            earlier = store.import_by_hash(conn, digest)
+        if earlier is not None:
+            return earlier, False
+        statement = formats.parse(format, path, source=source)
+        return self.import_statement(
+            statement,
+            file_sha256=digest,
+            source=source or statement.info.source,
+            carries_fee=carries_fee,
+            progress=progress,
+        )
+
+    def import_statement(
+        self,
+        statement: Statement,
+        *,
+        file_sha256: str,
+        source: str,
+        carries_fee: bool,
+        progress: Progress | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        _check_source(source)
+        import_id = ids.new_id("imp")
+        count = credits = debits = 0
+        chunk: list[dict[str, Any]] = []
+        try:
+            with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+                for line in statement.lines:
+                    chunk.append(_line_row(line, import_id, source, carries_fee=carries_fee))
+                    count += 1
+                    if line.direction is Direction.CREDIT:
+                        credits += line.amount
+                    else:
+                        debits += line.amount
+                    if len(chunk) == INSERT_CHUNK:
+                        store.insert_lines(conn, chunk)
+                        chunk.clear()
+                        _check_size(count)
+                        if progress:
+                            progress(count)
+                store.insert_lines(conn, chunk)
+                _check_totals(statement, count=count, credits=credits, debits=debits)
+                store.refresh_statistics(conn)
+                store.mark_duplicates(conn, import_id=import_id, source=source)
+                info = statement.info
+                row = {
+                    "id": import_id,
+                    "file_sha256": file_sha256,
+                    "format": info.format,
+                    "source": source,
+                    "statement_id": info.statement_id[:TEXT_CHARS_MAX],
+                    "line_count": count,
+                    "credits": credits,
+                    "debits": debits,
+                    "period_start": info.period_start,
+                    "period_end": info.period_end,
+                    "imported_at": self.clock.now(),
+                }
+                store.insert_import(conn, row)
+        except IntegrityError:
+            # The same file, imported at the same moment by someone else: theirs stands.
+            with self.engine.connect() as conn:
+                earlier = store.import_by_hash(conn, file_sha256)
+            if earlier is None:
+                raise
+            return earlier, False
+        if progress:
+            progress(count)
+        log.info("recon import %s: %d lines of %s", import_id, count, source)
+        return row, True
+
+    def get_import(self, import_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            found = store.get_import(conn, import_id)
+        if found is None:
+            raise Rejected("import_not_found", f"no import {import_id}")
+        return found
+
+    # -- run ----------------------------------------------------------------------------
+
+    def run(
+        self, *, source: str, business_date: date, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """Match `source`'s lines of `business_date` (Asia/Shanghai) and record breaks."""
+        _check_source(source)
+        run_id = ids.new_id("rrun")
+        started_at = self.clock.now()
+        with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            counts = matching.match_day(
+                conn,
+                source=source,
+                day=business_date,
+                run_id=run_id,
+                now=started_at,
+                window_days=self.window_days,
+            )
+            agreed = matching.status_now_agrees(conn, source=source, day=business_date)
+            unfinished = matching.unfinished_mismatched_orders(
+                conn, source=source, day=business_date
+            )
+        if progress:
+            progress(1)
+        # After commit: the ledger and the payments janitor work on their own transactions.
+        auto_resolved = self.breaks.auto_resolve(agreed)
+        self.breaks.book_suspense(source)
+        queried_back = self.payments.query_now(unfinished)
+        if progress:
+            progress(2)
+        with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            new_breaks = store.count_breaks(conn, run_id=run_id)
+            row = {
+                "id": run_id,
+                "source": source,
+                "business_date": business_date,
+                "lines": counts.lines,
+                "matched": counts.matched,
+                "waiting": counts.waiting,
+                "breaks_new": sum(new_breaks.values()),
+                "auto_resolved": auto_resolved,
+                "queried_back": queried_back,
+                "started_at": started_at,
+                "finished_at": self.clock.now(),
+            }
+            store.insert_run(conn, row)
+        return {**row, "breaks_by_type": new_breaks}
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            found = store.get_run(conn, run_id)
+            if found is None:
+                raise Rejected("run_not_found", f"no run {run_id}")
+            found["breaks_by_type"] = store.count_breaks(conn, run_id=run_id)
+        return found
+
+    # -- breaks -------------------------------------------------------------------------
+
+    def list_breaks(
+        self,
+        *,
+        status: str | None = None,
+        type_: str | None = None,
+        source: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
+    ) -> list[dict[str, Any]]:
+        if status is not None and status not in BreakStatus.__members__.values():
+            raise Rejected("invalid_break_status", f"{status!r} is not a break status")
+        if type_ is not None and type_ not in BreakType.__members__.values():
+            raise Rejected("invalid_break_type", f"{type_!r} is not a break type")
+        limit = max(1, min(limit, BREAKS_PAGE_MAX))
+        with self.engine.connect() as conn:
+            return store.list_breaks(
+                conn, status=status, type_=type_, source=source, limit=limit, after=after
+            )
+
+    def get_break(self, break_id: int) -> dict[str, Any]:
+        return self.breaks.get(break_id)
+
+    def investigate(self, break_id: int, *, actor: str, note: str = "") -> dict[str, Any]:
+        return self.breaks.investigate(break_id, actor=actor, note=note)
+
+    def resolve(
+        self, break_id: int, *, actor: str, note: str, adjustment: Adjustment | None = None
+    ) -> dict[str, Any]:
+        return self.breaks.resolve(break_id, actor=actor, note=note, adjustment=adjustment)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_source(source: str) -> None:
+    if not source or len(source) > SOURCE_CHARS_MAX:
+        raise Rejected("invalid_source", f"a source is 1-{SOURCE_CHARS_MAX} characters")
+
+
+def _check_size(count: int) -> None:
+    if count > LINES_PER_IMPORT_MAX:
+        raise Rejected("statement_too_large", f"at most {LINES_PER_IMPORT_MAX} lines a file")
+
+
+def _check_totals(statement: Statement, *, count: int, credits: int, debits: int) -> None:
+    """The parser checks the file's own totals when its lines run out; checked again here
+    against what was stored, so no parser can let a short import through."""
+    totals = statement.totals
+    for name, stated, read in (
+        ("count", totals.count, count),
+        ("credits", totals.credits, credits),
+        ("debits", totals.debits, debits),
+    ):
+        if stated is not None and stated != read:
+            raise MalformedStatement(f"the file says {name} {stated}, its lines make {read}")
+
+
+def _line_row(
+    line: StatementLine, import_id: str, source: str, *, carries_fee: bool
+) -> dict[str, Any]:
+    for field in ("source_ref", "channel_txn_id", "reference"):
+        value = getattr(line, field)
+        if value is not None and len(value) > TEXT_CHARS_MAX:
+            raise MalformedStatement(
+                f"longer than {TEXT_CHARS_MAX} characters", line=line.line_no, field=field
+            )
+    if line.amount <= 0:
+        raise MalformedStatement("an amount is positive", line=line.line_no, field="amount")
+    return {
+        "import_id": import_id,
+        "line_no": line.line_no,
+        "source": source,
+        "business_date": matching.business_date_of(line.booked_at),
+        "source_ref": line.source_ref,
+        "kind": line.kind.value,
+        "direction": line.direction.value,
+        "amount": line.amount,
+        "currency": line.currency,
+        "fee": line.fee if carries_fee else None,
+        "status": line.status.value,
+        "channel_txn_id": line.channel_txn_id or None,
+        "reference": line.reference or None,
+        "booked_at": line.booked_at,
+        "duplicate": False,
+        "order_id": None,
+        "matched_by": None,
+    }

@@ -1,0 +1,304 @@
+"""Imported statements, their lines, matching runs, breaks and the breaks' audit trail.
+
+Matching is set-based SQL (see matching.py); this module declares the tables and the
+small per-row statements the service needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from paycore.payments.store import orders
+from paycore.platform.db import UTCDateTime
+from paycore.platform.schema import metadata
+
+imports = Table(
+    "recon_imports",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("file_sha256", String(64), nullable=False, unique=True),
+    Column("format", String(16), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("statement_id", String(128), nullable=False),
+    Column("line_count", Integer, nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("debits", BigInteger, nullable=False),
+    Column("period_start", Date, nullable=True),
+    Column("period_end", Date, nullable=True),
+    Column("imported_at", UTCDateTime, nullable=False),
+)
+
+lines = Table(
+    "recon_lines",
+    metadata,
+    Column("import_id", String(64), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("source_ref", String(128), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # NULL when the format carries no fee: only a fee the channel states can mismatch.
+    Column("fee", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("channel_txn_id", String(128), nullable=True),
+    Column("reference", String(128), nullable=True),
+    Column("booked_at", UTCDateTime, nullable=False),
+    # A later line with a source_ref (or an order) already seen: reported, never matched.
+    Column("duplicate", Boolean, nullable=False),
+    Column("order_id", String(64), nullable=True),
+    Column("matched_by", String(16), nullable=True),
+    PrimaryKeyConstraint("import_id", "line_no"),
+    Index("ix_recon_lines_day", "source", "business_date"),
+    Index("ix_recon_lines_ref", "source", "source_ref"),
+    Index("ix_recon_lines_order", "order_id"),
+)
+
+runs = Table(
+    "recon_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("waiting", Integer, nullable=False),
+    Column("breaks_new", Integer, nullable=False),
+    Column("auto_resolved", Integer, nullable=False),
+    Column("queried_back", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Index("ix_recon_runs_day", "source", "business_date"),
+)
+
+breaks = Table(
+    "recon_breaks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # What the break is about (type + line or order): a re-run finds it, never adds it twice.
+    Column("dedup_key", String(200), nullable=False, unique=True),
+    Column("type", String(24), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("import_id", String(64), nullable=True),
+    Column("line_no", Integer, nullable=True),
+    Column("order_id", String(64), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("line_amount", BigInteger, nullable=True),
+    Column("order_amount", BigInteger, nullable=True),
+    Column("line_status", String(16), nullable=True),
+    Column("order_status", String(16), nullable=True),
+    Column("line_fee", BigInteger, nullable=True),
+    Column("order_fee", BigInteger, nullable=True),
+    Column("direction", String(8), nullable=True),
+    Column("run_id", String(64), nullable=False),
+    Column("suspense_transfer_id", String(64), nullable=True),
+    Column("adjustment_transfer_id", String(64), nullable=True),
+    Column("adjustment_attempts", Integer, nullable=False),
+    Column("note", String(1000), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_recon_breaks_status", "status", "type", "id"),
+    Index("ix_recon_breaks_day", "source", "business_date", "type"),
+)
+
+break_events = Table(
+    "recon_break_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("break_id", Integer, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=False),
+    Column("note", String(1000), nullable=False),
+    Column("transfer_id", String(64), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_recon_break_events_break", "break_id", "id"),
+)
+
+# Matching looks orders up by the channel's transaction id, a column payments never
+# searches by itself: without this index each statement line would scan every order.
+Index("ix_payment_orders_channel_txn", orders.c.channel, orders.c.channel_txn_id)
+
+
+# -- imports ----------------------------------------------------------------------------
+
+
+def import_by_hash(conn: Connection, file_sha256: str) -> dict[str, Any] | None:
+    row = conn.execute(select(imports).where(imports.c.file_sha256 == file_sha256)).first()
+    return dict(row._mapping) if row else None
+
+
+def get_import(conn: Connection, import_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(imports).where(imports.c.id == import_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def insert_import(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(imports), row)
+
+
+_LINE_COLUMNS = tuple(c.name for c in lines.columns)
+
+
+def insert_lines(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(lines), list(rows))
+        return
+    # COPY on the transaction's own connection: several times faster than INSERTs for
+    # the millions of lines of a day, and still rolled back with everything else.
+    driver: Any = conn.connection.driver_connection
+    columns = ", ".join(_LINE_COLUMNS)
+    with driver.cursor() as cursor, cursor.copy(f"COPY recon_lines ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in _LINE_COLUMNS])
+
+
+def refresh_statistics(conn: Connection) -> None:
+    """After a big import PostgreSQL's planner still thinks recon_lines is small and
+    would pick nested loops for the matching joins; ANALYZE samples, so it is cheap."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE recon_lines")
+
+
+def mark_duplicates(conn: Connection, *, import_id: str, source: str) -> int:
+    """Flag the lines of a new import whose source_ref was seen before: in an earlier
+    import of the same source, or earlier in this file."""
+    earlier = lines.alias("earlier")
+    seen = (
+        select(earlier.c.line_no)
+        .where(
+            earlier.c.source == source,
+            earlier.c.source_ref == lines.c.source_ref,
+            (earlier.c.import_id != import_id) | (earlier.c.line_no < lines.c.line_no),
+        )
+        .exists()
+    )
+    result = conn.execute(
+        update(lines).where(lines.c.import_id == import_id, seen).values(duplicate=True)
+    )
+    return result.rowcount or 0
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+def insert_run(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(runs), row)
+
+
+def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+    return dict(row._mapping) if row else None
+
+
+# -- breaks -----------------------------------------------------------------------------
+
+
+def get_break(conn: Connection, break_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(breaks).where(breaks.c.id == break_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def list_breaks(
+    conn: Connection,
+    *,
+    status: str | None,
+    type_: str | None,
+    source: str | None,
+    limit: int,
+    after: int | None,
+) -> list[dict[str, Any]]:
+    query = select(breaks)
+    if status is not None:
+        query = query.where(breaks.c.status == status)
+    if type_ is not None:
+        query = query.where(breaks.c.type == type_)
+    if source is not None:
+        query = query.where(breaks.c.source == source)
+    if after is not None:
+        query = query.where(breaks.c.id > after)
+    rows = conn.execute(query.order_by(breaks.c.id).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+def count_breaks(conn: Connection, *, run_id: str) -> dict[str, int]:
+    rows = conn.execute(
+        select(breaks.c.type, func.count()).where(breaks.c.run_id == run_id).group_by(breaks.c.type)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def change_break(
+    conn: Connection,
+    *,
+    break_id: int,
+    from_status: str,
+    values: dict[str, Any],
+) -> bool:
+    """Compare-and-set on status: False if someone else moved the break meanwhile."""
+    result = conn.execute(
+        update(breaks)
+        .where(breaks.c.id == break_id, breaks.c.status == from_status)
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def add_event(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(break_events), row)
+
+
+def events_of(conn: Connection, break_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(break_events).where(break_events.c.break_id == break_id).order_by(break_events.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def unbooked_suspense(conn: Connection, *, source: str, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(breaks)
+        .where(
+            breaks.c.source == source,
+            breaks.c.type == "missing_on_our_side",
+            breaks.c.suspense_transfer_id.is_(None),
+            breaks.c.line_status == "succeeded",
+        )
+        .order_by(breaks.c.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def record_suspense(conn: Connection, booked: Sequence[tuple[int, str]], now: datetime) -> None:
+    for break_id, transfer_id in booked:
+        conn.execute(
+            update(breaks)
+            .where(breaks.c.id == break_id)
+            .values(suspense_transfer_id=transfer_id, updated_at=now)
+        )

@@ -1,0 +1,164 @@
+"""Matching a day's statement against payment orders: known matches and each break type."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paycore.clock import ManualClock
+from paycore.recon.matching import business_date_of, day_start
+from paycore.recon.service import Recon
+from paycore.runtime import Runtime
+from tests.payments.fakes import ScriptedChannel
+from tests.recon.conftest import DAY, START, Row, pay, write_statement
+
+
+def _import(recon: Recon, path: Path, rows: list[Row]) -> str:
+    found, _created = recon.import_file(
+        write_statement(path, rows), format="test_csv", source="alpha"
+    )
+    return str(found["id"])
+
+
+def _types(recon: Recon) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for b in recon.list_breaks():
+        found.setdefault(str(b["type"]), []).append(b)
+    return found
+
+
+def test_a_day_of_statement_lines_matches_orders_and_reports_each_break_type_once(
+    recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant_id: str, tmp_path: Path
+) -> None:
+    ok = pay(runtime, alpha, merchant_id, amount=10_000, txn="T1")
+    short = pay(runtime, alpha, merchant_id, amount=20_000, txn="T2")
+    pending = pay(runtime, alpha, merchant_id, amount=3_000, outcome="processing")
+    fee = pay(runtime, alpha, merchant_id, amount=5_000, txn="T4")
+    by_reference = pay(runtime, alpha, merchant_id, amount=8_000, txn="T6")
+    unseen = pay(runtime, alpha, merchant_id, amount=4_000, txn="T5")
+    rows = [
+        Row("L1", 10_000, channel_txn_id="T1", fee=ok.fee_amount),
+        Row("L2", 19_900, channel_txn_id="T2", fee=short.fee_amount),
+        Row("L3", 3_000, reference=pending.id, fee=pending.fee_amount),
+        Row("L4", 5_000, channel_txn_id="T4", fee=fee.fee_amount + 1),
+        Row("L5", 7_700, channel_txn_id="NOBODY"),
+        Row("L6", 8_000, reference=by_reference.id, fee=by_reference.fee_amount),
+    ]
+    _import(recon, tmp_path / "day.csv", rows)
+    _import(recon, tmp_path / "again.csv", [rows[0], Row("L7", 100, channel_txn_id="T1")])
+
+    report = recon.run(source="alpha", business_date=DAY)
+
+    assert report["lines"] == 8
+    assert report["matched"] == 5  # L1..L4 and L6; L5 has no order, the second file repeats
+    assert report["waiting"] == 1  # `unseen` may still come on tomorrow's statement
+    found = _types(recon)
+    assert {t: [b["order_id"] for b in bs] for t, bs in found.items() if t != "duplicate"} == {
+        "amount_mismatch": [short.id],
+        "status_mismatch": [pending.id],
+        "fee_mismatch": [fee.id],
+        "missing_on_our_side": [None],
+    }
+    assert sorted(b["line_no"] for b in found["duplicate"]) == [2, 3]
+    assert found["amount_mismatch"][0]["line_amount"] == 19_900
+    assert found["missing_on_our_side"][0]["line_amount"] == 7_700
+    assert sum(report["breaks_by_type"].values()) == report["breaks_new"] == 6
+    assert unseen.status.value == "succeeded"
+
+
+def test_an_order_paid_late_in_the_day_waits_for_the_next_days_statement(
+    recon: Recon,
+    runtime: Runtime,
+    alpha: ScriptedChannel,
+    merchant_id: str,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    late = pay(runtime, alpha, merchant_id, amount=6_000, txn="LATE")
+    first = recon.run(source="alpha", business_date=DAY)
+    assert (first["waiting"], first["breaks_new"]) == (1, 0)
+
+    clock.advance(24 * 3600)
+    next_day = START + timedelta(days=1)
+    line = Row("N1", 6_000, channel_txn_id="LATE", fee=late.fee_amount, booked_at=next_day)
+    _import(recon, tmp_path / "d2.csv", [line])
+    second = recon.run(source="alpha", business_date=DAY + timedelta(days=1))
+
+    assert (second["matched"], second["breaks_new"]) == (1, 0)
+    assert recon.list_breaks() == []
+    assert late.channel_txn_id == "LATE"
+
+
+def test_an_order_missing_from_the_statement_breaks_once_its_window_has_passed(
+    recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant_id: str
+) -> None:
+    lost = pay(runtime, alpha, merchant_id, amount=4_000, txn="LOST")
+    recon.run(source="alpha", business_date=DAY)
+    assert recon.list_breaks() == []
+
+    recon.run(source="alpha", business_date=DAY + timedelta(days=1))
+    again = recon.run(source="alpha", business_date=DAY + timedelta(days=1))
+
+    [found] = recon.list_breaks()
+    assert (found["type"], found["order_id"], found["order_amount"]) == (
+        "missing_on_channel_side",
+        lost.id,
+        4_000,
+    )
+    assert found["business_date"] == DAY + timedelta(days=1)
+    assert again["breaks_new"] == 0
+
+
+def test_re_running_a_day_matches_the_same_lines_and_adds_no_break_twice(
+    recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant_id: str, tmp_path: Path
+) -> None:
+    order = pay(runtime, alpha, merchant_id, amount=9_000, txn="R1")
+    line = Row("A", 9_100, channel_txn_id="R1", fee=order.fee_amount)
+    _import(recon, tmp_path / "d.csv", [line, Row("B", 50)])
+
+    first = recon.run(source="alpha", business_date=DAY)
+    second = recon.run(source="alpha", business_date=DAY)
+
+    assert first["breaks_new"] == 2 and second["breaks_new"] == 0
+    assert second["matched"] == first["matched"] == 1
+    assert len(recon.list_breaks()) == 2
+    assert recon.get_run(str(first["id"]))["breaks_by_type"] == {
+        "amount_mismatch": 1,
+        "missing_on_our_side": 1,
+    }
+    assert order.amount == 9_000
+
+
+def test_lines_of_another_source_or_day_are_not_matched(
+    recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant_id: str, tmp_path: Path
+) -> None:
+    pay(runtime, alpha, merchant_id, amount=1_000, txn="X1")
+    found, _ = recon.import_file(
+        write_statement(tmp_path / "beta.csv", [Row("B1", 1_000, channel_txn_id="X1")]),
+        format="test_csv",
+        source="beta",
+    )
+    report = recon.run(source="alpha", business_date=DAY)
+    other_day = recon.run(source="beta", business_date=DAY - timedelta(days=1))
+
+    assert report["lines"] == 0 and other_day["lines"] == 0
+    assert found["source"] == "beta"
+
+
+@given(
+    day=st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)),
+    seconds=st.integers(min_value=0, max_value=24 * 3600 - 1),
+)
+def test_every_instant_of_a_shanghai_business_day_belongs_to_that_day(
+    day: date, seconds: int
+) -> None:
+    start = day_start(day)
+    assert start.tzinfo is not None and start.utcoffset() == timedelta(0)
+    assert business_date_of(start + timedelta(seconds=seconds)) == day
+    assert business_date_of(start - timedelta(microseconds=1)) == day - timedelta(days=1)
+    assert day_start(day + timedelta(days=1)) - start == timedelta(hours=24)
+    assert datetime(day.year, day.month, day.day, tzinfo=UTC) - start == timedelta(hours=8)
