@@ -77,9 +77,7 @@ class Recon:
             return earlier, False
         statement = formats.parse(format, path, source=source)
         if statement.info.format != format:  # a camt.054 sent as camt053, say
-            raise Rejected(
-                "format_mismatch", f"the file is {statement.info.format}, not {format}"
-            )
+            raise Rejected("format_mismatch", f"the file is {statement.info.format}, not {format}")
         return self.import_statement(
             statement,
             file_sha256=digest,
