@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -33,6 +34,7 @@ from paycore.payments.service import Payments
 from paycore.payments.settle import PaymentsContext
 from paycore.platform.config import Settings
 from paycore.platform.db import make_engine
+from paycore.recon.daily import DailyClose
 from paycore.recon.service import Recon
 from paycore.rewards.service import Rewards
 from paycore.security.crypto import FieldCipher, load_field_cipher
@@ -94,6 +96,7 @@ class Runtime:
     collection: Collections
     rewards: Rewards
     recon: Recon
+    recon_daily: DailyClose
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -140,6 +143,7 @@ class Runtime:
             ctx.query_schedule_s = channels.query_schedule_s
         payments = Payments(ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants))
         wallets = Wallets(ledger)
+        recon = Recon(engine=engine, ledger=ledger, clock=clock, payments=payments)
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -171,7 +175,10 @@ class Runtime:
                 cipher=cipher,
             ),
             rewards=Rewards(engine=engine, ledger=ledger, clock=clock),
-            recon=Recon(engine=engine, ledger=ledger, clock=clock, payments=payments),
+            recon=recon,
+            recon_daily=DailyClose(
+                recon, channels.registry, data_dir=Path(settings.data_dir), clock=clock
+            ),
         )
         if owned_ledger:
             runtime._closers.append(ledger.close)
@@ -218,10 +225,11 @@ class Runtime:
 
     def run_flows(self, stop: threading.Event, interval_s: float) -> None:
         """The periodic work of split, custody, collection, rewards and wallets (sweeps,
-        cut-offs, due collections, debts offset from new income), one slice after another;
-        one slice failing does not stop the others."""
+        cut-offs, due collections, debts offset from new income) and the daily close of
+        reconciliation, one after another; one failing does not stop the others."""
         while not stop.wait(interval_s):
-            for flow in (self.split, self.custody, self.collection, self.rewards, self.wallets):
+            flows = (self.split, self.custody, self.collection, self.rewards, self.wallets)
+            for flow in (*flows, self.recon_daily):
                 try:
                     flow.tick()
                 except Exception:

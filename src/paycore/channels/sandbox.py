@@ -98,6 +98,9 @@ class SandboxChannel:
     a `with` block) releases the HTTP connections.
     """
 
+    statement_format = "sandbox_csv"
+    """What `fetch_statement` returns, for the reconciliation's daily close."""
+
     def __init__(
         self,
         name: str,

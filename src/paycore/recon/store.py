@@ -7,7 +7,7 @@ small per-row statements the service needs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -214,6 +214,13 @@ def insert_run(conn: Connection, row: dict[str, Any]) -> None:
 def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
     return dict(row._mapping) if row else None
+
+
+def has_run(conn: Connection, *, source: str, business_date: date) -> bool:
+    found = conn.execute(
+        select(runs.c.id).where(runs.c.source == source, runs.c.business_date == business_date)
+    ).first()
+    return found is not None
 
 
 # -- breaks -----------------------------------------------------------------------------
