@@ -187,7 +187,9 @@ class Runtime:
         return runtime
 
     def start_workers(self, *, relay_transport: Any = None) -> None:
-        """Hold expiry, the janitor, the webhook relay and channel probes, in daemon threads."""
+        """Hold expiry, the janitor, the webhook relay, the flows (split, custody, collection,
+        rewards, debts, the daily reconciliation), the scheduled ledger check and channel
+        probes, in daemon threads."""
         stop = self._stop
         self._spawn(
             "ledger-expiry",
