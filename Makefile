@@ -36,6 +36,7 @@ bench: install  ## wrk drives the HTTP scenario when present (Debian package `wr
 	$(BIN)/python bench/ledger.py
 	$(MAKE) --no-print-directory bench-payments
 	$(MAKE) --no-print-directory bench-rewards
+	$(MAKE) --no-print-directory bench-recon
 
 bench-payments: install  ## pay-ins end to end over HTTP against two sandbox banks, and failover
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
@@ -44,8 +45,8 @@ bench-payments: install  ## pay-ins end to end over HTTP against two sandbox ban
 bench-rewards: install  ## a 10,000-row reward batch and its re-runs on SQLite and PostgreSQL
 	$(BIN)/python bench/rewards.py
 
-clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
-
 bench-recon: install  ## reconciliation: 1,000,000 statement lines against 1,000,000 orders
 	$(BIN)/python bench/recon.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
