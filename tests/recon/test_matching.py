@@ -162,3 +162,27 @@ def test_every_instant_of_a_shanghai_business_day_belongs_to_that_day(
     assert business_date_of(start - timedelta(microseconds=1)) == day - timedelta(days=1)
     assert day_start(day + timedelta(days=1)) - start == timedelta(hours=24)
     assert datetime(day.year, day.month, day.day, tzinfo=UTC) - start == timedelta(hours=8)
+
+
+def test_a_line_that_names_our_order_with_another_amount_is_an_amount_mismatch(
+    recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant_id: str, tmp_path: Path
+) -> None:
+    """Our order id echoed back is as sure as the channel's own id: the line is that order's,
+    and a different amount is one break, not a surplus plus a shortfall."""
+    order = pay(runtime, alpha, merchant_id, amount=6_000, txn=None)
+    _import(
+        recon, tmp_path / "day.csv", [Row("L1", 5_990, reference=order.id, fee=order.fee_amount)]
+    )
+
+    report = recon.run(source="alpha", business_date=DAY)
+
+    assert report["matched"] == 1
+    found = _types(recon)
+    assert list(found) == ["amount_mismatch"]
+    assert (
+        found["amount_mismatch"][0]["order_id"],
+        found["amount_mismatch"][0]["line_amount"],
+    ) == (
+        order.id,
+        5_990,
+    )

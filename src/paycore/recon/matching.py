@@ -5,7 +5,8 @@ a million lines against a million orders is a handful of joins on indexes, never
 Python dict of everything.
 
   1. lines → orders by the channel's transaction id;
-  2. the rest by reference (our order id echoed back) + amount + currency + date window;
+  2. the rest by reference (our order id echoed back, as sure as the channel's id) within
+     the date window; a different amount or currency is then an `amount_mismatch`;
   3. a second line claiming an order already claimed is a duplicate;
   4. breaks are inserted with a dedup key, so re-running a day adds none twice.
 
@@ -64,8 +65,8 @@ UPDATE recon_lines AS l SET order_id = o.id, matched_by = 'reference'
 FROM payment_orders AS o
 WHERE {_LINES_OF_DAY} AND l.order_id IS NULL AND l.duplicate = FALSE AND l.kind <> 'fee'
   AND l.reference IS NOT NULL
-  AND o.id = l.reference AND o.channel = :src AND o.amount = l.amount
-  AND o.currency = l.currency AND o.created_at >= :window_start AND o.created_at < :day_end
+  AND o.id = l.reference AND o.channel = :src
+  AND o.created_at >= :window_start AND o.created_at < :day_end
   AND NOT EXISTS (SELECT 1 FROM recon_lines AS x WHERE x.order_id = o.id)
 """
 
