@@ -38,8 +38,17 @@ def currency(code: str) -> Currency:
     return Currency(code=code, exponent=get_currency_precision(code))
 
 
+def to_major(amount_minor: int, code: str) -> Decimal:
+    """`12345, 'CNY'` -> `Decimal('123.45')`: exact, for files that carry major units."""
+    return Decimal(amount_minor).scaleb(-currency(code).exponent)
+
+
+def decimal_text(amount_minor: int, code: str) -> str:
+    """`12345, 'CNY'` -> `'123.45'`, always with the currency's decimals (`'1.00'`)."""
+    exponent = currency(code).exponent
+    return f"{to_major(amount_minor, code):.{exponent}f}"
+
+
 def format_minor(amount_minor: int, code: str) -> str:
     """`12345, 'CNY'` -> `'123.45 CNY'`: for people, never for arithmetic."""
-    exponent = currency(code).exponent
-    major = Decimal(amount_minor).scaleb(-exponent)
-    return f"{major:.{exponent}f} {code}"
+    return f"{decimal_text(amount_minor, code)} {code}"

@@ -31,6 +31,7 @@ from paycore.channels.model import (
 from paycore.clock import ManualClock
 from paycore.errors import Rejected
 from paycore.ledger.service import Ledger
+from paycore.money import to_major
 from paycore.payments import bookkeeping as books
 from paycore.payments.model import OrderStatus
 from paycore.payments.service import PayoutCommand
@@ -40,7 +41,7 @@ from paycore.recon.h2h_api import router as h2h_router
 from paycore.recon.h2h_cli import h2h_app
 from paycore.recon.h2h_service import H2hFiles, h2h_files
 from paycore.recon.model import parse_amount
-from paycore.recon.pain import PAIN001_NAMESPACE, decimal_amount, parse_pain002
+from paycore.recon.pain import PAIN001_NAMESPACE, parse_pain002
 from paycore.runtime import Runtime
 from paycore.security.crypto import FieldCipher
 from paycore.web.app import create_app
@@ -390,7 +391,7 @@ def test_an_h2h_channel_is_configured_from_the_channels_file(tmp_path: Path) -> 
     code=st.sampled_from(["CNY", "JPY", "KWD", "EUR"]),
 )
 def test_a_file_amount_reads_back_as_the_same_minor_units(amount: int, code: str) -> None:
-    assert parse_amount(str(decimal_amount(amount, code)), code) == amount
+    assert parse_amount(str(to_major(amount, code)), code) == amount
 
 
 def test_http_exports_a_file_and_applies_a_report(

@@ -33,7 +33,7 @@ from lxml import etree
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.handlers import LxmlEventHandler
 
-from paycore.money import currency as currency_of
+from paycore.money import to_major
 from paycore.recon import xsd
 from paycore.recon.camt_entries import entry_to_line
 from paycore.recon.model import (
@@ -207,7 +207,7 @@ class _Counted:
     currencies: set[str] = dataclasses.field(default_factory=set)
 
     def add(self, line: StatementLine) -> None:
-        major = Decimal(line.amount).scaleb(-currency_of(line.currency).exponent)
+        major = to_major(line.amount, line.currency)
         self.count += 1
         self.currencies.add(line.currency)
         if line.direction is Direction.CREDIT:

@@ -14,12 +14,11 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 
 from lxml import etree
 
-from paycore.money import currency as currency_of
+from paycore.money import decimal_text
 from paycore.recon.model import Direction, LineKind, LineStatus, StatementLine
 
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
@@ -58,13 +57,8 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._El
     return child
 
 
-def _decimal_text(amount: int, currency: str) -> str:
-    exponent = currency_of(currency).exponent
-    return f"{Decimal(amount).scaleb(-exponent):.{exponent}f}"
-
-
 def _amount(parent: etree._Element, tag: str, amount: int, currency: str) -> None:
-    _sub(parent, tag, _decimal_text(abs(amount), currency)).set("Ccy", currency)
+    _sub(parent, tag, decimal_text(abs(amount), currency)).set("Ccy", currency)
 
 
 def _entry(line: StatementLine) -> etree._Element:
@@ -141,14 +135,14 @@ def _header_elements(header: StatementHeader, totals: _Totals) -> list[etree._El
     summary = _sub(stmt, "TxsSummry")
     all_entries = _sub(summary, "TtlNtries")
     _sub(all_entries, "NbOfNtries", str(totals.count))
-    _sub(all_entries, "Sum", _decimal_text(totals.credits + totals.debits, header.currency))
+    _sub(all_entries, "Sum", decimal_text(totals.credits + totals.debits, header.currency))
     for tag, count, total in (
         ("TtlCdtNtries", totals.credit_count, totals.credits),
         ("TtlDbtNtries", totals.count - totals.credit_count, totals.debits),
     ):
         part = _sub(summary, tag)
         _sub(part, "NbOfNtries", str(count))
-        _sub(part, "Sum", _decimal_text(total, header.currency))
+        _sub(part, "Sum", decimal_text(total, header.currency))
     return list(stmt)
 
 

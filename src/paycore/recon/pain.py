@@ -29,7 +29,7 @@ from xsdata.formats.dataclass.serializers.config import SerializerConfig
 from xsdata.models.datatype import XmlDate, XmlDateTime
 
 from paycore.errors import InvariantViolation, Rejected
-from paycore.money import currency as currency_of
+from paycore.money import to_major
 
 PAIN001_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
 PAIN002_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"
@@ -64,11 +64,6 @@ class Pain001Batch:
     transfers: Sequence[CreditTransfer]
 
 
-def decimal_amount(amount_minor: int, currency: str) -> Decimal:
-    """12345 CNY -> Decimal('123.45'): exact, with the currency's exponent."""
-    return Decimal(amount_minor).scaleb(-currency_of(currency).exponent)
-
-
 def build_pain001(batch: Pain001Batch) -> bytes:
     """The CstmrCdtTrfInitn of a batch: one PmtInf per currency, in a stable order, so
     the same batch always gives the same bytes."""
@@ -77,7 +72,7 @@ def build_pain001(batch: Pain001Batch) -> bytes:
     by_currency: dict[str, list[CreditTransfer]] = {}
     for transfer in sorted(batch.transfers, key=lambda t: t.end_to_end_id):
         by_currency.setdefault(transfer.currency, []).append(transfer)
-    total = sum(decimal_amount(t.amount_minor, t.currency) for t in batch.transfers)
+    total = sum(to_major(t.amount_minor, t.currency) for t in batch.transfers)
     header = p001.GroupHeader32(
         msg_id=batch.msg_id,
         cre_dt_tm=XmlDateTime.from_datetime(batch.created_at.replace(microsecond=0)),
@@ -106,7 +101,7 @@ def _payment_information(
         pmt_inf_id=payment_information_id(batch.msg_id, code),
         pmt_mtd=p001.PaymentMethod3Code.TRF,
         nb_of_txs=str(len(transfers)),
-        ctrl_sum=Decimal(sum(decimal_amount(t.amount_minor, t.currency) for t in transfers)),
+        ctrl_sum=Decimal(sum(to_major(t.amount_minor, t.currency) for t in transfers)),
         reqd_exctn_dt=XmlDate.from_date(batch.execution_date),
         dbtr=p001.PartyIdentification32(nm=batch.debtor_name),
         dbtr_acct=_account(batch.debtor_account, code),
@@ -126,7 +121,7 @@ def _transaction(transfer: CreditTransfer) -> p001.CreditTransferTransactionInfo
         ),
         amt=p001.AmountType3Choice(
             instd_amt=p001.ActiveOrHistoricCurrencyAndAmount(
-                value=decimal_amount(transfer.amount_minor, transfer.currency),
+                value=to_major(transfer.amount_minor, transfer.currency),
                 ccy=transfer.currency,
             )
         ),

@@ -21,10 +21,9 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
-from paycore.money import currency as currency_of
+from paycore.money import decimal_text
 from paycore.recon.csv_columns import (
     SHANGHAI,
     Columns,
@@ -297,7 +296,7 @@ def write_wechat_bill(path: Path, rows: Iterable[BillRow]) -> int:
             else:
                 sums.orders += row.amount
         writer.writerow(CURRENT_SUMMARY_HEADER)
-        money = [_decimal(value, code) for value in (sums.orders, sums.refunds, 0, sums.fees)]
+        money = [decimal_text(value, code) for value in (sums.orders, sums.refunds, 0, sums.fees)]
         totals = (str(sums.count), money[0], money[1], money[2], money[3], money[0], money[1])
         writer.writerow([f"`{value}" for value in totals])
     return sums.count
@@ -305,8 +304,8 @@ def write_wechat_bill(path: Path, rows: Iterable[BillRow]) -> int:
 
 def _bill_cells(row: BillRow) -> list[str]:
     refund = row.refund_id is not None
-    value, zero = _decimal(row.amount, row.currency), _decimal(0, row.currency)
-    fee = _decimal(-row.fee if refund else row.fee, row.currency)
+    value, zero = decimal_text(row.amount, row.currency), decimal_text(0, row.currency)
+    fee = decimal_text(-row.fee if refund else row.fee, row.currency)
     cells = {
         "交易时间": row.booked_at_local, "公众账号ID": "wx2421b1c4370ec43b", "商户号": row.merchant,
         "特约商户号": "0", "微信订单号": row.txn_id, "商户订单号": row.order_no,
@@ -319,8 +318,3 @@ def _bill_cells(row: BillRow) -> list[str]:
         "申请退款金额": value if refund else zero,
     }  # fmt: skip
     return [f"`{cells.get(name, '')}" for name in CURRENT_HEADER]
-
-
-def _decimal(amount_minor: int, code: str) -> str:
-    exponent = currency_of(code).exponent
-    return f"{Decimal(amount_minor).scaleb(-exponent):.{exponent}f}"

@@ -21,10 +21,9 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from paycore.money import currency as currency_of
+from paycore.money import decimal_text
 from paycore.sandbox_bank.model import Txn, TxnStatus, TxnType
 
 COLUMNS = (
@@ -97,11 +96,6 @@ def _line(txn: Txn, at: datetime, label: str, fee_minor: int) -> StatementLine:
         fee_minor=fee_minor,
         currency=txn.currency,
     )
-
-
-def decimal_text(amount_minor: int, code: str) -> str:
-    exponent = currency_of(code).exponent
-    return f"{Decimal(amount_minor).scaleb(-exponent):.{exponent}f}"
 
 
 def render_statement(lines: list[StatementLine], day: date, zone: ZoneInfo) -> bytes:
