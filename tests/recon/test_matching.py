@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paycore.clock import ManualClock
-from paycore.recon.matching import business_date_of, day_start
+from paycore.recon.model import business_date_of, day_start
 from paycore.recon.service import Recon
 from paycore.runtime import Runtime
 from tests.payments.fakes import ScriptedChannel

@@ -23,7 +23,7 @@ from paycore.channels.registry import ChannelRegistry
 from paycore.clock import Clock
 from paycore.errors import Rejected
 from paycore.recon import store
-from paycore.recon.matching import business_date_of, day_start
+from paycore.recon.model import business_date_of, day_start
 from paycore.recon.service import Recon
 
 log = logging.getLogger(__name__)

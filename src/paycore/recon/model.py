@@ -11,11 +11,24 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from paycore.errors import Rejected
 from paycore.money import currency as currency_of
 from paycore.money import is_known_currency
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+"""Statements and runs are by business day in the platform's timezone."""
+
+
+def day_start(day: date) -> datetime:
+    """00:00 of a business day in Asia/Shanghai, as a UTC instant."""
+    return datetime.combine(day, time(0), BUSINESS_TZ).astimezone(UTC)
+
+
+def business_date_of(instant: datetime) -> date:
+    return instant.astimezone(BUSINESS_TZ).date()
 
 
 class LineKind(enum.StrEnum):

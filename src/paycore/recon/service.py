@@ -5,7 +5,7 @@ chunks and committed only after the last line and the file's control totals chec
 so a malformed file leaves nothing. The file's SHA-256 makes it idempotent: the same
 file again answers the earlier import.
 
-A run matches in one transaction (matching.py); what touches other systems comes after
+A run matches in one transaction (store_matching.py); what touches other systems comes after
 commit: surplus money to suspense (ledger), status mismatches queried back (payments).
 """
 
@@ -27,9 +27,15 @@ from paycore.errors import Rejected
 from paycore.ledger.service import Ledger
 from paycore.payments.service import Payments
 from paycore.platform.db import WRITER
-from paycore.recon import formats, matching, store
+from paycore.recon import formats, store, store_matching
 from paycore.recon.breaks import Adjustment, Breaks, BreakStatus, BreakType
-from paycore.recon.model import Direction, MalformedStatement, Statement, StatementLine
+from paycore.recon.model import (
+    Direction,
+    MalformedStatement,
+    Statement,
+    StatementLine,
+    business_date_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +168,7 @@ class Recon:
         run_id = ids.new_id("rrun")
         started_at = self.clock.now()
         with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            counts = matching.match_day(
+            counts = store_matching.match_day(
                 conn,
                 source=source,
                 day=business_date,
@@ -170,8 +176,8 @@ class Recon:
                 now=started_at,
                 window_days=self.window_days,
             )
-            agreed = matching.status_now_agrees(conn, source=source, day=business_date)
-            unfinished = matching.unfinished_mismatched_orders(
+            agreed = store_matching.status_now_agrees(conn, source=source, day=business_date)
+            unfinished = store_matching.unfinished_mismatched_orders(
                 conn, source=source, day=business_date
             )
         if progress:
@@ -287,7 +293,7 @@ def _line_row(
         "import_id": import_id,
         "line_no": line.line_no,
         "source": source,
-        "business_date": matching.business_date_of(line.booked_at),
+        "business_date": business_date_of(line.booked_at),
         "source_ref": line.source_ref,
         "kind": line.kind.value,
         "direction": line.direction.value,

@@ -1,6 +1,6 @@
 """Imported statements, their lines, matching runs, breaks and the breaks' audit trail.
 
-Matching is set-based SQL (see matching.py); this module declares the tables and the
+Matching is set-based SQL (see store_matching.py); this module declares the tables and the
 small per-row statements the service needs.
 """
 

@@ -18,28 +18,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import BindParameter, Connection, Date, TextClause, bindparam, text
 from sqlalchemy.types import TypeEngine
 
 from paycore.platform.db import UTCDateTime
-
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+from paycore.recon.model import day_start
 
 SUCCEEDED = "('succeeded', 'returned')"
 """Order statuses that mean the money moved (a returned payout had succeeded first)."""
-
-
-def day_start(day: date) -> datetime:
-    """00:00 of a business day in Asia/Shanghai, as a UTC instant."""
-    return datetime.combine(day, time(0), BUSINESS_TZ).astimezone(UTC)
-
-
-def business_date_of(instant: datetime) -> date:
-    return instant.astimezone(BUSINESS_TZ).date()
 
 
 @dataclass(frozen=True, slots=True)
