@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,10 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from paycore.channels.config import Channels
 from paycore.channels.model import Payer
-from paycore.channels.registry import ChannelRegistry
-from paycore.channels.routing import Route, RouteCandidate, Router
 from paycore.clock import ManualClock
 from paycore.custody.model import Receipt
 from paycore.ledger.service import Ledger
@@ -29,6 +25,7 @@ from paycore.platform.config import Settings
 from paycore.runtime import Runtime
 from paycore.security.crypto import FieldCipher
 from tests.payments.fakes import ScriptedChannel, succeeded
+from tests.payments.http_conftest import scripted_runtime
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 3, 10, 23, 0, tzinfo=SHANGHAI)
@@ -71,25 +68,20 @@ def runtime(
 ) -> Iterator[Runtime]:
     banks_file = tmp_path / "custody.json"
     banks_file.write_text(json.dumps(BANKS), encoding="utf-8")
-    registry = ChannelRegistry(clock=clock)
-    registry.add(alpha)
-    route = Route(product="*", candidates=[RouteCandidate("alpha", priority=1)])
-    runtime = Runtime.build(
-        Settings(
+    yield from scripted_runtime(
+        database_url=database_url,
+        engine=engine,
+        clock=clock,
+        ledger=ledger,
+        cipher=field_cipher,
+        channels=[alpha],
+        settings=Settings(
             database_url=database_url,
             expiry_interval_s=1.0,
             data_dir=str(tmp_path / "var"),
             custody_file=str(banks_file),
         ),
-        engine=engine,
-        clock=clock,
-        ledger=ledger,
-        channels=Channels(registry, Router(registry, [route], rng=random.Random(7))),
-        cipher=field_cipher,
-        query_schedule_s=(60, 300),
     )
-    yield runtime
-    runtime.close()
 
 
 @dataclass

@@ -41,8 +41,10 @@ def scripted_runtime(
     ledger: Ledger,
     cipher: FieldCipher,
     channels: list[Any],
+    settings: Settings | None = None,
 ) -> Iterator[Runtime]:
-    """Every service on the test database; `channels` are routed in order for any product."""
+    """Every service on the test database; `channels` are routed in order for any product.
+    `settings` for a test that needs more than the database (a custody file, a data dir)."""
     registry = ChannelRegistry(clock=clock)
     for channel in channels:
         registry.add(channel)
@@ -51,7 +53,7 @@ def scripted_runtime(
         candidates=[RouteCandidate(c.name, priority=i + 1) for i, c in enumerate(channels)],
     )
     runtime = Runtime.build(
-        Settings(database_url=database_url, expiry_interval_s=1.0),
+        settings or Settings(database_url=database_url, expiry_interval_s=1.0),
         engine=engine,
         clock=clock,
         ledger=ledger,

@@ -10,23 +10,20 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine
 
-from paycore.channels.config import Channels
 from paycore.channels.model import Payer
-from paycore.channels.registry import ChannelRegistry
-from paycore.channels.routing import Route, RouteCandidate, Router
 from paycore.clock import ManualClock
 from paycore.ledger.model import AccountFlags, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.payments import bookkeeping as books
 from paycore.payments.model import Order
 from paycore.payments.service import PayinCommand
-from paycore.platform.config import Settings
 from paycore.runtime import Runtime
 from paycore.security.crypto import FieldCipher
 from paycore.split.model import Share, SplitMode
 from paycore.split.service import Splits
 from paycore.wallets.model import Wallet
 from tests.payments.fakes import ScriptedChannel, declined, succeeded
+from tests.payments.http_conftest import scripted_runtime
 
 CARD = "6222021234567890123"
 
@@ -48,20 +45,14 @@ def runtime(
     alpha: ScriptedChannel,
 ) -> Iterator[Runtime]:
     """Every service on the test database; the scripted bank answers every product."""
-    registry = ChannelRegistry(clock=clock)
-    registry.add(alpha)
-    route = Route(product="*", candidates=[RouteCandidate(alpha.name, priority=1)])
-    runtime = Runtime.build(
-        Settings(database_url=database_url, expiry_interval_s=1.0),
+    yield from scripted_runtime(
+        database_url=database_url,
         engine=engine,
         clock=clock,
         ledger=ledger,
-        channels=Channels(registry, Router(registry, [route])),
         cipher=field_cipher,
-        query_schedule_s=(60, 300),
+        channels=[alpha],
     )
-    yield runtime
-    runtime.close()
 
 
 @dataclass
