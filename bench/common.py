@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
+import psycopg
+from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
@@ -30,3 +33,23 @@ def check_pg_url(raw: str) -> URL:
         # The database is dropped: refuse anything that does not look like a scratch one.
         raise SystemExit(f"--pg-url database {url.database!r} must have 'bench' in its name")
     return url
+
+
+def reset_postgres(url: URL) -> str:
+    """Drop and create the scratch database `url` names; its SQLAlchemy URL."""
+    name = url.database or ""
+    admin = psycopg_dsn(url.set(database="postgres"))
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def reset_sqlite(path: Path) -> str:
+    """Remove a scratch SQLite file and its journals; its SQLAlchemy URL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path.resolve()}"

@@ -25,13 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import URL
 
-from common import check_pg_url, psycopg_dsn
+from common import check_pg_url, reset_postgres, reset_sqlite
 from paycore.channels.config import Channels
 from paycore.channels.registry import ChannelRegistry
 from paycore.channels.routing import Router
@@ -74,24 +71,6 @@ class Measured:
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-
-def reset_postgres(url: URL) -> str:
-    name = url.database or ""
-    admin = psycopg_dsn(url.set(database="postgres"))
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-
-def reset_sqlite(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return f"sqlite:///{path.resolve()}"
 
 
 def open_wallets(rt: Runtime, merchant_id: str, owners: Sequence[str]) -> None:
