@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from paycore.collection.api import plan_view, report_view
 from paycore.collection.model import (
     ATTEMPTS_DEFAULT,
     RETRY_INTERVAL_S_DEFAULT,
@@ -22,6 +21,7 @@ from paycore.collection.model import (
     parse_due_day,
     parse_month,
 )
+from paycore.collection.views import plan_view, report_view
 from paycore.commands import console, open_runtime, print_json
 from paycore.money import format_minor
 

@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from paycore.commands import console, open_runtime, print_json, refuse
-from paycore.custody.api import (
+from paycore.custody.model import CutoffRun, ReceiptStatus, RestTo, Role
+from paycore.custody.views import (
     bank_view,
     check_view,
     deal_view,
@@ -17,7 +18,6 @@ from paycore.custody.api import (
     run_view,
     subaccount_view,
 )
-from paycore.custody.model import CutoffRun, ReceiptStatus, RestTo, Role
 from paycore.money import format_minor
 
 custody_app = typer.Typer(help="Bank custody (资金存管).", no_args_is_help=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from paycore.errors import Rejected
 from paycore.recon.breaks import Adjustment
 from paycore.recon.service import BREAKS_PAGE_MAX, Recon
+from paycore.recon.views import break_view, view
 from paycore.security.api import require, require_platform
 from paycore.security.model import Principal
 from paycore.web.bodies import StrictBody
@@ -54,21 +55,6 @@ class AdjustmentIn(StrictBody):
 class ResolveIn(StrictBody):
     note: Note
     adjustment: AdjustmentIn | None = None
-
-
-def view(row: dict[str, Any]) -> dict[str, Any]:
-    """Dates and instants as ISO 8601 text; everything else as stored."""
-    return {
-        key: value.isoformat() if isinstance(value, date | datetime) else value
-        for key, value in row.items()
-    }
-
-
-def break_view(row: dict[str, Any]) -> dict[str, Any]:
-    shown = view({k: v for k, v in row.items() if k != "events"})
-    if "events" in row:
-        shown["events"] = [view(e) for e in row["events"]]
-    return shown
 
 
 @router.post("/imports")

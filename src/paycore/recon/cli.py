@@ -13,9 +13,9 @@ from rich.table import Table
 
 from paycore.commands import console, open_runtime, print_json, refuse
 from paycore.money import format_minor
-from paycore.recon.api import break_view, view
 from paycore.recon.breaks import Adjustment
 from paycore.recon.service import BREAKS_PAGE_MAX
+from paycore.recon.views import break_view, view
 
 if TYPE_CHECKING:
     pass

@@ -16,12 +16,14 @@ from __future__ import annotations
 import functools
 import importlib.resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import xmlschema
 from lxml import etree
 
 from paycore.recon.model import MalformedStatement
+
+if TYPE_CHECKING:
+    import xmlschema
 
 ISO_NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 
@@ -75,6 +77,8 @@ def streaming_schema(namespace: str) -> etree.XMLSchema:
 
 @functools.cache
 def explaining_schema(namespace: str) -> xmlschema.XMLSchema:
+    import xmlschema  # only to explain a failure: it costs every command ~150 ms to import
+
     return xmlschema.XMLSchema(str(schema_file(namespace)))
 
 
@@ -128,6 +132,8 @@ def _stream(path: Path, schema: etree.XMLSchema | None) -> None:
 
 
 def _explain(path: Path, namespace: str, streaming_message: str) -> MalformedStatement:
+    import xmlschema  # see explaining_schema
+
     message = message_of(namespace)
     resource = xmlschema.XMLResource(
         str(path), lazy=_LAZY_DEPTH, thin_lazy=True, iterparse=etree.iterparse

@@ -20,11 +20,9 @@ from paycore.rewards.model import (
     BATCH_ROWS_MAX,
     ROWS_PAGE_DEFAULT,
     ROWS_PAGE_MAX,
-    BatchSummary,
-    BudgetBalance,
-    RowOutcome,
 )
 from paycore.rewards.service import Rewards
+from paycore.rewards.views import batch_view, budget_view, row_view
 from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
 from paycore.web.bodies import StrictBody
@@ -69,55 +67,6 @@ class BatchIn(StrictBody):
     # with its reason instead of refusing the whole request.
     rows: Annotated[list[Any], Field(max_length=BATCH_ROWS_MAX)]
     merchant_id: str | None = None
-
-
-def budget_view(b: BudgetBalance) -> dict[str, Any]:
-    return {
-        "id": b.budget.id,
-        "merchant_id": b.budget.merchant_id,
-        "name": b.budget.name,
-        "currency": b.budget.currency,
-        "account_id": b.budget.account_id,
-        "row_amount_max": b.budget.row_amount_max,
-        "recipient_total_max": b.budget.recipient_total_max,
-        "balance": b.balance,
-        "funded": b.funded,
-        "spent": b.spent,
-        "created_at": b.budget.created_at.isoformat(),
-    }
-
-
-def batch_view(s: BatchSummary) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "merchant_id": s.merchant_id,
-        "budget_id": s.budget_id,
-        "currency": s.currency,
-        "file_sha256": s.file_sha256,
-        "rows": s.rows,
-        "counts": dict(s.counts),
-        "paid_amount": s.paid_amount,
-        "retryable_rows": s.retryable_rows,
-        "runs": s.runs,
-        "created_at": s.created_at.isoformat(),
-        "updated_at": s.updated_at.isoformat(),
-    }
-
-
-def row_view(r: RowOutcome) -> dict[str, Any]:
-    return {
-        "position": r.position,
-        "row": r.row,
-        "recipient": r.recipient,
-        "amount": r.amount,
-        "amount_text": r.amount_text,
-        "note": r.note,
-        "status": r.status,
-        "reason": r.reason,
-        "retryable": r.retryable,
-        "attempt": r.attempt,
-        "transfer_id": r.transfer_id,
-    }
 
 
 @router.post("/reward-budgets", status_code=201)

@@ -13,9 +13,9 @@ from rich.table import Table
 from paycore.commands import console, open_runtime, print_json, refuse
 from paycore.errors import Rejected
 from paycore.money import format_minor
-from paycore.rewards.api import batch_view, budget_view
 from paycore.rewards.files import BatchFile, csv_file, json_file
 from paycore.rewards.model import BATCH_FILE_BYTES_MAX, BatchSummary
+from paycore.rewards.views import batch_view, budget_view
 
 rewards_app = typer.Typer(help="Cash rewards (现金奖励).", no_args_is_help=True)
 Merchant = Annotated[str, typer.Option("--merchant", help="merchant id (mch_...)")]

@@ -12,8 +12,9 @@ from paycore import limits
 from paycore.errors import Rejected
 from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
-from paycore.split.model import Rule, Share, Split, SplitMode
+from paycore.split.model import Share, SplitMode
 from paycore.split.service import SPLITS_PAGE_MAX, Splits
+from paycore.split.views import refund_view, rule_view, split_view
 from paycore.web.bodies import StrictBody
 
 router = APIRouter(prefix="/v1", tags=["split"])
@@ -57,62 +58,6 @@ class SplitRefundIn(StrictBody):
     amount: Amount
     parts: Parts | None = None
     reason: Annotated[str, Field(max_length=limits.DESCRIPTION_LENGTH_MAX)] = ""
-
-
-def rule_view(rule: Rule) -> dict[str, Any]:
-    return {
-        "id": rule.id,
-        "merchant_id": rule.merchant_id,
-        "product": rule.product,
-        "currency": rule.currency,
-        "mode": rule.mode.value,
-        "freeze_s": rule.freeze_s,
-        "receivers": [{"owner": r.owner, "bps": r.bps, "amount": r.amount} for r in rule.receivers],
-        "commission_bps": rule.commission_bps,
-        "commission_amount": rule.commission_amount,
-        "created_at": rule.created_at.isoformat() if rule.created_at else None,
-    }
-
-
-def split_view(split: Split) -> dict[str, Any]:
-    return {
-        "id": split.id,
-        "merchant_id": split.merchant_id,
-        "payin_id": split.payin_id,
-        "rule_id": split.rule_id,
-        "currency": split.currency,
-        "mode": split.mode.value,
-        "status": split.status.value,
-        "failure_code": split.failure_code,
-        "payin_amount": split.payin_amount,
-        "base": split.base,
-        "refunded": split.refunded,
-        "expires_at": split.expires_at.isoformat() if split.expires_at else None,
-        "legs": [
-            {
-                "receiver": leg.owner or "platform_commission",
-                "amount": leg.amount,
-                "state": leg.state.value,
-                "frozen": leg.frozen,
-                "received": leg.received,
-                "clawed_back": leg.clawed,
-            }
-            for leg in split.legs
-        ],
-        "created_at": split.created_at.isoformat(),
-    }
-
-
-def refund_view(refund: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": refund["id"],
-        "split_id": refund["split_id"],
-        "amount": refund["amount"],
-        "status": refund["status"],
-        "failure_code": refund["failure_code"],
-        "refund_order_id": refund["refund_order_id"],
-        "claws": refund["claws"],
-    }
 
 
 @router.post("/split-rules", status_code=201)

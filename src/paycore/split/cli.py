@@ -10,8 +10,8 @@ from rich.table import Table
 
 from paycore.commands import console, open_runtime, print_json, refuse
 from paycore.money import format_minor
-from paycore.split.api import refund_view, rule_view, split_view
 from paycore.split.model import Share, SplitMode
+from paycore.split.views import refund_view, rule_view, split_view
 
 split_app = typer.Typer(help="Split settlement (分账).", no_args_is_help=True)
 Merchant = Annotated[str, typer.Option("--merchant", help="merchant id (mch_...)")]

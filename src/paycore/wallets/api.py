@@ -9,11 +9,10 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from paycore import limits
-from paycore.ledger.model import Entry
 from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
-from paycore.wallets.model import Wallet
 from paycore.wallets.service import Wallets
+from paycore.wallets.views import entry_view, wallet_view
 from paycore.web.bodies import StrictBody
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
@@ -42,33 +41,6 @@ class TopUpIn(StrictBody):
     amount: Annotated[int, Field(strict=True, gt=0)]
     reference: Annotated[str, Field(min_length=1, max_length=64)]
     merchant_id: str | None = None
-
-
-def wallet_view(w: Wallet) -> dict[str, Any]:
-    return {
-        "owner": w.owner,
-        "merchant_id": w.merchant_id,
-        "currency": w.currency,
-        "account_id": w.account_id,
-        "balance": w.balance,
-        "held": w.held,
-        "incoming": w.incoming,
-        "available": w.available,
-        "debt": w.debt,
-        "allow_negative": w.allow_negative,
-    }
-
-
-def entry_view(e: Entry) -> dict[str, Any]:
-    return {
-        "transfer_id": e.transfer_id,
-        "event": e.event,
-        "side": e.side,
-        "amount": e.amount,
-        "balance": e.credits_posted - e.debits_posted,
-        "held": e.debits_pending,
-        "created_at": e.created_at.isoformat(),
-    }
 
 
 @router.post("", status_code=201)

@@ -10,7 +10,7 @@ from rich.table import Table
 from paycore import limits
 from paycore.commands import console, open_runtime, print_json
 from paycore.money import format_minor
-from paycore.wallets.api import entry_view, wallet_view
+from paycore.wallets.views import entry_view, wallet_view
 
 wallets_app = typer.Typer(
     help="Wallets of a merchant's users (tenants, receivers, recipients).", no_args_is_help=True
