@@ -537,6 +537,28 @@ def test_a_paid_payout_can_come_back_later_as_returned(
     assert returned.finished_at is not None and returned.finished_at > paid.finished_at  # type: ignore[operator]
 
 
+def test_the_return_of_a_payout_whose_success_was_never_notified_is_notified(
+    bank: BankUnderTest, channel: SandboxChannel
+) -> None:
+    bank.set_faults(
+        unknown_rate=1.0, complete_min_s=0.0, complete_max_s=0.0,
+        payout_return_rate=1.0, return_delay_s=86_400.0,
+    )  # fmt: skip
+    request = _payout(bank)
+    channel.pay_out(request)
+    deadline = time.monotonic() + 5
+    while channel.query(Operation.PAYOUT, request.reference).status is not ChannelStatus.SUCCEEDED:
+        assert time.monotonic() < deadline, "the payout never completed"
+        time.sleep(0.05)
+
+    bank.admin.post("/admin/returns/trigger")
+    bank.receiver.wait_for(lambda _: len(_notifications(bank, channel, request.reference)) >= 1)
+    time.sleep(0.2)
+
+    statuses = [n.result.status for n in _notifications(bank, channel, request.reference)]  # type: ignore[attr-defined]
+    assert statuses == [ChannelStatus.RETURNED]
+
+
 def test_the_statement_lists_the_days_paid_pay_ins(
     bank: BankUnderTest, channel: SandboxChannel
 ) -> None:

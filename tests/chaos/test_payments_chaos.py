@@ -190,11 +190,13 @@ def _run_all(jobs: list[Callable[[], None]]) -> None:
             future.result()
 
 
-def _wait(predicate: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+def _wait(
+    predicate: Callable[[], bool], *, timeout_s: float, what: str, still: list[str] | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}: {(still or [])[:10]}")
         time.sleep(0.25)
 
 
@@ -290,17 +292,28 @@ def _chaos_run(
 
     sent_at = time.monotonic()
 
+    unsettled: list[str] = []
+
     def settled_with_banks() -> bool:
         # Paid payouts may come back return_delay_s after the bank paid them.
-        if runtime.janitor.unresolved()[0] or time.monotonic() - sent_at < 4 * CHAOS.return_delay_s:
+        unresolved = runtime.janitor.unresolved()[0]
+        unsettled[:] = [f"{unresolved} orders unresolved"]
+        if unresolved or time.monotonic() - sent_at < 4 * CHAOS.return_delay_s:
             return False
         records = _bank_records(admin, banks)
-        return all(
-            records.get(o.id, {}).get("status") in (None, o.status.value)
+        unsettled[:] = [
+            f"{o.id} {o.status.value} at paycore, {records[o.id]['status']} at {o.channel}"
             for o in _orders(runtime, OrderKind.PAYOUT)
-        )
+            if records.get(o.id, {}).get("status") not in (None, o.status.value)
+        ]
+        return not unsettled
 
-    _wait(settled_with_banks, timeout_s=90, what="payouts, refunds and returns to settle")
+    _wait(
+        settled_with_banks,
+        timeout_s=90,
+        what="payouts, refunds and returns to settle",
+        still=unsettled,
+    )
     _wait(
         lambda: runtime.notifications.delivery_stats().pending == 0,
         timeout_s=60,

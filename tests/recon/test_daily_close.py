@@ -14,7 +14,7 @@ from paycore.channels.model import ChannelUnavailable
 from paycore.clock import ManualClock
 from paycore.errors import Rejected
 from paycore.payments.model import Order
-from paycore.recon.daily import GRACE_S, DailyClose
+from paycore.recon.daily import GRACE_S, RETRY_S, DailyClose
 from paycore.runtime import Runtime
 from paycore.sandbox_bank import statement as bank_statement
 from tests.payments.fakes import ScriptedChannel
@@ -76,7 +76,7 @@ def test_each_day_is_closed_once_after_its_grace_period(
     assert (tmp_path / "recon" / "alpha" / f"{day.isoformat()}.statement").is_file()
 
 
-def test_a_statement_not_published_yet_is_fetched_again_on_the_next_tick(
+def test_a_statement_not_published_yet_is_asked_for_again_minutes_later_not_every_tick(
     runtime: Runtime,
     alpha: ScriptedChannel,
     clock: ManualClock,
@@ -87,17 +87,31 @@ def test_a_statement_not_published_yet_is_fetched_again_on_the_next_tick(
     order = pay(runtime, alpha, merchant_id, amount=700, txn="T7")
     fails = [True]
     serve_statements(alpha, [order], fails)
+    fetch, asked = alpha.fetch_statement, []
+
+    def counted(day: date) -> bytes:
+        asked.append(day)
+        return fetch(day)
+
+    alpha.fetch_statement = counted  # type: ignore[method-assign]
     daily = DailyClose(runtime.recon, runtime.channels.registry, data_dir=tmp_path, clock=clock)
     day = clock.now().astimezone(SHANGHAI).date()
     after_midnight(clock, day, GRACE_S)
+    health_before = runtime.channels.registry.health("alpha").snapshot()
 
     with caplog.at_level(logging.WARNING, logger="paycore.recon.daily"):
         first = daily.tick()
     fails[0] = False
+    clock.advance(RETRY_S - 1)
+    too_soon = daily.tick()
+    asked_before_retry = len(asked)
+    clock.advance(1)
     [closed] = daily.tick()
 
-    assert first == [] and "not closed yet" in caplog.text
+    assert first == too_soon == [] and "not closed yet" in caplog.text
+    assert asked_before_retry == 1  # not again on the tick before RETRY_S
     assert closed.business_date == day and closed.run["matched"] == 1
+    assert runtime.channels.registry.health("alpha").snapshot() == health_before
 
 
 def test_a_day_is_not_closed_before_it_ends_nor_for_a_channel_without_online_statements(

@@ -9,11 +9,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from paycore.channels.model import BankAccount, ChannelResult, ChannelStatus, FailureClass
 from paycore.clock import ManualClock
+from paycore.payments.service import PayoutCommand
 from paycore.recon.model import business_date_of, day_start
 from paycore.recon.service import Recon
 from paycore.runtime import Runtime
-from tests.payments.fakes import ScriptedChannel
+from tests.payments.conftest import fund_merchant
+from tests.payments.fakes import ScriptedChannel, succeeded
 from tests.recon.conftest import DAY, START, Row, pay, write_statement
 
 
@@ -186,3 +189,45 @@ def test_a_line_that_names_our_order_with_another_amount_is_an_amount_mismatch(
         order.id,
         5_990,
     )
+
+
+def test_a_payout_the_statement_shows_returned_is_queried_back_and_returned_in_the_same_run(
+    recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant_id: str, tmp_path: Path
+) -> None:
+    fund_merchant(runtime.ledger, merchant_id, 100_000)
+    alpha.then(succeeded("P1"))
+    created = runtime.payments.create_payout(
+        PayoutCommand(
+            merchant_id=merchant_id,
+            amount=30_000,
+            currency="CNY",
+            beneficiary=BankAccount(account_number="6217000010001234567", name="李四"),
+        ),
+        idempotency_key="payout-returned",
+    )
+    payout = runtime.payments.get(merchant_id=None, order_id=str(created.body["id"]))
+    # The return's callback never came; the bank's query and statement know it.
+    alpha.truth[payout.id] = ChannelResult(
+        ChannelStatus.RETURNED, channel_txn_id="P1", failure_code="account_closed",
+        failure_class=FailureClass.USER,
+    )  # fmt: skip
+    _import(
+        recon,
+        tmp_path / "day.csv",
+        [
+            Row("P1", 30_000, "P1", kind="payout", direction="debit", fee=payout.fee_amount),
+            Row("P1/RETURN", 30_000, "P1", kind="payout", direction="credit"),
+        ],
+    )
+
+    report = recon.run(source="alpha", business_date=DAY)
+
+    after = runtime.payments.get(merchant_id=None, order_id=payout.id)
+    [mismatch] = recon.list_breaks()
+    assert (payout.status.value, after.status.value) == ("succeeded", "returned")
+    assert (report["matched"], report["queried_back"], report["auto_resolved"]) == (2, 1, 1)
+    assert (mismatch["type"], mismatch["status"], mismatch["line_no"]) == (
+        "status_mismatch", "resolved", 3,
+    )  # fmt: skip
+    assert runtime.payments.balances(merchant_id)[0]["available"] == 100_000 - payout.fee_amount
+    assert runtime.ledger.check().ok

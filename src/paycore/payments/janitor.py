@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from paycore import limits
 from paycore.channels.model import (
     BadNotification,
+    Channel,
     ChannelError,
     ChannelResult,
     ChannelStatus,
@@ -72,6 +73,33 @@ def handle_callback(
     if result.status is ChannelStatus.PROCESSING:
         return order
     return settler.apply(order, result, on_commit=remember)
+
+
+def ask_about_returns(ctx: PaymentsContext, settler: Settler, order_ids: Sequence[str]) -> int:
+    """Query back paid payouts that a statement shows returned: the janitor never asks
+    about a succeeded order, and a return whose callback was lost is learnt only here.
+    Applies what the channel says (the state machine allows succeeded -> returned);
+    returns how many are returned now."""
+    returned = 0
+    for order_id in order_ids[: limits.JANITOR_BATCH_MAX]:
+        order = settler.load(order_id)
+        if order is None or order.kind is not OrderKind.PAYOUT or order.channel is None:
+            continue
+        if order.status is not OrderStatus.SUCCEEDED:
+            continue
+        try:
+            result = ctx.channels.call(order.channel, _payout_query(order.id))
+        except ChannelError as error:
+            log.warning("return of %s not confirmed: %s", order.id, error)
+            continue
+        if result.status is ChannelStatus.RETURNED:
+            settler.apply(order, result)
+            returned += 1
+    return returned
+
+
+def _payout_query(reference: str) -> Callable[[Channel], ChannelResult]:
+    return lambda ch: ch.query(Operation.PAYOUT, reference)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from paycore.payments import bookkeeping as books
 from paycore.payments import store, store_rates
 from paycore.payments.dispatch import Created as Created  # re-exported: what a create answers
 from paycore.payments.dispatch import Steps
-from paycore.payments.janitor import handle_callback
+from paycore.payments.janitor import ask_about_returns, handle_callback
 from paycore.payments.model import (
     ID_PREFIX,
     Order,
@@ -366,6 +366,10 @@ class Payments:
             with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
                 due += store.query_now(conn, chunk, now=self.ctx.clock.now())
         return due
+
+    def check_returns(self, order_ids: Sequence[str]) -> int:
+        """Ask the channels about paid payouts a statement shows returned."""
+        return ask_about_returns(self.ctx, self.settler, order_ids)
 
     def handle_callback(self, *, channel: str, headers: Mapping[str, str], body: bytes) -> None:
         handle_callback(self.ctx, self.settler, channel=channel, headers=headers, body=body)

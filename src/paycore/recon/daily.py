@@ -6,15 +6,15 @@ fetches the statement of each channel that serves one online, keeps the file und
 `data_dir/recon/<channel>/`, imports it and runs the day. Everything here is idempotent:
 a statement is imported once (by its hash), a day's run adds no break twice, and a day
 that has a run is not closed again; a channel whose file is not there yet is asked again
-on the next tick. Files that arrive otherwise (camt.053 of a host-to-host bank, Alipay and
-WeChat bills) are imported with `paycore recon import`.
+a few minutes later (RETRY_S). Files that arrive otherwise (camt.053 of a host-to-host
+bank, Alipay and WeChat bills) are imported with `paycore recon import`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 GRACE_S = 2 * 3600
 """How long after midnight a channel's statement of the day before is expected."""
+RETRY_S = 300
+"""A statement that could not be fetched is asked for again this much later, not on every
+tick: a channel that is down or slow gets no extra load from the daily close."""
 
 STATEMENT_FORMAT_ATTRIBUTE = "statement_format"
 """A channel adapter that serves statements online names their format in this attribute."""
@@ -52,12 +55,15 @@ class DailyClose:
         data_dir: Path,
         clock: Clock,
         grace_s: int = GRACE_S,
+        retry_s: int = RETRY_S,
     ) -> None:
         self._recon = recon
         self._channels = channels
         self._dir = data_dir / "recon"
         self._clock = clock
         self._grace = timedelta(seconds=grace_s)
+        self._retry = timedelta(seconds=retry_s)
+        self._not_before: dict[tuple[str, date], datetime] = {}
 
     def online(self) -> dict[str, str]:
         """Channel name -> the format of the statements it serves online."""
@@ -75,7 +81,9 @@ class DailyClose:
             raise Rejected("no_online_statement", f"{channel} does not serve statements online")
         if self._clock.now() < day_start(day + timedelta(days=1)):
             raise Rejected("business_day_not_ended", f"{day} has not ended yet")
-        body = self._channels.call(channel, lambda ch: ch.fetch_statement(day), check_breaker=False)
+        # Straight to the adapter, not through the registry: a file not published yet says
+        # nothing about the channel's payments, so it must not count in its health.
+        body = self._channels.get(channel).fetch_statement(day)
         path = self._dir / channel / f"{day.isoformat()}.statement"
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_suffix(".part")
@@ -101,9 +109,15 @@ class DailyClose:
 
     def tick(self) -> list[Closed]:
         closed = []
+        now = self._clock.now()
         for channel, day in self.due():
+            if now < self._not_before.get((channel, day), now):
+                continue
             try:
                 closed.append(self.close_day(channel, day))
             except (ChannelError, Rejected) as error:  # not published yet, or refused
+                self._not_before[(channel, day)] = now + self._retry
                 log.warning("recon: %s's statement of %s not closed yet: %s", channel, day, error)
+            else:
+                self._not_before.pop((channel, day), None)
         return closed

@@ -180,12 +180,18 @@ class Recon:
             unfinished = store_matching.unfinished_mismatched_orders(
                 conn, source=source, day=business_date
             )
+            returned = store_matching.returns_not_seen(conn, source=source, day=business_date)
         if progress:
             progress(1)
         # After commit: the ledger and the payments janitor work on their own transactions.
         auto_resolved = self.breaks.auto_resolve(agreed)
         self.breaks.book_suspense(source)
-        queried_back = self.payments.query_now(unfinished)
+        queried_back = self.payments.query_now(unfinished) + len(returned)
+        if self.payments.check_returns(returned):
+            # They agree now: the same run closes those breaks.
+            with self.engine.connect() as conn:
+                agreed = store_matching.status_now_agrees(conn, source=source, day=business_date)
+            auto_resolved += self.breaks.auto_resolve(agreed)
         if progress:
             progress(2)
         with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():

@@ -7,7 +7,8 @@ Python dict of everything.
   1. lines → orders by the channel's transaction id;
   2. the rest by reference (our order id echoed back, as sure as the channel's id) within
      the date window; a different amount or currency is then an `amount_mismatch`;
-  3. a second line claiming an order already claimed is a duplicate;
+  3. a second line claiming an order already claimed in the same direction is a duplicate
+     (a returned payout has two lines: the payment, then the return, a credit);
   4. breaks are inserted with a dedup key, so re-running a day adds none twice.
 
 Orders that finished on the day may appear on the next day's statement: an unmatched
@@ -39,6 +40,8 @@ class DayCounts:
 
 
 _LINES_OF_DAY = "l.source = :src AND l.business_date = :day"
+_IS_RETURN = "(l.kind = 'payout' AND l.direction = 'credit')"
+"""A paid payout that came back: the order's second movement, with its own line."""
 
 # No `l.channel_txn_id IS NOT NULL` here: SQLite turns it into a range on the orders
 # index and stops using the equality, scanning every order for each line.
@@ -56,7 +59,9 @@ WHERE {_LINES_OF_DAY} AND l.order_id IS NULL AND l.duplicate = FALSE AND l.kind 
   AND l.reference IS NOT NULL
   AND o.id = l.reference AND o.channel = :src
   AND o.created_at >= :window_start AND o.created_at < :day_end
-  AND NOT EXISTS (SELECT 1 FROM recon_lines AS x WHERE x.order_id = o.id)
+  AND NOT EXISTS (
+    SELECT 1 FROM recon_lines AS x WHERE x.order_id = o.id AND x.direction = l.direction
+  )
 """
 
 _SECOND_CLAIM = f"""
@@ -64,7 +69,7 @@ UPDATE recon_lines AS l SET duplicate = TRUE
 WHERE {_LINES_OF_DAY} AND l.order_id IS NOT NULL AND l.duplicate = FALSE
   AND EXISTS (
     SELECT 1 FROM recon_lines AS e
-    WHERE e.order_id = l.order_id
+    WHERE e.order_id = l.order_id AND e.direction = l.direction
       AND (e.import_id < l.import_id OR (e.import_id = l.import_id AND e.line_no < l.line_no))
   )
 """
@@ -98,10 +103,12 @@ LINE_BREAKS = {
     "status_mismatch": (
         "l.duplicate = FALSE AND o.id IS NOT NULL AND ("
         f"(l.status = 'succeeded' AND o.status NOT IN {SUCCEEDED}) OR "
-        f"(l.status = 'failed' AND o.status IN {SUCCEEDED}))"
+        f"(l.status = 'failed' AND o.status IN {SUCCEEDED}) OR "
+        f"(l.status = 'succeeded' AND {_IS_RETURN} AND o.status <> 'returned'))"
     ),
     "fee_mismatch": (
         "l.duplicate = FALSE AND o.id IS NOT NULL AND l.fee IS NOT NULL AND l.fee <> o.fee_amount"
+        f" AND NOT {_IS_RETURN}"  # the fee was the payout's; a return states its own
     ),
 }
 
@@ -128,12 +135,15 @@ SELECT COUNT(*),
 FROM recon_lines AS l WHERE {_LINES_OF_DAY}
 """
 
+_BREAK_IS_RETURN = "(o.kind = 'payout' AND b.direction = 'credit')"
+
 _STATUS_NOW_AGREES = f"""
 SELECT b.id, o.status FROM recon_breaks AS b
 JOIN payment_orders AS o ON o.id = b.order_id
 WHERE b.source = :src AND b.business_date = :day AND b.type = 'status_mismatch'
   AND b.status <> 'resolved'
-  AND ((b.line_status = 'succeeded' AND o.status IN {SUCCEEDED})
+  AND ((b.line_status = 'succeeded' AND {_BREAK_IS_RETURN} AND o.status = 'returned')
+    OR (b.line_status = 'succeeded' AND NOT {_BREAK_IS_RETURN} AND o.status IN {SUCCEEDED})
     OR (b.line_status = 'failed' AND o.status NOT IN {SUCCEEDED}
         AND o.status NOT IN ('created', 'processing')))
 """
@@ -143,6 +153,13 @@ SELECT DISTINCT o.id FROM recon_breaks AS b
 JOIN payment_orders AS o ON o.id = b.order_id
 WHERE b.source = :src AND b.business_date = :day AND b.type = 'status_mismatch'
   AND b.status <> 'resolved' AND o.status IN ('created', 'processing')
+"""
+
+_RETURNS_NOT_SEEN = f"""
+SELECT DISTINCT o.id FROM recon_breaks AS b
+JOIN payment_orders AS o ON o.id = b.order_id
+WHERE b.source = :src AND b.business_date = :day AND b.type = 'status_mismatch'
+  AND b.status <> 'resolved' AND {_BREAK_IS_RETURN} AND o.status = 'succeeded'
 """
 
 
@@ -186,6 +203,12 @@ def status_now_agrees(conn: Connection, *, source: str, day: date) -> list[tuple
 
 def unfinished_mismatched_orders(conn: Connection, *, source: str, day: date) -> list[str]:
     rows = conn.execute(_sql(_UNFINISHED_MISMATCHES), {"src": source, "day": day})
+    return [str(r[0]) for r in rows]
+
+
+def returns_not_seen(conn: Connection, *, source: str, day: date) -> list[str]:
+    """Payouts we hold succeeded that the statement shows returned."""
+    rows = conn.execute(_sql(_RETURNS_NOT_SEEN), {"src": source, "day": day})
     return [str(r[0]) for r in rows]
 
 

@@ -182,9 +182,12 @@ def fee_for(txn: Txn, fee_bps: int) -> int:
 
 
 def returned(txn: Txn, *, now: datetime) -> Txn:
+    """The beneficiary's bank sent a paid payout back. A return is an event of its own,
+    notified like any other even when the payout's success was never notified."""
     return dataclasses.replace(
         txn,
         status=TxnStatus.RETURNED,
+        silent=False,
         returned_at=now,
         return_at=None,
         failure_code=RETURN_REASON,
