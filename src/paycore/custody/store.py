@@ -21,6 +21,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     UniqueConstraint,
     insert,
     select,
@@ -70,6 +71,10 @@ receipts = Table(
     Column("refund_id", String(64), nullable=True),
     Column("error", String(256), nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # `payin`, or `statement`: money a bank statement showed on a virtual account with no
+    # order; its payer (sealed) is who the cut-off pays it back to.
+    Column("origin", String(16), nullable=False, server_default="payin"),
+    Column("payer_enc", Text, nullable=True),
     Index("ix_custody_receipts_day", "bank", "business_date", "status"),
     Index("ix_custody_receipts_merchant", "merchant_id", "id"),
 )

@@ -313,4 +313,6 @@ def _line_row(
         "duplicate": False,
         "order_id": None,
         "matched_by": None,
+        "account": None,
+        "counterparty_enc": None,
     }

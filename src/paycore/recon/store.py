@@ -21,6 +21,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     func,
     insert,
     select,
@@ -69,6 +70,10 @@ lines = Table(
     Column("duplicate", Boolean, nullable=False),
     Column("order_id", String(64), nullable=True),
     Column("matched_by", String(16), nullable=True),
+    # Our account the line is about (a custody virtual account), when the format says.
+    Column("account", String(34), nullable=True),
+    # The payer or payee (account number, name): personal data, sealed by the field cipher.
+    Column("counterparty_enc", Text, nullable=True),
     PrimaryKeyConstraint("import_id", "line_no"),
     Index("ix_recon_lines_day", "source", "business_date"),
     Index("ix_recon_lines_ref", "source", "source_ref"),
