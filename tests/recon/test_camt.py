@@ -16,6 +16,7 @@ from paycore.recon import camt, xsd
 from paycore.recon.camt_writer import StatementHeader, write_camt053
 from paycore.recon.model import (
     ControlTotals,
+    Counterparty,
     Direction,
     LineKind,
     LineStatus,
@@ -105,10 +106,13 @@ def test_a_camt053_v08_statement_reads_status_choices_charge_records_and_batches
     assert lines == [
         StatementLine(1, "CN-01", LineKind.PAYIN, Direction.CREDIT, 188800, "CNY",
                       datetime(2024, 5, 1, 1, 30, tzinfo=UTC), LineStatus.SUCCEEDED,
-                      "CNAPS-77", "pay_cn_1", 188, None, _code("PMNT/RCDT/DMCT")),
+                      "CNAPS-77", "pay_cn_1", 188, None, _code("PMNT/RCDT/DMCT"),
+                      account="9558800000000001",
+                      counterparty=Counterparty("6222021234567890128", "王五")),
         StatementLine(2, "CN-02", LineKind.PAYOUT, Direction.DEBIT, 50000, "CNY", _noon(1),
                       LineStatus.SUCCEEDED, "CN-02", "po_cn_2", 0, None,
-                      _code("PMNT/ICDT/DMCT")),
+                      _code("PMNT/ICDT/DMCT"),
+                      counterparty=Counterparty("DE89370400440532013000", "李四")),
         StatementLine(3, "CN-03", LineKind.PAYIN, Direction.CREDIT, 6660, "CNY", _noon(2),
                       LineStatus.PENDING, "CN-03", None, 0, date(2024, 5, 2),
                       {"bank_transaction_code": "TRF", "batch_transactions": "2"}),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from paycore.channels.model import BankAccount
 from paycore.clock import Clock
 from paycore.custody import store, store_runs
 from paycore.custody.bookkeeping import (
@@ -33,6 +34,7 @@ from paycore.custody.model import (
     CutoffRun,
     CutoffStep,
     Receipt,
+    ReceiptOrigin,
     ReceiptStatus,
     ReportLine,
     business_date_of,
@@ -43,7 +45,7 @@ from paycore.ledger.model import TransferResult
 from paycore.ledger.service import Ledger
 from paycore.payments import bookkeeping as books
 from paycore.payments.model import OrderStatus
-from paycore.payments.service import Payments, RefundCommand
+from paycore.payments.service import Payments, PayoutCommand, RefundCommand
 from paycore.platform.db import WRITER
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class CutoffJob:
         report_dir: Path,
         bank_of: Callable[[str], CustodyBank],
         after_step: Callable[[str], None],
+        payer_of: Callable[[Receipt], BankAccount],
     ) -> None:
         self._engine = engine
         self._ledger = ledger
@@ -83,6 +86,7 @@ class CutoffJob:
         self._report_dir = report_dir
         self._bank_of = bank_of
         self._after_step = after_step
+        self._payer_of = payer_of
 
     def run(self, bank: CustodyBank, business_date: date) -> CutoffRun:
         now = self._clock.now()
@@ -221,16 +225,30 @@ class CutoffJob:
     def _create_refund(self, bank: CustodyBank, receipt: Receipt) -> str | None:
         """The refund's id. Asking again after a crash is safe: payments answers a known
         idempotency key with its first answer."""
+        key = f"custody-cutoff:{receipt.id}"
         try:
-            created = self._payments.create_refund(
-                RefundCommand(
-                    merchant_id=receipt.merchant_id,
-                    payin_id=receipt.id,
-                    amount=receipt.amount,
-                    reason=CUTOFF_REFUND_REASON,
-                ),
-                idempotency_key=f"custody-cutoff:{receipt.id}",
-            )
+            if receipt.origin is ReceiptOrigin.STATEMENT:  # no pay-in: a payout to the payer
+                created = self._payments.create_payout(
+                    PayoutCommand(
+                        merchant_id=receipt.merchant_id,
+                        amount=receipt.amount,
+                        currency=receipt.currency,
+                        beneficiary=self._payer_of(receipt),
+                        description=CUTOFF_REFUND_REASON,
+                        metadata={"custody_receipt": receipt.id},
+                    ),
+                    idempotency_key=key,
+                )
+            else:
+                created = self._payments.create_refund(
+                    RefundCommand(
+                        merchant_id=receipt.merchant_id,
+                        payin_id=receipt.id,
+                        amount=receipt.amount,
+                        reason=CUTOFF_REFUND_REASON,
+                    ),
+                    idempotency_key=key,
+                )
         except Rejected as error:
             if error.code == "request_in_progress":  # another worker is asking right now
                 return None

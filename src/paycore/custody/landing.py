@@ -79,7 +79,7 @@ class Landing:
             receipt = self._record(bank, order, owner, amount)
         if receipt.status is not ReceiptStatus.LANDING:
             return receipt
-        return self._post(bank, receipt)
+        return self.post(bank, receipt)
 
     def _record(self, bank: CustodyBank, order: Order, owner: str, amount: int) -> Receipt:
         received_at = order.finished_at or order.updated_at
@@ -102,11 +102,14 @@ class Landing:
         with self._engine.connect() as conn:
             return store.get_receipt(conn, order.id) or receipt
 
-    def _post(self, bank: CustodyBank, receipt: Receipt) -> Receipt:
+    def post(self, bank: CustodyBank, receipt: Receipt) -> Receipt:
+        """Move a recorded receipt's money into its sub-account: from the merchant's wallet
+        (a pay-in's net), or from where a statement receipt's money waited."""
         legs = into_custody(
             bank,
             transfer_id=receipt_transfer_id(receipt.id, "in", receipt.move_attempt),
-            wallet=books.wallet_account(receipt.merchant_id, receipt.currency),
+            wallet=receipt.source_account
+            or books.wallet_account(receipt.merchant_id, receipt.currency),
             subaccount=subaccount_id(bank, receipt.merchant_id, receipt.owner),
             amount=receipt.amount,
             meta={"receipt_id": receipt.id, "merchant_id": receipt.merchant_id},
@@ -135,7 +138,7 @@ class Landing:
         with self._engine.connect() as conn:
             stuck = store.list_receipts(conn, statuses=[ReceiptStatus.LANDING], limit=RETRY_MAX)
         for receipt in stuck:
-            self._post(self._by_name[receipt.bank], receipt)
+            self.post(self._by_name[receipt.bank], receipt)
 
     def sweep(self) -> None:
         """Land every custody pay-in that succeeded since the last sweep."""

@@ -49,6 +49,12 @@ class ReceiptStatus(enum.StrEnum):
     REFUND_FAILED = "refund_failed"  # the refund failed: the money is back in custody
 
 
+class ReceiptOrigin(enum.StrEnum):
+    PAYIN = "payin"  # a custody pay-in: its id is the pay-in's, refunded through it
+    STATEMENT = "statement"  # a bank statement showed money on a virtual account, no order:
+    # paid back to the payer the statement names, by payout
+
+
 class CutoffStep(enum.StrEnum):
     """The persisted steps of one receipt through the cut-off, in order."""
 
@@ -277,8 +283,11 @@ class Receipt:
     deal_id: str | None = None
     cutoff_step: CutoffStep | None = None
     move_attempt: int = 1
-    refund_id: str | None = None
+    refund_id: str | None = None  # the cut-off's refund, or payout for a `statement` receipt
     error: str | None = None
+    origin: ReceiptOrigin = ReceiptOrigin.PAYIN
+    payer_enc: str | None = None  # a `statement` receipt's payer, sealed: where it goes back
+    source_account: str | None = None  # None: the merchant's wallet (a pay-in's net)
 
 
 @dataclass(frozen=True, slots=True)

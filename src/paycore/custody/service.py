@@ -35,6 +35,7 @@ from paycore.custody.model import (
     day_end,
     parse_banks,
 )
+from paycore.custody.statement_money import StatementMoney
 from paycore.custody.subaccounts import SubAccounts
 from paycore.errors import Rejected
 from paycore.ledger.service import Ledger
@@ -42,6 +43,7 @@ from paycore.payments.model import Order, OrderKind, OrderStatus
 from paycore.payments.service import Payments
 from paycore.platform.config import Settings
 from paycore.platform.db import WRITER
+from paycore.security.crypto import FieldCipher
 
 LIST_MAX = 500
 
@@ -65,6 +67,7 @@ class Custody:
         ledger: Ledger,
         clock: Clock,
         payments: Payments,
+        cipher: FieldCipher,
         banks: Sequence[CustodyBank] | None = None,
     ) -> None:
         self._engine = engine
@@ -91,6 +94,9 @@ class Custody:
             bank_of=self.bank,
             receipt_of=self.get_receipt,
         )
+        self.statement_money = StatementMoney(
+            engine=engine, clock=clock, cipher=cipher, landing=self._landing, banks=configured
+        )
         self.cutoff = CutoffJob(
             engine=engine,
             ledger=ledger,
@@ -99,6 +105,7 @@ class Custody:
             report_dir=Path(settings.data_dir) / "custody",
             bank_of=self.bank,
             after_step=lambda name: self._after_step(name),
+            payer_of=self.statement_money.payer,
         )
         payments.on_final(self._on_final)
 

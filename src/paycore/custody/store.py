@@ -32,6 +32,7 @@ from paycore.custody.model import (
     CutoffStep,
     Deal,
     Receipt,
+    ReceiptOrigin,
     ReceiptStatus,
     RestTo,
 )
@@ -75,6 +76,8 @@ receipts = Table(
     # order; its payer (sealed) is who the cut-off pays it back to.
     Column("origin", String(16), nullable=False, server_default="payin"),
     Column("payer_enc", Text, nullable=True),
+    # Where the money came from when not the merchant's wallet (suspense, for `statement`).
+    Column("source_account", String(64), nullable=True),
     Index("ix_custody_receipts_day", "bank", "business_date", "status"),
     Index("ix_custody_receipts_merchant", "merchant_id", "id"),
 )
@@ -168,6 +171,17 @@ def get_subaccount(
     return dict(row._mapping) if row else None
 
 
+def subaccount_by_virtual_account(
+    conn: Connection, *, bank: str, virtual_account: str
+) -> Mapping[str, Any] | None:
+    row = conn.execute(
+        select(subaccounts).where(
+            subaccounts.c.bank == bank, subaccounts.c.virtual_account == virtual_account
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
 def insert_subaccount(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(subaccounts).values(**values))
 
@@ -202,6 +216,9 @@ def _receipt(row: Any) -> Receipt:
         move_attempt=m["move_attempt"],
         refund_id=m["refund_id"],
         error=m["error"],
+        origin=ReceiptOrigin(m["origin"]),
+        payer_enc=m["payer_enc"],
+        source_account=m["source_account"],
     )
 
 
@@ -222,6 +239,9 @@ def insert_receipt(conn: Connection, receipt: Receipt, now: datetime) -> bool:
             status=receipt.status.value,
             move_attempt=receipt.move_attempt,
             updated_at=now,
+            origin=receipt.origin.value,
+            payer_enc=receipt.payer_enc,
+            source_account=receipt.source_account,
         )
     )
     return True

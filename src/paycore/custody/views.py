@@ -52,8 +52,9 @@ def receipt_view(r: Receipt) -> dict[str, Any]:
         "status": r.status.value,
         "deal_id": r.deal_id,
         "cutoff_step": r.cutoff_step.value if r.cutoff_step else None,
-        "refund_id": r.refund_id,
+        "refund_id": r.refund_id,  # a refund, or for origin `statement` a payout
         "error": r.error,
+        "origin": r.origin.value,
     }
 
 

@@ -119,6 +119,10 @@ class Breaks:
                 continue
         return len(agreed)
 
+    def close_claimed(self, break_id: int, *, note: str) -> None:
+        """Resolve a surplus break whose money a slice claimed out of suspense."""
+        self._move(break_id, BreakStatus.RESOLVED, actor="recon", note=note[:NOTE_CHARS_MAX])
+
     def book_suspense(self, source: str) -> int:
         """Post every unbooked surplus line of `source` to suspense; returns how many."""
         booked_total = 0

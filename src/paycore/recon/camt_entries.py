@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from paycore.recon.model import (
+    Counterparty,
     Direction,
     LineKind,
     LineStatus,
@@ -66,7 +67,46 @@ def entry_to_line(entry: Any, position: int, sourceline: int, header: Any) -> St
         fee=fee,
         value_date=_value_date(entry.val_dt),
         raw=raw,
+        **_parties(details, direction),
     )
+
+
+def _parties(details: Any, direction: Direction) -> dict[str, Any]:
+    """Our account and the other side, from the transaction's related parties: on a
+    credit we are the creditor (a virtual account, often) and the debtor paid us."""
+    parties = details.rltd_pties if details is not None else None
+    if parties is None:
+        return {}
+    if direction is Direction.CREDIT:
+        ours, their_party, their_account = parties.cdtr_acct, parties.dbtr, parties.dbtr_acct
+    else:
+        ours, their_party, their_account = parties.dbtr_acct, parties.cdtr, parties.cdtr_acct
+    found: dict[str, Any] = {}
+    account = _account_id(ours)
+    if account:
+        found["account"] = account
+    number, name = _account_id(their_account), _party_name(their_party)
+    if number and name:
+        found["counterparty"] = Counterparty(account_number=number, name=name)
+    return found
+
+
+def _account_id(account: Any) -> str | None:
+    ident = account.id if account is not None else None
+    if ident is None:
+        return None
+    if ident.iban:
+        return str(ident.iban)
+    return str(ident.othr.id) if ident.othr is not None and ident.othr.id else None
+
+
+def _party_name(party: Any) -> str | None:
+    """A PartyIdentification (up to .07) or a Party40Choice of one (later versions)."""
+    if party is None:
+        return None
+    inner = getattr(party, "pty", None) or party
+    name = getattr(inner, "nm", None)
+    return str(name) if name else None
 
 
 def _single_transaction(entry: Any) -> Any:

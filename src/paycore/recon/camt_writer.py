@@ -78,12 +78,31 @@ def _entry(line: StatementLine) -> etree._Element:
     _sub(fmly, "SubFmlyCd", sub_family)
     if line.fee:
         _amount(_sub(ntry, "Chrgs"), "Amt", line.fee, line.currency)
-    if line.reference or line.channel_txn_id:
-        refs = _sub(_sub(_sub(ntry, "NtryDtls"), "TxDtls"), "Refs")
-        _sub(refs, "EndToEndId", line.reference or "NOTPROVIDED")
-        if line.channel_txn_id:
-            _sub(refs, "TxId", line.channel_txn_id)
+    if line.reference or line.channel_txn_id or line.account or line.counterparty:
+        details = _sub(_sub(ntry, "NtryDtls"), "TxDtls")
+        if line.reference or line.channel_txn_id:
+            refs = _sub(details, "Refs")
+            _sub(refs, "EndToEndId", line.reference or "NOTPROVIDED")
+            if line.channel_txn_id:
+                _sub(refs, "TxId", line.channel_txn_id)
+        if line.account or line.counterparty:
+            _related_parties(details, line)
     return ntry
+
+
+def _related_parties(details: etree._Element, line: StatementLine) -> None:
+    """RltdPties, in XSD order Dbtr, DbtrAcct, Cdtr, CdtrAcct: on a credit the other side
+    is the debtor and our account the creditor's; on a debit the reverse."""
+    parties = _sub(details, "RltdPties")
+    other = line.counterparty
+    theirs = (other.name, other.account_number) if other else (None, None)
+    ours = (None, line.account)
+    debtor, creditor = (theirs, ours) if line.direction is Direction.CREDIT else (ours, theirs)
+    for role, (name, account) in (("Dbtr", debtor), ("Cdtr", creditor)):
+        if name:
+            _sub(_sub(parties, role), "Nm", name)
+        if account:
+            _sub(_sub(_sub(_sub(parties, role + "Acct"), "Id"), "Othr"), "Id", account)
 
 
 @dataclass(slots=True)

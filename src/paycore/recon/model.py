@@ -51,6 +51,15 @@ class LineStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Counterparty:
+    """Who paid us (on a credit) or whom we paid (on a debit): personal data, stored
+    sealed and shown masked."""
+
+    account_number: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class StatementLine:
     line_no: int
     """Where the line is in its file: the CSV line number, or the n-th entry of an XML
@@ -68,6 +77,10 @@ class StatementLine:
     fee: int = 0  # the channel's fee on this line, minor units, >= 0
     value_date: date | None = None
     raw: Mapping[str, str] = field(default_factory=dict)  # a few source fields, for audit
+    account: str | None = None
+    """Our account the line is about, when the file names one per line (the virtual
+    account a custody payer transferred to)."""
+    counterparty: Counterparty | None = None
 
 
 @dataclass(frozen=True, slots=True)

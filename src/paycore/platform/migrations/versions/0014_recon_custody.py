@@ -24,10 +24,12 @@ def upgrade() -> None:
         sa.Column("origin", sa.String(16), nullable=False, server_default="payin"),
     )
     op.add_column("custody_receipts", sa.Column("payer_enc", sa.Text, nullable=True))
+    op.add_column("custody_receipts", sa.Column("source_account", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("custody_receipts") as batch:
+        batch.drop_column("source_account")
         batch.drop_column("payer_enc")
         batch.drop_column("origin")
     with op.batch_alter_table("recon_lines") as batch:

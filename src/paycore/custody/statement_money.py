@@ -1,0 +1,144 @@
+"""Money a bank statement shows on a custody virtual account with no pay-in behind it.
+
+A payer may transfer straight to the virtual account the bank gave a sub-account, without
+any order in paycore. Reconciliation finds the line with no order, books it to suspense
+and offers it here (see recon/handover.py): when the line's account is one of our virtual
+accounts, the money moves from suspense into that sub-account and becomes a receipt of
+origin `statement`, sealed with the payer the statement names. From then on it is a
+receipt like any other: a deal may claim it before the day's cut-off, and the cut-off pays
+it back to that payer by payout (a pay-in-less receipt has nothing to refund through).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from paycore.channels.model import BankAccount
+from paycore.clock import Clock
+from paycore.custody import store
+from paycore.custody.landing import Landing
+from paycore.custody.model import (
+    CustodyBank,
+    Receipt,
+    ReceiptOrigin,
+    ReceiptStatus,
+    business_date_of,
+)
+from paycore.platform.db import WRITER
+from paycore.security.crypto import FieldCipher
+from paycore.security.masking import mask_account_number
+
+log = logging.getLogger(__name__)
+
+
+class StatementMoney:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        cipher: FieldCipher,
+        landing: Landing,
+        banks: Sequence[CustodyBank],
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._cipher = cipher
+        self._landing = landing
+        self._banks = list(banks)
+
+    def take(
+        self,
+        *,
+        ref: str,
+        virtual_account: str,
+        amount: int,
+        currency: str,
+        received_at: datetime,
+        payer: BankAccount,
+        held_in: str,
+    ) -> str | None:
+        """Move the money from `held_in` into the sub-account of `virtual_account`; a note
+        saying so, or None when the account is not ours or the move has to wait (a frozen
+        sub-account: the next offer tries again). The same `ref` twice moves it once."""
+        found = self._subaccount(virtual_account, currency)
+        if found is None:
+            return None
+        bank, row = found
+        receipt_id = f"stm_{ref}"
+        with self._engine.connect() as conn:
+            receipt = store.get_receipt(conn, receipt_id)
+        if receipt is None:
+            receipt = self._record(
+                bank,
+                Receipt(
+                    id=receipt_id,
+                    bank=bank.name,
+                    merchant_id=str(row["merchant_id"]),
+                    owner=str(row["owner"]),
+                    amount=amount,
+                    currency=currency,
+                    received_at=received_at,
+                    business_date=business_date_of(bank, received_at),
+                    status=ReceiptStatus.LANDING,
+                    origin=ReceiptOrigin.STATEMENT,
+                    payer_enc=self._cipher.encrypt(
+                        json.dumps({"account_number": payer.account_number, "name": payer.name}),
+                        context=_payer_context(receipt_id),
+                    ),
+                    source_account=held_in,
+                ),
+            )
+        if receipt.status is ReceiptStatus.LANDING:
+            receipt = self._landing.post(bank, receipt)
+        if receipt.status is ReceiptStatus.LANDING:
+            return None
+        return (
+            f"custody receipt {receipt.id} in {bank.name} "
+            f"{mask_account_number(virtual_account)} ({receipt.owner}): "
+            f"unless a deal claims it, paid back to its payer at the {bank.cutoff} cut-off"
+        )
+
+    def payer(self, receipt: Receipt) -> BankAccount:
+        """Whom a `statement` receipt goes back to (decrypted for the payout only)."""
+        if receipt.payer_enc is None:
+            raise ValueError(f"receipt {receipt.id} has no payer")
+        document = json.loads(
+            self._cipher.decrypt(receipt.payer_enc, context=_payer_context(receipt.id))
+        )
+        return BankAccount(account_number=document["account_number"], name=document["name"])
+
+    def _subaccount(
+        self, virtual_account: str, currency: str
+    ) -> tuple[CustodyBank, dict[str, object]] | None:
+        with self._engine.connect() as conn:
+            for bank in self._banks:
+                row = store.subaccount_by_virtual_account(
+                    conn, bank=bank.name, virtual_account=virtual_account
+                )
+                if row is None:
+                    continue
+                if bank.currency != currency:
+                    log.warning("%s credited in %s, not %s", bank.name, currency, bank.currency)
+                    return None
+                return bank, dict(row)
+        return None
+
+    def _record(self, bank: CustodyBank, receipt: Receipt) -> Receipt:
+        try:
+            with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+                store.insert_receipt(conn, receipt, self._clock.now())
+        except IntegrityError:
+            pass  # two runs offered the same line at once: the other one recorded it
+        with self._engine.connect() as conn:
+            return store.get_receipt(conn, receipt.id) or receipt
+
+
+def _payer_context(receipt_id: str) -> str:
+    return f"custody-payer:{receipt_id}"
