@@ -14,7 +14,7 @@ from paycore.recon.camt_writer import StatementHeader, write_camt053
 from paycore.recon.model import Counterparty, Direction, LineKind, StatementLine
 from tests.custody.conftest import SHANGHAI, START, Desk
 from tests.payments.conftest import fund_merchant
-from tests.payments.fakes import succeeded
+from tests.payments.fakes import declined, succeeded
 
 DAY = date(2026, 3, 10)
 PAYER = Counterparty(account_number="6222021234567890128", name="王五")
@@ -135,3 +135,24 @@ def test_money_on_a_virtual_account_with_no_payer_named_stays_in_suspense(
     assert surplus["status"] == "open"  # no one to pay it back to: a person decides
     assert custody.receipts(desk.merchant_id) == []
     assert _balance(desk, suspense_account("CNY")) == 4_000
+
+
+def test_a_payback_the_payers_bank_declines_puts_the_money_back_in_the_sub_account(
+    desk: Desk, tmp_path: Path
+) -> None:
+    custody = desk.runtime.custody
+    buyer = custody.open_subaccount(
+        desk.merchant_id, bank="sandbox_custody", owner="buyer-10", role=Role.BUYER
+    )
+    _import_and_run(desk, _camt(tmp_path / "camt.xml", [_credit(1, 9_000, buyer.virtual_account)]))
+    [surplus] = desk.runtime.recon.list_breaks()
+
+    desk.alpha.then(declined("account_closed"))
+    desk.move_to(datetime(2026, 3, 11, 0, 0, tzinfo=SHANGHAI))
+    run = custody.run_cutoff("sandbox_custody", DAY)
+    receipt = custody.get_receipt(desk.merchant_id, f"stm_brk{surplus['id']}")
+
+    assert receipt.status is ReceiptStatus.REFUND_FAILED
+    assert [line.outcome for line in run.lines] == ["refund_failed"]
+    assert desk.balance("buyer-10") == 9_000  # back in custody, for operations to settle
+    assert desk.runtime.ledger.check().ok

@@ -159,7 +159,7 @@ class H2hBankChannel:
 
     def fetch_statement(self, day: date) -> bytes:
         raise ChannelUnavailable(
-            self.name, "the bank's camt.053 arrives as a file: `paycore recon import`"
+            self.name, "the bank's camt.053 arrives as a file in files_dir/inbound/"
         )
 
     def probe(self) -> None:

@@ -33,8 +33,7 @@ from paycore.collection.model import (
     projected_status,
 )
 from paycore.errors import Rejected
-from paycore.ledger.model import AccountFlags
-from paycore.ledger.service import AccountRequest, Ledger
+from paycore.ledger.service import Ledger
 from paycore.notifications.service import enqueue
 from paycore.payments import bookkeeping as books
 from paycore.payments.model import Order
@@ -148,17 +147,7 @@ class Collections:
         for owner in (terms.tenant, terms.landlord):
             if self._wallets.find(merchant_id, owner, terms.currency) is None:
                 self._wallets.open(merchant_id, owner, terms.currency)
-        self._ledger.create_accounts(
-            [
-                AccountRequest(
-                    id=books.wallet_account(merchant_id, terms.currency),
-                    currency=terms.currency,
-                    code=books.CODE_WALLET,
-                    owner_id=merchant_id,
-                    flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
-                )
-            ]
-        )
+        self._ledger.create_accounts([books.wallet_request(merchant_id, terms.currency)])
 
     def get(self, merchant_id: str | None, plan_id: str) -> Plan:
         """The plan; another merchant's plan is `plan_not_found`, as a missing one."""

@@ -54,7 +54,12 @@ CUTOFF_RECEIPTS_MAX = 10_000
 """Receipts one run walks; more stay for the next tick's run of the same day."""
 RECENT_DAYS_MAX = 500
 _OPEN_STEPS = (CutoffStep.DUE, CutoffStep.MOVED_BACK, CutoffStep.REFUND_REQUESTED)
-_OUTCOME = {OrderStatus.SUCCEEDED: "refunded", OrderStatus.FAILED: "refund_failed"}
+_OUTCOME = {
+    OrderStatus.SUCCEEDED: "refunded",
+    OrderStatus.FAILED: "refund_failed",
+    OrderStatus.RETURNED: "refund_failed",  # a statement receipt's payout came back
+}
+_MONEY_BACK = (OrderStatus.FAILED, OrderStatus.RETURNED)
 
 
 def ledger_problem(results: Sequence[TransferResult]) -> str | None:
@@ -344,7 +349,7 @@ class CutoffJob:
         refund = self._payments.get(merchant_id=None, order_id=receipt.refund_id)
         if refund.status not in _OUTCOME:
             return
-        if refund.status is OrderStatus.FAILED and not self._return_to_custody(receipt):
+        if refund.status in _MONEY_BACK and not self._return_to_custody(receipt):
             return
         outcome = _OUTCOME[refund.status]
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():

@@ -95,7 +95,12 @@ class Custody:
             receipt_of=self.get_receipt,
         )
         self.statement_money = StatementMoney(
-            engine=engine, clock=clock, cipher=cipher, landing=self._landing, banks=configured
+            engine=engine,
+            clock=clock,
+            ledger=ledger,
+            cipher=cipher,
+            landing=self._landing,
+            banks=configured,
         )
         self.cutoff = CutoffJob(
             engine=engine,

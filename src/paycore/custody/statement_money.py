@@ -30,6 +30,8 @@ from paycore.custody.model import (
     ReceiptStatus,
     business_date_of,
 )
+from paycore.ledger.service import Ledger
+from paycore.payments import bookkeeping as books
 from paycore.platform.db import WRITER
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import mask_account_number
@@ -43,12 +45,14 @@ class StatementMoney:
         *,
         engine: Engine,
         clock: Clock,
+        ledger: Ledger,
         cipher: FieldCipher,
         landing: Landing,
         banks: Sequence[CustodyBank],
     ) -> None:
         self._engine = engine
         self._clock = clock
+        self._ledger = ledger
         self._cipher = cipher
         self._landing = landing
         self._banks = list(banks)
@@ -71,6 +75,9 @@ class StatementMoney:
         if found is None:
             return None
         bank, row = found
+        # The cut-off pays it back through the merchant's wallet, which may never have
+        # had a pay-in yet.
+        self._ledger.create_accounts([books.wallet_request(str(row["merchant_id"]), currency)])
         receipt_id = f"stm_{ref}"
         with self._engine.connect() as conn:
             receipt = store.get_receipt(conn, receipt_id)

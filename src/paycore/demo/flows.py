@@ -1,5 +1,6 @@
 """The business flows on top of pay-ins: one scene each of split settlement, bank custody,
-rent collection and rewards, on the demo's runtime and sandbox bank.
+rent collection and rewards, on the demo's runtime and sandbox bank; then the day's
+reconciliation against the bank's statement.
 
 They run for a merchant of their own (a marketplace), funded by two pay-ins first, so the
 day's merchants keep balances that follow from their orders alone. The bank is calmed
@@ -18,6 +19,7 @@ from rich.console import Console
 from paycore.channels.model import Payer
 from paycore.collection import demo as collection_demo
 from paycore.custody import demo as custody_demo
+from paycore.demo import reconciliation
 from paycore.demo.stage import set_faults
 from paycore.errors import Rejected
 from paycore.merchants.model import MerchantStatus
@@ -33,6 +35,7 @@ SCENES: tuple[tuple[str, Scene], ...] = (
     ("bank custody (资金存管)", custody_demo.show),
     ("rent collection (代收)", collection_demo.show),
     ("rewards (现金奖励)", rewards_demo.show),
+    ("reconciliation (对账)", reconciliation.show),
 )
 CALM_BANK = {
     "decline_rate": 0.0,

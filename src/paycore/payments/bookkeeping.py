@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from paycore.ledger.model import AccountFlags, TransferFlags, TransferRequest
+from paycore.ledger.service import AccountRequest
 from paycore.payments.model import Order
 
 CODE_CLEARING = 1101
@@ -37,6 +38,17 @@ def wallet_account(merchant_id: str, currency: str) -> str:
 
 def clearing_account(channel: str, currency: str) -> str:
     return f"acct_clr_{channel}_{currency}"
+
+
+def wallet_request(merchant_id: str, currency: str) -> AccountRequest:
+    """The merchant's wallet, for a flow that may credit it before any pay-in did."""
+    return AccountRequest(
+        id=wallet_account(merchant_id, currency),
+        currency=currency,
+        code=CODE_WALLET,
+        owner_id=merchant_id,
+        flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
+    )
 
 
 def fee_account(currency: str) -> str:

@@ -6,8 +6,9 @@ fetches the statement of each channel that serves one online, keeps the file und
 `data_dir/recon/<channel>/`, imports it and runs the day. Everything here is idempotent:
 a statement is imported once (by its hash), a day's run adds no break twice, and a day
 that has a run is not closed again; a channel whose file is not there yet is asked again
-a few minutes later (RETRY_S). Files that arrive otherwise (camt.053 of a host-to-host
-bank, Alipay and WeChat bills) are imported with `paycore recon import`.
+a few minutes later (RETRY_S). A host-to-host bank's files (pain.002 reports, camt.053
+statements) are taken from its inbound folder on every tick (`inbox.py`); Alipay and WeChat
+bills are imported with `paycore recon import`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from paycore.channels.registry import ChannelRegistry
 from paycore.clock import Clock
 from paycore.errors import Rejected
 from paycore.recon import store
+from paycore.recon.h2h_service import H2hFiles
+from paycore.recon.inbox import H2hInbox, InboxItem
 from paycore.recon.model import business_date_of, day_start
 from paycore.recon.service import Recon
 
@@ -56,8 +59,16 @@ class DailyClose:
         clock: Clock,
         grace_s: int = GRACE_S,
         retry_s: int = RETRY_S,
+        inbox: H2hInbox | None = None,
     ) -> None:
         self._recon = recon
+        self.inbox = inbox or H2hInbox(
+            recon=recon,
+            channels=channels,
+            files=H2hFiles(engine=recon.engine, payments=recon.payments, clock=clock),
+        )
+        self.collected: list[InboxItem] = []
+        """What the last tick took from the host-to-host inboxes."""
         self._channels = channels
         self._dir = data_dir / "recon"
         self._clock = clock
@@ -108,6 +119,8 @@ class DailyClose:
             ]
 
     def tick(self) -> list[Closed]:
+        # First the files banks dropped: a camt.053 there closes its days like a fetched one.
+        self.collected = self.inbox.tick()
         closed = []
         now = self._clock.now()
         for channel, day in self.due():

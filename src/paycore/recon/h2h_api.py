@@ -1,5 +1,6 @@
 """HTTP routes of the host-to-host bank link, for platform keys only: export the waiting
-payouts as a pain.001 file, read a file again, apply a pain.002 status report."""
+payouts as a pain.001 file, read a file again, apply a pain.002 status report, collect the
+channel's inbound folder now (the server also does it on every tick of its flows worker)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,16 @@ async def apply_status_report(request: Request, principal: Writer) -> dict[str, 
     data = await request.body()
     outcome = await run_in_threadpool(_service(request).apply_status_report_bytes, data)
     return outcome.view()
+
+
+def _collect(request: Request, channel: str) -> dict[str, Any]:
+    runtime = request.app.state.runtime
+    bank = h2h_channel(runtime.channels.registry, channel)
+    return {"files": [item.view() for item in runtime.recon_daily.inbox.collect(bank)]}
+
+
+@router.post("/{channel}/inbox")
+async def collect_inbox(request: Request, channel: str, principal: Writer) -> dict[str, Any]:
+    """Apply and move every whole file waiting in the channel's `files_dir/inbound/`."""
+    require_platform(principal)
+    return await run_in_threadpool(_collect, request, channel)

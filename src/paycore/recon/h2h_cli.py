@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from paycore.commands import console, open_runtime, print_json
+from paycore.commands import console, err, open_runtime, print_json
 from paycore.recon.h2h_service import h2h_channel, h2h_files
 
 h2h_app = typer.Typer(
-    help="Bank host-to-host (银企直连): pain.001 payout files out, pain.002 reports in.",
+    help="Bank host-to-host (银企直连): pain.001 payout files out, pain.002 reports and "
+    "camt.053 statements in.",
     no_args_is_help=True,
 )
 
@@ -47,3 +48,17 @@ def status(
     if outcome.unknown:
         console.print(f"[yellow]{len(outcome.unknown)} unknown EndToEndId(s)[/yellow]")
     print_json(outcome.view())
+
+
+@h2h_app.command("inbox")
+def inbox(
+    channel: Annotated[str, typer.Argument(help="an h2h channel of PAYCORE_CHANNELS_FILE")],
+) -> None:
+    """Apply every whole file in the channel's files_dir/inbound/ (pain.002, camt.053/054)
+    and move it to processed/ or rejected/, as the server does on every tick."""
+    with open_runtime() as rt:
+        items = rt.recon_daily.inbox.collect(h2h_channel(rt.channels.registry, channel))
+    rejected = sum(1 for item in items if item.moved_to == "rejected")
+    if rejected:
+        err.print(f"[yellow]{rejected} file(s) rejected: see their .error.txt[/yellow]")
+    print_json({"files": [item.view() for item in items]})
