@@ -570,6 +570,6 @@ def test_the_statement_lists_the_days_paid_pay_ins(
     assert lines[0].startswith("Txn Date,Bank Txn No,Merchant Ref,Type,Amount,Fee")
     assert (
         f"{today},{paid.channel_txn_id},{paid.failure_message},PAYIN,123.45,0.00,CNY,SUCCESS"
-        in (line[: line.rfind(",")] for line in lines)
+        in (",".join(line.split(",")[:8]) for line in lines)
     )
     assert lines[-2].startswith("Total Count,Currency")

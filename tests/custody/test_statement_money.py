@@ -11,7 +11,10 @@ from paycore.custody.model import ReceiptOrigin, ReceiptStatus, Role
 from paycore.payments.model import OrderKind
 from paycore.recon.breaks import suspense_account
 from paycore.recon.camt_writer import StatementHeader, write_camt053
+from paycore.recon.daily import GRACE_S, DailyClose
 from paycore.recon.model import Counterparty, Direction, LineKind, StatementLine
+from paycore.sandbox_bank import statement as bank_statement
+from paycore.sandbox_bank.credits import Credit
 from tests.custody.conftest import SHANGHAI, START, Desk
 from tests.payments.conftest import fund_merchant
 from tests.payments.fakes import declined, succeeded
@@ -155,4 +158,47 @@ def test_a_payback_the_payers_bank_declines_puts_the_money_back_in_the_sub_accou
     assert receipt.status is ReceiptStatus.REFUND_FAILED
     assert [line.outcome for line in run.lines] == ["refund_failed"]
     assert desk.balance("buyer-10") == 9_000  # back in custody, for operations to settle
+    assert desk.runtime.ledger.check().ok
+
+
+def test_a_credit_on_the_banks_daily_statement_is_paid_back_after_the_daily_close(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """The whole way: the bank's CSV statement (a CREDIT row, as the sandbox bank writes
+    it) fetched by the daily close, matched to nothing, claimed by custody, and the next
+    cut-off tick pays it back."""
+    custody = desk.runtime.custody
+    buyer = custody.open_subaccount(
+        desk.merchant_id, bank="sandbox_custody", owner="buyer-11", role=Role.BUYER
+    )
+    fund_merchant(desk.runtime.ledger, desk.merchant_id, 1_000)
+    credit = Credit(
+        bank_txn_no="BT-CREDIT-1", merchant_id="paycore", account=buyer.virtual_account,
+        amount_minor=66_600, currency="CNY", payer_account=PAYER.account_number,
+        payer_name=PAYER.name, booked_at=datetime(2026, 3, 10, 15, 30, tzinfo=SHANGHAI),
+    )  # fmt: skip
+
+    def fetch(day: date) -> bytes:
+        lines = bank_statement.statement_lines([], day, SHANGHAI, [credit])
+        return bank_statement.render_statement(lines, day, SHANGHAI)
+
+    desk.alpha.statement_format = "sandbox_csv"  # type: ignore[attr-defined]
+    desk.alpha.fetch_statement = fetch  # type: ignore[method-assign]
+    daily = DailyClose(
+        desk.runtime.recon, desk.runtime.channels.registry, data_dir=tmp_path, clock=desk.clock
+    )
+    desk.move_to(datetime(2026, 3, 11, 0, 0, tzinfo=SHANGHAI) + timedelta(seconds=GRACE_S))
+    daily.tick()  # the day before DAY and DAY itself: both due, DAY holds the credit
+
+    [receipt] = custody.receipts(desk.merchant_id)
+    desk.alpha.then(succeeded("PAYBACK2"))
+    custody.tick()
+    done = custody.get_receipt(desk.merchant_id, receipt.id)
+    payout = desk.runtime.payments.get(merchant_id=None, order_id=str(done.refund_id))
+
+    assert (receipt.origin, receipt.amount, receipt.business_date) == (
+        ReceiptOrigin.STATEMENT, 66_600, DAY,
+    )  # fmt: skip
+    assert done.status is ReceiptStatus.REFUNDED
+    assert (payout.kind, payout.amount) == (OrderKind.PAYOUT, 66_600)
     assert desk.runtime.ledger.check().ok

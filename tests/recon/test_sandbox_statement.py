@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from paycore.recon.csv_columns import SHANGHAI
 from paycore.recon.model import (
     ControlTotals,
+    Counterparty,
     Direction,
     LineKind,
     LineStatus,
@@ -20,6 +21,7 @@ from paycore.recon.model import (
 )
 from paycore.recon.sandbox_statement import parse
 from paycore.sandbox_bank import statement as bank_statement
+from paycore.sandbox_bank.credits import Credit
 from paycore.sandbox_bank.statement import render_statement
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sandbox" / "statement_2026-11-25.csv"
@@ -203,3 +205,26 @@ def test_bytes_that_are_not_utf8_are_refused_on_their_line(tmp_path: Path) -> No
     error = _error(path)
 
     assert (error.line, error.field) == (2, "encoding")
+
+
+def test_a_credit_transfer_received_parses_with_the_account_credited_and_its_payer(
+    tmp_path: Path,
+) -> None:
+    credit = Credit(
+        bank_txn_no="BT9", merchant_id="paycore", account="9558800000000001",
+        amount_minor=50_000, currency="CNY", payer_account="6222021234567890128",
+        payer_name="王五", booked_at=datetime(2026, 11, 25, 3, 0, tzinfo=UTC),
+    )  # fmt: skip
+    lines = bank_statement.statement_lines([], DAY, SHANGHAI, [credit])
+    path = tmp_path / "statement.csv"
+    path.write_bytes(render_statement(lines, DAY, SHANGHAI))
+
+    statement = parse(path, source="sandbox")
+    [line] = list(statement.lines)
+
+    assert (line.kind, line.direction, line.amount, line.reference) == (
+        LineKind.PAYIN, Direction.CREDIT, 50_000, None,
+    )  # fmt: skip
+    assert line.account == "9558800000000001"
+    assert line.counterparty == Counterparty("6222021234567890128", "王五")
+    assert statement.totals == ControlTotals(count=1, credits=50_000, debits=0)

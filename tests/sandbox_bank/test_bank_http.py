@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -220,3 +222,52 @@ def test_a_restarted_bank_keeps_its_records_and_finishes_what_was_pending(
             time.sleep(0.05)
 
     assert (txn["reference"], txn["status"]) == ("pay_restart", "succeeded")
+
+
+def test_a_credit_transfer_received_shows_on_the_statement_of_its_day(
+    bank: BankUnderTest,
+) -> None:
+    body = {
+        "account": "9558800000000077",
+        "amount_minor": 88_800,
+        "currency": "CNY",
+        "payer": {"account_number": "6222021234567890128", "name": "王五"},
+    }
+    created = bank.admin.post("/admin/credits", json=body)
+    booked = created.json()
+    statement_day = (
+        datetime.fromisoformat(booked["booked_at"]).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    )
+
+    text = bank.signed_request("GET", f"/v1/statements/{statement_day}", b"").text
+    rows = [line.split(",") for line in text.splitlines()]
+
+    assert created.status_code == 201
+    [row] = [r for r in rows if r[1] == booked["bank_txn_no"]]
+    assert (row[2], row[3], row[4], row[-3:]) == (
+        "", "CREDIT", "888.00", ["9558800000000077", "6222021234567890128", "王五"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"account": "12"}, "invalid_request"),
+        ({"amount_minor": 0}, "invalid_request"),
+        ({"payer": {"account_number": "6222021234567890128", "name": ""}}, "invalid_request"),
+        ({"merchant_id": "someone-else"}, "unknown_merchant"),
+    ],
+)
+def test_a_bad_credit_transfer_is_refused_and_nothing_is_booked(
+    bank: BankUnderTest, change: dict[str, object], code: str
+) -> None:
+    body: dict[str, object] = {
+        "account": "9558800000000078",
+        "amount_minor": 100,
+        "currency": "CNY",
+        "payer": {"account_number": "6222021234567890128", "name": "王五"},
+    } | change
+
+    refused = bank.admin.post("/admin/credits", json=body)
+
+    assert (refused.status_code, _error(refused)) == (400, code)

@@ -8,6 +8,7 @@ import io
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from paycore.sandbox_bank.credits import Credit
 from paycore.sandbox_bank.model import Txn, TxnStatus, TxnType
 from paycore.sandbox_bank.statement import (
     COLUMNS,
@@ -49,7 +50,7 @@ def test_a_day_holds_what_finished_between_its_local_midnights() -> None:
     assert [row[1] for row in rows[1:3]] == ["BT2", "BT3"]
     assert rows[1] == [
         "2026-01-02", "BT2", "ref_BT2", "PAYIN", "2.00", "0.00", "CNY", "SUCCESS",
-        "2026-01-02 00:00:00",
+        "2026-01-02 00:00:00", "", "", "",
     ]  # fmt: skip
 
 
@@ -74,8 +75,8 @@ def test_only_paid_money_is_listed_and_a_return_is_its_own_line_on_its_own_day()
         ("BT3", "RETURN", "50.00", "0.00"),
     ]
     assert rows[-2] == list(SUMMARY_COLUMNS)
-    # net = 100.00 - 25.00 - 50.00 + 50.00 - 0.60
-    assert rows[-1] == ["4", "CNY", "100.00", "25.00", "50.00", "50.00", "0.60", "74.40"]
+    # net = 100.00 - 25.00 - 50.00 + 50.00 + 0.00 - 0.60
+    assert rows[-1] == ["4", "CNY", "100.00", "25.00", "50.00", "50.00", "0.00", "0.60", "74.40"]
 
 
 def test_a_payout_returned_on_a_later_day_shows_only_its_payment_today() -> None:
@@ -104,4 +105,29 @@ def test_amounts_carry_the_exponent_of_their_currency_with_a_summary_per_currenc
 def test_an_empty_day_still_ends_with_a_summary_of_zero() -> None:
     rows = _rows([])
 
-    assert rows == [list(COLUMNS), list(SUMMARY_COLUMNS), ["0", "", "", "", "", "", "", ""]]
+    assert rows == [list(COLUMNS), list(SUMMARY_COLUMNS), ["0", *[""] * 8]]
+
+
+def test_a_credit_transfer_received_is_a_credit_row_naming_the_account_and_the_payer() -> None:
+    at = datetime(2026, 1, 2, 2, 0, tzinfo=UTC)
+    payin = _txn("BT1", TxnType.PAYIN, 10_000, at)
+    credit = Credit(
+        bank_txn_no="BT2", merchant_id="paycore", account="9558800000000001",
+        amount_minor=50_000, currency="CNY", payer_account="6222021234567890128",
+        payer_name="王五", booked_at=datetime(2026, 1, 2, 3, 0, tzinfo=UTC),
+    )  # fmt: skip
+    next_day = dataclasses.replace(
+        credit, bank_txn_no="BT3", booked_at=datetime(2026, 1, 3, tzinfo=UTC)
+    )
+
+    text = render_statement(
+        statement_lines([payin], DAY, SHANGHAI, [credit, next_day]), DAY, SHANGHAI
+    ).decode()
+    rows = list(csv.reader(io.StringIO(text)))
+
+    assert rows[2] == [
+        "2026-01-02", "BT2", "", "CREDIT", "500.00", "0.00", "CNY", "SUCCESS",
+        "2026-01-02 11:00:00", "9558800000000001", "6222021234567890128", "王五",
+    ]  # fmt: skip
+    assert len(rows) == 5  # header, the pay-in, the credit, the summary header and row
+    assert rows[-1] == ["2", "CNY", "100.00", "0.00", "0.00", "0.00", "500.00", "0.00", "600.00"]

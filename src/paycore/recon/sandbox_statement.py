@@ -28,6 +28,7 @@ from paycore.recon.csv_columns import (
 )
 from paycore.recon.model import (
     ControlTotals,
+    Counterparty,
     Direction,
     LineKind,
     LineStatus,
@@ -53,7 +54,12 @@ _ROW_COLUMNS = {
     "currency": ("Currency",),
     "status": ("Status",),
     "finished_at": ("Finished At",),
+    "account": ("Account",),
+    "counterparty_account": ("Counterparty Account",),
+    "counterparty_name": ("Counterparty Name",),
 }
+_LATER_COLUMNS = frozenset({"account", "counterparty_account", "counterparty_name", "CREDIT"})
+"""Added with credit transfers received: an older file has none of them."""
 _SUMMARY_MARK = "Total Count"
 _SUMMARY_COLUMNS = {
     "count": (_SUMMARY_MARK,),
@@ -62,6 +68,7 @@ _SUMMARY_COLUMNS = {
     "REFUND": ("Refund Amount",),
     "PAYOUT": ("Payout Amount",),
     "RETURN": ("Return Amount",),
+    "CREDIT": ("Credit Amount",),
     "fee": ("Fee Amount",),
     "net": ("Net Amount",),
 }
@@ -70,8 +77,9 @@ _TYPES = {
     "REFUND": (LineKind.REFUND, Direction.DEBIT),
     "PAYOUT": (LineKind.PAYOUT, Direction.DEBIT),
     "RETURN": (LineKind.PAYOUT, Direction.CREDIT),
+    "CREDIT": (LineKind.PAYIN, Direction.CREDIT),  # money received with no order of ours
 }
-_NET_SIGN = {"PAYIN": 1, "REFUND": -1, "PAYOUT": -1, "RETURN": 1}
+_NET_SIGN = {"PAYIN": 1, "REFUND": -1, "PAYOUT": -1, "RETURN": 1, "CREDIT": 1}
 _STATUSES = {
     "SUCCESS": LineStatus.SUCCEEDED,
     "FAILED": LineStatus.FAILED,
@@ -108,7 +116,7 @@ def _first_day(path: Path) -> date | None:
     """The business day, from the first row (read and closed at once); None if empty."""
     with path.open("rb") as raw:
         rows = csv.reader(decoded_lines(raw, "utf-8-sig"))
-        columns = Columns(next(rows, []), _ROW_COLUMNS, line=1)
+        columns = Columns(next(rows, []), _ROW_COLUMNS, line=1, optional=_LATER_COLUMNS)
         first = next(rows, None)
     if first is None or cell_text(first[0]) == _SUMMARY_MARK:
         return None
@@ -120,11 +128,15 @@ def _lines(path: Path, statement: Statement, zone: ZoneInfo) -> Iterator[Stateme
     tallies: dict[str, _Tally] = {}
     with path.open("rb") as raw:
         rows = csv.reader(decoded_lines(raw, "utf-8-sig"))
-        columns = Columns(next(rows, []), _ROW_COLUMNS, line=1)
+        columns = Columns(next(rows, []), _ROW_COLUMNS, line=1, optional=_LATER_COLUMNS)
         for row in rows:
             line_no = rows.line_num
             if row and cell_text(row[0]) == _SUMMARY_MARK:
-                _check_summary(rows, Columns(row, _SUMMARY_COLUMNS, line=line_no), tallies)
+                _check_summary(
+                    rows,
+                    Columns(row, _SUMMARY_COLUMNS, line=line_no, optional=_LATER_COLUMNS),
+                    tallies,
+                )
                 break
             columns.check_width(row, line=line_no)
             line = _line(columns, row, line_no, zone)
@@ -176,7 +188,15 @@ def _line(columns: Columns, row: Sequence[str], line_no: int, zone: ZoneInfo) ->
         fee=fee,
         value_date=local_date(columns.get(row, "day"), line=line_no, field="Txn Date"),
         raw={"Type": label, "Bank Txn No": bank_txn_no},
+        account=columns.get(row, "account") or None,
+        counterparty=_counterparty(columns, row),
     )
+
+
+def _counterparty(columns: Columns, row: Sequence[str]) -> Counterparty | None:
+    number = columns.get(row, "counterparty_account")
+    name = columns.get(row, "counterparty_name")
+    return Counterparty(account_number=number, name=name) if number and name else None
 
 
 def _check_summary(rows: Reader, columns: Columns, tallies: dict[str, _Tally]) -> None:
@@ -195,7 +215,11 @@ def _check_summary(rows: Reader, columns: Columns, tallies: dict[str, _Tally]) -
         _expect(_count(columns.get(row, "count"), line_no), tally.count, line_no, _SUMMARY_MARK)
         for label in _TYPES:
             name = _SUMMARY_COLUMNS[label][0]
-            stated = amount(columns.get(row, label), currency, line=line_no, field=name)
+            stated = (
+                amount(columns.get(row, label), currency, line=line_no, field=name)
+                if columns.has(label)
+                else 0
+            )
             _expect(stated, tally.by_type[label], line_no, name)
         fee = amount(columns.get(row, "fee"), currency, line=line_no, field="Fee Amount")
         _expect(fee, tally.fee, line_no, "Fee Amount")
@@ -231,6 +255,6 @@ def _totals(tallies: dict[str, _Tally]) -> ControlTotals:
     (tally,) = tallies.values()
     return ControlTotals(
         count=count,
-        credits=tally.by_type["PAYIN"] + tally.by_type["RETURN"],
+        credits=tally.by_type["PAYIN"] + tally.by_type["RETURN"] + tally.by_type["CREDIT"],
         debits=tally.by_type["REFUND"] + tally.by_type["PAYOUT"],
     )

@@ -24,6 +24,7 @@ from paycore.clock import Clock
 from paycore.errors import Rejected
 from paycore.sandbox_bank import model
 from paycore.sandbox_bank.config import BankConfig
+from paycore.sandbox_bank.credits import credit_request_of
 from paycore.sandbox_bank.model import Txn, TxnType
 from paycore.sandbox_bank.service import (
     NOT_FOUND,
@@ -250,6 +251,23 @@ async def advance(request: Request) -> Response:
     except Rejected as exc:
         return Response(_json({"error": exc.code, "message": exc.detail}), 400)
     return Response(_json({"now": bank.clock.now().isoformat()}), media_type="application/json")
+
+
+@admin.post("/credits")
+async def receive_credit(request: Request) -> Response:
+    """A third party's transfer into one of a merchant's accounts (a virtual account):
+    `{"account", "amount_minor", "currency", "payer": {"account_number", "name"},
+    "merchant_id"?}`. It shows only on the statement, as a CREDIT row."""
+    try:
+        data = _parse(await request.body())
+        merchant_id = data.get("merchant_id", model.DEFAULT_MERCHANT_ID)
+        bank = _bank(request)
+        if not isinstance(merchant_id, str) or bank.merchant_key(merchant_id) is None:
+            raise Rejected("unknown_merchant", f"no merchant {merchant_id!r}")
+        credit = bank.receive_credit(merchant_id, credit_request_of(data))
+    except Rejected as exc:
+        return Response(_json({"error": exc.code, "message": exc.detail}), 400)
+    return Response(_json(credit.view()), 201, media_type="application/json")
 
 
 @admin.post("/returns/trigger")

@@ -28,6 +28,7 @@ from paycore.ids import encode_base32, uuid7_int
 from paycore.sandbox_bank import model
 from paycore.sandbox_bank import request_fields as fields
 from paycore.sandbox_bank.config import BankConfig, FaultMix
+from paycore.sandbox_bank.credits import Credit, CreditRequest
 from paycore.sandbox_bank.keys import prepare_data_dir
 from paycore.sandbox_bank.model import (
     Decision,
@@ -409,7 +410,24 @@ class Bank:
     ) -> list[Txn]:
         return await asyncio.to_thread(self._store.listing, kind=kind, merchant_id=merchant_id)
 
+    def receive_credit(self, merchant_id: str, request: CreditRequest) -> Credit:
+        """A third party's transfer into one of the merchant's accounts, booked now."""
+        credit = Credit(
+            bank_txn_no=new_bank_txn_no(),
+            merchant_id=merchant_id,
+            account=request.account,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            payer_account=request.payer_account,
+            payer_name=request.payer_name,
+            booked_at=self.clock.now(),
+        )
+        self._store.insert_credit(credit)
+        return credit
+
     async def statement(self, merchant_id: str, day: date) -> bytes:
         start, end = day_window(day, self.zone)
         txns = await asyncio.to_thread(self._store.finished_between, merchant_id, start, end)
-        return render_statement(statement_lines(txns, day, self.zone), day, self.zone)
+        received = await asyncio.to_thread(self._store.credits_between, merchant_id, start, end)
+        lines = statement_lines(txns, day, self.zone, received)
+        return render_statement(lines, day, self.zone)

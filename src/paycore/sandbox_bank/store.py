@@ -1,4 +1,4 @@
-"""The sandbox bank's own SQLite file: one table of transactions.
+"""The sandbox bank's own SQLite file: its transactions, and credit transfers received.
 
 Its own MetaData, never paycore's schema: the bank is another institution. One writer
 connection, used only from the bank's event loop. Writes are group-committed: the first
@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 
 from paycore.platform.db import UTCDateTime
+from paycore.sandbox_bank.credits import Credit
 from paycore.sandbox_bank.model import Txn, TxnStatus, TxnType
 
 metadata = MetaData()
@@ -71,6 +72,20 @@ txns = Table(
     Index("bank_txns_by_finished_at", "finished_at"),
     Index("bank_txns_by_returned_at", "returned_at"),
     Index("bank_txns_pending", "status"),
+)
+
+credits = Table(
+    "bank_credits",
+    metadata,
+    Column("bank_txn_no", String(32), primary_key=True),
+    Column("merchant_id", String(64), nullable=False),
+    Column("account", String(34), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("payer_account", String(34), nullable=False),
+    Column("payer_name", String(70), nullable=False),
+    Column("booked_at", UTCDateTime, nullable=False),
+    Index("bank_credits_by_day", "merchant_id", "booked_at"),
 )
 
 _MUTABLE = (
@@ -116,6 +131,19 @@ def _row(txn: Txn) -> dict[str, Any]:
         "completes_at": txn.completes_at,
         "silent": txn.silent,
         "return_at": txn.return_at,
+    }
+
+
+def _credit_row(credit: Credit) -> dict[str, Any]:
+    return {
+        "bank_txn_no": credit.bank_txn_no,
+        "merchant_id": credit.merchant_id,
+        "account": credit.account,
+        "amount_minor": credit.amount_minor,
+        "currency": credit.currency,
+        "payer_account": credit.payer_account,
+        "payer_name": credit.payer_name,
+        "booked_at": credit.booked_at,
     }
 
 
@@ -194,6 +222,10 @@ class BankStore:
         self._writer.execute(_UPDATE, params)
         self._written()
 
+    def insert_credit(self, credit: Credit) -> None:
+        self._writer.execute(insert(credits).values(**_credit_row(credit)))
+        self._written()
+
     def get(self, merchant_id: str, kind: TxnType, reference: str) -> Txn | None:
         query = select(txns).where(
             txns.c.merchant_id == merchant_id,
@@ -235,6 +267,15 @@ class BankStore:
             query = query.where(txns.c.merchant_id == merchant_id)
         with self._engine.connect() as conn:
             return [_txn(row) for row in conn.execute(query)]
+
+    def credits_between(self, merchant_id: str, start: datetime, end: datetime) -> list[Credit]:
+        query = select(credits).where(
+            credits.c.merchant_id == merchant_id,
+            credits.c.booked_at >= start,
+            credits.c.booked_at < end,
+        )
+        with self._engine.connect() as conn:
+            return [Credit(**row._asdict()) for row in conn.execute(query)]
 
     def finished_between(self, merchant_id: str, start: datetime, end: datetime) -> list[Txn]:
         """A merchant's transactions finished or returned in [start, end)."""
