@@ -44,7 +44,7 @@ from paycore.errors import Rejected
 from paycore.ledger.model import TransferResult
 from paycore.ledger.service import Ledger
 from paycore.payments import bookkeeping as books
-from paycore.payments.model import OrderStatus
+from paycore.payments.model import Order, OrderKind, OrderStatus
 from paycore.payments.service import Payments, PayoutCommand, RefundCommand
 from paycore.platform.db import WRITER
 
@@ -60,6 +60,8 @@ _OUTCOME = {
     OrderStatus.RETURNED: "refund_failed",  # a statement receipt's payout came back
 }
 _MONEY_BACK = (OrderStatus.FAILED, OrderStatus.RETURNED)
+PAYBACK_METADATA_KEY = "custody_receipt"
+"""On a statement receipt's payback (a payout): the receipt it pays back."""
 
 
 def ledger_problem(results: Sequence[TransferResult]) -> str | None:
@@ -92,6 +94,9 @@ class CutoffJob:
         self._bank_of = bank_of
         self._after_step = after_step
         self._payer_of = payer_of
+        # A payback's outcome at once, and above all its return: a payout may come back
+        # days after it succeeded, long after follow_refunds stopped looking at it.
+        payments.on_final(self._on_payback_final)
 
     def run(self, bank: CustodyBank, business_date: date) -> CutoffRun:
         now = self._clock.now()
@@ -240,7 +245,7 @@ class CutoffJob:
                         currency=receipt.currency,
                         beneficiary=self._payer_of(receipt),
                         description=CUTOFF_REFUND_REASON,
-                        metadata={"custody_receipt": receipt.id},
+                        metadata={PAYBACK_METADATA_KEY: receipt.id},
                     ),
                     idempotency_key=key,
                 )
@@ -342,9 +347,12 @@ class CutoffJob:
         (the failed refund released it to the merchant wallet) and the receipt says so."""
         with self._engine.connect() as conn:
             receipt = store.get_receipt(conn, receipt_id)
-        if receipt is None or receipt.status is not ReceiptStatus.REFUNDING:
+        if receipt is None or receipt.refund_id is None:
             return
-        if receipt.refund_id is None:
+        if receipt.status is ReceiptStatus.REFUNDED:
+            self._apply_return(receipt)
+            return
+        if receipt.status is not ReceiptStatus.REFUNDING:
             return
         refund = self._payments.get(merchant_id=None, order_id=receipt.refund_id)
         if refund.status not in _OUTCOME:
@@ -361,6 +369,31 @@ class CutoffJob:
                 status=ReceiptStatus(outcome),
             )
             store_runs.set_line_outcome(conn, receipt.id, outcome)
+
+    def _on_payback_final(self, order: Order) -> None:
+        receipt_id = order.metadata.get(PAYBACK_METADATA_KEY)
+        if order.kind is OrderKind.PAYOUT and receipt_id:  # the receipt names its payback
+            self.apply_refund_outcome(str(receipt_id))
+
+    def _apply_return(self, receipt: Receipt) -> None:
+        """A statement receipt's payback came back after it had succeeded. The return
+        credited the merchant's wallet, but the money is the payer's: it goes back into the
+        sub-account and the receipt ends `refund_failed`, for operations to settle."""
+        if receipt.origin is not ReceiptOrigin.STATEMENT or receipt.refund_id is None:
+            return
+        payback = self._payments.get(merchant_id=None, order_id=receipt.refund_id)
+        if payback.status is not OrderStatus.RETURNED or not self._return_to_custody(receipt):
+            return
+        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            if store.update_receipt(
+                conn,
+                receipt.id,
+                now=self._clock.now(),
+                expect_status=ReceiptStatus.REFUNDED,
+                status=ReceiptStatus.REFUND_FAILED,
+                error="payback_returned",
+            ):
+                store_runs.set_line_outcome(conn, receipt.id, _OUTCOME[OrderStatus.RETURNED])
 
     def _return_to_custody(self, receipt: Receipt) -> bool:
         bank = self._bank_of(receipt.bank)

@@ -30,6 +30,7 @@ from paycore.custody.model import (
     ReceiptStatus,
     business_date_of,
 )
+from paycore.ledger.model import AccountStatus
 from paycore.ledger.service import Ledger
 from paycore.payments import bookkeeping as books
 from paycore.platform.db import WRITER
@@ -70,17 +71,23 @@ class StatementMoney:
     ) -> str | None:
         """Move the money from `held_in` into the sub-account of `virtual_account`; a note
         saying so, or None when the account is not ours or the move has to wait (a frozen
-        sub-account: the next offer tries again). The same `ref` twice moves it once."""
+        sub-account: nothing is recorded, and the next offer tries again unless a person
+        settled the break meanwhile). The same `ref` twice moves it once."""
         found = self._subaccount(virtual_account, currency)
         if found is None:
             return None
         bank, row = found
-        # The cut-off pays it back through the merchant's wallet, which may never have
-        # had a pay-in yet.
-        self._ledger.create_accounts([books.wallet_request(str(row["merchant_id"]), currency)])
         receipt_id = f"stm_{ref}"
         with self._engine.connect() as conn:
             receipt = store.get_receipt(conn, receipt_id)
+        if receipt is None and not self._takes_money(str(row["account_id"])):
+            # Record nothing yet: a receipt waiting to land would land once the sub-account
+            # thaws, even after a person settled the open break by hand meanwhile.
+            log.info("custody receipt %s waits: its sub-account takes no money now", receipt_id)
+            return None
+        # The cut-off pays it back through the merchant's wallet, which may never have
+        # had a pay-in yet.
+        self._ledger.create_accounts([books.wallet_request(str(row["merchant_id"]), currency)])
         if receipt is None:
             receipt = self._record(
                 bank,
@@ -120,6 +127,10 @@ class StatementMoney:
             self._cipher.decrypt(receipt.payer_enc, context=_payer_context(receipt.id))
         )
         return BankAccount(account_number=document["account_number"], name=document["name"])
+
+    def _takes_money(self, account_id: str) -> bool:
+        account = self._ledger.get_account(account_id)
+        return account is not None and account.status is AccountStatus.ACTIVE
 
     def _subaccount(
         self, virtual_account: str, currency: str

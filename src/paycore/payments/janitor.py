@@ -89,12 +89,16 @@ def ask_about_returns(ctx: PaymentsContext, settler: Settler, order_ids: Sequenc
             continue
         try:
             result = ctx.channels.call(order.channel, _payout_query(order.id))
-        except ChannelError as error:
+            if result.status is not ChannelStatus.RETURNED:
+                continue
+            settler.apply(order, result)
+        except (ChannelError, InvariantViolation, Rejected) as error:
+            # As in the sweep: one payout's trouble (its channel down or retired since, the
+            # ledger refusing) must not fail the reconciliation run that asked; its break
+            # stays open for a person.
             log.warning("return of %s not confirmed: %s", order.id, error)
             continue
-        if result.status is ChannelStatus.RETURNED:
-            settler.apply(order, result)
-            returned += 1
+        returned += 1
     return returned
 
 

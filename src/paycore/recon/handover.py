@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from paycore.errors import Rejected
 from paycore.recon import store
-from paycore.recon.breaks import Breaks, suspense_account
+from paycore.recon.breaks import Breaks, BreakStatus, suspense_account
 from paycore.recon.model import Counterparty
 from paycore.security.crypto import FieldCipher
 
@@ -75,18 +75,38 @@ class HandOver:
             rows = store.claimable_surplus(conn, source=source, limit=CLAIMS_PER_RUN_MAX)
         taken = 0
         for row in rows:
-            money = self._money(row)
-            for claimer in self._claimers:
-                note = claimer(money)
-                if note is None:
-                    continue
-                try:
-                    self._breaks.close_claimed(money.break_id, note=note)
-                except Rejected as error:  # resolved by hand meanwhile: the claim stands
-                    log.info("break %s claimed but not closed: %s", money.break_id, error)
-                taken += 1
-                break
+            try:
+                taken += self._offer_one(row)
+            except Exception:
+                # One line's trouble (a payer sealed under a retired key, a claimer's bug)
+                # must not fail the run, nor every later run of the source: it stays open.
+                log.exception("break %s not offered; it stays open in suspense", row["id"])
         return taken
+
+    def _offer_one(self, row: dict[str, object]) -> int:
+        break_id = int(str(row["id"]))
+        # The rows were read before the first claim, maybe minutes ago: a person may have
+        # settled this one since, out of suspense. Ask again right before moving money.
+        if self._resolved(break_id):
+            return 0
+        money = self._money(row)
+        for claimer in self._claimers:
+            note = claimer(money)
+            if note is None:
+                continue
+            try:
+                self._breaks.close_claimed(break_id, note=note)
+            except Rejected as error:
+                # Resolved by hand in the instant between the check and the claim: if that
+                # person moved the money too, it left suspense twice; operations must know.
+                log.error("break %s claimed but resolved meanwhile: %s", break_id, error.code)
+            return 1
+        return 0
+
+    def _resolved(self, break_id: int) -> bool:
+        with self._engine.connect() as conn:
+            found = store.get_break(conn, break_id)
+        return found is None or found["status"] == BreakStatus.RESOLVED.value
 
     def _money(self, row: dict[str, object]) -> UnclaimedMoney:
         assert self._cipher is not None

@@ -13,12 +13,17 @@ Crash-safe by order: a file is moved only after it was applied, and applying it 
 no-op (imports are remembered by the file's hash, reports by theirs), so a crash before the
 move only repeats harmless work on the next tick. An error that is not the file's fault (the
 database away, a full disk) leaves the file where it is, to be tried on the next tick.
+Every `serve` worker runs the tick: one at a time collects a channel's inbox (a lock file
+beside it, `_collecting`), the others skip it for that tick.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -49,6 +54,8 @@ DAYS_PER_STATEMENT_MAX = 62
 """Business days run for one statement file; a file covering more is refused."""
 SAME_NAME_MAX = 1_000
 """Files of the same name kept in processed/ or rejected/ (a bank reusing a name)."""
+LOCK_NAME = "inbound.lock"
+"""Beside `inbound/`, not in it: held by the one worker collecting the inbox."""
 
 KIND_OF_FAMILY = {"camt.053": "camt053", "camt.054": "camt054"}
 """Statement message families the inbox imports, and the import format of each."""
@@ -97,14 +104,18 @@ class H2hInbox:
         return done
 
     def collect(self, bank: H2hBankChannel) -> list[InboxItem]:
-        """Apply and move every whole file waiting in the channel's inbox, oldest first."""
+        """Apply and move every whole file waiting in the channel's inbox, oldest first;
+        nothing when another worker is collecting it right now (its tick takes them)."""
         inbound = inbound_dir(bank)
         inbound.mkdir(parents=True, exist_ok=True)
-        waiting = sorted(
-            (p for p in inbound.iterdir() if p.is_file() and not p.name.endswith(PART_SUFFIX)),
-            key=lambda p: (p.stat().st_mtime_ns, p.name),
-        )
-        return [self._take(bank, path) for path in waiting[:FILES_PER_TICK_MAX]]
+        with _collecting(bank) as ours:
+            if not ours:
+                return []
+            waiting = sorted(
+                (p for p in inbound.iterdir() if p.is_file() and not p.name.endswith(PART_SUFFIX)),
+                key=lambda p: (p.stat().st_mtime_ns, p.name),
+            )
+            return [self._take(bank, path) for path in waiting[:FILES_PER_TICK_MAX]]
 
     def _take(self, bank: H2hBankChannel, path: Path) -> InboxItem:
         kind = "unknown"
@@ -151,6 +162,26 @@ class H2hInbox:
 
 def inbound_dir(bank: H2hBankChannel) -> Path:
     return bank.settings.files_dir / INBOUND_DIR
+
+
+@contextmanager
+def _collecting(bank: H2hBankChannel) -> Iterator[bool]:
+    """True while this worker alone collects the channel's inbox. Every `serve` worker runs
+    the same tick: two of them taking the same file would apply it twice at once and then
+    trip over each other's move (one finds the file gone, or moves a newer file of the
+    same name into rejected/). An exclusive lock on a file beside the inbox, not waited
+    for; the kernel drops it when a worker dies, so a crash never blocks the inbox."""
+    lock_path = bank.settings.files_dir / LOCK_NAME
+    with lock_path.open("a") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def kind_of(path: Path) -> str:
