@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import update
+
+from paycore.custody import store as custody_store
 from paycore.custody.model import ReceiptOrigin, ReceiptStatus, Role
 from paycore.payments.model import OrderKind
 from paycore.recon.breaks import suspense_account
@@ -202,3 +205,28 @@ def test_a_credit_on_the_banks_daily_statement_is_paid_back_after_the_daily_clos
     assert done.status is ReceiptStatus.REFUNDED
     assert (payout.kind, payout.amount) == (OrderKind.PAYOUT, 66_600)
     assert desk.runtime.ledger.check().ok
+
+
+def test_a_payer_that_cannot_be_read_at_the_cut_off_is_reported_and_the_money_stays_in_custody(
+    desk: Desk, tmp_path: Path
+) -> None:
+    custody = desk.runtime.custody
+    buyer = custody.open_subaccount(
+        desk.merchant_id, bank="sandbox_custody", owner="buyer-12", role=Role.BUYER
+    )
+    _import_and_run(desk, _camt(tmp_path / "camt.xml", [_credit(1, 5_000, buyer.virtual_account)]))
+    [receipt] = custody.receipts(desk.merchant_id)
+    with desk.runtime.engine.begin() as conn:  # sealed under a key since retired, say
+        conn.execute(
+            update(custody_store.receipts)
+            .where(custody_store.receipts.c.id == receipt.id)
+            .values(payer_enc="v1:retired-key:AAAA")
+        )
+
+    desk.move_to(datetime(2026, 3, 11, 0, 0, tzinfo=SHANGHAI))
+    run = custody.run_cutoff("sandbox_custody", DAY)
+    after = custody.get_receipt(desk.merchant_id, receipt.id)
+
+    assert after.status is ReceiptStatus.REFUND_FAILED
+    assert [line.outcome for line in run.lines] == ["refund_refused:payer_unreadable"]
+    assert desk.balance("buyer-12") == 5_000

@@ -47,6 +47,7 @@ from paycore.payments import bookkeeping as books
 from paycore.payments.model import Order, OrderKind, OrderStatus
 from paycore.payments.service import Payments, PayoutCommand, RefundCommand
 from paycore.platform.db import WRITER
+from paycore.security.crypto import CipherError
 
 log = logging.getLogger(__name__)
 
@@ -238,12 +239,16 @@ class CutoffJob:
         key = f"custody-cutoff:{receipt.id}"
         try:
             if receipt.origin is ReceiptOrigin.STATEMENT:  # no pay-in: a payout to the payer
+                try:
+                    payer = self._payer_of(receipt)
+                except (CipherError, ValueError) as error:  # a retired key, say: by hand
+                    raise Rejected("payer_unreadable", type(error).__name__) from None
                 created = self._payments.create_payout(
                     PayoutCommand(
                         merchant_id=receipt.merchant_id,
                         amount=receipt.amount,
                         currency=receipt.currency,
-                        beneficiary=self._payer_of(receipt),
+                        beneficiary=payer,
                         description=CUTOFF_REFUND_REASON,
                         metadata={PAYBACK_METADATA_KEY: receipt.id},
                     ),
