@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from paycore.channels.config import Channels, load_channels
 from paycore.channels.h2h import H2hBankChannel
+from paycore.channels.model import BankAccount
 from paycore.channels.registry import HealthProber
 from paycore.clock import Clock, SystemClock
 from paycore.collection.service import Collections
@@ -35,6 +36,7 @@ from paycore.payments.settle import PaymentsContext
 from paycore.platform.config import Settings
 from paycore.platform.db import make_engine
 from paycore.recon.daily import DailyClose
+from paycore.recon.handover import Claimer, UnclaimedMoney
 from paycore.recon.service import Recon
 from paycore.rewards.service import Rewards
 from paycore.security.crypto import FieldCipher, load_field_cipher
@@ -143,7 +145,7 @@ class Runtime:
             ctx.query_schedule_s = channels.query_schedule_s
         payments = Payments(ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants))
         wallets = Wallets(ledger)
-        recon = Recon(engine=engine, ledger=ledger, clock=clock, payments=payments)
+        recon = Recon(engine=engine, ledger=ledger, clock=clock, payments=payments, cipher=cipher)
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -164,7 +166,12 @@ class Runtime:
                 engine=engine, ledger=ledger, clock=clock, payments=payments, wallets=wallets
             ),
             custody=Custody(
-                engine=engine, ledger=ledger, clock=clock, payments=payments, settings=settings
+                engine=engine,
+                ledger=ledger,
+                clock=clock,
+                payments=payments,
+                settings=settings,
+                cipher=cipher,
             ),
             collection=Collections(
                 engine=engine,
@@ -180,6 +187,7 @@ class Runtime:
                 recon, channels.registry, data_dir=Path(settings.data_dir), clock=clock
             ),
         )
+        recon.handover.register(_custody_claims(runtime.custody))
         if owned_ledger:
             runtime._closers.append(ledger.close)
         if owned_engine:
@@ -253,6 +261,24 @@ class Runtime:
             release = getattr(self.channels.registry.get(name), "close_connections", None)
             if release is not None:
                 release()
+
+
+def _custody_claims(custody: Custody) -> Claimer:
+    """Reconciliation's money with no order, offered to custody: a transfer straight to
+    one of its virtual accounts becomes a receipt, refunded at the cut-off if unmatched."""
+
+    def claim(money: UnclaimedMoney) -> str | None:
+        return custody.statement_money.take(
+            ref=f"brk{money.break_id}",
+            virtual_account=money.account,
+            amount=money.amount,
+            currency=money.currency,
+            received_at=money.booked_at,
+            payer=BankAccount(account_number=money.payer.account_number, name=money.payer.name),
+            held_in=money.held_in,
+        )
+
+    return claim
 
 
 def _derived_key(cipher: FieldCipher) -> bytes:

@@ -77,6 +77,7 @@ def test_without_a_file_one_sandbox_channel_serves_every_product() -> None:
             data_dir=str(Path("/srv/paycore") / "sandbox-bank"),
             timeout_s=2.0,
             merchant_id="paycore",
+            fee_bps=0,
         ),
     )
     assert config.routes == (Route("*", candidates=[RouteCandidate("sandbox")]),)
@@ -170,6 +171,10 @@ BAD = [
     ("channels.0.breaker.open_s", -1, "channels[0].breaker: open_s must be > 0"),
     ("channels.0.breaker.min_calls", 2.5, "channels[0].breaker.min_calls: must be an integer"),
     ("channels.0.breaker.open_seconds", 1, "channels[0].breaker: unknown key 'open_seconds'"),
+    ("channels.0.fee_bps", -1, "channels[0].fee_bps: must be an integer from 0 to 10000"),
+    ("channels.0.fee_bps", 10_001, "channels[0].fee_bps: must be an integer from 0 to 10000"),
+    ("channels.0.fee_bps", 0.6, "channels[0].fee_bps"),
+    ("channels.0.fee_bps", True, "channels[0].fee_bps"),
     ("routes", {}, "routes: must be a non-empty JSON array"),
     ("routes.0.product", "", "routes[0].product: must be a non-empty string"),
     ("routes.0.currency", "cny", "routes[0]: route 'rent': currency must be three capital"),
@@ -237,3 +242,13 @@ def test_each_channel_has_its_own_query_back_schedule(tmp_path: Path) -> None:
 
     assert channels.query_schedule_s("bank-a") == (30, 120, 600)
     assert channels.query_schedule_s("bank-b") == (60, 300, 1800, 7200)
+
+
+def test_a_channel_may_state_its_contracted_pay_in_fee_for_reconciliation(
+    tmp_path: Path,
+) -> None:
+    data = mutate("channels.0.fee_bps", 60)
+    settings = with_file(tmp_path, json.dumps(data))
+    channels = load_channels(settings, factories={"sandbox": fake_factory}, clock=ManualClock())
+
+    assert (channels.fee_bps("bank-a"), channels.fee_bps("bank-b")) == (60, None)

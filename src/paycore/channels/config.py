@@ -66,6 +66,9 @@ class ChannelConfig:
     query_schedule_s: tuple[int, ...] = QUERY_SCHEDULE_DEFAULT_S
     h2h: Mapping[str, str] = field(default_factory=dict)
     """A host-to-host bank's debtor and files (`"type": "h2h"`, see channels/h2h.py)."""
+    fee_bps: int | None = None
+    """The channel's contracted fee on each paid pay-in, in basis points (half up):
+    reconciliation checks every statement line's fee against it. None: not checked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +85,14 @@ class Channels:
     router: Router
     query_schedules_s: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     """Per channel; a channel not named here uses QUERY_SCHEDULE_DEFAULT_S."""
+    fees_bps: Mapping[str, int] = field(default_factory=dict)
+    """Per channel with a contracted pay-in fee (ChannelConfig.fee_bps)."""
 
     def query_schedule_s(self, channel: str | None) -> tuple[int, ...]:
         return self.query_schedules_s.get(channel or "", QUERY_SCHEDULE_DEFAULT_S)
+
+    def fee_bps(self, channel: str) -> int | None:
+        return self.fees_bps.get(channel)
 
 
 ChannelFactory = Callable[[ChannelConfig], Channel]
@@ -133,7 +141,8 @@ def build_channels(
         channel = factories[channel_config.type](channel_config)
         registry.add(channel, policy=channel_config.breaker)
     schedules = {c.name: c.query_schedule_s for c in config.channels}
-    return Channels(registry, Router(registry, config.routes, rng=rng), schedules)
+    fees = {c.name: c.fee_bps for c in config.channels if c.fee_bps is not None}
+    return Channels(registry, Router(registry, config.routes, rng=rng), schedules, fees)
 
 
 def default_config(settings: Settings) -> ChannelsConfig:
@@ -142,6 +151,7 @@ def default_config(settings: Settings) -> ChannelsConfig:
         type="sandbox",
         base_url=DEFAULT_SANDBOX_URL,
         data_dir=_default_data_dir(settings),
+        fee_bps=0,  # the sandbox bank charges nothing unless started with a fee
     )
     route = Route(ANY_PRODUCT, candidates=[RouteCandidate(DEFAULT_CHANNEL_NAME)])
     return ChannelsConfig((sandbox,), (route,))
@@ -196,7 +206,7 @@ def parse_config(
 
 _CHANNEL_KEYS = {
     "name", "type", "base_url", "data_dir", "timeout_s", "merchant_id", "breaker",
-    "query_schedule_s", "h2h",
+    "query_schedule_s", "h2h", "fee_bps",
 }  # fmt: skip
 
 
@@ -211,6 +221,11 @@ def _channel(item: object, where: str, settings: Settings, types: list[str]) -> 
     base_url = _string(obj, "base_url", where)
     if not base_url.startswith(("http://", "https://")):
         _fail(f"{where}.base_url", "must be an http:// or https:// URL")
+    fee_bps = obj.get("fee_bps")
+    if fee_bps is not None and (
+        isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or not 0 <= fee_bps <= 10_000
+    ):
+        _fail(f"{where}.fee_bps", "must be an integer from 0 to 10000")
     timeout_s = obj.get("timeout_s", DEFAULT_TIMEOUT_S)
     if not _is_number(timeout_s) or not 0 < timeout_s <= CHANNEL_TIMEOUT_S_MAX:
         _fail(f"{where}.timeout_s", f"must be a number > 0 and <= {CHANNEL_TIMEOUT_S_MAX:g}")
@@ -224,6 +239,7 @@ def _channel(item: object, where: str, settings: Settings, types: list[str]) -> 
         breaker=_breaker(obj.get("breaker", {}), f"{where}.breaker"),
         query_schedule_s=_schedule(obj.get("query_schedule_s"), f"{where}.query_schedule_s"),
         h2h=_strings(obj.get("h2h", {}), f"{where}.h2h"),
+        fee_bps=fee_bps,
     )
 
 

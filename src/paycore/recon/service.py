@@ -29,6 +29,7 @@ from paycore.payments.service import Payments
 from paycore.platform.db import WRITER
 from paycore.recon import formats, store, store_matching
 from paycore.recon.breaks import Adjustment, Breaks, BreakStatus, BreakType
+from paycore.recon.handover import HandOver, line_context, seal_counterparty
 from paycore.recon.model import (
     Direction,
     MalformedStatement,
@@ -36,12 +37,14 @@ from paycore.recon.model import (
     StatementLine,
     business_date_of,
 )
+from paycore.security.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
 
 INSERT_CHUNK = 5_000
 LINES_PER_IMPORT_MAX = 20_000_000
 TEXT_CHARS_MAX = 128
+ACCOUNT_CHARS_MAX = 34  # an IBAN's longest
 SOURCE_CHARS_MAX = 64
 BREAKS_PAGE_MAX = 500
 CROSS_DAY_WINDOW_DAYS = 1
@@ -60,12 +63,16 @@ class Recon:
         clock: Clock,
         payments: Payments,
         window_days: int = CROSS_DAY_WINDOW_DAYS,
+        cipher: FieldCipher | None = None,
     ) -> None:
+        """Without a `cipher` no counterparty (personal data) is kept from the files."""
         self.engine = engine
         self.clock = clock
         self.payments = payments
         self.window_days = window_days
+        self.cipher = cipher
         self.breaks = Breaks(engine, ledger, clock)
+        self.handover = HandOver(engine, self.breaks, cipher)
 
     # -- import -------------------------------------------------------------------------
 
@@ -108,21 +115,31 @@ class Recon:
         try:
             with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
                 for line in statement.lines:
-                    chunk.append(_line_row(line, import_id, source, carries_fee=carries_fee))
+                    row = _line_row(line, import_id, source, carries_fee=carries_fee)
+                    if line.counterparty is not None and self.cipher is not None:
+                        row["counterparty_enc"] = seal_counterparty(
+                            self.cipher,
+                            line.counterparty,
+                            context=line_context(import_id, line.line_no),
+                        )
+                    chunk.append(row)
                     count += 1
                     if line.direction is Direction.CREDIT:
                         credits += line.amount
                     else:
                         debits += line.amount
                     if len(chunk) == INSERT_CHUNK:
+                        store_matching.match_by_txn(conn, chunk, source=source)
                         store.insert_lines(conn, chunk)
                         chunk.clear()
                         _check_size(count)
                         if progress:
                             progress(count)
+                store_matching.match_by_txn(conn, chunk, source=source)
                 store.insert_lines(conn, chunk)
                 _check_totals(statement, count=count, credits=credits, debits=debits)
                 store.refresh_statistics(conn)
+                store.lock_imports_of(conn, source=source)
                 store.mark_duplicates(conn, import_id=import_id, source=source)
                 info = statement.info
                 row = {
@@ -163,34 +180,37 @@ class Recon:
     def run(
         self, *, source: str, business_date: date, progress: Progress | None = None
     ) -> dict[str, Any]:
-        """Match `source`'s lines of `business_date` (Asia/Shanghai) and record breaks."""
+        """Match `source`'s lines of `business_date` (Asia/Shanghai) and record breaks;
+        catches up on the days since the source's last run (store_matching.Span)."""
         _check_source(source)
         run_id = ids.new_id("rrun")
         started_at = self.clock.now()
         with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            span = store_matching.span_of(
+                conn, source=source, day=business_date, window_days=self.window_days
+            )
             counts = store_matching.match_day(
                 conn,
                 source=source,
-                day=business_date,
+                span=span,
                 run_id=run_id,
                 now=started_at,
                 window_days=self.window_days,
             )
-            agreed = store_matching.status_now_agrees(conn, source=source, day=business_date)
-            unfinished = store_matching.unfinished_mismatched_orders(
-                conn, source=source, day=business_date
-            )
-            returned = store_matching.returns_not_seen(conn, source=source, day=business_date)
+            agreed = store_matching.status_now_agrees(conn, source=source, span=span)
+            unfinished = store_matching.unfinished_mismatched_orders(conn, source=source, span=span)
+            returned = store_matching.returns_not_seen(conn, source=source, span=span)
         if progress:
             progress(1)
         # After commit: the ledger and the payments janitor work on their own transactions.
         auto_resolved = self.breaks.auto_resolve(agreed)
         self.breaks.book_suspense(source)
+        self.handover.offer(source)
         queried_back = self.payments.query_now(unfinished) + len(returned)
         if self.payments.check_returns(returned):
             # They agree now: the same run closes those breaks.
             with self.engine.connect() as conn:
-                agreed = store_matching.status_now_agrees(conn, source=source, day=business_date)
+                agreed = store_matching.status_now_agrees(conn, source=source, span=span)
             auto_resolved += self.breaks.auto_resolve(agreed)
         if progress:
             progress(2)
@@ -206,6 +226,7 @@ class Recon:
                 "breaks_new": sum(new_breaks.values()),
                 "auto_resolved": auto_resolved,
                 "queried_back": queried_back,
+                "judged_through": span.judged_through,
                 "started_at": started_at,
                 "finished_at": self.clock.now(),
             }
@@ -287,11 +308,16 @@ def _check_totals(statement: Statement, *, count: int, credits: int, debits: int
 def _line_row(
     line: StatementLine, import_id: str, source: str, *, carries_fee: bool
 ) -> dict[str, Any]:
-    for field in ("source_ref", "channel_txn_id", "reference"):
+    for field, longest in (
+        ("source_ref", TEXT_CHARS_MAX),
+        ("channel_txn_id", TEXT_CHARS_MAX),
+        ("reference", TEXT_CHARS_MAX),
+        ("account", ACCOUNT_CHARS_MAX),
+    ):
         value = getattr(line, field)
-        if value is not None and len(value) > TEXT_CHARS_MAX:
+        if value is not None and len(value) > longest:
             raise MalformedStatement(
-                f"longer than {TEXT_CHARS_MAX} characters", line=line.line_no, field=field
+                f"longer than {longest} characters", line=line.line_no, field=field
             )
     if line.amount <= 0:
         raise MalformedStatement("an amount is positive", line=line.line_no, field="amount")
@@ -313,6 +339,6 @@ def _line_row(
         "duplicate": False,
         "order_id": None,
         "matched_by": None,
-        "account": None,
+        "account": line.account or None,
         "counterparty_enc": None,
     }

@@ -6,6 +6,7 @@ small per-row statements the service needs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -22,11 +23,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
+    bindparam,
     func,
     insert,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 
 from paycore.payments.store import orders
 from paycore.platform.db import UTCDateTime
@@ -92,6 +96,9 @@ runs = Table(
     Column("breaks_new", Integer, nullable=False),
     Column("auto_resolved", Integer, nullable=False),
     Column("queried_back", Integer, nullable=False),
+    # The last business day whose orders this run judged (short of a line = 短款): the
+    # next run of the source judges every day after the latest of these.
+    Column("judged_through", Date, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=False),
     Index("ix_recon_runs_day", "source", "business_date"),
@@ -183,11 +190,44 @@ def insert_lines(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             copy.write_row([row[name] for name in _LINE_COLUMNS])
 
 
+def orders_by_txn(conn: Connection, *, channel: str, txn_ids: Sequence[str]) -> dict[str, str]:
+    """Order id by channel transaction id, for those of `txn_ids` that `channel` knows;
+    the lowest order id if two orders share one."""
+    if not txn_ids:
+        return {}
+    if conn.dialect.name == "postgresql":
+        # One array parameter: planning and binding thousands of IN parameters per chunk
+        # cost about as much as the index lookups themselves.
+        txns = bindparam("txn_ids", list(txn_ids), type_=postgresql.ARRAY(String))
+        wanted = orders.c.channel_txn_id == any_(txns)
+    else:
+        wanted = orders.c.channel_txn_id.in_(txn_ids)
+    rows = conn.execute(
+        select(orders.c.channel_txn_id, orders.c.id)
+        .where(orders.c.channel == channel, wanted)
+        .order_by(orders.c.id.desc())
+    )
+    return {str(txn): str(order_id) for txn, order_id in rows}
+
+
 def refresh_statistics(conn: Connection) -> None:
     """After a big import PostgreSQL's planner still thinks recon_lines is small and
     would pick nested loops for the matching joins; ANALYZE samples, so it is cheap."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ANALYZE recon_lines")
+
+
+def lock_imports_of(conn: Connection, *, source: str) -> None:
+    """Serialise the imports of one source until the transaction ends, on PostgreSQL:
+    otherwise two imports committing at the same moment each miss the other's
+    uncommitted lines and neither flags the line they share. SQLite has one writer."""
+    if conn.dialect.name != "postgresql":
+        return
+    # A stable 64-bit key (Python's hash() differs between processes), in a namespace
+    # of its own so it cannot collide with another feature's advisory locks.
+    digest = hashlib.blake2b(f"recon_import:{source}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    conn.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def mark_duplicates(conn: Connection, *, import_id: str, source: str) -> int:
@@ -204,7 +244,10 @@ def mark_duplicates(conn: Connection, *, import_id: str, source: str) -> int:
         .exists()
     )
     result = conn.execute(
-        update(lines).where(lines.c.import_id == import_id, seen).values(duplicate=True)
+        update(lines)
+        .where(lines.c.import_id == import_id, seen)
+        # Never matched (store_matching.match_by_txn matched it as it was stored).
+        .values(duplicate=True, order_id=None, matched_by=None)
     )
     return result.rowcount or 0
 
@@ -219,6 +262,15 @@ def insert_run(conn: Connection, row: dict[str, Any]) -> None:
 def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
     return dict(row._mapping) if row else None
+
+
+def last_judged_day(conn: Connection, *, source: str) -> date | None:
+    """The latest business day any run of `source` judged the orders of; None before the
+    first run."""
+    day: date | None = conn.execute(
+        select(func.max(runs.c.judged_through)).where(runs.c.source == source)
+    ).scalar_one()
+    return day
 
 
 def has_run(conn: Connection, *, source: str, business_date: date) -> bool:
@@ -314,3 +366,37 @@ def record_suspense(conn: Connection, booked: Sequence[tuple[int, str]], now: da
             .where(breaks.c.id == break_id)
             .values(suspense_transfer_id=transfer_id, updated_at=now)
         )
+
+
+def claimable_surplus(conn: Connection, *, source: str, limit: int) -> list[dict[str, Any]]:
+    """Open surplus credits of `source` already in suspense whose line names our account
+    and its payer: what handover.py offers to the slices that may own it."""
+    rows = conn.execute(
+        select(
+            breaks.c.id,
+            breaks.c.source,
+            breaks.c.currency,
+            breaks.c.line_amount,
+            breaks.c.import_id,
+            breaks.c.line_no,
+            lines.c.account,
+            lines.c.counterparty_enc,
+            lines.c.booked_at,
+        )
+        .join(
+            lines,
+            (lines.c.import_id == breaks.c.import_id) & (lines.c.line_no == breaks.c.line_no),
+        )
+        .where(
+            breaks.c.source == source,
+            breaks.c.type == "missing_on_our_side",
+            breaks.c.status.in_(("open", "investigating")),
+            breaks.c.suspense_transfer_id.is_not(None),
+            breaks.c.direction == "credit",
+            lines.c.account.is_not(None),
+            lines.c.counterparty_enc.is_not(None),
+        )
+        .order_by(breaks.c.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]

@@ -1,10 +1,11 @@
-"""Matching one source's statement lines of one business day against payment orders.
+"""Matching one source's statement lines of a business day against payment orders.
 
 Set-based SQL, portable between SQLite (3.33+, for UPDATE ... FROM) and PostgreSQL:
 a million lines against a million orders is a handful of joins on indexes, never a
 Python dict of everything.
 
-  1. lines → orders by the channel's transaction id;
+  1. lines → orders by the channel's transaction id (most already as they are imported,
+     `match_by_txn`; the run matches those whose order came later);
   2. the rest by reference (our order id echoed back, as sure as the channel's id) within
      the date window; a different amount or currency is then an `amount_mismatch`;
   3. a second line claiming an order already claimed in the same direction is a duplicate
@@ -13,11 +14,14 @@ Python dict of everything.
 
 Orders that finished on the day may appear on the next day's statement: an unmatched
 succeeded order counts as `missing_on_channel_side` only once `window_days` have passed.
+A run catches up: it covers every day since the last day a run of the source judged
+(`Span`), as if the runs skipped meanwhile had happened, in the same few statements.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,10 +30,47 @@ from sqlalchemy import BindParameter, Connection, Date, TextClause, bindparam, t
 from sqlalchemy.types import TypeEngine
 
 from paycore.platform.db import UTCDateTime
+from paycore.recon import store
 from paycore.recon.model import day_start
 
 SUCCEEDED = "('succeeded', 'returned')"
 """Order statuses that mean the money moved (a returned payout had succeeded first)."""
+
+
+CATCH_UP_DAYS_MAX = 31
+"""How many days one run judges at most. A month covers any late file or skipped run in
+practice and keeps one run's transaction bounded; a source silent for longer is a stopped
+feed for an operator to look at, whose older days can still be run one by one."""
+
+
+RUN_WORK_MEM_MB = 128
+"""PostgreSQL memory for each hash or sort of a run (a million orders hash in ~75 MB)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The days one run of `day` covers: the lines of `first_line_day`..`day`, and the
+    orders that finished `judged_from`..`judged_through` (each day `window_days` earlier)."""
+
+    first_line_day: date
+    day: date
+    judged_from: date
+    judged_through: date
+
+
+def span_of(conn: Connection, *, source: str, day: date, window_days: int) -> Span:
+    """From the day after the last day judged for `source` through `day` - window, at most
+    CATCH_UP_DAYS_MAX days; never less than `day` - window itself (the first run of a
+    source, or a re-run of an earlier day, judges just that)."""
+    window = timedelta(days=window_days)
+    judged_through = day - window
+    last = store.last_judged_day(conn, source=source)
+    judged_from = judged_through
+    if last is not None and last < judged_through:
+        oldest = judged_through - timedelta(days=CATCH_UP_DAYS_MAX - 1)
+        judged_from = max(last + timedelta(days=1), oldest)
+    # The lines of the days whose runs were skipped: an order may be on any of them.
+    return Span(judged_from + window, day, judged_from, judged_through)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +80,7 @@ class DayCounts:
     waiting: int
 
 
-_LINES_OF_DAY = "l.source = :src AND l.business_date = :day"
+_LINES_OF_DAY = "l.source = :src AND l.business_date >= :first_day AND l.business_date <= :day"
 _IS_RETURN = "(l.kind = 'payout' AND l.direction = 'credit')"
 """A paid payout that came back: the order's second movement, with its own line."""
 
@@ -80,14 +121,16 @@ _BREAK_COLUMNS = """
   run_id, adjustment_attempts, created_at, updated_at
 """
 
-_LINE_BREAK = f"""
+# One pass over the lines for every type (a line may break in several ways: the amount and
+# the fee, say), not one pass and one join with the orders per type.
+_LINE_BREAKS_SQL = f"""
 INSERT INTO recon_breaks ({_BREAK_COLUMNS})
-SELECT CAST(:type AS VARCHAR(24)) || ':' || l.import_id || ':' || CAST(l.line_no AS VARCHAR(12)),
-  CAST(:type AS VARCHAR(24)), 'open',
+SELECT t.type || ':' || l.import_id || ':' || CAST(l.line_no AS VARCHAR(12)), t.type, 'open',
   l.source, l.business_date, l.import_id, l.line_no, o.id, l.currency, l.amount, o.amount,
   l.status, o.status, l.fee, o.fee_amount, l.direction, :run, 0, :now, :now
 FROM recon_lines AS l LEFT JOIN payment_orders AS o ON o.id = l.order_id
-WHERE {_LINES_OF_DAY} AND ({{condition}})
+JOIN ({{types}}) AS t ON {{conditions}}
+WHERE {_LINES_OF_DAY}
 ON CONFLICT (dedup_key) DO NOTHING
 """
 
@@ -111,6 +154,11 @@ LINE_BREAKS = {
         f" AND NOT {_IS_RETURN}"  # the fee was the payout's; a return states its own
     ),
 }
+
+_LINE_BREAK = _LINE_BREAKS_SQL.format(
+    types=" UNION ALL ".join(f"SELECT CAST('{t}' AS VARCHAR(24)) AS type" for t in LINE_BREAKS),
+    conditions=" OR ".join(f"(t.type = '{t}' AND {c})" for t, c in LINE_BREAKS.items()),
+)
 
 _UNMATCHED_ORDERS = f"""
 FROM payment_orders AS o
@@ -140,7 +188,8 @@ _BREAK_IS_RETURN = "(o.kind = 'payout' AND b.direction = 'credit')"
 _STATUS_NOW_AGREES = f"""
 SELECT b.id, o.status FROM recon_breaks AS b
 JOIN payment_orders AS o ON o.id = b.order_id
-WHERE b.source = :src AND b.business_date = :day AND b.type = 'status_mismatch'
+WHERE b.source = :src AND b.business_date >= :first_day AND b.business_date <= :day
+  AND b.type = 'status_mismatch'
   AND b.status <> 'resolved'
   AND ((b.line_status = 'succeeded' AND {_BREAK_IS_RETURN} AND o.status = 'returned')
     OR (b.line_status = 'succeeded' AND NOT {_BREAK_IS_RETURN} AND o.status IN {SUCCEEDED})
@@ -151,40 +200,62 @@ WHERE b.source = :src AND b.business_date = :day AND b.type = 'status_mismatch'
 _UNFINISHED_MISMATCHES = """
 SELECT DISTINCT o.id FROM recon_breaks AS b
 JOIN payment_orders AS o ON o.id = b.order_id
-WHERE b.source = :src AND b.business_date = :day AND b.type = 'status_mismatch'
+WHERE b.source = :src AND b.business_date >= :first_day AND b.business_date <= :day
+  AND b.type = 'status_mismatch'
   AND b.status <> 'resolved' AND o.status IN ('created', 'processing')
 """
 
 _RETURNS_NOT_SEEN = f"""
 SELECT DISTINCT o.id FROM recon_breaks AS b
 JOIN payment_orders AS o ON o.id = b.order_id
-WHERE b.source = :src AND b.business_date = :day AND b.type = 'status_mismatch'
+WHERE b.source = :src AND b.business_date >= :first_day AND b.business_date <= :day
+  AND b.type = 'status_mismatch'
   AND b.status <> 'resolved' AND {_BREAK_IS_RETURN} AND o.status = 'succeeded'
 """
 
 
+def match_by_txn(conn: Connection, rows: Sequence[dict[str, Any]], *, source: str) -> None:
+    """Match a chunk of lines being imported by the channel's transaction id, before they
+    are stored. The run matches by txn id too (orders recorded after the import), but
+    writing a million order ids into stored lines rewrites every line (PostgreSQL keeps
+    row versions): most of a run's time. A txn id names its order whatever the day, so
+    matching it early gives the run's answer."""
+    candidates = [r for r in rows if r["channel_txn_id"] is not None and r["kind"] != "fee"]
+    found = store.orders_by_txn(
+        conn, channel=source, txn_ids=sorted({r["channel_txn_id"] for r in candidates})
+    )
+    for row in candidates:
+        order_id = found.get(row["channel_txn_id"])
+        if order_id is not None:
+            row["order_id"], row["matched_by"] = order_id, "txn"
+
+
 def match_day(
-    conn: Connection, *, source: str, day: date, run_id: str, now: datetime, window_days: int
+    conn: Connection, *, source: str, span: Span, run_id: str, now: datetime, window_days: int
 ) -> DayCounts:
-    """Match, flag duplicates and record the day's breaks, in the caller's transaction."""
-    day_end = day_start(day + timedelta(days=1))
+    """Match, flag duplicates and record the breaks of the span's days, in the caller's
+    transaction."""
+    day_end = day_start(span.day + timedelta(days=1))
     params = {
         "src": source,
-        "day": day,
+        "first_day": span.first_line_day,
+        "day": span.day,
         "run": run_id,
         "now": now,
-        "window_start": day_start(day - timedelta(days=window_days)),
+        "window_start": day_start(span.first_line_day - timedelta(days=window_days)),
         "day_end": day_end,
     }
+    if conn.dialect.name == "postgresql":
+        # The joins of a day's lines with the orders hash a million rows: at the default
+        # 4 MB each spills to disk in dozens of batches. For this transaction only.
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{RUN_WORK_MEM_MB}MB'")
     conn.execute(_sql(_MATCH_BY_TXN), params)
     conn.execute(_sql(_MATCH_BY_REFERENCE), params)
     conn.execute(_sql(_SECOND_CLAIM), params)
-    for type_, condition in LINE_BREAKS.items():
-        conn.execute(_sql(_LINE_BREAK.format(condition=condition)), {**params, "type": type_})
-    judged_day = day - timedelta(days=window_days)
+    conn.execute(_sql(_LINE_BREAK), params)
     judged = {
-        "from_at": day_start(judged_day),
-        "to_at": day_start(judged_day + timedelta(days=1)),
+        "from_at": day_start(span.judged_from),
+        "to_at": day_start(span.judged_through + timedelta(days=1)),
     }
     conn.execute(_sql(_ORDER_BREAK), {**params, **judged})
     waiting_range = {"from_at": judged["to_at"], "to_at": day_end}
@@ -195,24 +266,29 @@ def match_day(
     return DayCounts(lines=int(total), matched=int(matched), waiting=int(waiting))
 
 
-def status_now_agrees(conn: Connection, *, source: str, day: date) -> list[tuple[int, str]]:
+def status_now_agrees(conn: Connection, *, source: str, span: Span) -> list[tuple[int, str]]:
     """Open status mismatches whose order has since reached a status the line agrees with."""
-    rows = conn.execute(_sql(_STATUS_NOW_AGREES), {"src": source, "day": day})
+    rows = conn.execute(_sql(_STATUS_NOW_AGREES), _days(source, span))
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
-def unfinished_mismatched_orders(conn: Connection, *, source: str, day: date) -> list[str]:
-    rows = conn.execute(_sql(_UNFINISHED_MISMATCHES), {"src": source, "day": day})
+def unfinished_mismatched_orders(conn: Connection, *, source: str, span: Span) -> list[str]:
+    rows = conn.execute(_sql(_UNFINISHED_MISMATCHES), _days(source, span))
     return [str(r[0]) for r in rows]
 
 
-def returns_not_seen(conn: Connection, *, source: str, day: date) -> list[str]:
+def returns_not_seen(conn: Connection, *, source: str, span: Span) -> list[str]:
     """Payouts we hold succeeded that the statement shows returned."""
-    rows = conn.execute(_sql(_RETURNS_NOT_SEEN), {"src": source, "day": day})
+    rows = conn.execute(_sql(_RETURNS_NOT_SEEN), _days(source, span))
     return [str(r[0]) for r in rows]
+
+
+def _days(source: str, span: Span) -> dict[str, Any]:
+    return {"src": source, "first_day": span.first_line_day, "day": span.day}
 
 
 _TYPED_PARAMS: dict[str, TypeEngine[Any]] = {
+    "first_day": Date(),
     "day": Date(),
     "now": UTCDateTime(),
     "window_start": UTCDateTime(),
