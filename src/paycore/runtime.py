@@ -145,7 +145,14 @@ class Runtime:
             ctx.query_schedule_s = channels.query_schedule_s
         payments = Payments(ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants))
         wallets = Wallets(ledger)
-        recon = Recon(engine=engine, ledger=ledger, clock=clock, payments=payments, cipher=cipher)
+        recon = Recon(
+            engine=engine,
+            ledger=ledger,
+            clock=clock,
+            payments=payments,
+            cipher=cipher,
+            fee_bps_of=channels.fee_bps,
+        )
         runtime = cls(
             settings=settings,
             engine=engine,

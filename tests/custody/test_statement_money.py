@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from paycore.custody import store as custody_store
 from paycore.custody.model import ReceiptOrigin, ReceiptStatus, Role
 from paycore.payments.model import OrderKind
+from paycore.recon import handover
 from paycore.recon.breaks import suspense_account
 from paycore.recon.camt_writer import StatementHeader, write_camt053
 from paycore.recon.daily import GRACE_S, DailyClose
@@ -230,3 +232,22 @@ def test_a_payer_that_cannot_be_read_at_the_cut_off_is_reported_and_the_money_st
     assert after.status is ReceiptStatus.REFUND_FAILED
     assert [line.outcome for line in run.lines] == ["refund_refused:payer_unreadable"]
     assert desk.balance("buyer-12") == 5_000
+
+
+def test_money_no_one_claims_does_not_hide_later_money_from_custody(
+    desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handover, "CLAIMS_PAGE", 1)
+    buyer = desk.runtime.custody.open_subaccount(
+        desk.merchant_id, bank="sandbox_custody", owner="buyer-13", role=Role.BUYER
+    )
+    statement = [
+        _credit(1, 1_100, "9999000011113333"),  # nobody's virtual account, offered first
+        _credit(2, 2_200, "9999000011114444"),
+        _credit(3, 3_300, buyer.virtual_account),
+    ]
+
+    _import_and_run(desk, _camt(tmp_path / "camt.xml", statement))
+
+    assert desk.balance("buyer-13") == 3_300
+    assert _balance(desk, suspense_account("CNY")) == 1_100 + 2_200

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +42,11 @@ def scripted_runtime(
     cipher: FieldCipher,
     channels: list[Any],
     settings: Settings | None = None,
+    fees_bps: Mapping[str, int] | None = None,
 ) -> Iterator[Runtime]:
     """Every service on the test database; `channels` are routed in order for any product.
-    `settings` for a test that needs more than the database (a custody file, a data dir)."""
+    `settings` for a test that needs more than the database (a custody file, a data dir);
+    `fees_bps` the channels' contracted pay-in fees, for reconciliation."""
     registry = ChannelRegistry(clock=clock)
     for channel in channels:
         registry.add(channel)
@@ -57,7 +59,9 @@ def scripted_runtime(
         engine=engine,
         clock=clock,
         ledger=ledger,
-        channels=Channels(registry, Router(registry, [route], rng=random.Random(7))),
+        channels=Channels(
+            registry, Router(registry, [route], rng=random.Random(7)), fees_bps=fees_bps or {}
+        ),
         cipher=cipher,
         query_schedule_s=(60, 300),
     )

@@ -46,6 +46,9 @@ START = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # 10:00 on 10 March in Asia/Sha
 DAY = date(2026, 3, 10)
 COLUMNS = ("source_ref", "kind", "direction", "amount", "currency", "booked_at", "status")
 OPTIONAL = ("channel_txn_id", "reference", "fee")
+ALPHA_FEE_BPS = 100
+"""alpha's contracted fee on pay-ins: what its statements' fees are checked against (the
+merchant below pays the same rate to paycore, so a line's fee equals its order's)."""
 _keys = itertools.count(1)
 
 formats.register("test_csv", "tests.recon.conftest", carries_fee=True)
@@ -179,6 +182,7 @@ def runtime(
         ledger=ledger,
         cipher=field_cipher,
         channels=[alpha],
+        fees_bps={"alpha": ALPHA_FEE_BPS},
     )
 
 

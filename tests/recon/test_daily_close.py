@@ -129,3 +129,25 @@ def test_a_day_is_not_closed_before_it_ends_nor_for_a_channel_without_online_sta
     assert offline.value.code == "no_online_statement"
     assert early.value.code == "business_day_not_ended"
     assert daily.online() == {"alpha": "sandbox_csv"}
+
+
+def test_a_run_of_today_so_far_does_not_stop_the_day_from_being_closed_after_it_ends(
+    runtime: Runtime, alpha: ScriptedChannel, clock: ManualClock, merchant_id: str, tmp_path: Path
+) -> None:
+    early = pay(runtime, alpha, merchant_id, amount=1_000, txn="E1")
+    orders = [early]
+    serve_statements(alpha, orders, fails=[])
+    daily = DailyClose(runtime.recon, runtime.channels.registry, data_dir=tmp_path, clock=clock)
+    day = clock.now().astimezone(SHANGHAI).date()
+    daily.tick()  # the day before
+    intraday = tmp_path / "intraday.statement"
+    intraday.write_bytes(alpha.fetch_statement(day))
+    runtime.recon.import_file(intraday, format="sandbox_csv", source="alpha")
+    runtime.recon.run(source="alpha", business_date=day)  # today so far, as the demo does
+    orders.append(pay(runtime, alpha, merchant_id, amount=2_000, txn="E2"))  # later that day
+
+    after_midnight(clock, day, GRACE_S)
+    [closed] = daily.tick()
+
+    assert closed.business_date == day
+    assert (closed.run["lines"], closed.run["matched"], closed.run["breaks_new"]) == (2, 2, 0)

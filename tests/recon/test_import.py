@@ -71,11 +71,28 @@ def test_a_truncated_file_or_one_whose_totals_disagree_is_refused_whole(
     assert _count(engine, store.lines) == 0
 
 
-def test_a_line_seen_in_an_earlier_file_is_a_duplicate_and_breaks_once(
+def test_a_line_an_earlier_file_already_holds_is_kept_once_and_counted_as_repeated(
+    recon: Recon, engine: Engine, tmp_path: Path
+) -> None:
+    intraday = write_statement(tmp_path / "a.csv", [Row("R1", 100), Row("R2", 200)])
+    final = write_statement(tmp_path / "b.csv", [Row("R1", 100), Row("R2", 200), Row("R3", 300)])
+    recon.import_file(intraday, format="test_csv", source="alpha")
+    second, _ = recon.import_file(final, format="test_csv", source="alpha")
+
+    report = recon.run(source="alpha", business_date=DAY)
+
+    assert (second["line_count"], second["repeated_lines"]) == (3, 2)
+    assert recon.list_breaks(type_="duplicate") == []
+    surplus = recon.list_breaks(type_="missing_on_our_side")
+    assert sorted(int(b["line_amount"]) for b in surplus) == [100, 200, 300]
+    assert report["lines"] == 3
+
+
+def test_a_line_seen_in_an_earlier_file_with_other_terms_is_a_duplicate_and_breaks_once(
     recon: Recon, engine: Engine, tmp_path: Path
 ) -> None:
     first = write_statement(tmp_path / "a.csv", [Row("R1", 100), Row("R2", 200)])
-    overlap = write_statement(tmp_path / "b.csv", [Row("R2", 200), Row("R3", 300)])
+    overlap = write_statement(tmp_path / "b.csv", [Row("R2", 250), Row("R3", 300)])
     recon.import_file(first, format="test_csv", source="alpha")
     second, _ = recon.import_file(overlap, format="test_csv", source="alpha")
 
@@ -83,7 +100,7 @@ def test_a_line_seen_in_an_earlier_file_is_a_duplicate_and_breaks_once(
     recon.run(source="alpha", business_date=DAY)
 
     [dup] = recon.list_breaks(type_="duplicate")
-    assert (dup["import_id"], dup["line_no"], dup["line_amount"]) == (second["id"], 2, 200)
+    assert (dup["import_id"], dup["line_no"], dup["line_amount"]) == (second["id"], 2, 250)
     surplus = recon.list_breaks(type_="missing_on_our_side")
     assert sorted(int(b["line_amount"]) for b in surplus) == [100, 200, 300]
 

@@ -115,7 +115,7 @@ class DailyClose:
             return [
                 (name, yesterday)
                 for name in sorted(self.online())
-                if not store.has_run(conn, source=name, business_date=yesterday)
+                if not store.has_closing_run(conn, source=name, business_date=yesterday)
             ]
 
     def tick(self) -> list[Closed]:

@@ -28,7 +28,7 @@ from paycore.security.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
 
-CLAIMS_PER_RUN_MAX = 10_000
+CLAIMS_PAGE = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +71,20 @@ class HandOver:
         """Offer `source`'s claimable money to every claimer; returns how many were taken."""
         if not self._claimers or self._cipher is None:
             return 0
-        with self._engine.connect() as conn:
-            rows = store.claimable_surplus(conn, source=source, limit=CLAIMS_PER_RUN_MAX)
-        taken = 0
-        for row in rows:
-            try:
-                taken += self._offer_one(row)
-            except Exception:
-                # One line's trouble (a payer sealed under a retired key, a claimer's bug)
-                # must not fail the run, nor every later run of the source: it stays open.
-                log.exception("break %s not offered; it stays open in suspense", row["id"])
-        return taken
+        taken = after = 0
+        while True:  # page by id: lines no claimer takes must not hide newer ones
+            with self._engine.connect() as conn:
+                rows = store.claimable_surplus(conn, source=source, limit=CLAIMS_PAGE, after=after)
+            for row in rows:
+                try:
+                    taken += self._offer_one(row)
+                except Exception:
+                    # One line's trouble (a payer sealed under a retired key, a claimer's
+                    # bug) must not fail the run, nor every later run of the source.
+                    log.exception("break %s not offered; it stays open in suspense", row["id"])
+            if len(rows) < CLAIMS_PAGE:
+                return taken
+            after = int(rows[-1]["id"])
 
     def _offer_one(self, row: dict[str, object]) -> int:
         break_id = int(str(row["id"]))

@@ -64,6 +64,7 @@ class Recon:
         payments: Payments,
         window_days: int = CROSS_DAY_WINDOW_DAYS,
         cipher: FieldCipher | None = None,
+        fee_bps_of: Callable[[str], int | None] = lambda _source: None,
     ) -> None:
         """Without a `cipher` no counterparty (personal data) is kept from the files."""
         self.engine = engine
@@ -71,6 +72,8 @@ class Recon:
         self.payments = payments
         self.window_days = window_days
         self.cipher = cipher
+        self.fee_bps_of = fee_bps_of
+        """A source's contracted pay-in fee (ChannelConfig.fee_bps); None: fees not compared."""
         self.breaks = Breaks(engine, ledger, clock)
         self.handover = HandOver(engine, self.breaks, cipher)
 
@@ -140,6 +143,7 @@ class Recon:
                 _check_totals(statement, count=count, credits=credits, debits=debits)
                 store.refresh_statistics(conn)
                 store.lock_imports_of(conn, source=source)
+                repeated = store.drop_repeats(conn, import_id=import_id, source=source)
                 store.mark_duplicates(conn, import_id=import_id, source=source)
                 info = statement.info
                 row = {
@@ -149,6 +153,7 @@ class Recon:
                     "source": source,
                     "statement_id": info.statement_id[:TEXT_CHARS_MAX],
                     "line_count": count,
+                    "repeated_lines": repeated,
                     "credits": credits,
                     "debits": debits,
                     "period_start": info.period_start,
@@ -196,6 +201,7 @@ class Recon:
                 run_id=run_id,
                 now=started_at,
                 window_days=self.window_days,
+                fee_bps=self.fee_bps_of(source),
             )
             agreed = store_matching.status_now_agrees(conn, source=source, span=span)
             unfinished = store_matching.unfinished_mismatched_orders(conn, source=source, span=span)

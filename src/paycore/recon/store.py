@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    delete,
     func,
     insert,
     select,
@@ -35,6 +36,7 @@ from sqlalchemy.dialects import postgresql
 from paycore.payments.store import orders
 from paycore.platform.db import UTCDateTime
 from paycore.platform.schema import metadata
+from paycore.recon.model import day_start
 
 imports = Table(
     "recon_imports",
@@ -45,6 +47,8 @@ imports = Table(
     Column("source", String(64), nullable=False),
     Column("statement_id", String(128), nullable=False),
     Column("line_count", Integer, nullable=False),
+    # Lines identical to one an earlier import of the source holds: not stored again.
+    Column("repeated_lines", Integer, nullable=False, server_default="0"),
     Column("credits", BigInteger, nullable=False),
     Column("debits", BigInteger, nullable=False),
     Column("period_start", Date, nullable=True),
@@ -230,6 +234,30 @@ def lock_imports_of(conn: Connection, *, source: str) -> None:
     conn.execute(select(func.pg_advisory_xact_lock(key)))
 
 
+def drop_repeats(conn: Connection, *, import_id: str, source: str) -> int:
+    """Delete the new import's lines that an earlier import of the source already holds,
+    identical (same id at the source, kind, direction, amount, currency and status): the
+    day's final statement repeats the intraday one, and a line seen twice is one movement,
+    not a duplicate. A line that differs in any of those stays and is flagged below."""
+    earlier = lines.alias("earlier")
+    same = (
+        select(earlier.c.line_no)
+        .where(
+            earlier.c.source == source,
+            earlier.c.source_ref == lines.c.source_ref,
+            earlier.c.import_id != import_id,
+            earlier.c.kind == lines.c.kind,
+            earlier.c.direction == lines.c.direction,
+            earlier.c.amount == lines.c.amount,
+            earlier.c.currency == lines.c.currency,
+            earlier.c.status == lines.c.status,
+        )
+        .exists()
+    )
+    result = conn.execute(delete(lines).where(lines.c.import_id == import_id, same))
+    return result.rowcount or 0
+
+
 def mark_duplicates(conn: Connection, *, import_id: str, source: str) -> int:
     """Flag the lines of a new import whose source_ref was seen before: in an earlier
     import of the same source, or earlier in this file."""
@@ -273,9 +301,15 @@ def last_judged_day(conn: Connection, *, source: str) -> date | None:
     return day
 
 
-def has_run(conn: Connection, *, source: str, business_date: date) -> bool:
+def has_closing_run(conn: Connection, *, source: str, business_date: date) -> bool:
+    """Whether the day was run after it ended: a run of "today so far" (an intraday file,
+    a demo) does not close it."""
     found = conn.execute(
-        select(runs.c.id).where(runs.c.source == source, runs.c.business_date == business_date)
+        select(runs.c.id).where(
+            runs.c.source == source,
+            runs.c.business_date == business_date,
+            runs.c.started_at >= day_start(business_date + timedelta(days=1)),
+        )
     ).first()
     return found is not None
 
@@ -360,15 +394,20 @@ def unbooked_suspense(conn: Connection, *, source: str, limit: int) -> list[dict
 
 
 def record_suspense(conn: Connection, booked: Sequence[tuple[int, str]], now: datetime) -> None:
-    for break_id, transfer_id in booked:
-        conn.execute(
-            update(breaks)
-            .where(breaks.c.id == break_id)
-            .values(suspense_transfer_id=transfer_id, updated_at=now)
-        )
+    if not booked:
+        return
+    # One executemany, not a statement per break: a bad day has tens of thousands.
+    conn.execute(
+        update(breaks)
+        .where(breaks.c.id == bindparam("b_id"))
+        .values(suspense_transfer_id=bindparam("b_transfer"), updated_at=now),
+        [{"b_id": break_id, "b_transfer": transfer_id} for break_id, transfer_id in booked],
+    )
 
 
-def claimable_surplus(conn: Connection, *, source: str, limit: int) -> list[dict[str, Any]]:
+def claimable_surplus(
+    conn: Connection, *, source: str, limit: int, after: int = 0
+) -> list[dict[str, Any]]:
     """Open surplus credits of `source` already in suspense whose line names our account
     and its payer: what handover.py offers to the slices that may own it."""
     rows = conn.execute(
@@ -388,6 +427,7 @@ def claimable_surplus(conn: Connection, *, source: str, limit: int) -> list[dict
             (lines.c.import_id == breaks.c.import_id) & (lines.c.line_no == breaks.c.line_no),
         )
         .where(
+            breaks.c.id > after,
             breaks.c.source == source,
             breaks.c.type == "missing_on_our_side",
             breaks.c.status.in_(("open", "investigating")),

@@ -81,8 +81,9 @@ class DayCounts:
 
 
 _LINES_OF_DAY = "l.source = :src AND l.business_date >= :first_day AND l.business_date <= :day"
-_IS_RETURN = "(l.kind = 'payout' AND l.direction = 'credit')"
-"""A paid payout that came back: the order's second movement, with its own line."""
+_IS_RETURN = "(o.kind = 'payout' AND l.direction = 'credit')"
+"""A paid payout that came back: the order's second movement, with its own line (whatever
+kind the bank books it as: a return, or a credit received)."""
 
 # No `l.channel_txn_id IS NOT NULL` here: SQLite turns it into a range on the orders
 # index and stops using the equality, scanning every order for each line.
@@ -98,8 +99,8 @@ UPDATE recon_lines AS l SET order_id = o.id, matched_by = 'reference'
 FROM payment_orders AS o
 WHERE {_LINES_OF_DAY} AND l.order_id IS NULL AND l.duplicate = FALSE AND l.kind <> 'fee'
   AND l.reference IS NOT NULL
-  AND o.id = l.reference AND o.channel = :src
-  AND o.created_at >= :window_start AND o.created_at < :day_end
+  AND o.id = l.reference AND o.channel = :src AND o.created_at < :day_end
+  AND (o.created_at >= :window_start OR (o.kind = 'payout' AND l.direction = 'credit'))
   AND NOT EXISTS (
     SELECT 1 FROM recon_lines AS x WHERE x.order_id = o.id AND x.direction = l.direction
   )
@@ -121,13 +122,23 @@ _BREAK_COLUMNS = """
   run_id, adjustment_attempts, created_at, updated_at
 """
 
+_CONTRACT_FEE = (
+    "(CASE WHEN o.kind = 'payin' AND o.status <> 'failed' "
+    "THEN (o.amount * :fee_bps + 5000) / 10000 ELSE 0 END)"
+)
+"""What the channel's contract (ChannelConfig.fee_bps) says it charges on the order's line:
+basis points of a paid pay-in, half up, integer arithmetic (amounts are at most 10^11, so
+the product stays far inside 64 bits). Not what paycore charges the merchant: that is the
+order's own fee_amount, another price."""
+
 # One pass over the lines for every type (a line may break in several ways: the amount and
 # the fee, say), not one pass and one join with the orders per type.
 _LINE_BREAKS_SQL = f"""
 INSERT INTO recon_breaks ({_BREAK_COLUMNS})
 SELECT t.type || ':' || l.import_id || ':' || CAST(l.line_no AS VARCHAR(12)), t.type, 'open',
   l.source, l.business_date, l.import_id, l.line_no, o.id, l.currency, l.amount, o.amount,
-  l.status, o.status, l.fee, o.fee_amount, l.direction, :run, 0, :now, :now
+  l.status, o.status, l.fee, CASE WHEN :fee_bps >= 0 THEN {_CONTRACT_FEE} END,
+  l.direction, :run, 0, :now, :now
 FROM recon_lines AS l LEFT JOIN payment_orders AS o ON o.id = l.order_id
 JOIN ({{types}}) AS t ON {{conditions}}
 WHERE {_LINES_OF_DAY}
@@ -150,7 +161,8 @@ LINE_BREAKS = {
         f"(l.status = 'succeeded' AND {_IS_RETURN} AND o.status <> 'returned'))"
     ),
     "fee_mismatch": (
-        "l.duplicate = FALSE AND o.id IS NOT NULL AND l.fee IS NOT NULL AND l.fee <> o.fee_amount"
+        "l.duplicate = FALSE AND o.id IS NOT NULL AND l.fee IS NOT NULL AND :fee_bps >= 0"
+        f" AND l.fee <> {_CONTRACT_FEE}"
         f" AND NOT {_IS_RETURN}"  # the fee was the payout's; a return states its own
     ),
 }
@@ -231,12 +243,20 @@ def match_by_txn(conn: Connection, rows: Sequence[dict[str, Any]], *, source: st
 
 
 def match_day(
-    conn: Connection, *, source: str, span: Span, run_id: str, now: datetime, window_days: int
+    conn: Connection,
+    *,
+    source: str,
+    span: Span,
+    run_id: str,
+    now: datetime,
+    window_days: int,
+    fee_bps: int | None = None,
 ) -> DayCounts:
     """Match, flag duplicates and record the breaks of the span's days, in the caller's
-    transaction."""
+    transaction. `fee_bps`: the channel's contracted pay-in fee; None compares no fees."""
     day_end = day_start(span.day + timedelta(days=1))
     params = {
+        "fee_bps": -1 if fee_bps is None else fee_bps,
         "src": source,
         "first_day": span.first_line_day,
         "day": span.day,
