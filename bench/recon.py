@@ -124,6 +124,14 @@ def parse(path: Path, *, source: str | None = None) -> Statement:
 # -- the planted day --------------------------------------------------------------------
 
 
+FEE_BPS = 60
+"""The channel's contracted pay-in fee: each line's fee is checked against it."""
+
+
+def contract_fee(amount: int) -> int:
+    return (amount * FEE_BPS + 5_000) // 10_000
+
+
 def order_id(i: int) -> str:
     return f"pay_bench_{i:08d}"
 
@@ -147,7 +155,7 @@ def insert_orders(engine: Engine, n: int) -> None:
             "product": "bench",
             "amount": 1_000 + i % 977,
             "currency": "CNY",
-            "fee_amount": 6,
+            "fee_amount": contract_fee(1_000 + i % 977),
             "status": "processing" if status_off else "succeeded",
             "result_unknown": False,
             "channel": CHANNEL,
@@ -202,8 +210,8 @@ def write_statement(path: Path, n: int) -> int:
             if planted == "missing_on_our_side":
                 line(f"S{i}", f"UNKNOWN{i}", "", 500, 0)
             txn, reference = (f"T{i}", "") if i % 10 != 7 else ("", order_id(i))
+            fee = contract_fee(amount) + (1 if planted == "fee_mismatch" else 0)
             amount += 1 if planted == "amount_mismatch" else 0
-            fee = 7 if planted == "fee_mismatch" else 6
             line(f"L{i}", txn, reference, amount, fee)
             if planted == "duplicate":
                 line(f"L{i}", txn, reference, amount, fee)
@@ -269,7 +277,13 @@ def bench_backend(name: str, url: str, n: int, workdir: Path) -> Measured:
         insert_orders(engine, n)
         path = workdir / f"statement-{name}.csv"
         lines = write_statement(path, n)
-        recon = Recon(engine=engine, ledger=runtime.ledger, clock=clock, payments=runtime.payments)
+        recon = Recon(
+            engine=engine,
+            ledger=runtime.ledger,
+            clock=clock,
+            payments=runtime.payments,
+            fee_bps_of=lambda _source: FEE_BPS,
+        )
         times = StatementTimes(engine)
         times.recording = True
         started = time.perf_counter()

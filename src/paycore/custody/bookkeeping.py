@@ -14,10 +14,11 @@ derived from the receipt or deal and an attempt number, so a retry moves money o
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 
 from paycore.custody.model import CustodyBank, Deal, RestTo
-from paycore.ledger.model import TransferFlags, TransferRequest
+from paycore.ledger.model import TransferFlags, TransferRequest, TransferResult
 
 CODE_POOL = 1201
 CODE_FUNDING = 1202
@@ -160,3 +161,12 @@ def close_legs(
 def receipt_transfer_id(receipt_id: str, kind: str, attempt: int) -> str:
     """Derived from the receipt: `in`, `back` (cut-off), `ret` (a failed refund returns)."""
     return f"tr_cus_{receipt_id}_{kind}{attempt}"
+
+
+def ledger_problem(results: Sequence[TransferResult]) -> str | None:
+    """None when every leg landed (now or before); else the result that sank the set."""
+    bad = [r.result for r in results if r.result not in ("created", "exists")]
+    if not bad:
+        return None
+    real = [code for code in bad if code != "linked_event_failed"]
+    return (real or bad)[0]

@@ -9,11 +9,8 @@ running again, and a second run changes nothing.
 
 from __future__ import annotations
 
-import csv
 import logging
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from paycore.clock import Clock
 from paycore.custody import store, store_runs
 from paycore.custody.bookkeeping import (
     into_custody,
+    ledger_problem,
     out_of_custody,
     receipt_transfer_id,
     subaccount_id,
@@ -40,8 +38,8 @@ from paycore.custody.model import (
     business_date_of,
     day_end,
 )
+from paycore.custody.report_file import write_report
 from paycore.errors import Rejected
-from paycore.ledger.model import TransferResult
 from paycore.ledger.service import Ledger
 from paycore.payments import bookkeeping as books
 from paycore.payments.model import Order, OrderKind, OrderStatus
@@ -63,15 +61,6 @@ _OUTCOME = {
 _MONEY_BACK = (OrderStatus.FAILED, OrderStatus.RETURNED)
 PAYBACK_METADATA_KEY = "custody_receipt"
 """On a statement receipt's payback (a payout): the receipt it pays back."""
-
-
-def ledger_problem(results: Sequence[TransferResult]) -> str | None:
-    """None when every leg landed (now or before); else the result that sank the set."""
-    bad = [r.result for r in results if r.result not in ("created", "exists")]
-    if not bad:
-        return None
-    real = [code for code in bad if code != "linked_event_failed"]
-    return (real or bad)[0]
 
 
 class CutoffJob:
@@ -117,7 +106,9 @@ class CutoffJob:
         for receipt in pending:
             self._advance(bank, receipt)
         self.follow_refunds()  # also those a crash left between their report and outcome
-        path = self._write_csv(bank, business_date)
+        with self._engine.connect() as conn:
+            lines = store_runs.report_lines(conn, bank=bank.name, business_date=business_date)
+        path = write_report(self._report_dir, bank, business_date, lines)
         left = len(self._pending(bank, business_date))
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             store_runs.finish_run(
@@ -422,37 +413,3 @@ class CutoffJob:
                 error=problem,
             )
         return False
-
-    # -- the report file ----------------------------------------------------------------------
-
-    def _write_csv(self, bank: CustodyBank, business_date: date) -> Path:
-        """The whole day's report, rewritten from its lines (so a rerun writes the same)."""
-        with self._engine.connect() as conn:
-            lines = store_runs.report_lines(conn, bank=bank.name, business_date=business_date)
-        self._report_dir.mkdir(parents=True, exist_ok=True)
-        path = self._report_dir / f"cutoff_{bank.name}_{business_date.isoformat()}.csv"
-        # A file of its own per writer: every worker process may write the same report.
-        fd, partial = tempfile.mkstemp(dir=self._report_dir, prefix=path.name, suffix=".part")
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(
-                [
-                    *("receipt", "payer", "amount_minor", "currency", "received_at"),
-                    *("reason", "refund_id", "outcome"),
-                ]
-            )
-            for line in lines:
-                writer.writerow(
-                    [
-                        line.receipt_id,
-                        line.owner,
-                        line.amount,
-                        line.currency,
-                        line.received_at.isoformat(),
-                        line.reason,
-                        line.refund_id or "",
-                        line.outcome,
-                    ]
-                )
-        os.replace(partial, path)  # readers never see half a report
-        return path

@@ -11,8 +11,7 @@ from sqlalchemy import Engine
 from paycore import ids
 from paycore.clock import Clock
 from paycore.custody import store
-from paycore.custody.bookkeeping import close_legs
-from paycore.custody.cutoff import ledger_problem
+from paycore.custody.bookkeeping import close_legs, ledger_problem
 from paycore.custody.model import (
     CustodyBank,
     Deal,

@@ -13,8 +13,12 @@ from sqlalchemy.exc import IntegrityError
 
 from paycore.clock import Clock
 from paycore.custody import store, store_runs
-from paycore.custody.bookkeeping import into_custody, receipt_transfer_id, subaccount_id
-from paycore.custody.cutoff import ledger_problem
+from paycore.custody.bookkeeping import (
+    into_custody,
+    ledger_problem,
+    receipt_transfer_id,
+    subaccount_id,
+)
 from paycore.custody.model import (
     OWNER_METADATA_KEY,
     CustodyBank,

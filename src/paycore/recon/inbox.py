@@ -29,8 +29,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from paycore.channels.h2h import H2hBankChannel
 from paycore.channels.registry import ChannelRegistry
 from paycore.errors import Rejected
@@ -143,16 +141,8 @@ class H2hInbox:
 
     def _days_of(self, import_id: str) -> list[date]:
         """The business days of an import's lines: the days its runs must match."""
-        # A read of recon's own tables; kept here, beside the only use case that needs it.
-        query = (
-            select(store.lines.c.business_date)
-            .where(store.lines.c.import_id == import_id)
-            .distinct()
-            .order_by(store.lines.c.business_date)
-            .limit(DAYS_PER_STATEMENT_MAX + 1)
-        )
         with self._recon.engine.connect() as conn:
-            days = [row[0] for row in conn.execute(query)]
+            days = store.business_days_of(conn, import_id, limit=DAYS_PER_STATEMENT_MAX + 1)
         if len(days) > DAYS_PER_STATEMENT_MAX:
             raise Rejected(
                 "statement_too_long", f"more than {DAYS_PER_STATEMENT_MAX} business days"

@@ -280,6 +280,18 @@ def mark_duplicates(conn: Connection, *, import_id: str, source: str) -> int:
     return result.rowcount or 0
 
 
+def business_days_of(conn: Connection, import_id: str, *, limit: int) -> list[date]:
+    """The business days an import's lines fall on, oldest first."""
+    query = (
+        select(lines.c.business_date)
+        .where(lines.c.import_id == import_id)
+        .distinct()
+        .order_by(lines.c.business_date)
+        .limit(limit)
+    )
+    return [row[0] for row in conn.execute(query)]
+
+
 # -- runs -------------------------------------------------------------------------------
 
 
