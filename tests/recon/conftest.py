@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from paycore.channels.model import Payer
+from paycore.channels.model import BankAccount, Payer
 from paycore.clock import ManualClock
 from paycore.ledger.service import Ledger
 from paycore.payments.model import Order
-from paycore.payments.service import PayinCommand
+from paycore.payments.service import PayinCommand, PayoutCommand
 from paycore.recon import formats
 from paycore.recon.model import (
     ControlTotals,
@@ -39,6 +39,7 @@ from paycore.recon.model import (
 from paycore.recon.service import Recon
 from paycore.runtime import Runtime
 from paycore.security.crypto import FieldCipher
+from tests.payments.conftest import fund_merchant
 from tests.payments.fakes import ScriptedChannel, accepted, declined, succeeded
 from tests.payments.http_conftest import scripted_runtime
 
@@ -222,3 +223,21 @@ def pay(
     )
     order_id: Any = created.body["id"]
     return runtime.payments.get(merchant_id=None, order_id=str(order_id))
+
+
+def paid_payout(
+    runtime: Runtime, alpha: ScriptedChannel, merchant_id: str, *, amount: int, txn: str
+) -> Order:
+    """A payout the scripted channel pays at once (as `txn`), from a funded wallet."""
+    fund_merchant(runtime.ledger, merchant_id, amount * 2)
+    alpha.then(succeeded(txn))
+    created = runtime.payments.create_payout(
+        PayoutCommand(
+            merchant_id=merchant_id,
+            amount=amount,
+            currency="CNY",
+            beneficiary=BankAccount(account_number="6217000010001234567", name="李四"),
+        ),
+        idempotency_key=f"recon-{next(_keys)}",
+    )
+    return runtime.payments.get(merchant_id=None, order_id=str(created.body["id"]))

@@ -9,16 +9,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paycore.channels.model import BankAccount, ChannelResult, ChannelStatus, FailureClass
+from paycore.channels.model import ChannelResult, ChannelStatus, FailureClass
 from paycore.clock import ManualClock
-from paycore.payments.service import PayoutCommand
 from paycore.recon.breaks import suspense_account
 from paycore.recon.model import business_date_of, day_start
 from paycore.recon.service import Recon
 from paycore.runtime import Runtime
-from tests.payments.conftest import fund_merchant
-from tests.payments.fakes import ScriptedChannel, succeeded
-from tests.recon.conftest import ALPHA_FEE_BPS, DAY, START, Row, pay, write_statement
+from tests.payments.fakes import ScriptedChannel
+from tests.recon.conftest import ALPHA_FEE_BPS, DAY, START, Row, paid_payout, pay, write_statement
 
 
 def _import(recon: Recon, path: Path, rows: list[Row]) -> str:
@@ -195,18 +193,7 @@ def test_a_line_that_names_our_order_with_another_amount_is_an_amount_mismatch(
 def test_a_payout_the_statement_shows_returned_is_queried_back_and_returned_in_the_same_run(
     recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant_id: str, tmp_path: Path
 ) -> None:
-    fund_merchant(runtime.ledger, merchant_id, 100_000)
-    alpha.then(succeeded("P1"))
-    created = runtime.payments.create_payout(
-        PayoutCommand(
-            merchant_id=merchant_id,
-            amount=30_000,
-            currency="CNY",
-            beneficiary=BankAccount(account_number="6217000010001234567", name="李四"),
-        ),
-        idempotency_key="payout-returned",
-    )
-    payout = runtime.payments.get(merchant_id=None, order_id=str(created.body["id"]))
+    payout = paid_payout(runtime, alpha, merchant_id, amount=30_000, txn="P1")
     # The return's callback never came; the bank's query and statement know it.
     alpha.truth[payout.id] = ChannelResult(
         ChannelStatus.RETURNED, channel_txn_id="P1", failure_code="account_closed",
@@ -230,7 +217,7 @@ def test_a_payout_the_statement_shows_returned_is_queried_back_and_returned_in_t
     assert (mismatch["type"], mismatch["status"], mismatch["line_no"]) == (
         "status_mismatch", "resolved", 3,
     )  # fmt: skip
-    assert runtime.payments.balances(merchant_id)[0]["available"] == 100_000 - payout.fee_amount
+    assert runtime.payments.balances(merchant_id)[0]["available"] == 60_000 - payout.fee_amount
     assert runtime.ledger.check().ok
 
 
@@ -278,18 +265,7 @@ def test_a_return_days_after_its_payout_matches_it_by_reference_and_credits_noth
     recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant_id: str, tmp_path: Path,
     clock: ManualClock,
 ) -> None:  # fmt: skip
-    fund_merchant(runtime.ledger, merchant_id, 100_000)
-    alpha.then(succeeded("P7"))
-    created = runtime.payments.create_payout(
-        PayoutCommand(
-            merchant_id=merchant_id,
-            amount=12_000,
-            currency="CNY",
-            beneficiary=BankAccount(account_number="6217000010001234567", name="李四"),
-        ),
-        idempotency_key="payout-late-return",
-    )
-    payout_id = str(created.body["id"])
+    payout_id = paid_payout(runtime, alpha, merchant_id, amount=12_000, txn="P7").id
     clock.advance(3 * 86_400)
     later = DAY + timedelta(days=3)
     alpha.truth[payout_id] = ChannelResult(

@@ -10,16 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from paycore.channels.model import BankAccount
 from paycore.clock import ManualClock
 from paycore.ledger.service import Ledger
-from paycore.payments.service import PayoutCommand
 from paycore.runtime import Runtime
 from paycore.security.crypto import FieldCipher
-from tests.payments.conftest import fund_merchant
-from tests.payments.fakes import ScriptedChannel, succeeded
+from tests.payments.fakes import ScriptedChannel
 from tests.payments.http_conftest import scripted_runtime
-from tests.recon.conftest import DAY, Row, write_statement
+from tests.recon.conftest import DAY, Row, paid_payout, write_statement
 
 
 @pytest.fixture
@@ -41,18 +38,7 @@ def restarted(
 def test_a_return_on_the_statement_of_a_retired_channel_leaves_a_break_and_the_run_completes(
     runtime: Runtime, alpha: ScriptedChannel, merchant_id: str, restarted: Runtime, tmp_path: Path
 ) -> None:
-    fund_merchant(runtime.ledger, merchant_id, 100_000)
-    alpha.then(succeeded("P1"))
-    created = runtime.payments.create_payout(
-        PayoutCommand(
-            merchant_id=merchant_id,
-            amount=30_000,
-            currency="CNY",
-            beneficiary=BankAccount(account_number="6217000010001234567", name="李四"),
-        ),
-        idempotency_key="payout-returned-retired",
-    )
-    payout = runtime.payments.get(merchant_id=None, order_id=str(created.body["id"]))
+    payout = paid_payout(runtime, alpha, merchant_id, amount=30_000, txn="P1")
     statement = write_statement(
         tmp_path / "day.csv",
         [
