@@ -1,5 +1,5 @@
-"""Two imports of overlapping files at the same moment: the line they share is flagged a
-duplicate exactly once (PostgreSQL; SQLite has a single writer)."""
+"""Two imports of overlapping files at the same moment: the line they share is kept exactly
+once, the other import counting it as repeated (PostgreSQL; SQLite has a single writer)."""
 
 from __future__ import annotations
 
@@ -17,22 +17,22 @@ from tests.conftest import postgres_only
 from tests.recon.conftest import Row, write_statement
 
 HELD_OPEN_S = 0.5
-"""How long each import keeps its transaction open after flagging duplicates: long enough
-that, unserialised, both would flag before either commits."""
+"""How long each import keeps its transaction open after looking for repeats: long enough
+that, unserialised, both would look before either commits."""
 
 
 @postgres_only
-def test_two_imports_sharing_a_line_at_the_same_moment_flag_it_a_duplicate_exactly_once(
+def test_two_imports_sharing_a_line_at_the_same_moment_keep_it_exactly_once(
     recon: Recon, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flag = store.mark_duplicates
+    drop = store.drop_repeats
 
-    def flag_then_hold(conn: Connection, *, import_id: str, source: str) -> int:
-        flagged = flag(conn, import_id=import_id, source=source)
+    def drop_then_hold(conn: Connection, *, import_id: str, source: str) -> int:
+        dropped = drop(conn, import_id=import_id, source=source)
         time.sleep(HELD_OPEN_S)
-        return flagged
+        return dropped
 
-    monkeypatch.setattr(store, "mark_duplicates", flag_then_hold)
+    monkeypatch.setattr(store, "drop_repeats", drop_then_hold)
     # ANALYZE inside an import's transaction happens to queue the next import behind it
     # (its lock is held until commit): the serialising must not hang on that side effect.
     monkeypatch.setattr(store, "refresh_statistics", lambda conn: None)
@@ -57,7 +57,10 @@ def test_two_imports_sharing_a_line_at_the_same_moment_flag_it_a_duplicate_exact
         thread.join(timeout=60)
 
     assert errors == []
-    assert sorted(_flags_of(engine, "SHARED")) == [False, True]
+    assert _flags_of(engine, "SHARED") == [False]  # unserialised: both kept, [False, False]
+    with engine.connect() as conn:
+        repeated = conn.execute(select(store.imports.c.repeated_lines)).scalars().all()
+    assert sorted(repeated) == [0, 1]
     assert _flags_of(engine, "first-own") == _flags_of(engine, "second-own") == [False]
 
 
