@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from paycore.custody import store as custody_store
-from paycore.custody.model import ReceiptOrigin, ReceiptStatus, Role
+from paycore.custody.model import ReceiptOrigin, ReceiptStatus, Role, SubAccount
 from paycore.payments.model import OrderKind
 from paycore.recon import handover
 from paycore.recon.breaks import suspense_account
@@ -55,6 +55,12 @@ def _credit(n: int, amount: int, account: str, payer: Counterparty | None = PAYE
     )
 
 
+def _buyer(desk: Desk, owner: str) -> SubAccount:
+    return desk.runtime.custody.open_subaccount(
+        desk.merchant_id, bank="sandbox_custody", owner=owner, role=Role.BUYER
+    )
+
+
 def _balance(desk: Desk, account_id: str) -> int:
     found = desk.runtime.ledger.get_account(account_id)
     return 0 if found is None else found.credits_posted - found.debits_posted
@@ -70,9 +76,7 @@ def test_a_transfer_straight_to_a_virtual_account_becomes_a_receipt_refunded_at_
     desk: Desk, tmp_path: Path
 ) -> None:
     custody = desk.runtime.custody
-    buyer = custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner="buyer-7", role=Role.BUYER
-    )
+    buyer = _buyer(desk, "buyer-7")
     fund_merchant(desk.runtime.ledger, desk.merchant_id, 1_000)  # the payout's fee, if any
     statement = [
         _credit(1, 50_000, buyer.virtual_account),
@@ -113,9 +117,7 @@ def test_the_same_statement_line_offered_again_lands_in_custody_once(
     desk: Desk, tmp_path: Path
 ) -> None:
     custody = desk.runtime.custody
-    buyer = custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner="buyer-8", role=Role.BUYER
-    )
+    buyer = _buyer(desk, "buyer-8")
     path = _camt(tmp_path / "camt.xml", [_credit(1, 12_345, buyer.virtual_account)])
 
     _import_and_run(desk, path)
@@ -132,9 +134,7 @@ def test_money_on_a_virtual_account_with_no_payer_named_stays_in_suspense(
     desk: Desk, tmp_path: Path
 ) -> None:
     custody = desk.runtime.custody
-    buyer = custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner="buyer-9", role=Role.BUYER
-    )
+    buyer = _buyer(desk, "buyer-9")
     path = _camt(tmp_path / "camt.xml", [_credit(1, 4_000, buyer.virtual_account, payer=None)])
 
     _import_and_run(desk, path)
@@ -149,9 +149,7 @@ def test_a_payback_the_payers_bank_declines_puts_the_money_back_in_the_sub_accou
     desk: Desk, tmp_path: Path
 ) -> None:
     custody = desk.runtime.custody
-    buyer = custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner="buyer-10", role=Role.BUYER
-    )
+    buyer = _buyer(desk, "buyer-10")
     _import_and_run(desk, _camt(tmp_path / "camt.xml", [_credit(1, 9_000, buyer.virtual_account)]))
     [surplus] = desk.runtime.recon.list_breaks()
 
@@ -173,9 +171,7 @@ def test_a_credit_on_the_banks_daily_statement_is_paid_back_after_the_daily_clos
     it) fetched by the daily close, matched to nothing, claimed by custody, and the next
     cut-off tick pays it back."""
     custody = desk.runtime.custody
-    buyer = custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner="buyer-11", role=Role.BUYER
-    )
+    buyer = _buyer(desk, "buyer-11")
     fund_merchant(desk.runtime.ledger, desk.merchant_id, 1_000)
     credit = Credit(
         bank_txn_no="BT-CREDIT-1", merchant_id="paycore", account=buyer.virtual_account,
@@ -213,9 +209,7 @@ def test_a_payer_that_cannot_be_read_at_the_cut_off_is_reported_and_the_money_st
     desk: Desk, tmp_path: Path
 ) -> None:
     custody = desk.runtime.custody
-    buyer = custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner="buyer-12", role=Role.BUYER
-    )
+    buyer = _buyer(desk, "buyer-12")
     _import_and_run(desk, _camt(tmp_path / "camt.xml", [_credit(1, 5_000, buyer.virtual_account)]))
     [receipt] = custody.receipts(desk.merchant_id)
     with desk.runtime.engine.begin() as conn:  # sealed under a key since retired, say
@@ -238,9 +232,7 @@ def test_money_no_one_claims_does_not_hide_later_money_from_custody(
     desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(handover, "CLAIMS_PAGE", 1)
-    buyer = desk.runtime.custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner="buyer-13", role=Role.BUYER
-    )
+    buyer = _buyer(desk, "buyer-13")
     statement = [
         _credit(1, 1_100, "9999000011113333"),  # nobody's virtual account, offered first
         _credit(2, 2_200, "9999000011114444"),

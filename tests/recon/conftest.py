@@ -24,6 +24,7 @@ from paycore.clock import ManualClock
 from paycore.ledger.service import Ledger
 from paycore.payments.model import Order
 from paycore.payments.service import PayinCommand, PayoutCommand
+from paycore.platform.config import Settings
 from paycore.recon import formats
 from paycore.recon.model import (
     ControlTotals,
@@ -175,6 +176,7 @@ def runtime(
     ledger: Ledger,
     field_cipher: FieldCipher,
     alpha: ScriptedChannel,
+    tmp_path: Path,
 ) -> Iterator[Runtime]:
     yield from scripted_runtime(
         database_url=database_url,
@@ -183,6 +185,7 @@ def runtime(
         ledger=ledger,
         cipher=field_cipher,
         channels=[alpha],
+        settings=Settings(database_url=database_url, expiry_interval_s=1.0, data_dir=str(tmp_path)),
         fees_bps={"alpha": ALPHA_FEE_BPS},
     )
 

@@ -80,31 +80,21 @@ class Landing:
             receipt = store.get_receipt(conn, order.id)
         if receipt is None:
             self._subaccounts.ensure(order.merchant_id, bank, owner=owner, role=Role.BUYER)
-            receipt = self._record(bank, order, owner, amount)
+            receipt = self.record(_receipt_of(bank, order, owner, amount))
         if receipt.status is not ReceiptStatus.LANDING:
             return receipt
         return self.post(bank, receipt)
 
-    def _record(self, bank: CustodyBank, order: Order, owner: str, amount: int) -> Receipt:
-        received_at = order.finished_at or order.updated_at
-        receipt = Receipt(
-            id=order.id,
-            bank=bank.name,
-            merchant_id=order.merchant_id,
-            owner=owner,
-            amount=amount,
-            currency=bank.currency,
-            received_at=received_at,
-            business_date=business_date_of(bank, received_at),
-            status=ReceiptStatus.LANDING,
-        )
+    def record(self, receipt: Receipt) -> Receipt:
+        """Record a receipt about to land, once: the stored one if another worker (the
+        listener and the sweep, two reconciliation runs) recorded it first."""
         try:
             with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
                 store.insert_receipt(conn, receipt, self._clock.now())
         except IntegrityError:
-            pass  # the listener and the sweep raced: the other one recorded it
+            pass  # raced: the other one's stands
         with self._engine.connect() as conn:
-            return store.get_receipt(conn, order.id) or receipt
+            return store.get_receipt(conn, receipt.id) or receipt
 
     def post(self, bank: CustodyBank, receipt: Receipt) -> Receipt:
         """Move a recorded receipt's money into its sub-account: from the merchant's wallet
@@ -169,6 +159,21 @@ class Landing:
             start = page[-1].finished_at or end
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             store_runs.set_swept_until(conn, SWEEP_NAME, end)
+
+
+def _receipt_of(bank: CustodyBank, order: Order, owner: str, amount: int) -> Receipt:
+    received_at = order.finished_at or order.updated_at
+    return Receipt(
+        id=order.id,
+        bank=bank.name,
+        merchant_id=order.merchant_id,
+        owner=owner,
+        amount=amount,
+        currency=bank.currency,
+        received_at=received_at,
+        business_date=business_date_of(bank, received_at),
+        status=ReceiptStatus.LANDING,
+    )
 
 
 def _valid_owner(owner: str) -> bool:

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from paycore.channels.model import BankAccount
 from paycore.clock import Clock
@@ -33,7 +32,6 @@ from paycore.custody.model import (
 from paycore.ledger.model import AccountStatus
 from paycore.ledger.service import Ledger
 from paycore.payments import bookkeeping as books
-from paycore.platform.db import WRITER
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import mask_account_number
 
@@ -89,8 +87,7 @@ class StatementMoney:
         # had a pay-in yet.
         self._ledger.create_accounts([books.wallet_request(str(row["merchant_id"]), currency)])
         if receipt is None:
-            receipt = self._record(
-                bank,
+            receipt = self._landing.record(
                 Receipt(
                     id=receipt_id,
                     bank=bank.name,
@@ -147,15 +144,6 @@ class StatementMoney:
                     return None
                 return bank, dict(row)
         return None
-
-    def _record(self, bank: CustodyBank, receipt: Receipt) -> Receipt:
-        try:
-            with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-                store.insert_receipt(conn, receipt, self._clock.now())
-        except IntegrityError:
-            pass  # two runs offered the same line at once: the other one recorded it
-        with self._engine.connect() as conn:
-            return store.get_receipt(conn, receipt.id) or receipt
 
 
 def _payer_context(receipt_id: str) -> str:

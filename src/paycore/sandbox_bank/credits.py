@@ -56,7 +56,7 @@ class CreditRequest:
 
 def credit_request_of(data: Mapping[str, Any]) -> CreditRequest:
     """`{"account", "amount_minor", "currency", "payer": {"account_number", "name"}}`."""
-    account = _account(data, "account")
+    account = _account(data.get("account"), "account")
     amount, currency = fields.money_of(data)
     payer = fields.object_of(data, "payer")
     name = payer.get("name")
@@ -64,11 +64,11 @@ def credit_request_of(data: Mapping[str, Any]) -> CreditRequest:
         raise Rejected(
             INVALID_REQUEST, f"payer.name is required, at most {NAME_LENGTH_MAX} characters"
         )
-    return CreditRequest(account, amount, currency, _account(payer, "payer.account_number"), name)
+    payer_account = _account(payer.get("account_number"), "payer.account_number")
+    return CreditRequest(account, amount, currency, payer_account, name)
 
 
-def _account(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name.rsplit(".", 1)[-1])
+def _account(value: object, name: str) -> str:
     if not isinstance(value, str) or not value.isascii() or not value.isalnum():
         raise Rejected(INVALID_REQUEST, f"{name} must be letters and digits")
     if not 4 <= len(value) <= ACCOUNT_LENGTH_MAX:

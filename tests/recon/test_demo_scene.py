@@ -1,64 +1,26 @@
-"""The reconciliation scene of `paycore demo`, on a scripted bank that serves statements
-like the sandbox bank does."""
+"""The reconciliation scene of `paycore demo`, on the scripted bank `alpha` serving its
+statements like the sandbox bank does."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
-from sqlalchemy import Engine
 
-from paycore.clock import ManualClock
 from paycore.demo import reconciliation
-from paycore.ledger.service import Ledger
 from paycore.payments.model import Order
-from paycore.platform.config import Settings
 from paycore.recon.breaks import suspense_account
 from paycore.recon.model import business_date_of
 from paycore.runtime import Runtime
 from paycore.sandbox_bank import statement as bank_statement
-from paycore.security.crypto import FieldCipher
 from tests.payments.fakes import ScriptedChannel, accepted, succeeded
-from tests.payments.http_conftest import scripted_runtime
-from tests.recon.conftest import START, pay
+from tests.recon.conftest import pay
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=START)
-
-
-@pytest.fixture
-def alpha() -> ScriptedChannel:
-    return ScriptedChannel("alpha")
-
-
-@pytest.fixture
-def runtime(
-    database_url: str,
-    engine: Engine,
-    clock: ManualClock,
-    ledger: Ledger,
-    field_cipher: FieldCipher,
-    alpha: ScriptedChannel,
-    tmp_path: Path,
-) -> Iterator[Runtime]:
-    yield from scripted_runtime(
-        database_url=database_url,
-        engine=engine,
-        clock=clock,
-        ledger=ledger,
-        cipher=field_cipher,
-        channels=[alpha],
-        settings=Settings(database_url=database_url, data_dir=str(tmp_path), expiry_interval_s=1),
-    )
 
 
 def serve_statements(alpha: ScriptedChannel, runtime: Runtime, orders: list[Order]) -> None:
@@ -101,12 +63,6 @@ def serve_statements(alpha: ScriptedChannel, runtime: Runtime, orders: list[Orde
 
     alpha.statement_format = "sandbox_csv"  # type: ignore[attr-defined]
     alpha.fetch_statement = fetch  # type: ignore[method-assign]
-
-
-@pytest.fixture
-def merchant_id(runtime: Runtime) -> str:
-    merchant, _secret = runtime.merchants.create(name="Recon Shop", fee_bps=100)
-    return merchant.id
 
 
 def test_the_scene_reconciles_today_and_resolves_the_walk_in_pay_in_booked_to_suspense(
