@@ -50,7 +50,7 @@ from rich.table import Table
 from sqlalchemy.engine import URL
 
 from common import check_pg_url, free_port, psycopg_dsn
-from paycore.ledger.model import AccountFlags, TransferRequest
+from paycore.ledger.model import AccountFlags, AccountOrigin, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.platform.db import make_engine, upgrade
 from paycore.security.service import ApiKeys
@@ -310,7 +310,13 @@ def create_accounts(ledger: Ledger, ids: Sequence[str]) -> int:
     created = 0
     for start in range(0, len(ids), ACCOUNT_CHUNK):
         chunk = ids[start : start + ACCOUNT_CHUNK]
-        requests = [AccountRequest(currency=CURRENCY, id=i, flags=AccountFlags.NONE) for i in chunk]
+        # API accounts: scenario d moves their money through the HTTP API with a platform key.
+        requests = [
+            AccountRequest(
+                currency=CURRENCY, id=i, flags=AccountFlags.NONE, origin=AccountOrigin.API
+            )
+            for i in chunk
+        ]
         created += sum(1 for _, fresh in ledger.create_accounts(requests) if fresh)
     return created
 

@@ -31,6 +31,8 @@ from paycore.security.service import ApiKeys
 from paycore.tables import metadata
 from paycore.web.app import create_app
 
+pytest_plugins = ["tests.pii_guard"]  # no clear card, ID or phone number in any output
+
 POSTGRES_URL = os.environ.get("PAYCORE_DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
 from paycore.collection.cli import collection_app
+from paycore.commands import TextArguments
 from paycore.custody.cli import custody_app
 from paycore.demo.cli import demo
 from paycore.ledger.cli import accounts_app, ledger_app, transfers_app
@@ -25,7 +28,11 @@ from paycore.security.cli import keys_app
 from paycore.split.cli import split_app
 from paycore.wallets.cli import wallets_app
 
-app = typer.Typer(help="paycore: payment platform on a double-entry ledger.", no_args_is_help=True)
+app = typer.Typer(
+    help="paycore: payment platform on a double-entry ledger.",
+    no_args_is_help=True,
+    cls=TextArguments,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
@@ -70,7 +77,8 @@ def serve(
     sandbox: Annotated[
         bool,
         typer.Option(
-            help="with the default channels, start the sandbox bank if none answers on :8100"
+            help="with the default channels, start the sandbox bank if none answers at"
+            " PAYCORE_SANDBOX_URL (:8100)"
         ),
     ] = True,
 ) -> None:
@@ -85,6 +93,10 @@ def serve(
     # Channels call back where this server listens, unless told otherwise (a proxy, say).
     os.environ.setdefault("PAYCORE_PUBLIC_URL", f"http://{host}:{port}")
     bank = _prepare_channels(Settings.from_env(), start_sandbox=sandbox)
+    # uvicorn stops on SIGTERM, then raises it again under the handler it found: with the
+    # default one the process would die there, before the bank is stopped below. (The bank
+    # stops with this process anyway, even on SIGKILL: it holds a lifeline.)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(
             "paycore.web.app:create_app", factory=True, host=host, port=port, workers=workers,
@@ -92,13 +104,18 @@ def serve(
         )  # fmt: skip
     finally:
         if bank is not None:
-            bank.terminate()
-            bank.wait(timeout=10)
+            from paycore.sandbox_bank import launcher
+
+            launcher.stop_bank(bank)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _prepare_channels(settings: Settings, *, start_sandbox: bool) -> subprocess.Popen[bytes] | None:
-    """Make sandbox channels' keys before any worker starts; start the default sandbox bank
-    when nothing answers where it should be."""
+    """Make sandbox channels' keys before any worker starts; refuse a bank that answers with
+    other keys; start the default sandbox bank when nothing answers where it should be."""
     from paycore.channels.config import read_config
     from paycore.sandbox_bank import launcher
 
@@ -107,15 +124,35 @@ def _prepare_channels(settings: Settings, *, start_sandbox: bool) -> subprocess.
             continue
         data_dir = Path(channel.data_dir)
         launcher.ensure_keys(data_dir)
-        default = not settings.channels_file
-        if default and start_sandbox and not launcher.is_answering(channel.base_url):
-            bank_port = int(channel.base_url.rsplit(":", 1)[1].split("/")[0])
+        if launcher.is_answering(channel.base_url):
+            mismatch = launcher.keys_mismatch(
+                channel.base_url, data_dir, merchant_id=channel.merchant_id
+            )
+            if mismatch is not None:
+                advice = launcher.stale_bank_advice(channel.base_url, data_dir, mismatch)
+                typer.echo(f"error sandbox_bank_keys_mismatch: {advice}", err=True)
+                raise typer.Exit(1)
+            typer.echo(f"using the sandbox bank already answering on {channel.base_url}")
+        elif start_sandbox and not settings.channels_file:
+            bank_port = urlsplit(channel.base_url).port or 80
             typer.echo(f"starting the sandbox bank on {channel.base_url} ({data_dir})")
-            return launcher.start_bank(data_dir, port=bank_port)
+            try:
+                bank = launcher.start_bank(data_dir, port=bank_port)
+            except RuntimeError as exc:
+                typer.echo(f"error sandbox_bank_not_started: {exc}", err=True)
+                raise typer.Exit(1) from exc
+            typer.echo(f"sandbox bank running (pid {bank.pid})")
+            return bank
     return None
 
 
 def main() -> None:
+    from paycore.platform.lifeline import stop_with_parent
+    from paycore.security.masking import install_redaction, redact_stderr
+
+    stop_with_parent()  # a no-op unless a paycore process started this one
+    install_redaction()  # every command's log records, not only the web app's
+    redact_stderr()  # error messages quoting an argument, tracebacks
     app()
 
 

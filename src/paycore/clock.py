@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+
+from paycore.errors import Rejected
+from paycore.limits import BUSINESS_DATE_MAX, BUSINESS_DATE_MIN
 
 
 class Clock(Protocol):
@@ -33,3 +36,18 @@ class ManualClock:
         with self._lock:
             self._now += timedelta(seconds=seconds)
             return self._now
+
+
+def date_problem(value: date) -> str | None:
+    """Why paycore cannot compute with `value` (a date or an instant), or None."""
+    day = value.date() if isinstance(value, datetime) else value
+    if BUSINESS_DATE_MIN <= day <= BUSINESS_DATE_MAX:
+        return None
+    return f"{value.isoformat()} is outside {BUSINESS_DATE_MIN} to {BUSINESS_DATE_MAX}"
+
+
+def check_date(value: date, *, field: str) -> None:
+    """Rejected('date_out_of_range') naming `field`, for a date outside the business years."""
+    problem = date_problem(value)
+    if problem is not None:
+        raise Rejected("date_out_of_range", f"{field}: {problem}")

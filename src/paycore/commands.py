@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from paycore.channels.config import Channels, load_channels
 from paycore.channels.registry import ChannelRegistry
@@ -20,6 +22,7 @@ from paycore.channels.routing import Router
 from paycore.errors import Rejected
 from paycore.platform.config import Settings
 from paycore.security.crypto import CipherError
+from paycore.text import text_problem
 
 if TYPE_CHECKING:
     from paycore.runtime import Runtime
@@ -28,8 +31,22 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
+class TextArguments(TyperGroup):
+    """The root command: every argument of every command (names, notes, references, ids)
+    is text paycore can store, checked once here before any command runs (PostgreSQL
+    cannot store a NUL; other control characters forge log lines)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click Context
+        for position, argument in enumerate(args, start=1):
+            problem = text_problem(argument)
+            if problem is not None:
+                raise refuse("invalid_text", f"argument {position}: {problem}")
+        return super().parse_args(ctx, args)
+
+
 def refuse(code: str, detail: str) -> typer.Exit:
-    err.print(f"[red]refused[/red] {code}: {detail}")
+    # A detail may quote a file's cell: "[/x]" in it is text, not rich markup to fail on.
+    err.print(f"[red]refused[/red] {escape(code)}: {escape(detail)}")
     return typer.Exit(2)
 
 

@@ -21,12 +21,30 @@ class Currency:
     exponent: int
 
 
+MONEY_X_CODES = frozenset({"XAF", "XCD", "XCG", "XOF", "XPF"})
+"""The X-codes that are a country's money: the CFA francs, the East Caribbean dollar, the
+Caribbean guilder and the CFP franc. Every other X-code is not money paycore can move:
+XXX means "no currency", XTS is for testing, XAU/XAG/XPT/XPD are metals by the troy
+ounce, XBA-XBD bond-market units, XDR/XSU/XUA/XAD units of account of institutions, and
+XEU/XFO/XFU/XRE withdrawn units (ISO gives most of them no minor unit at all; CLDR's 2 is
+a placeholder)."""
+
+FUND_CODES = frozenset({"BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"})
+"""ISO 4217's fund codes: indexed units of account and next-day dollars, booked beside a
+currency but never paid with; a payment in them is a mistake for the currency itself."""
+
+
 @functools.cache
 def _known_codes() -> frozenset[str]:
-    return frozenset(list_currencies())
+    return frozenset(
+        code
+        for code in list_currencies()
+        if (not code.startswith("X") or code in MONEY_X_CODES) and code not in FUND_CODES
+    )
 
 
 def is_known_currency(code: str) -> bool:
+    """Whether `code` is ISO 4217 money paycore moves (not XXX, XTS, metals, funds)."""
     return len(code) == 3 and code in _known_codes()
 
 
@@ -34,6 +52,8 @@ def is_known_currency(code: str) -> bool:
 def currency(code: str) -> Currency:
     """The currency for an ISO 4217 alphabetic code, or Rejected('unknown_currency')."""
     if not is_known_currency(code):
+        if code in list_currencies():
+            raise Rejected("unknown_currency", f"{code!r} is an ISO 4217 code but not money")
         raise Rejected("unknown_currency", f"{code!r} is not an ISO 4217 currency code")
     return Currency(code=code, exponent=get_currency_precision(code))
 

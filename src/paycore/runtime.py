@@ -23,6 +23,7 @@ from paycore.channels.model import BankAccount
 from paycore.channels.registry import HealthProber
 from paycore.clock import Clock, SystemClock
 from paycore.collection.service import Collections
+from paycore.consistency.service import FlowCheck
 from paycore.custody.service import Custody
 from paycore.ledger.checks import LedgerChecks, run_check_worker
 from paycore.ledger.service import Ledger, run_expiry_worker
@@ -166,7 +167,11 @@ class Runtime:
             payments=payments,
             janitor=Janitor(ctx, payments.settler),
             ledger_checks=LedgerChecks(
-                engine, ledger, clock, interval_s=settings.ledger_check_interval_s
+                engine,
+                ledger,
+                clock,
+                interval_s=settings.ledger_check_interval_s,
+                flows=[FlowCheck(engine, clock)],  # what the balances cannot show
             ),
             wallets=wallets,
             split=Splits(

@@ -381,6 +381,8 @@ def test_a_callback_signed_by_the_bank_is_parsed(
         ("not_json", "malformed_notification"),
         ("missing_fields", "malformed_notification"),
         ("unknown_status", "malformed_notification"),
+        ("deep", "malformed_notification"),
+        ("duplicate_status", "malformed_notification"),
     ],
 )
 def test_a_forged_stale_or_malformed_callback_is_a_bad_notification(
@@ -391,6 +393,8 @@ def test_a_forged_stale_or_malformed_callback_is_a_bad_notification(
         "not_json": b"{oops",
         "missing_fields": b'{"notification_id": "n"}',
         "unknown_status": CALLBACK.replace(b'"succeeded"', b'"maybe"'),
+        "deep": b"[" * 100_000 + b"]" * 100_000,
+        "duplicate_status": CALLBACK.replace(b"}", b', "status": "failed"}'),
     }.get(forge, CALLBACK)
     key = signing.generate_private_key() if forge == "other_key" else bank_key
     stale = int(time.time()) - signing.REPLAY_WINDOW_S - 10 if forge == "stale" else None

@@ -185,7 +185,7 @@ def test_a_cutoff_refund_that_fails_later_puts_the_money_back_into_the_subaccoun
     assert desk.receipt(payin).status is ReceiptStatus.REFUND_FAILED
     assert desk.balance("buyer-1") == 10_000
     report = desk.runtime.custody.cutoff_report("sandbox_custody", DAY)
-    assert report.lines[0].outcome == "refund_failed"
+    assert report.lines[0].outcome == "needs_attention:account_closed"
     assert desk.runtime.ledger.check().ok
 
 
@@ -211,7 +211,7 @@ def test_a_cutoff_refund_payments_refuses_ends_reported_with_the_money_back_in_c
         "refund_exceeds_refundable",
     )
     assert desk.balance("buyer-1") == 10_000  # held in custody for operations to settle
-    assert [line.outcome for line in run.lines] == ["refund_refused:refund_exceeds_refundable"]
+    assert [line.outcome for line in run.lines] == ["needs_attention:refund_exceeds_refundable"]
     assert run.status == again.status == "completed" and again.lines == run.lines
     assert len(refunds_of(desk.runtime, payin)) == 1  # the merchant's own
     assert desk.runtime.ledger.check().ok

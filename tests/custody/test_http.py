@@ -217,8 +217,8 @@ def test_a_cutoff_or_check_of_a_day_at_the_end_of_the_calendar_is_refused_not_a_
 ) -> None:
     body = {"bank": "sandbox_custody", "business_date": day}
 
-    assert_problem(client.post("/v1/custody/cutoffs", json=body), 422, "invalid_business_date")
-    assert_problem(client.post("/v1/custody/checks", json=body), 422, "invalid_business_date")
+    assert_problem(client.post("/v1/custody/cutoffs", json=body), 422, "date_out_of_range")
+    assert_problem(client.post("/v1/custody/checks", json=body), 422, "date_out_of_range")
     assert client.get("/v1/custody/checks", params={"bank": "sandbox_custody"}).json() == {
         "data": []
     }

@@ -159,7 +159,7 @@ def test_a_payback_the_payers_bank_declines_puts_the_money_back_in_the_sub_accou
     receipt = custody.get_receipt(desk.merchant_id, f"stm_brk{surplus['id']}")
 
     assert receipt.status is ReceiptStatus.REFUND_FAILED
-    assert [line.outcome for line in run.lines] == ["refund_failed"]
+    assert [line.outcome for line in run.lines] == ["needs_attention:account_closed"]
     assert desk.balance("buyer-10") == 9_000  # back in custody, for operations to settle
     assert desk.runtime.ledger.check().ok
 
@@ -224,7 +224,7 @@ def test_a_payer_that_cannot_be_read_at_the_cut_off_is_reported_and_the_money_st
     after = custody.get_receipt(desk.merchant_id, receipt.id)
 
     assert after.status is ReceiptStatus.REFUND_FAILED
-    assert [line.outcome for line in run.lines] == ["refund_refused:payer_unreadable"]
+    assert [line.outcome for line in run.lines] == ["needs_attention:payer_unreadable"]
     assert desk.balance("buyer-12") == 5_000
 
 

@@ -69,7 +69,7 @@ def test_a_payback_that_the_payers_bank_returns_after_it_succeeded_goes_back_int
     assert desk.balance("buyer-20") == 20_000  # the payer's money, in custody again
     assert _balance(desk, wallet) == wallet_before  # not the merchant's to pay out
     assert done.status is ReceiptStatus.REFUND_FAILED
-    assert line.outcome == "refund_failed"
+    assert line.outcome == "needs_attention:payback_returned"
     assert desk.runtime.ledger.check().ok
 
 

@@ -276,9 +276,8 @@ class ReferenceLedger:
         if amount > hold.amount:
             return "exceeds_pending_transfer_amount"
         is_post = bool(t.flags & POST)
-        debit, credit = self.accounts[hold.debit], self.accounts[hold.credit]
-        if is_post and status_problem(debit, credit):  # a void only releases, so it may
-            return status_problem(debit, credit) or ""
+        # A live hold predates any freeze (a frozen account takes no new one): it is
+        # committed money, so it may be posted or voided whatever the accounts' status.
         self._move(hold.debit, hold.credit, -hold.amount, pending=True)
         if is_post:
             self._move(hold.debit, hold.credit, amount, pending=False)

@@ -18,7 +18,7 @@ from paycore.ledger.service import Ledger
 PROBLEM_JSON = "application/problem+json"
 
 ACCOUNT_FIELDS = {
-    "id", "currency", "currency_exponent", "code", "owner_id", "flags", "status",
+    "id", "currency", "currency_exponent", "code", "owner_id", "origin", "flags", "status",
     "debits_pending", "debits_posted", "credits_pending", "credits_posted", "available",
     "metadata", "created_at",
 }  # fmt: skip
@@ -83,7 +83,7 @@ def test_creating_an_account_returns_201_with_every_field(
     assert set(account) == ACCOUNT_FIELDS
     assert account == {
         "id": "acct_cash", "currency": "CNY", "currency_exponent": 2, "code": 1001,
-        "owner_id": "merchant_1",
+        "owner_id": "merchant_1", "origin": "api",
         "flags": ["debits_must_not_exceed_credits"], "status": "active", "debits_pending": 0,
         "debits_posted": 0, "credits_pending": 0, "credits_posted": 0, "available": 0,
         "metadata": {"name": "cash"}, "created_at": account["created_at"],

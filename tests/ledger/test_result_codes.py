@@ -514,18 +514,36 @@ SCENARIOS: list[Scenario] = [
         "account_closed",
         statuses(A=AccountStatus.CLOSED),
     ),
-    fails(
-        "a_hold_on_a_frozen_account_cannot_be_posted",
-        post("p1", "h1"),
-        "account_frozen",
-        HOLD,
-        statuses(A=AccountStatus.FROZEN),
-        balances=HOLD_BALANCES,
+    # A hold taken before a freeze is committed money (a payout the bank may have paid):
+    # it can still be posted or voided; the freeze stops only new holds and transfers.
+    Scenario(
+        "a_hold_on_a_frozen_debit_account_can_still_be_posted",
+        [HOLD, statuses(A=AccountStatus.FROZEN), ok(post("p1", "h1"))],
+        PAID_BALANCES,
+        {"h1": (TransferStatus.POSTED_PENDING, 100), "p1": (TransferStatus.POSTED, 100)},
+    ),
+    Scenario(
+        "a_hold_on_a_frozen_credit_account_can_still_be_posted_in_part",
+        [HOLD, statuses(B=AccountStatus.FROZEN), ok(post("p1", "h1", 40))],
+        {"A": bal(dpo=40), "B": bal(cpo=40)},
+        {"h1": (TransferStatus.POSTED_PENDING, 100), "p1": (TransferStatus.POSTED, 40)},
     ),
     Scenario(
         "a_hold_on_a_frozen_account_can_be_voided",
         [HOLD, statuses(A=AccountStatus.FROZEN), ok(void("v1", "h1"))],
         transfers={"h1": (TransferStatus.VOIDED_PENDING, 100), "v1": (TransferStatus.VOIDED, 100)},
+    ),
+    fails(
+        "a_frozen_account_takes_no_new_hold",
+        hold("h1"),
+        "account_frozen",
+        statuses(A=AccountStatus.FROZEN),
+    ),
+    fails(
+        "a_frozen_account_takes_no_new_hold_on_its_credit_side",
+        hold("h1"),
+        "account_frozen",
+        statuses(B=AccountStatus.FROZEN),
     ),
     Scenario(
         "a_frozen_account_that_is_unfrozen_accepts_transfers_again",
@@ -1013,13 +1031,6 @@ PRECEDENCE: list[Precedence] = [
         post("p1", "h1", 101),
         post("p2", "h2", 101),
         [ok(hold("h1", timeout_s=60), hold("h2", "A", "C")), advance(61)],
-    ),
-    Precedence(
-        "exceeds_pending_transfer_amount",
-        "account_frozen",
-        post("p1", "h1", 101),
-        post("p2", "h1", 100),
-        [HOLD, statuses(A=AccountStatus.FROZEN)],
     ),
     Precedence(
         "debit_account_not_found",

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from paycore.ledger.model import AccountOrigin
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.merchants.service import Merchants
 from paycore.security.model import split_key
@@ -33,8 +34,15 @@ def key_for(api_keys: ApiKeys, merchants: Merchants) -> KeyFor:
 
 @pytest.fixture
 def two_merchants_accounts(ledger: Ledger) -> None:
-    for account_id, owner in (("acct_a", "mch_a"), ("acct_b", "mch_b"), ("acct_p", None)):
-        ledger.create_account(AccountRequest(id=account_id, currency="CNY", owner_id=owner))
+    """Accounts opened through the ledger's API (a flow's are out of every key's reach)."""
+    for account_id, owner in (
+        ("acct_a", "mch_a"),
+        ("acct_b", "mch_b"),
+        ("acct_p", None),
+    ):
+        ledger.create_account(
+            AccountRequest(id=account_id, currency="CNY", owner_id=owner, origin=AccountOrigin.API)
+        )
 
 
 def assert_problem(response: Any, status: int, code: str) -> None:
@@ -157,9 +165,12 @@ def transfer(transfer_id: str, debit: str, credit: str, **fields: Any) -> dict[s
 
 @pytest.mark.usefixtures("two_merchants_accounts")
 def test_a_merchant_key_writes_the_ledger_only_with_ledger_write(
-    client: TestClient, key_for: KeyFor
+    client: TestClient, key_for: KeyFor, ledger: Ledger
 ) -> None:
-    body = {"transfers": [transfer("tr_1", "acct_a", "acct_b")]}
+    ledger.create_account(
+        AccountRequest(id="acct_a2", currency="CNY", owner_id="mch_a", origin=AccountOrigin.API)
+    )
+    body = {"transfers": [transfer("tr_1", "acct_a", "acct_a2")]}
 
     refused = client.post("/v1/transfers", json=body, headers=key_for("mch_a"))
     allowed = client.post("/v1/transfers", json=body, headers=key_for("mch_a", "ledger:write"))
@@ -185,8 +196,12 @@ def test_a_merchant_cannot_move_money_out_of_another_merchants_account(
         headers=writer,
     )
 
-    assert_problem(theft, 404, "account_not_found")
-    assert_problem(post_their_hold, 404, "account_not_found")
+    # Exactly what a missing account or hold answers: nothing about the other merchant leaks.
+    assert theft.json()["results"] == [{"id": "tr_x", "result": "debit_account_not_found"}]
+    assert post_their_hold.json()["results"] == [
+        {"id": "tr_post", "result": "pending_transfer_not_found"}
+    ]
+    assert "acct_b" not in post_their_hold.text
     assert ledger.get_transfer("tr_x") is None and ledger.get_transfer("tr_post") is None
 
 
@@ -194,7 +209,9 @@ def test_a_merchant_cannot_move_money_out_of_another_merchants_account(
 def test_a_merchant_sees_only_transfers_touching_its_accounts(
     client: TestClient, key_for: KeyFor, ledger: Ledger
 ) -> None:
-    ledger.create_account(AccountRequest(id="acct_b2", currency="CNY", owner_id="mch_b"))
+    ledger.create_account(
+        AccountRequest(id="acct_b2", currency="CNY", owner_id="mch_b", origin=AccountOrigin.API)
+    )
     body = {
         "transfers": [transfer("tr_ab", "acct_b", "acct_a"), transfer("tr_bb", "acct_b", "acct_b2")]
     }

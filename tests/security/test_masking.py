@@ -10,14 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paycore.security.masking import (
-    RedactCardNumbers,
+    RedactPersonalData,
     install_redaction,
     mask_account_number,
     mask_card,
     mask_id_number,
     mask_name,
     mask_phone,
-    redact_card_numbers,
+    redact_personal_numbers,
 )
 
 PANS = st.text(alphabet="0123456789", min_size=13, max_size=19)
@@ -110,7 +110,7 @@ def test_a_masked_id_number_shows_only_its_first_and_last_character(number: str)
 def test_card_number_runs_in_text_are_masked_and_other_numbers_are_not(
     text: str, redacted: str
 ) -> None:
-    assert redact_card_numbers(text) == redacted
+    assert redact_personal_numbers(text) == redacted
 
 
 def _record(msg: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -122,7 +122,7 @@ def _record(msg: str, *args: object, **extra: object) -> logging.LogRecord:
 def test_the_log_filter_masks_card_numbers_in_messages_arguments_and_extras() -> None:
     record = _record("payer %s paid with %s", "p1", "6228480012341234", card="6228480012341234")
 
-    assert RedactCardNumbers().filter(record) is True
+    assert RedactPersonalData().filter(record) is True
 
     assert record.getMessage() == "payer p1 paid with 622848******1234"
     assert record.card == "622848******1234"  # type: ignore[attr-defined]
@@ -136,7 +136,7 @@ def test_the_log_filter_masks_card_numbers_in_exception_traces() -> None:
             "paycore", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
         )
 
-    RedactCardNumbers().filter(record)
+    RedactPersonalData().filter(record)
     formatted = logging.Formatter().format(record)
 
     assert "6228480012341234" not in formatted and "622848******1234" in formatted
@@ -153,4 +153,4 @@ def test_installed_redaction_masks_records_of_any_paycore_logger(
 
     assert "6228480012341234" not in caplog.text
     assert "622848******1234" in caplog.text
-    assert sum(isinstance(f, RedactCardNumbers) for f in caplog.handler.filters) == 1
+    assert sum(isinstance(f, RedactPersonalData) for f in caplog.handler.filters) == 1

@@ -9,7 +9,8 @@
 Only `name`, `type` and `base_url` of a channel and `product` and `candidates` of a route
 are required; `breaker` takes any field of BreakerPolicy. Unknown keys are errors, so a typo
 never silently falls back to a default. Without a file: one sandbox channel named "sandbox"
-at http://127.0.0.1:8100 with its keys in <data_dir>/sandbox-bank, routed for every product.
+at PAYCORE_SANDBOX_URL (default http://127.0.0.1:8100) with its keys in
+<data_dir>/sandbox-bank, routed for every product.
 Every problem is Rejected("invalid_channel_config") naming the place, e.g.
 `channels[1].timeout_s: must be a number > 0 and <= 60`.
 """
@@ -17,7 +18,6 @@ Every problem is Rejected("invalid_channel_config") naming the place, e.g.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import random
 import re
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from paycore import strict_json
 from paycore.channels.health import BreakerPolicy, Monotonic
 from paycore.channels.model import Channel, Operation
 from paycore.channels.registry import ChannelRegistry
@@ -149,7 +150,7 @@ def default_config(settings: Settings) -> ChannelsConfig:
     sandbox = ChannelConfig(
         name=DEFAULT_CHANNEL_NAME,
         type="sandbox",
-        base_url=DEFAULT_SANDBOX_URL,
+        base_url=settings.sandbox_url,
         data_dir=_default_data_dir(settings),
         fee_bps=0,  # the sandbox bank charges nothing unless started with a fee
     )
@@ -169,9 +170,9 @@ def read_config(settings: Settings, *, types: Mapping[str, object] | None = None
     if len(raw) > CONFIG_BYTES_MAX:
         raise Rejected("invalid_channel_config", f"{path}: over {CONFIG_BYTES_MAX} bytes")
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise Rejected("invalid_channel_config", f"{path}: not JSON: {error}") from None
+        data = strict_json.loads(raw)
+    except strict_json.MalformedJson as error:
+        raise Rejected("invalid_channel_config", f"{path}: not JSON: {error.detail}") from None
     try:
         return parse_config(data, settings=settings, types=types)
     except Rejected as error:

@@ -42,6 +42,7 @@ from urllib.parse import quote
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from paycore import strict_json
 from paycore.channels import signing
 from paycore.channels.model import (
     BadNotification,
@@ -209,13 +210,15 @@ class SandboxChannel:
             code = "stale_notification" if exc.code == "stale_signature" else "bad_signature"
             raise BadNotification(self.name, code, exc.detail) from exc
         try:
-            data = json.loads(body)
+            data = strict_json.loads(body)
             return Notification(
                 notification_id=_text(data, "notification_id"),
                 operation=Operation(_text(data, "type")),
                 reference=_text(data, "reference"),
                 result=_result_of(data),
             )
+        except strict_json.MalformedJson as exc:
+            raise BadNotification(self.name, "malformed_notification", exc.detail) from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BadNotification(self.name, "malformed_notification", str(exc)) from exc
 

@@ -20,9 +20,9 @@ from paycore.collection.service import PLANS_PAGE_MAX, Collections
 from paycore.collection.views import line_view, plan_view, report_view
 from paycore.security.api import merchant_of, require, require_platform
 from paycore.security.model import Principal
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import JsonRoute, StrictBody
 
-router = APIRouter(prefix="/v1/collection-plans", tags=["collection"])
+router = APIRouter(prefix="/v1/collection-plans", tags=["collection"], route_class=JsonRoute)
 
 
 async def get_collections(request: Request) -> Collections:

@@ -178,7 +178,10 @@ def parse_month(text: str) -> date:
     match = _MONTH.fullmatch(text)
     if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
         raise Rejected("invalid_start_month", "start_month is YYYY-MM")
-    return date(int(match.group(1)), int(match.group(2)), 1)
+    month = date(int(match.group(1)), int(match.group(2)), 1)
+    if month > limits.BUSINESS_DATE_MAX:
+        raise Rejected("date_out_of_range", f"start_month is at most {_last_month():%Y-%m}")
+    return month
 
 
 def parse_due_day(value: str | int) -> str:
@@ -214,6 +217,15 @@ def check_terms(terms: Terms, *, has_card: bool, today: date) -> int:
         )
     if (terms.method is Method.CHANNEL) != has_card:
         raise Rejected("card_number_mismatch", "a card number is needed by, and only by, channel")
+    # Every period of a fixed plan falls in the business years; an open-ended one ends at
+    # their last month (due_at has no period after it), so only its first must.
+    horizon = terms.periods or 1
+    if horizon > periods_in_range(terms.start_month):
+        raise Rejected(
+            "date_out_of_range",
+            f"period {horizon} would fall due after {_last_month():%Y-%m}, the last month"
+            " paycore schedules",
+        )
     if due_date(terms, 1) < today:
         raise Rejected("start_in_past", "the first period would fall due before today")
     fee = fee_of(terms)
@@ -254,6 +266,16 @@ def allocate(total: int, weights: list[int]) -> list[int]:
 # -- the schedule -----------------------------------------------------------------------
 
 
+def _last_month() -> date:
+    return limits.BUSINESS_DATE_MAX.replace(day=1)
+
+
+def periods_in_range(start_month: date) -> int:
+    """Periods from `start_month` to the last business month, both included."""
+    last = _last_month()
+    return (last.year - start_month.year) * 12 + last.month - start_month.month + 1
+
+
 def add_months(month: date, count: int) -> date:
     index = month.year * 12 + (month.month - 1) + count
     return date(index // 12, index % 12 + 1, 1)
@@ -271,6 +293,8 @@ def due_at(terms: Terms, period_no: int) -> datetime | None:
     """The instant (UTC) period `period_no` falls due, or None past the plan's last one."""
     if terms.periods is not None and period_no > terms.periods:
         return None
+    if period_no > periods_in_range(terms.start_month):
+        return None  # a plan stored before the bound ends at it, rather than overflow
     local = datetime.combine(due_date(terms, period_no), time(0), tzinfo=BUSINESS_TZ)
     return local.astimezone(UTC)
 

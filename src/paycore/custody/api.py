@@ -29,9 +29,9 @@ from paycore.custody.views import (
 from paycore.errors import Rejected
 from paycore.security.api import merchant_of, owner_filter, require
 from paycore.security.model import Principal
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import BusinessDate, JsonRoute, StrictBody
 
-router = APIRouter(prefix="/v1/custody", tags=["custody"])
+router = APIRouter(prefix="/v1/custody", tags=["custody"], route_class=JsonRoute)
 
 
 async def get_custody(request: Request) -> Custody:
@@ -120,7 +120,7 @@ def list_receipts(
     custody: CustodyDep,
     principal: Reader,
     bank: str | None = None,
-    business_date: date | None = None,
+    business_date: BusinessDate | None = None,
     status: ReceiptStatus | None = None,
     merchant_id: str | None = None,
 ) -> dict[str, Any]:
@@ -192,7 +192,7 @@ def list_cutoffs(bank: str, custody: CustodyDep, principal: Reader) -> dict[str,
 
 @router.get("/cutoffs/{bank}/{business_date}")
 def show_cutoff(
-    bank: str, business_date: date, custody: CustodyDep, principal: Reader
+    bank: str, business_date: BusinessDate, custody: CustodyDep, principal: Reader
 ) -> dict[str, Any]:
     platform_only(principal)
     return run_view(custody.cutoff_report(bank, business_date))

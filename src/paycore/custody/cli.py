@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from paycore.clock import date_problem
 from paycore.commands import console, open_runtime, print_json, refuse
 from paycore.custody.model import CutoffRun, ReceiptStatus, RestTo, Role
 from paycore.custody.views import (
@@ -28,9 +29,13 @@ DateArg = Annotated[str, typer.Argument(help="business date, YYYY-MM-DD")]
 
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise refuse("invalid_date", f"{text!r} is not YYYY-MM-DD") from None
+    problem = date_problem(day)
+    if problem is not None:
+        raise refuse("date_out_of_range", problem)
+    return day
 
 
 @custody_app.command("banks")
@@ -140,6 +145,12 @@ def cutoff(
         print_json(run_view(run))
     else:
         print_run(run)
+    if not run.is_complete:  # a line still on its way: a script must not take it as done
+        console.print(
+            f"cut-off {run.bank} {run.business_date} is {run.status} with lines still open; "
+            "run it again later (the scheduled worker keeps driving it)"
+        )
+        raise typer.Exit(1)
 
 
 def print_run(run: CutoffRun) -> None:

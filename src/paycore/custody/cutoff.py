@@ -20,11 +20,16 @@ from paycore.channels.model import BankAccount
 from paycore.clock import Clock
 from paycore.custody import store, store_runs
 from paycore.custody.bookkeeping import (
-    into_custody,
     ledger_problem,
     out_of_custody,
     receipt_transfer_id,
     subaccount_id,
+)
+from paycore.custody.cutoff_outcome import (
+    OUTCOME,
+    PAYBACK_METADATA_KEY,
+    RefundOutcomes,
+    refund_key,
 )
 from paycore.custody.model import (
     CUTOFF_REFUND_REASON,
@@ -37,12 +42,12 @@ from paycore.custody.model import (
     ReportLine,
     business_date_of,
     day_end,
+    needs_attention,
 )
 from paycore.custody.report_file import write_report
 from paycore.errors import Rejected
 from paycore.ledger.service import Ledger
 from paycore.payments import bookkeeping as books
-from paycore.payments.model import Order, OrderKind, OrderStatus
 from paycore.payments.service import Payments, PayoutCommand, RefundCommand
 from paycore.platform.db import WRITER
 from paycore.security.crypto import CipherError
@@ -53,14 +58,6 @@ CUTOFF_RECEIPTS_MAX = 10_000
 """Receipts one run walks; more stay for the next tick's run of the same day."""
 RECENT_DAYS_MAX = 500
 _OPEN_STEPS = (CutoffStep.DUE, CutoffStep.MOVED_BACK, CutoffStep.REFUND_REQUESTED)
-_OUTCOME = {
-    OrderStatus.SUCCEEDED: "refunded",
-    OrderStatus.FAILED: "refund_failed",
-    OrderStatus.RETURNED: "refund_failed",  # a statement receipt's payout came back
-}
-_MONEY_BACK = (OrderStatus.FAILED, OrderStatus.RETURNED)
-PAYBACK_METADATA_KEY = "custody_receipt"
-"""On a statement receipt's payback (a payout): the receipt it pays back."""
 
 
 class CutoffJob:
@@ -84,9 +81,15 @@ class CutoffJob:
         self._bank_of = bank_of
         self._after_step = after_step
         self._payer_of = payer_of
-        # A payback's outcome at once, and above all its return: a payout may come back
-        # days after it succeeded, long after follow_refunds stopped looking at it.
-        payments.on_final(self._on_payback_final)
+        self.outcomes = RefundOutcomes(
+            engine=engine,
+            ledger=ledger,
+            clock=clock,
+            payments=payments,
+            bank_of=bank_of,
+            advance=self._advance,
+            settle_run=self._settle_run,
+        )
 
     def run(self, bank: CustodyBank, business_date: date) -> CutoffRun:
         now = self._clock.now()
@@ -106,10 +109,18 @@ class CutoffJob:
         for receipt in pending:
             self._advance(bank, receipt)
         self.follow_refunds()  # also those a crash left between their report and outcome
+        self._settle_run(bank, business_date)
+        self._after_step("finished")
+        return self.report(bank, business_date)
+
+    def _settle_run(self, bank: CustodyBank, business_date: date) -> None:
+        """Rewrite the report from its lines and record the run's status: `completed` once
+        no receipt of the day is still being sent back (each is paid or handed to a
+        person), else `incomplete`. Called whenever lines change, not only by `run`."""
         with self._engine.connect() as conn:
             lines = store_runs.report_lines(conn, bank=bank.name, business_date=business_date)
+            left = store.open_refunds(conn, bank=bank.name, business_date=business_date)
         path = write_report(self._report_dir, bank, business_date, lines)
-        left = len(self._pending(bank, business_date))
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             store_runs.finish_run(
                 conn,
@@ -119,8 +130,6 @@ class CutoffJob:
                 path=str(path),
                 status="incomplete" if left else "completed",
             )
-        self._after_step("finished")
-        return self.report(bank, business_date)
 
     def report(self, bank: CustodyBank, business_date: date) -> CutoffRun:
         with self._engine.connect() as conn:
@@ -130,8 +139,9 @@ class CutoffJob:
         return run
 
     def due_days(self, bank: CustodyBank, now: datetime) -> list[date]:
-        """Yesterday, unless its run completed, and any earlier day still holding
-        unmatched or half-refunded receipts (a pay-in swept in late, a crashed run)."""
+        """Yesterday, unless its run completed, any earlier day still holding unmatched or
+        half-refunded receipts (a pay-in swept in late, a crashed run), and any day whose
+        run is not completed yet (a refund on its way, or to try again)."""
         today = business_date_of(bank, now)
         yesterday = today - timedelta(days=1)
         with self._engine.connect() as conn:
@@ -143,8 +153,10 @@ class CutoffJob:
                 statuses=[ReceiptStatus.UNMATCHED, ReceiptStatus.REFUNDING],
                 limit=RECENT_DAYS_MAX,
             )
+            unfinished = store_runs.unfinished_days(conn, bank=bank.name, limit=RECENT_DAYS_MAX)
         days = {r.business_date for r in left if r.status is ReceiptStatus.UNMATCHED}
         days |= {r.business_date for r in left if r.cutoff_step in _OPEN_STEPS}
+        days |= {day for day in unfinished if day < today}
         if run is None or run.status != "completed":
             days.add(yesterday)
         return sorted(days)
@@ -173,7 +185,7 @@ class CutoffJob:
             step = CutoffStep.REFUND_REQUESTED
         if step is CutoffStep.REFUND_REQUESTED:
             self._report_line(bank, receipt.id)
-        self.apply_refund_outcome(receipt.id)
+        self.outcomes.follow(receipt.id)
 
     def _move_back(self, bank: CustodyBank, receipt: Receipt) -> bool:
         legs = out_of_custody(
@@ -217,6 +229,9 @@ class CutoffJob:
                 receipt.id,
                 now=self._clock.now(),
                 expect_step=CutoffStep.MOVED_BACK,
+                # An order of an older attempt (a worker that read the receipt before a
+                # retry) never replaces the newer one.
+                expect_refund_attempt=receipt.refund_attempt,
                 cutoff_step=CutoffStep.REFUND_REQUESTED,
                 refund_id=refund_id,
                 error=None,
@@ -227,7 +242,7 @@ class CutoffJob:
     def _create_refund(self, bank: CustodyBank, receipt: Receipt) -> str | None:
         """The refund's id. Asking again after a crash is safe: payments answers a known
         idempotency key with its first answer."""
-        key = f"custody-cutoff:{receipt.id}"
+        key = refund_key(receipt)
         try:
             if receipt.origin is ReceiptOrigin.STATEMENT:  # no pay-in: a payout to the payer
                 try:
@@ -256,7 +271,9 @@ class CutoffJob:
                     idempotency_key=key,
                 )
         except Rejected as error:
-            if error.code == "request_in_progress":  # another worker is asking right now
+            if error.code == "request_in_progress":  # another worker is asking right now,
+                # or one died asking: the run stays incomplete until the lease is over
+                log.info("custody cut-off refund of %s still being asked for", receipt.id)
                 return None
             self._refused(bank, receipt, error.code)
             return None
@@ -270,7 +287,7 @@ class CutoffJob:
         itself): the money goes back into the sub-account and the receipt ends
         `refund_failed`, reported with the reason, for operations to settle by hand."""
         log.warning("custody cut-off refund of %s refused: %s", receipt.id, code)
-        if not self._return_to_custody(receipt):
+        if not self.outcomes.return_to_custody(receipt):
             return
         now = self._clock.now()
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
@@ -279,6 +296,7 @@ class CutoffJob:
                 receipt.id,
                 now=now,
                 expect_step=CutoffStep.MOVED_BACK,
+                expect_refund_attempt=receipt.refund_attempt,
                 cutoff_step=CutoffStep.REPORTED,
                 status=ReceiptStatus.REFUND_FAILED,
                 error=code,
@@ -292,7 +310,7 @@ class CutoffJob:
                 received_at=receipt.received_at,
                 reason=f"unmatched at the {bank.cutoff} cut-off ({bank.timezone})",
                 refund_id=None,
-                outcome=f"refund_refused:{code}",
+                outcome=needs_attention(code),
             )
             store_runs.add_report_line(conn, line, bank=bank.name, day=receipt.business_date)
 
@@ -310,106 +328,24 @@ class CutoffJob:
             received_at=receipt.received_at,
             reason=f"unmatched at the {bank.cutoff} cut-off ({bank.timezone})",
             refund_id=receipt.refund_id,
-            outcome=_OUTCOME.get(refund.status, f"refund_{refund.status.value}"),
+            outcome=OUTCOME.get(refund.status, f"refund_{refund.status.value}"),
         )
-        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            store_runs.add_report_line(conn, line, bank=bank.name, day=receipt.business_date)
-            store.update_receipt(
-                conn,
-                receipt.id,
-                now=self._clock.now(),
-                expect_step=CutoffStep.REFUND_REQUESTED,
-                cutoff_step=CutoffStep.REPORTED,
-            )
-        self._after_step("reported")
-
-    # -- the refund's outcome -----------------------------------------------------------------
-
-    def follow_refunds(self) -> None:
-        """Apply the outcome of every cut-off refund still open (the durable side of the
-        listener on refund finals)."""
-        with self._engine.connect() as conn:
-            open_ones = store.list_receipts(
-                conn,
-                statuses=[ReceiptStatus.REFUNDING],
-                steps=[CutoffStep.REFUND_REQUESTED, CutoffStep.REPORTED],
-                limit=CUTOFF_RECEIPTS_MAX,
-            )
-        for receipt in open_ones:
-            self.apply_refund_outcome(receipt.id)
-
-    def apply_refund_outcome(self, receipt_id: str) -> None:
-        """Refunded, or, when the refund failed, the money goes back into the sub-account
-        (the failed refund released it to the merchant wallet) and the receipt says so."""
-        with self._engine.connect() as conn:
-            receipt = store.get_receipt(conn, receipt_id)
-        if receipt is None or receipt.refund_id is None:
-            return
-        if receipt.status is ReceiptStatus.REFUNDED:
-            self._apply_return(receipt)
-            return
-        if receipt.status is not ReceiptStatus.REFUNDING:
-            return
-        refund = self._payments.get(merchant_id=None, order_id=receipt.refund_id)
-        if refund.status not in _OUTCOME:
-            return
-        if refund.status in _MONEY_BACK and not self._return_to_custody(receipt):
-            return
-        outcome = _OUTCOME[refund.status]
-        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            store.update_receipt(
-                conn,
-                receipt.id,
-                now=self._clock.now(),
-                expect_status=ReceiptStatus.REFUNDING,
-                status=ReceiptStatus(outcome),
-            )
-            store_runs.set_line_outcome(conn, receipt.id, outcome)
-
-    def _on_payback_final(self, order: Order) -> None:
-        receipt_id = order.metadata.get(PAYBACK_METADATA_KEY)
-        if order.kind is OrderKind.PAYOUT and receipt_id:  # the receipt names its payback
-            self.apply_refund_outcome(str(receipt_id))
-
-    def _apply_return(self, receipt: Receipt) -> None:
-        """A statement receipt's payback came back after it had succeeded. The return
-        credited the merchant's wallet, but the money is the payer's: it goes back into the
-        sub-account and the receipt ends `refund_failed`, for operations to settle."""
-        if receipt.origin is not ReceiptOrigin.STATEMENT or receipt.refund_id is None:
-            return
-        payback = self._payments.get(merchant_id=None, order_id=receipt.refund_id)
-        if payback.status is not OrderStatus.RETURNED or not self._return_to_custody(receipt):
-            return
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             if store.update_receipt(
                 conn,
                 receipt.id,
                 now=self._clock.now(),
-                expect_status=ReceiptStatus.REFUNDED,
-                status=ReceiptStatus.REFUND_FAILED,
-                error="payback_returned",
+                expect_step=CutoffStep.REFUND_REQUESTED,
+                expect_refund_id=receipt.refund_id,
+                cutoff_step=CutoffStep.REPORTED,
             ):
-                store_runs.set_line_outcome(conn, receipt.id, _OUTCOME[OrderStatus.RETURNED])
+                store_runs.add_report_line(conn, line, bank=bank.name, day=receipt.business_date)
+        self._after_step("reported")
 
-    def _return_to_custody(self, receipt: Receipt) -> bool:
-        bank = self._bank_of(receipt.bank)
-        legs = into_custody(
-            bank,
-            transfer_id=receipt_transfer_id(receipt.id, "ret", receipt.move_attempt),
-            wallet=books.wallet_account(receipt.merchant_id, receipt.currency),
-            subaccount=subaccount_id(bank, receipt.merchant_id, receipt.owner),
-            amount=receipt.amount,
-            meta={"receipt_id": receipt.id, "merchant_id": receipt.merchant_id},
-        )
-        problem = ledger_problem(self._ledger.create_transfers(legs))
-        if problem is None:
-            return True
-        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            store.update_receipt(
-                conn,
-                receipt.id,
-                now=self._clock.now(),
-                move_attempt=receipt.move_attempt + 1,
-                error=problem,
-            )
-        return False
+    # -- the refund's outcome (cutoff_outcome.py) ---------------------------------------------
+
+    def follow_refunds(self) -> None:
+        self.outcomes.follow_all()
+
+    def apply_refund_outcome(self, receipt_id: str) -> None:
+        self.outcomes.apply(receipt_id)

@@ -196,9 +196,7 @@ def check_business_date(bank: CustodyBank, business_date: date) -> None:
     try:
         day_window(bank, business_date)
     except OverflowError:
-        raise Rejected(
-            "invalid_business_date", f"{business_date} is outside the calendar"
-        ) from None
+        raise Rejected("date_out_of_range", f"{business_date} is outside the calendar") from None
 
 
 def business_date_of(bank: CustodyBank, at: datetime) -> date:
@@ -288,6 +286,7 @@ class Receipt:
     origin: ReceiptOrigin = ReceiptOrigin.PAYIN
     payer_enc: str | None = None  # a `statement` receipt's payer, sealed: where it goes back
     source_account: str | None = None  # None: the merchant's wallet (a pay-in's net)
+    refund_attempt: int = 0  # the cut-off's refund (payout) orders that failed unsent so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,16 +301,37 @@ class ReportLine:
     outcome: str
 
 
+REFUNDED = "refunded"
+NEEDS_ATTENTION = "needs_attention"
+"""A line's outcome when the money is back in custody for a person to settle, followed by
+`:` and why (the refund's failure, or payments' refusal)."""
+
+
+def needs_attention(reason: str) -> str:
+    return f"{NEEDS_ATTENTION}:{reason}"
+
+
+def line_is_settled(outcome: str) -> bool:
+    """Paid, or handed to a person: nothing more for the cut-off to do on this line."""
+    return outcome == REFUNDED or outcome.startswith(NEEDS_ATTENTION)
+
+
 @dataclass(frozen=True, slots=True)
 class CutoffRun:
     bank: str
     business_date: date
-    status: str  # running | completed
+    status: str  # running | incomplete | completed; never goes back from completed
     started_at: datetime
     finished_at: datetime | None
     refunds: int
     report_path: str | None
     lines: tuple[ReportLine, ...] = ()
+
+    @property
+    def is_complete(self) -> bool:
+        """Completed, and every line paid or handed to a person (a pay-in swept in after
+        the run completed adds a line that the next ticks still drive)."""
+        return self.status == "completed" and all(line_is_settled(x.outcome) for x in self.lines)
 
 
 @dataclass(frozen=True, slots=True)

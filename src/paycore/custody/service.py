@@ -4,7 +4,6 @@ worker. The work is done in its rooms: `subaccounts.py`, `landing.py`, `deals.py
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from paycore import ids
+from paycore import ids, strict_json
 from paycore.clock import Clock
 from paycore.custody import store, store_runs
 from paycore.custody.bookkeeping import pool_account
@@ -52,9 +51,12 @@ def load_banks(settings: Settings) -> list[CustodyBank]:
     if not settings.custody_file:
         return [DEFAULT_BANK]
     try:
-        doc = json.loads(Path(settings.custody_file).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        doc = strict_json.loads(Path(settings.custody_file).read_bytes())
+    except OSError as error:
         raise Rejected("invalid_custody_config", f"{settings.custody_file}: {error}") from None
+    except strict_json.MalformedJson as error:
+        detail = f"{settings.custody_file}: not JSON: {error.detail}"
+        raise Rejected("invalid_custody_config", detail) from None
     return parse_banks(doc)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     insert,
     select,
     update,
@@ -78,6 +79,9 @@ receipts = Table(
     Column("payer_enc", Text, nullable=True),
     # Where the money came from when not the merchant's wallet (suspense, for `statement`).
     Column("source_account", String(64), nullable=True),
+    # The cut-off's refunds that failed without reaching the bank: each retry is a new
+    # order, keyed by this count (issue 10).
+    Column("refund_attempt", Integer, nullable=False, server_default="0"),
     Index("ix_custody_receipts_day", "bank", "business_date", "status"),
     Index("ix_custody_receipts_merchant", "merchant_id", "id"),
 )
@@ -219,6 +223,7 @@ def _receipt(row: Any) -> Receipt:
         origin=ReceiptOrigin(m["origin"]),
         payer_enc=m["payer_enc"],
         source_account=m["source_account"],
+        refund_attempt=m["refund_attempt"],
     )
 
 
@@ -287,16 +292,37 @@ def update_receipt(
     now: datetime,
     expect_status: ReceiptStatus | None = None,
     expect_step: CutoffStep | None = None,
+    expect_refund_id: str | None = None,
+    expect_refund_attempt: int | None = None,
     **values: Any,
 ) -> bool:
     """A conditional update: True when the receipt was in the expected state and changed."""
     query = update(receipts).where(receipts.c.id == receipt_id)
+    if expect_refund_id is not None:
+        query = query.where(receipts.c.refund_id == expect_refund_id)
+    if expect_refund_attempt is not None:
+        query = query.where(receipts.c.refund_attempt == expect_refund_attempt)
     if expect_status is not None:
         query = query.where(receipts.c.status == expect_status.value)
     if expect_step is not None:
         query = query.where(receipts.c.cutoff_step == expect_step.value)
     plain = {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
     return conn.execute(query.values(updated_at=now, **plain)).rowcount == 1
+
+
+def open_refunds(conn: Connection, *, bank: str, business_date: date) -> int:
+    """Receipts of the day the cut-off is still sending back (not paid, not handed over)."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(receipts)
+            .where(
+                receipts.c.bank == bank,
+                receipts.c.business_date == business_date,
+                receipts.c.status == ReceiptStatus.REFUNDING.value,
+            )
+        ).scalar_one()
+    )
 
 
 def mark_due(conn: Connection, *, bank: str, business_date: date, now: datetime) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, insert, select, update
+from sqlalchemy import Connection, Insert, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paycore.custody.model import CutoffRun, DailyCheck, ReportLine
@@ -44,11 +44,18 @@ def _insert_once(conn: Connection, statement: Insert) -> None:
 def finish_run(
     conn: Connection, *, bank: str, business_date: date, now: datetime, path: str, status: str
 ) -> None:
+    """Record what a run saw. `completed` is never taken back: a compare-and-set in the
+    statement itself, so of two cut-offs at once the one that saw less cannot undo it."""
     refunds = len(report_lines(conn, bank=bank, business_date=business_date))
     conn.execute(
         update(cutoff_runs)
         .where(cutoff_runs.c.bank == bank, cutoff_runs.c.business_date == business_date)
-        .values(status=status, finished_at=now, refunds=refunds, report_path=path)
+        .values(
+            status=case((cutoff_runs.c.status == "completed", "completed"), else_=status),
+            finished_at=now,
+            refunds=refunds,
+            report_path=path,
+        )
     )
 
 
@@ -83,10 +90,35 @@ def list_runs(conn: Connection, *, bank: str, limit: int) -> list[Mapping[str, A
     return [dict(r._mapping) for r in rows]
 
 
+def run_status(conn: Connection, *, bank: str, business_date: date) -> str | None:
+    return conn.execute(
+        select(cutoff_runs.c.status).where(
+            cutoff_runs.c.bank == bank, cutoff_runs.c.business_date == business_date
+        )
+    ).scalar_one_or_none()
+
+
+def unfinished_days(conn: Connection, *, bank: str, limit: int) -> list[date]:
+    """Days whose run has not completed, oldest first: later ticks keep driving them."""
+    rows = conn.execute(
+        select(cutoff_runs.c.business_date)
+        .where(cutoff_runs.c.bank == bank, cutoff_runs.c.status != "completed")
+        .order_by(cutoff_runs.c.business_date)
+        .limit(limit)
+    )
+    return [r.business_date for r in rows]
+
+
 def add_report_line(conn: Connection, line: ReportLine, *, bank: str, day: date) -> None:
+    """The receipt's line, or, when it has one, its refund and outcome now (a retry)."""
     if conn.execute(
         select(cutoff_lines.c.receipt_id).where(cutoff_lines.c.receipt_id == line.receipt_id)
     ).first():
+        conn.execute(
+            update(cutoff_lines)
+            .where(cutoff_lines.c.receipt_id == line.receipt_id)
+            .values(refund_id=line.refund_id, outcome=line.outcome)
+        )
         return
     _insert_once(
         conn,
@@ -105,10 +137,14 @@ def add_report_line(conn: Connection, line: ReportLine, *, bank: str, day: date)
     )
 
 
-def set_line_outcome(conn: Connection, receipt_id: str, outcome: str) -> None:
-    conn.execute(
-        update(cutoff_lines).where(cutoff_lines.c.receipt_id == receipt_id).values(outcome=outcome)
+def set_line_outcome(conn: Connection, receipt_id: str, outcome: str) -> bool:
+    """True when the line said something else before."""
+    changed = conn.execute(
+        update(cutoff_lines)
+        .where(cutoff_lines.c.receipt_id == receipt_id, cutoff_lines.c.outcome != outcome)
+        .values(outcome=outcome)
     )
+    return changed.rowcount == 1
 
 
 def report_lines(conn: Connection, *, bank: str, business_date: date) -> list[ReportLine]:

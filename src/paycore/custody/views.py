@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paycore.custody.model import (
+    NEEDS_ATTENTION,
     CustodyBank,
     CutoffRun,
     DailyCheck,
@@ -85,6 +86,8 @@ def run_view(run: CutoffRun) -> dict[str, Any]:
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "refunds": run.refunds,
+        "complete": run.is_complete,
+        "needs_attention": sum(1 for x in run.lines if x.outcome.startswith(NEEDS_ATTENTION)),
         "report_path": run.report_path,
         "lines": [
             {

@@ -34,6 +34,7 @@ from paycore.demo.customers import MERCHANTS
 from paycore.errors import Rejected
 from paycore.merchants.model import MerchantStatus
 from paycore.platform.config import Settings
+from paycore.platform.lifeline import start_child, stop_child
 from paycore.runtime import Runtime
 from paycore.sandbox_bank import launcher
 from paycore.sandbox_bank.config import BankConfig
@@ -111,8 +112,7 @@ def sandbox_bank(data_dir: Path, bank_url: str) -> Iterator[bool]:
                     admin.put("/admin/faults", json=before)
     finally:
         if started is not None:
-            started.terminate()
-            started.wait(timeout=10)
+            launcher.stop_bank(started)
 
 
 def set_faults(admin: httpx.Client, changes: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def callback_server(settings: Settings, *, port: int) -> Iterator[Callable[[], N
     launcher.ensure_keys(bank_data_dir(settings))
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
+        process = start_child(  # it stops with the demo, even a killed one
             [sys.executable, "-m", "paycore.cli", "serve", "--port", str(port), "--no-sandbox"],
             env={**os.environ, **_server_env(settings, url)},
             stdout=subprocess.DEVNULL,
@@ -200,6 +200,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    stop_child(process)  # lets go of its lifeline
 
 
 def _server_env(settings: Settings, public_url: str) -> dict[str, str]:

@@ -8,9 +8,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, JsonValue
 from pydantic_core import PydanticCustomError
 
 from paycore import limits
@@ -19,7 +18,9 @@ from paycore.ledger.model import (
     RESULTS,
     Account,
     AccountFlags,
+    AccountOrigin,
     AccountStatus,
+    Caller,
     Entry,
     Transfer,
     TransferFlags,
@@ -31,9 +32,9 @@ from paycore.ledger.service import AccountRequest, Ledger
 from paycore.money import currency, is_known_currency
 from paycore.security.api import owner_filter, require, require_platform, require_visible
 from paycore.security.model import Principal, Scope
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import BusinessInstant, JsonRoute, StrictBody
 
-router = APIRouter(prefix="/v1", tags=["ledger"])
+router = APIRouter(prefix="/v1", tags=["ledger"], route_class=JsonRoute)
 
 
 async def get_ledger(request: Request) -> Ledger:
@@ -48,10 +49,14 @@ Writer = Annotated[Principal, Depends(require(Scope.LEDGER_WRITE))]
 
 
 # -- who may touch which account ------------------------------------------------------------
-# A platform key sees the whole ledger. A merchant key sees only accounts it owns
-# (owner_id == its merchant): any other account answers 404 account_not_found, exactly
-# like a missing one. With ledger:write it may create accounts only for itself and move
-# money only out of its own accounts (it may pay into any account).
+# A platform key sees the whole ledger; a merchant key only accounts it owns: any other
+# account answers 404 account_not_found, exactly like a missing one. Money moves only
+# between accounts opened through this API (a merchant's: its own); the flows' accounts and
+# holds are theirs alone. The rules live in the service (`Caller`), so the CLI and HTTP agree.
+
+
+def _caller(principal: Principal) -> Caller:
+    return Caller(merchant_id=principal.merchant_id)
 
 
 def _check_account_visible(ledger: Ledger, principal: Principal, account_id: str) -> None:
@@ -64,21 +69,6 @@ def _check_account_visible(ledger: Ledger, principal: Principal, account_id: str
         code="account_not_found",
         detail=f"no account {account_id}",
     )
-
-
-def _check_merchant_debits(ledger: Ledger, principal: Principal, batch: list[TransferIn]) -> None:
-    """A merchant key moves money only out of accounts it owns; a post or void names the
-    hold, whose debit account counts."""
-    debited: set[str] = set()
-    for t in batch:
-        if t.debit_account_id is not None:
-            debited.add(t.debit_account_id)
-        elif t.pending_id is not None:
-            hold = ledger.get_transfer(t.pending_id)
-            if hold is not None:
-                debited.add(hold.debit_account_id)
-    for account_id in sorted(debited):
-        _check_account_visible(ledger, principal, account_id)
 
 
 # -- validators: each failure carries the stable code the problem document shows ----------
@@ -102,19 +92,29 @@ def _metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _flag_names(kind: Any) -> list[str]:
+    return sorted(f.name.lower() for f in kind if f.value and f.name)
+
+
 def _flag_validator(kind: Any) -> Any:
     def check(names: list[str]) -> list[str]:
-        known = {f.name.lower() for f in kind if f.value and f.name}
+        known = _flag_names(kind)
         for name in names:
             if name not in known:
                 raise PydanticCustomError(
                     "unknown_flag",
                     "{name} is not one of {known}",
-                    {"name": name, "known": sorted(known)},
+                    {"name": name, "known": known},
                 )
         return names
 
     return check
+
+
+def _flag_list(kind: Any) -> Any:
+    """A list of flag names; the document lists the names (`unknown_flag` otherwise)."""
+    names: list[JsonValue] = list(_flag_names(kind))
+    return Field(json_schema_extra={"items": {"type": "string", "enum": names}})
 
 
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
@@ -133,9 +133,9 @@ class AccountIn(StrictBody):
     currency: CurrencyCode
     code: Code = 0
     owner_id: Id | None = None
-    flags: Annotated[list[str], AfterValidator(_flag_validator(AccountFlags))] = Field(
-        default_factory=list
-    )
+    flags: Annotated[
+        list[str], AfterValidator(_flag_validator(AccountFlags)), _flag_list(AccountFlags)
+    ] = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
 
 
@@ -145,6 +145,14 @@ class AccountOut(BaseModel):
     currency_exponent: int  # minor units per major unit = 10 ** currency_exponent
     code: int
     owner_id: str | None
+    origin: Annotated[
+        str,
+        Field(
+            description="`api`: opened through this API; `flow`: a paycore flow's, which no "
+            "API key moves (see the ledger README)",
+            json_schema_extra={"enum": [o.value for o in AccountOrigin]},
+        ),
+    ]
     flags: list[str]
     status: str
     debits_pending: int
@@ -163,6 +171,7 @@ class AccountOut(BaseModel):
             currency_exponent=currency(a.currency).exponent,
             code=a.code,
             owner_id=a.owner_id,
+            origin=a.origin.value,
             flags=flag_names(AccountFlags, a.flags),
             status=a.status.value,
             debits_pending=a.debits_pending,
@@ -190,9 +199,9 @@ class TransferIn(StrictBody):
     credit_account_id: Id | None = None
     amount: Amount | None = None
     currency: CurrencyCode | None = None
-    flags: Annotated[list[str], AfterValidator(_flag_validator(TransferFlags))] = Field(
-        default_factory=list
-    )
+    flags: Annotated[
+        list[str], AfterValidator(_flag_validator(TransferFlags)), _flag_list(TransferFlags)
+    ] = Field(default_factory=list)
     pending_id: Id | None = None
     timeout_s: Annotated[int, Field(strict=True, ge=0, le=limits.TRANSFER_TIMEOUT_S_MAX)] = 0
     code: Code = 0
@@ -324,24 +333,18 @@ class CheckOut(BaseModel):
 def create_account(
     body: AccountIn, ledger: LedgerDep, response: Response, principal: Writer
 ) -> AccountOut:
-    owner_id = body.owner_id
-    if principal.merchant_id is not None:
-        owner_id = owner_id or principal.merchant_id
-        if owner_id != principal.merchant_id:
-            raise Rejected("forbidden", "a merchant key opens accounts only for its merchant")
     flags = AccountFlags.NONE
     for name in body.flags:
         flags |= AccountFlags[name.upper()]
-    account, created = ledger.create_account(
-        AccountRequest(
-            id=body.id,
-            currency=body.currency,
-            code=body.code,
-            owner_id=owner_id,
-            flags=flags,
-            metadata=body.metadata,
-        )
+    request = AccountRequest(
+        id=body.id,
+        currency=body.currency,
+        code=body.code,
+        owner_id=body.owner_id,
+        flags=flags,
+        metadata=body.metadata,
     )
+    [(account, created)] = ledger.create_accounts([request], caller=_caller(principal))
     if not created:
         response.status_code = 200
     return AccountOut.of(account)
@@ -376,8 +379,8 @@ def get_account(account_id: str, ledger: LedgerDep, principal: Reader) -> Accoun
 def set_account_status(
     account_id: str, body: AccountStatusIn, ledger: LedgerDep, principal: Writer
 ) -> AccountOut:
-    _check_account_visible(ledger, principal, account_id)
-    return AccountOut.of(ledger.set_account_status(account_id, AccountStatus(body.status)))
+    status = AccountStatus(body.status)
+    return AccountOut.of(ledger.set_account_status(account_id, status, caller=_caller(principal)))
 
 
 @router.get("/accounts/{account_id}/entries", response_model=EntryPageOut)
@@ -399,7 +402,9 @@ def list_entries(
 
 
 @router.get("/accounts/{account_id}/balance", response_model=BalanceOut)
-def balance_at(account_id: str, at: datetime, ledger: LedgerDep, principal: Reader) -> BalanceOut:
+def balance_at(
+    account_id: str, at: BusinessInstant, ledger: LedgerDep, principal: Reader
+) -> BalanceOut:
     if at.tzinfo is None:
         raise Rejected("timestamp_needs_timezone", "give `at` with an offset, e.g. Z")
     _check_account_visible(ledger, principal, account_id)
@@ -418,10 +423,9 @@ def balance_at(account_id: str, at: datetime, ledger: LedgerDep, principal: Read
 async def create_transfers(
     body: TransferBatchIn, ledger: LedgerDep, principal: Writer
 ) -> JSONResponse:
-    if principal.merchant_id is not None:
-        await run_in_threadpool(_check_merchant_debits, ledger, principal, body.transfers)
     batch = [t.to_request() for t in body.transfers]
-    results = await asyncio.wrap_future(ledger.submit_transfers(batch))
+    submitted = ledger.submit_transfers(batch, caller=_caller(principal))
+    results = await asyncio.wrap_future(submitted)
     # The hottest route renders its plain result list itself instead of having FastAPI
     # validate and serialize a model it just built; the schema is still TransferBatchOut.
     rendered = [{"id": t.id, "result": r} for t, r in zip(batch, results, strict=True)]

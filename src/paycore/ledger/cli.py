@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,10 +16,11 @@ from rich.table import Column, Table
 
 from paycore.clock import SystemClock
 from paycore.errors import Rejected
-from paycore.ledger.checks import HISTORY_MAX, LedgerChecks
+from paycore.ledger.checks import HISTORY_MAX, Finding, LedgerChecks, SliceCheck
 from paycore.ledger.model import (
     AccountFlags,
     AccountStatus,
+    Caller,
     TransferFlags,
     TransferRequest,
     flag_names,
@@ -83,10 +84,14 @@ def create_account(
         raise fail("unknown_currency", f"{currency!r} is not ISO 4217")
     flags = parse_flag_names(AccountFlags, flag or [])
     with open_ledger() as ledger:
-        account, created = ledger.create_account(
-            AccountRequest(
-                id=account_id, currency=currency, code=code, owner_id=owner_id, flags=flags
-            )
+        # Opened like the HTTP route opens one: an API account, never under a flow's id.
+        [(account, created)] = ledger.create_accounts(
+            [
+                AccountRequest(
+                    id=account_id, currency=currency, code=code, owner_id=owner_id, flags=flags
+                )
+            ],
+            caller=Caller(merchant_id=None),
         )
     out.print(("created " if created else "exists ") + account.id)
 
@@ -267,18 +272,28 @@ def open_checks() -> Iterator[LedgerChecks]:
     engine = make_engine(Settings.from_env().database_url, pool_size=2)
     ledger = Ledger(engine)
     try:
-        yield LedgerChecks(engine, ledger, SystemClock())
+        clock = SystemClock()
+        yield LedgerChecks(engine, ledger, clock, flows=[_flow_check(engine, clock)])
     finally:
         ledger.close()
         engine.dispose()
 
 
+def _flow_check(engine: Any, clock: SystemClock) -> SliceCheck:
+    """Every flow's records against the ledger (`paycore/consistency/`), the same check
+    the server's schedule runs. Imported here: the ledger itself knows no flow."""
+    from paycore.consistency.service import FlowCheck
+
+    return FlowCheck(engine, clock)
+
+
 @ledger_app.command("check")
 def check() -> None:
-    """Recompute every balance from the journal and record the result (see `checks`);
-    exits 1 on any mismatch."""
-    with open_checks() as checks, err.status("recomputing every balance from the journal"):
-        _run, report = checks.run(trigger="command")
+    """Recompute every balance from the journal, check every flow's orders against it,
+    and record the result (see `checks`); exits 1 on any mismatch or disagreement."""
+    status = "recomputing every balance and checking every flow against the journal"
+    with open_checks() as checks, err.status(status):
+        run, report = checks.run(trigger="command")
     table = Table(
         "currency", "debits_pending", "credits_pending", "debits_posted", "credits_posted"
     )
@@ -288,9 +303,23 @@ def check() -> None:
     out.print(f"accounts checked: {report.accounts_checked}")
     for problem in report.problems:
         err.print(f"[red]mismatch[/red] {problem}")
-    if not report.ok:
+    if run.findings:
+        _print_findings(run.findings)
+    if not run.ok:
         raise typer.Exit(1)
-    out.print("[green]ledger balances[/green]")
+    out.print("[green]ledger balances, and every flow agrees with it[/green]")
+
+
+def _print_findings(findings: Sequence[Finding]) -> None:
+    names = ("code", "record", "transfer", "detail")
+    table = Table(
+        *(Column(name, overflow="fold") for name in names),
+        title=f"{len(findings)} records disagree with the ledger",
+        title_style="bold red",
+    )
+    for f in findings:
+        table.add_row(f"[red]{f.code}[/red]", f.subject_id, f.transfer_id, f.detail)
+    err.print(table)
 
 
 @ledger_app.command("checks")

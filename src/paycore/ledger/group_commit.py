@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from paycore import limits
 from paycore.errors import InvariantViolation
-from paycore.ledger.model import TransferRequest
+from paycore.ledger.model import Caller, TransferRequest
 from paycore.platform.db import WRITER
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class Job:
     """One caller's batch, or a request to expire the due holds of some accounts."""
 
     transfers: Sequence[TransferRequest] = ()
+    caller: Caller | None = None
+    """An API caller, who reaches only some accounts; None for a flow."""
     touch_account_ids: frozenset[str] = frozenset()
     future: Future[list[str]] = field(default_factory=Future)
     lock_hint: set[str] = field(default_factory=set)

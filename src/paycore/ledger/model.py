@@ -41,6 +41,20 @@ class AccountStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+class AccountOrigin(enum.StrEnum):
+    """Who opened an account, and so who may move its money.
+
+    `flow`: one of paycore's flows (payments, split, custody, collection, rewards, wallets,
+    recon) through the ledger service; that account, and every transfer touching it, belongs
+    to the flows and no API key moves it. `api`: a caller of the ledger's own API (HTTP, or
+    `paycore accounts create`). A service call is a flow unless it says otherwise, so a new
+    flow's accounts are protected without it knowing about this.
+    """
+
+    FLOW = "flow"
+    API = "api"
+
+
 class TransferStatus(enum.StrEnum):
     POSTED = "posted"  # single-phase transfers and post_pending transfers
     PENDING = "pending"  # a hold, waiting for post, void or expiry
@@ -119,6 +133,8 @@ class AccountState:
     currency: str
     flags: int  # AccountFlags bits, kept as a plain int: enum arithmetic is slow on the hot path
     status: AccountStatus
+    owner_id: str | None = None
+    origin: AccountOrigin = AccountOrigin.FLOW
     debits_pending: int = 0
     debits_posted: int = 0
     credits_pending: int = 0
@@ -140,7 +156,6 @@ class Account(AccountState):
     """An account as its owner sees it: its state plus what describes it."""
 
     code: int
-    owner_id: str | None
     metadata: Mapping[str, Any]
     created_at: datetime
 
@@ -212,3 +227,74 @@ def metadata_too_large(metadata: Mapping[str, Any]) -> bool:
 def check_account_flags(flags: int) -> str | None:
     both = DEBITS_LIMITED | CREDITS_LIMITED
     return "flags_are_mutually_exclusive" if flags & both == both else None
+
+
+# -- who may use which account through the ledger's API ----------------------------------------
+
+FLOW_ACCOUNT_PREFIXES = (
+    "acct_mw_", "acct_clr_", "acct_fee_", "acct_transit_",  # payments
+    "acct_splitcom_",  # split
+    "acct_uw_", "acct_ur_",  # wallets
+    "acct_rb_",  # rewards
+    "acct_cus_", "acct_cs_",  # custody
+    "acct_suspense_",  # recon
+)  # fmt: skip
+FLOW_TRANSFER_PREFIXES = (
+    "tr_pay_", "tr_po_", "tr_rf_",  # payments: tr_<order id>_...
+    "tr_spl_",  # split: tr_<split id>_...
+    "tr_col_",  # collection
+    "tr_top_", "tr_rpy_",  # wallets
+    "tr_rbf_", "tr_rbw_", "tr_rw_",  # rewards
+    "tr_cus_",  # custody
+    "tr_adj_", "tr_susp_",  # recon
+)  # fmt: skip
+"""Id namespaces of the flows' accounts and transfers. No API caller opens an account or
+creates a transfer under them: it could otherwise take an id a flow will need (the flow's
+account would then exist with another owner, its transfer with other fields, or as a
+remembered failure) or probe which flow ids exist. A test holds every flow's ids to them."""
+
+_RESERVED = FLOW_ACCOUNT_PREFIXES + FLOW_TRANSFER_PREFIXES
+
+
+def is_reserved_id(object_id: str) -> bool:
+    return object_id.startswith(_RESERVED)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Someone using the ledger's API rather than a flow: an API key's holder.
+
+    It reaches only accounts opened through the API, and a merchant only its own; every
+    other account, and every hold between accounts it cannot reach, is to it exactly what
+    a missing one is (same result, same problem), so it learns nothing of them.
+    """
+
+    merchant_id: str | None
+    """None: a platform key."""
+
+    def reaches(self, account: AccountState) -> bool:
+        return account.origin is AccountOrigin.API and self.sees(account.owner_id)
+
+    def sees(self, owner_id: str | None) -> bool:
+        return self.merchant_id is None or owner_id == self.merchant_id
+
+
+def status_change_refusal(
+    caller: Caller, account: AccountState, status: AccountStatus
+) -> tuple[str, str] | None:
+    """(code, detail) why `caller` may not set `status` on an account it sees, or None.
+
+    Freezing and unfreezing are the platform's decisions: a merchant may freeze or close
+    its own API accounts, never make one active again. A flow's account is the flow's: no
+    key touches a system account (no owner: clearing, fees, transit, suspense, custody
+    pools, commissions); of a merchant's flow accounts (its wallet, its users' wallets,
+    reward budgets, custody sub-accounts) a platform key may freeze and unfreeze, never close.
+    """
+    merchant = caller.merchant_id is not None
+    if account.origin is AccountOrigin.FLOW:
+        if merchant or account.owner_id is None or status is AccountStatus.CLOSED:
+            return "account_owned_by_flow", "this account belongs to a paycore flow"
+        return None
+    if merchant and status is AccountStatus.ACTIVE:
+        return "unfreeze_needs_platform_key", "only the platform makes an account active again"
+    return None

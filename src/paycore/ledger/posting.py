@@ -19,6 +19,7 @@ from paycore.ledger.model import (
     TRANSIENT_RESULTS,
     AccountState,
     AccountStatus,
+    Caller,
     Entry,
     Transfer,
     TransferFlags,
@@ -117,20 +118,44 @@ class Posting:
     dirty_transfers: set[str] = field(default_factory=set)
     _undo: list[tuple[Any, ...]] = field(default_factory=list)
     _in_chain: bool = False
+    _caller: Caller | None = None
+
+    def _account(self, account_id: str | None) -> AccountState | None:
+        """The account, or None if missing or out of the current caller's reach: a caller
+        of the API gets exactly the answer a missing account gets."""
+        account = self.accounts.get(account_id or "")
+        if account is None or self._caller is None or self._caller.reaches(account):
+            return account
+        return None
+
+    def _hold(self, pending_id: str | None) -> Transfer | None:
+        """The hold, or None if missing or between accounts the caller cannot reach (the
+        service loads a caller's holds' accounts, so both are here)."""
+        hold = self.transfers.get(pending_id or "")
+        if hold is None or self._caller is None:
+            return hold
+        debit = self._account(hold.debit_account_id)
+        credit = self._account(hold.credit_account_id)
+        return hold if debit is not None and credit is not None else None
 
     # -- batch and chain handling -------------------------------------------------
 
-    def apply(self, batch: Sequence[TransferRequest]) -> list[str]:
-        """Apply one client batch; linked chains are all-or-nothing; one result per transfer."""
+    def apply(self, batch: Sequence[TransferRequest], caller: Caller | None = None) -> list[str]:
+        """Apply one client batch; linked chains are all-or-nothing; one result per transfer.
+        `caller`: an API caller, who reaches only some accounts; None for a flow."""
         results: list[str] = [""] * len(batch)
-        i = 0
-        while i < len(batch):
-            end = i
-            while end < len(batch) - 1 and batch[end].flags & _LINKED:
-                end += 1
-            chain_open = bool(batch[end].flags & _LINKED)
-            self._apply_chain(batch, i, end, chain_open, results)
-            i = end + 1
+        self._caller = caller
+        try:
+            i = 0
+            while i < len(batch):
+                end = i
+                while end < len(batch) - 1 and batch[end].flags & _LINKED:
+                    end += 1
+                chain_open = bool(batch[end].flags & _LINKED)
+                self._apply_chain(batch, i, end, chain_open, results)
+                i = end + 1
+        finally:
+            self._caller = None
         return results
 
     def _apply_chain(
@@ -224,8 +249,8 @@ class Posting:
 
     def _post_new(self, t: TransferRequest) -> str:
         currency = t.currency or ""  # _structural_result made sure both are set
-        debit = self.accounts.get(t.debit_account_id or "")
-        credit = self.accounts.get(t.credit_account_id or "")
+        debit = self._account(t.debit_account_id)
+        credit = self._account(t.credit_account_id)
         problem = self._accounts_result(debit, credit, currency)
         if problem or debit is None or credit is None:
             return problem or "debit_account_not_found"
@@ -254,7 +279,7 @@ class Posting:
         return "created"
 
     def _resolve_pending(self, t: TransferRequest) -> str:
-        pending = self.transfers.get(t.pending_id or "")
+        pending = self._hold(t.pending_id)
         if pending is None:
             return "pending_transfer_not_found"
         if not pending.flags & _PENDING:
@@ -276,11 +301,10 @@ class Posting:
         credit = self.accounts.get(pending.credit_account_id)
         if debit is None or credit is None:
             return "debit_account_not_found" if debit is None else "credit_account_not_found"
-        if is_post:
-            # Releasing a hold is always allowed; spending it is not, on a frozen account.
-            problem = self._accounts_result(debit, credit, pending.currency)
-            if problem:
-                return problem
+        # No status check: a live hold was taken before any freeze (a frozen account takes
+        # no new hold), and its money is committed to an operation (a payout the bank may
+        # already have paid). Posting or voiding it records that outcome; a closed account
+        # has no live holds.
         self._release(
             pending, TransferStatus.POSTED_PENDING if is_post else TransferStatus.VOIDED_PENDING
         )

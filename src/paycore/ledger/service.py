@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,13 +20,17 @@ from paycore.ledger.group_commit import GroupCommitter, Job, LockOrderRetry
 from paycore.ledger.model import (
     Account,
     AccountFlags,
+    AccountOrigin,
     AccountStatus,
+    Caller,
     Entry,
     Transfer,
     TransferRequest,
     TransferResult,
     check_account_flags,
+    is_reserved_id,
     metadata_too_large,
+    status_change_refusal,
 )
 from paycore.ledger.posting import Posting
 from paycore.money import is_known_currency
@@ -41,6 +45,8 @@ class AccountRequest:
     owner_id: str | None = None
     flags: AccountFlags = AccountFlags.NONE
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    origin: AccountOrigin = AccountOrigin.FLOW
+    """A flow's unless the ledger's API opens it (see AccountOrigin)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +113,16 @@ class Ledger:
         [(account, created)] = self.create_accounts([request])
         return account, created
 
-    def create_accounts(self, requests: Sequence[AccountRequest]) -> list[tuple[Account, bool]]:
-        """Create accounts in one transaction: all are created (or already exist) or none."""
+    def create_accounts(
+        self, requests: Sequence[AccountRequest], *, caller: Caller | None = None
+    ) -> list[tuple[Account, bool]]:
+        """Create accounts in one transaction: all are created (or already exist) or none.
+        A `caller` of the API opens API accounts, a merchant only its own, never under a
+        flow's id."""
         if len(requests) > limits.ACCOUNT_BATCH_MAX:
             raise Rejected("batch_too_large", f"at most {limits.ACCOUNT_BATCH_MAX} accounts")
+        if caller is not None:
+            requests = [_as_api_account(r, caller) for r in requests]
         wanted = [self._new_account(r) for r in requests]
         try:
             return self._insert_accounts(wanted)
@@ -152,17 +164,23 @@ class Ledger:
             flags=int(request.flags),
             status=AccountStatus.ACTIVE,
             owner_id=request.owner_id,
+            origin=request.origin,
             metadata=dict(request.metadata),
             created_at=self._clock.now(),
         )
 
-    def set_account_status(self, account_id: str, status: AccountStatus) -> Account:
-        """Freeze, unfreeze or close an account; a closed account stays closed."""
+    def set_account_status(
+        self, account_id: str, status: AccountStatus, *, caller: Caller | None = None
+    ) -> Account:
+        """Freeze, unfreeze or close an account; a closed account stays closed. A `caller`
+        of the API may do only what `status_change_refusal` allows."""
         self._expire_due_holds_of({account_id})  # an expired hold must not block closing
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             account = store_writer.lock_accounts(conn, [account_id]).get(account_id)
-            if account is None:
-                raise Rejected("account_not_found", account_id)
+            if account is None or (caller is not None and not caller.sees(account.owner_id)):
+                raise Rejected("account_not_found", f"no account {account_id}")
+            if caller is not None and (refusal := status_change_refusal(caller, account, status)):
+                raise Rejected(*refusal)
             if account.status == AccountStatus.CLOSED:
                 raise Rejected("account_closed", "a closed account stays closed")
             if status == AccountStatus.CLOSED and (
@@ -214,17 +232,25 @@ class Ledger:
 
     # -- transfers ----------------------------------------------------------------------
 
-    def submit_transfers(self, batch: Sequence[TransferRequest]) -> Future[list[str]]:
-        """Queue a batch for the writer; the future resolves after commit."""
+    def submit_transfers(
+        self, batch: Sequence[TransferRequest], *, caller: Caller | None = None
+    ) -> Future[list[str]]:
+        """Queue a batch for the writer; the future resolves after commit. A `caller` of
+        the API reaches only its accounts and holds (others answer as missing ones) and
+        creates no transfer under a flow's id."""
         if len(batch) > limits.TRANSFER_BATCH_MAX:
             raise Rejected("batch_too_large", f"at most {limits.TRANSFER_BATCH_MAX} transfers")
         for t in batch:
             if t.metadata:
                 validate_metadata(t.metadata)
-        return self._writer.submit(Job(transfers=list(batch)))
+            if caller is not None and is_reserved_id(t.id):
+                raise Rejected("id_reserved", f"{t.id} lies in a namespace of paycore's flows")
+        return self._writer.submit(Job(transfers=list(batch), caller=caller))
 
-    def create_transfers(self, batch: Sequence[TransferRequest]) -> list[TransferResult]:
-        results = self.submit_transfers(batch).result()
+    def create_transfers(
+        self, batch: Sequence[TransferRequest], *, caller: Caller | None = None
+    ) -> list[TransferResult]:
+        results = self.submit_transfers(batch, caller=caller).result()
         return [TransferResult(t.id, r) for t, r in zip(batch, results, strict=True)]
 
     def get_transfer(self, transfer_id: str) -> Transfer | None:
@@ -267,7 +293,8 @@ class Ledger:
                 transfer_ids.add(t.id)
                 if t.pending_id:
                     pending_ids.add(t.pending_id)
-                    if not (t.debit_account_id and t.credit_account_id):
+                    # A caller's hold needs its own accounts, whatever it names, to be judged.
+                    if job.caller or not (t.debit_account_id and t.credit_account_id):
                         unnamed_holds.add(t.pending_id)
                 for account_id in (t.debit_account_id, t.credit_account_id):
                     if account_id:
@@ -293,7 +320,7 @@ class Ledger:
             loaded.update(store_writer.load_transfers(conn, stale))
         posting = Posting(accounts=accounts, transfers=loaded, failed=failed, now=now)
         posting.expire_due()
-        results = [posting.apply(job.transfers) for job in group]
+        results = [posting.apply(job.transfers, job.caller) for job in group]
         store_writer.write_posting(conn, posting)
         return results
 
@@ -405,8 +432,20 @@ def _parse_cursor(after: str | None) -> int | None:
     return int(after)
 
 
+def _as_api_account(request: AccountRequest, caller: Caller) -> AccountRequest:
+    """What a caller of the API may open: an API account, a merchant's own."""
+    owner_id = request.owner_id
+    if caller.merchant_id is not None:
+        owner_id = owner_id or caller.merchant_id
+        if owner_id != caller.merchant_id:
+            raise Rejected("forbidden", "a merchant key opens accounts only for its merchant")
+    if request.id is not None and is_reserved_id(request.id):
+        raise Rejected("id_reserved", f"{request.id} lies in a namespace of paycore's flows")
+    return replace(request, owner_id=owner_id, origin=AccountOrigin.API)
+
+
 def _check_same_account(new: Account, existing: Account) -> None:
-    for name in ("currency", "code", "owner_id", "flags"):
+    for name in ("currency", "code", "owner_id", "origin", "flags"):
         if getattr(new, name) != getattr(existing, name):
             raise Rejected(f"exists_with_different_{name}", f"account {existing.id} exists")
     if dict(new.metadata) != dict(existing.metadata):

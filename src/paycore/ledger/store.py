@@ -28,6 +28,7 @@ from sqlalchemy import (
 from paycore.ledger import store_writer
 from paycore.ledger.model import (
     Account,
+    AccountOrigin,
     AccountStatus,
     Entry,
     Transfer,
@@ -43,6 +44,8 @@ accounts = Table(
     Column("currency", String(3), nullable=False),
     Column("code", Integer, nullable=False),
     Column("owner_id", String(64), nullable=True),
+    # flow | api (AccountOrigin): only accounts opened through the API are movable by API keys.
+    Column("origin", String(8), nullable=False, server_default="flow"),
     Column("flags", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("metadata", JSONDocument, nullable=False),
@@ -127,6 +130,7 @@ def _account(row: Any) -> Account:
         flags=row.flags,
         status=AccountStatus(row.status),
         owner_id=row.owner_id,
+        origin=AccountOrigin(row.origin),
         metadata=row.metadata,
         created_at=row.created_at,
         debits_pending=row.debits_pending,
@@ -148,6 +152,7 @@ def insert_accounts(conn: Connection, new_accounts: Sequence[Account]) -> None:
             "currency": a.currency,
             "code": a.code,
             "owner_id": a.owner_id,
+            "origin": a.origin.value,
             "flags": int(a.flags),
             "status": a.status.value,
             "metadata": dict(a.metadata),

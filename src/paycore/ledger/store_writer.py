@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from paycore.ledger.group_commit import RetryGroup
 from paycore.ledger.model import (
+    AccountOrigin,
     AccountState,
     AccountStatus,
     Transfer,
@@ -29,7 +30,8 @@ from paycore.ledger.model import (
 from paycore.ledger.posting import Posting
 
 _STATE_COLUMNS = (
-    "id, currency, flags, status, debits_pending, debits_posted, credits_pending, credits_posted"
+    "id, currency, flags, status, debits_pending, debits_posted, credits_pending, credits_posted, "
+    "owner_id, origin"
 )
 _TRANSFER_COLUMNS = (
     "id, debit_account_id, credit_account_id, amount, currency, flags, pending_id, "
@@ -92,6 +94,7 @@ def _sqlite_time(value: datetime) -> str:
 
 
 _ACCOUNT_STATUS = {status.value: status for status in AccountStatus}
+_ACCOUNT_ORIGIN = {origin.value: origin for origin in AccountOrigin}
 
 
 def _account_state(row: Sequence[Any]) -> AccountState:
@@ -105,6 +108,8 @@ def _account_state(row: Sequence[Any]) -> AccountState:
         debits_posted=row[5],
         credits_pending=row[6],
         credits_posted=row[7],
+        owner_id=row[8],
+        origin=_ACCOUNT_ORIGIN[row[9]],
     )
 
 

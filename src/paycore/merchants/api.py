@@ -22,9 +22,9 @@ from paycore.merchants.service import Merchants
 from paycore.security.api import authenticated, require
 from paycore.security.model import LABEL_LENGTH_MAX, Principal, Scope
 from paycore.security.service import ApiKeys
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import JsonRoute, StrictBody
 
-router = APIRouter(prefix="/v1", tags=["merchants"])
+router = APIRouter(prefix="/v1", tags=["merchants"], route_class=JsonRoute)
 
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 Caller = Annotated[Principal, Depends(authenticated)]

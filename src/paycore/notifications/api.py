@@ -19,8 +19,9 @@ from paycore.notifications.model import (
 from paycore.notifications.service import Notifications
 from paycore.security.api import require
 from paycore.security.model import Principal
+from paycore.web.bodies import JsonRoute
 
-router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"], route_class=JsonRoute)
 
 
 async def get_notifications(request: Request) -> Notifications:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -27,10 +26,11 @@ from paycore.payments.service import (
 from paycore.payments.views import order_view
 from paycore.security.api import require
 from paycore.security.model import Principal
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import BusinessDate, JsonRoute, StrictBody
+from paycore.web.openapi import raw_body
 from paycore.web.problems import problem
 
-router = APIRouter(prefix="/v1", tags=["payments"])
+router = APIRouter(prefix="/v1", tags=["payments"], route_class=JsonRoute)
 
 
 async def get_payments(request: Request) -> Payments:
@@ -50,8 +50,11 @@ Amount = Annotated[
 ]
 Text = Annotated[str, Field(max_length=limits.DESCRIPTION_LENGTH_MAX)]
 Reference = Annotated[str, Field(min_length=1, max_length=64)]
-_CARD_NUMBER = re.compile(r"[0-9]{12,19}")
-_ACCOUNT_NUMBER = re.compile(r"[A-Za-z0-9]{4,34}")
+# Checked by validators of their own, for the stable codes; the document shows the patterns.
+_CARD_PATTERN = "^[0-9]{12,19}$"
+_ACCOUNT_PATTERN = "^[A-Za-z0-9]{4,34}$"
+_CARD_NUMBER = re.compile(_CARD_PATTERN)
+_ACCOUNT_NUMBER = re.compile(_ACCOUNT_PATTERN)
 
 
 def _card_number(value: str) -> str:
@@ -83,7 +86,9 @@ Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
 
 class PayerIn(StrictBody):
     card_number: Annotated[
-        str, Field(examples=["6222021234567890123"]), AfterValidator(_card_number)
+        str,
+        Field(examples=["6222021234567890123"], json_schema_extra={"pattern": _CARD_PATTERN}),
+        AfterValidator(_card_number),
     ]
     name: Annotated[str, Field(max_length=64)] = ""
     id_number: Annotated[str, Field(max_length=32)] = ""
@@ -102,7 +107,9 @@ class PayinIn(StrictBody):
 
 
 class BeneficiaryIn(StrictBody):
-    account_number: Annotated[str, AfterValidator(_account_number)]
+    account_number: Annotated[
+        str, Field(json_schema_extra={"pattern": _ACCOUNT_PATTERN}), AfterValidator(_account_number)
+    ]
     name: Annotated[str, Field(max_length=64)]  # blank: missing_beneficiary_name
     bank_code: Annotated[str, Field(max_length=16)] = ""
 
@@ -274,7 +281,11 @@ def list_refunds(
     return {"data": [order_view(o) for o in refunds]}
 
 
-@router.post("/channels/{channel}/notifications", tags=["channels"])
+@router.post(
+    "/channels/{channel}/notifications",
+    tags=["channels"],
+    openapi_extra=raw_body("application/json", schema={"type": "object"}),
+)
 async def channel_callback(channel: str, request: Request, payments: PaymentsDep) -> JSONResponse:
     """A channel's asynchronous result. Authenticated by the channel's signature, not a key."""
     body = await request.body()
@@ -287,8 +298,8 @@ async def channel_callback(channel: str, request: Request, payments: PaymentsDep
 def success_rates(
     payments: PaymentsDep,
     principal: Annotated[Principal, Depends(require("payments:read"))],
-    date_from: date,
-    date_to: date,
+    date_from: BusinessDate,
+    date_to: BusinessDate,
     product: str | None = None,
     channel: str | None = None,
     kind: OrderKind | None = None,

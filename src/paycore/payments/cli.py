@@ -16,6 +16,7 @@ from rich.table import Table
 
 from paycore import limits
 from paycore.channels.model import BankAccount, Payer
+from paycore.clock import check_date
 from paycore.commands import console, open_runtime, print_json, refuse
 from paycore.errors import Rejected
 from paycore.money import format_minor
@@ -228,9 +229,11 @@ def rates(
 
 def _day(text: str, option: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise Rejected("invalid_date", f"{option} is YYYY-MM-DD, not {text!r}") from None
+    check_date(day, field=option)
+    return day
 
 
 @payments_app.command("janitor")

@@ -137,6 +137,21 @@ class Order:
 
 # -- input rules ------------------------------------------------------------------------
 
+NEVER_REACHED_CODES = frozenset(
+    {"not_received", "not_sent", "all_channels_unavailable", "no_channel_available"}
+)
+"""Failures of orders no channel ever processed: a new order for the same money cannot
+pay twice, so the flow that owns the order may try again."""
+
+
+def never_reached_bank(order: Order) -> bool:
+    return (
+        order.status is OrderStatus.FAILED
+        and order.failure is not None
+        and order.failure.code in NEVER_REACHED_CODES
+    )
+
+
 _PRODUCT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 

@@ -28,9 +28,9 @@ from paycore.channels.model import (
 from paycore.errors import Rejected
 from paycore.payments import bookkeeping as books
 from paycore.payments import store, store_rates
+from paycore.payments.dispatch import IDEMPOTENCY_LEASE_S, Steps
 from paycore.payments.dispatch import Created as Created  # re-exported: what a create answers
-from paycore.payments.dispatch import Steps
-from paycore.payments.janitor import ask_about_returns, handle_callback
+from paycore.payments.janitor import NOT_FOUND_GRACE_S, ask_about_returns, handle_callback
 from paycore.payments.model import (
     ID_PREFIX,
     Order,
@@ -198,7 +198,11 @@ class Payments:
         if isinstance(recorded, Created):
             return recorded
         self._steps.hold(order, idem, reason=books.REASON_PAYOUT)
+        return self._steps.dispatch(order, candidates, self._payout_call(order, account), idem)
 
+    def _payout_call(
+        self, order: Order, account: BankAccount
+    ) -> Callable[[Channel], ChannelResult]:
         def call(channel: Channel) -> ChannelResult:
             return channel.pay_out(
                 PayoutRequest(
@@ -211,7 +215,7 @@ class Payments:
                 )
             )
 
-        return self._steps.dispatch(order, candidates, call, idem)
+        return call
 
     # -- refund -------------------------------------------------------------------------
 
@@ -236,7 +240,10 @@ class Payments:
         if isinstance(recorded, Created):
             return recorded
         self._steps.hold(order, idem, reason=books.REASON_REFUND)
+        # Through the original channel only: the money goes back the way it came.
+        return self._steps.dispatch(order, [channel], self._refund_call(order, payin), idem)
 
+    def _refund_call(self, order: Order, payin: Order) -> Callable[[Channel], ChannelResult]:
         def call(ch: Channel) -> ChannelResult:
             return ch.refund(
                 RefundRequest(
@@ -245,12 +252,43 @@ class Payments:
                     payin_channel_txn_id=payin.channel_txn_id,
                     amount_minor=order.amount,
                     currency=order.currency,
-                    notify_url=self.ctx.notify_url(channel),
+                    notify_url=self.ctx.notify_url(payin.channel or ""),
                 )
             )
 
-        # Through the original channel only: the money goes back the way it came.
-        return self._steps.dispatch(order, [channel], call, idem)
+        return call
+
+    # -- an order recorded and never answered -------------------------------------------
+
+    def send_recorded(self, order_id: str, *, idempotency_key: str) -> Order:
+        """Send again a payout or refund whose create stopped after recording it (before
+        or during the channel call), for the flow that owns it. The channel answers a
+        reference it already holds with that transaction (the order id is its idempotency
+        key), so this never pays twice. Inside the idempotency lease the first request may
+        still be running (`request_in_progress`); near the janitor's not-received grace the
+        order is left to the janitor, which fails or finds it, so the two never race."""
+        order = self.get(merchant_id=None, order_id=order_id)
+        if order.status is not OrderStatus.CREATED or order.kind is OrderKind.PAYIN:
+            return order
+        age_s = (self.ctx.clock.now() - order.created_at).total_seconds()
+        if age_s < IDEMPOTENCY_LEASE_S:
+            raise Rejected("request_in_progress", f"{order.id} may still be on its way")
+        if order.channel is None or age_s >= NOT_FOUND_GRACE_S - IDEMPOTENCY_LEASE_S:
+            return order
+        idem = Idem(order.merchant_id, idempotency_key)
+        if order.kind is OrderKind.PAYOUT:
+            party = self.reveal_party(order)
+            bank_code = str(order.party_masked.get("bank_code", ""))
+            account = BankAccount(party["account_number"], party.get("name", ""), bank_code)
+            self._steps.hold(order, idem, reason=books.REASON_PAYOUT)
+            call = self._payout_call(order, account)
+        else:
+            payin = self.get(merchant_id=None, order_id=order.parent_id or "", kind=OrderKind.PAYIN)
+            self._steps.hold(order, idem, reason=books.REASON_REFUND)
+            call = self._refund_call(order, payin)
+        log.info("order %s: sent again after its create stopped", order.id)
+        self._steps.dispatch(order, [order.channel], call, idem)
+        return order
 
     # -- reads --------------------------------------------------------------------------
 

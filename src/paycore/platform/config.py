@@ -23,7 +23,10 @@ class Settings:
     """PAYCORE_FIELD_KEY_ID: which key encrypts new values; older ones still decrypt."""
     channels_file: str = ""
     """PAYCORE_CHANNELS_FILE: JSON describing channels and routes. Empty: one sandbox-bank
-    channel at http://127.0.0.1:8100 using the keys under data_dir/sandbox-bank/."""
+    channel at PAYCORE_SANDBOX_URL using the keys under data_dir/sandbox-bank/."""
+    sandbox_url: str = "http://127.0.0.1:8100"
+    """PAYCORE_SANDBOX_URL: where the default sandbox channel's bank answers (and where
+    `serve` starts one): another port lets two checkouts run side by side."""
     public_url: str = "http://127.0.0.1:8000"
     """PAYCORE_PUBLIC_URL: where channels send their callbacks."""
     workers_enabled: bool = True
@@ -44,6 +47,7 @@ class Settings:
             field_keys=os.environ.get("PAYCORE_FIELD_KEYS", ""),
             field_key_id=os.environ.get("PAYCORE_FIELD_KEY_ID", ""),
             channels_file=os.environ.get("PAYCORE_CHANNELS_FILE", ""),
+            sandbox_url=os.environ.get("PAYCORE_SANDBOX_URL", "http://127.0.0.1:8100"),
             public_url=os.environ.get("PAYCORE_PUBLIC_URL", "http://127.0.0.1:8000"),
             workers_enabled=os.environ.get("PAYCORE_WORKERS", "1") not in ("0", "false", "no"),
             custody_file=os.environ.get("PAYCORE_CUSTODY_FILE", ""),

@@ -18,17 +18,26 @@ layouts differ in order and in optional columns (门店编号, 门店名称, ...
 
 from __future__ import annotations
 
-import csv
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from paycore.recon.csv_columns import SHANGHAI, Columns, amount, decoded_lines, local_time
+from paycore.recon.csv_columns import (
+    SHANGHAI,
+    Columns,
+    Rows,
+    amount,
+    count,
+    decoded_lines,
+    local_time,
+    physical_lines,
+)
 from paycore.recon.model import (
     ControlTotals,
     Direction,
@@ -37,10 +46,8 @@ from paycore.recon.model import (
     Statement,
     StatementInfo,
     StatementLine,
+    shown,
 )
-
-if TYPE_CHECKING:
-    from _csv import Reader
 
 FORMAT = "alipay"
 CURRENCY = "CNY"  # the bill's amounts are in 元
@@ -69,9 +76,32 @@ _SUMMARY_COLUMNS = {
 }
 _TOTAL_MARK = "合计"
 _ACCOUNT = re.compile(r"#账号：\[?(\w+)\]?")
-_PERIOD = re.compile(r"(\d{4})年(\d{2})月(\d{2})日")
-_TRADE_FOOTER = re.compile(r"#交易合计：(\d+)笔，商家实收共(-?[\d,.]+)元")
-_REFUND_FOOTER = re.compile(r"#退款合计：(\d+)笔，商家实收退款共(-?[\d,.]+)元")
+_PERIOD = re.compile(r"([0-9]{4})年([0-9]{2})月([0-9]{2})日")
+_TRADE_FOOTER = re.compile(r"#交易合计：([0-9]+)笔，商家实收共(-?[0-9,.]+)元")
+_REFUND_FOOTER = re.compile(r"#退款合计：([0-9]+)笔，商家实收退款共(-?[0-9,.]+)元")
+_OPEN_FAULTS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    ValueError,
+    EOFError,
+    struct.error,
+    NotImplementedError,
+)
+"""What zipfile raises on bytes that are not a whole ZIP (a bad name encoding is a
+ValueError, a directory offset past the end an OSError, a version it lacks
+NotImplementedError)."""
+_READ_FAULTS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    UnicodeDecodeError,
+)
+"""What reading a member raises when it is corrupt, compressed by a method zipfile lacks
+(NotImplementedError), encrypted (RuntimeError) or its local name not UTF-8 as flagged."""
 
 
 _DETAIL_NAMES = {field: names[0] for field, names in (_DETAIL_COLUMNS | _SUMMARY_COLUMNS).items()}
@@ -120,8 +150,8 @@ def parse(path: Path, *, source: str | None = None) -> Statement:
 def _bill(path: Path) -> Iterator[tuple[zipfile.ZipFile, str, str]]:
     try:
         bill = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise MalformedStatement("the file is not a ZIP archive", field="zip") from None
+    except _OPEN_FAULTS as error:
+        raise MalformedStatement(f"the file is not a ZIP archive ({error})", field="zip") from None
     with bill:
         names = {_member_name(info): info.filename for info in bill.infolist()}
         detail = next((names[name] for name in names if name.endswith(DETAIL_SUFFIX)), None)
@@ -147,13 +177,17 @@ def _member_name(info: zipfile.ZipInfo) -> str:
 def _text_lines(bill: zipfile.ZipFile, member: str) -> Iterator[Iterator[str]]:
     """A member's lines, GBK-decoded one by one; a UTF-8 file is named as such. A context,
     so the member is closed however its reader stops."""
-    with bill.open(member) as raw:
-        first = raw.readline()
-        if _is_utf8(first):
-            raise MalformedStatement(
-                "the file is UTF-8 text: Alipay bills are GBK", line=1, field="encoding"
-            )
-        yield decoded_lines(_chain(first, raw), ENCODING)
+    try:
+        with bill.open(member) as raw:
+            lines = physical_lines(raw)
+            first = next(lines, b"")
+            if _is_utf8(first):
+                raise MalformedStatement(
+                    "the file is UTF-8 text: Alipay bills are GBK", line=1, field="encoding"
+                )
+            yield decoded_lines(_chain(first, lines), ENCODING)
+    except _READ_FAULTS as error:  # raised where the lines are read, thrown back here
+        raise MalformedStatement(f"{Path(member).name} is corrupt ({error})", field="zip") from None
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -176,35 +210,53 @@ def _preamble(bill: zipfile.ZipFile, member: str) -> tuple[str | None, list[date
     account: str | None = None
     period: list[date] = []
     with _text_lines(bill, member) as texts:
-        for text in texts:
+        for line_no, text in enumerate(texts, start=1):
             if not text.startswith("#"):
                 break
+            _refuse_nul(text, line_no)
             if found := _ACCOUNT.match(text):
                 account = found.group(1)
             if "起始日期" in text:
-                period = [date(int(y), int(m), int(d)) for y, m, d in _PERIOD.findall(text)]
+                period = _period(text, line_no)
     return account, period
+
+
+def _period(text: str, line_no: int) -> list[date]:
+    try:
+        return [date(int(y), int(m), int(d)) for y, m, d in _PERIOD.findall(text)]
+    except ValueError:
+        raise MalformedStatement(
+            f"{shown(text.strip())} holds no valid date", line=line_no, field="起始日期"
+        ) from None
+
+
+def _refuse_nul(text: str, line_no: int) -> None:
+    if "\x00" in text:
+        raise MalformedStatement(
+            "a NUL character: no text may hold one", line=line_no, field="comment"
+        )
 
 
 def _summary(bill: zipfile.ZipFile, member: str) -> _Stated:
     """The 合计 row of the summary file (small: one row per store)."""
     with _text_lines(bill, member) as texts:
-        return _total_row(csv.reader(texts))
+        return _total_row(Rows(texts))
 
 
-def _total_row(rows: Reader) -> _Stated:
+def _total_row(rows: Rows) -> _Stated:
     columns: Columns | None = None
     for row in rows:
         line_no = rows.line_num
         if not row or row[0].startswith("#"):
+            _refuse_nul(",".join(row), line_no)
             continue
         if columns is None:
             columns = Columns(row, _SUMMARY_COLUMNS, line=line_no)
         elif _TOTAL_MARK in (cell.strip() for cell in row):
-            columns.check_width(row, line=line_no)
+            columns.check_row(row, line=line_no)
             return _Stated(
-                trades=_count(columns.get(row, "trades"), line_no, "交易订单总笔数"),
-                refunds=_count(columns.get(row, "refunds"), line_no, "退款订单总笔数"),
+                trades=count(columns.get(row, "trades"), line=line_no, field="交易订单总笔数"),
+                refunds=count(columns.get(row, "refunds"), line=line_no, field="退款订单总笔数"),
                 received=_money(columns, row, "received", line_no),
                 service_fee=_money(columns, row, "service_fee", line_no),
             )
@@ -215,11 +267,12 @@ def _lines(path: Path, statement: Statement, stated: _Stated) -> Iterator[Statem
     sums = _Sums()
     footer: list[str] = []
     with _bill(path) as (bill, detail_name, _), _text_lines(bill, detail_name) as texts:
-        rows = csv.reader(texts)
+        rows = Rows(texts)
         columns: Columns | None = None
         for row in rows:
             line_no = rows.line_num
             if row and row[0].startswith("#"):
+                _refuse_nul(",".join(row), line_no)
                 if columns is not None:
                     footer.append(",".join(row))
                 continue
@@ -228,7 +281,7 @@ def _lines(path: Path, statement: Statement, stated: _Stated) -> Iterator[Statem
             if columns is None:
                 columns = Columns(row, _DETAIL_COLUMNS, line=line_no, optional=_DETAIL_OPTIONAL)
                 continue
-            columns.check_width(row, line=line_no)
+            columns.check_row(row, line=line_no)
             line = _line(columns, row, line_no, sums)
             yield line
         last_line = rows.line_num
@@ -286,7 +339,7 @@ def _line(columns: Columns, row: list[str], line_no: int, sums: _Sums) -> Statem
             direction=Direction.DEBIT, amount=-received, currency=CURRENCY, booked_at=booked_at,
             channel_txn_id=None, reference=refund_no, fee=max(0, -service_fee), raw=raw,
         )  # fmt: skip
-    raise MalformedStatement(f"unknown business type {kind!r}", line=line_no, field="业务类型")
+    raise MalformedStatement(f"unknown business type {shown(kind)}", line=line_no, field="业务类型")
 
 
 def _check_footer(footer: list[str], sums: _Sums, last_line: int) -> None:
@@ -295,12 +348,12 @@ def _check_footer(footer: list[str], sums: _Sums, last_line: int) -> None:
     if trades is None or refunds is None:
         raise MalformedStatement(
             "the detail file ends without its 交易合计/退款合计 footer (truncated?)",
-            line=last_line, field="交易合计",
+            line=last_line + 1, field="交易合计",
         )  # fmt: skip
     checks = (
-        ("交易合计", int(trades.group(1)), sums.trades),
+        ("交易合计", count(trades.group(1), line=0, field="交易合计"), sums.trades),
         ("交易合计", abs(_stated_money(trades.group(2))), sums.trade_received),
-        ("退款合计", int(refunds.group(1)), sums.refunds),
+        ("退款合计", count(refunds.group(1), line=0, field="退款合计"), sums.refunds),
         ("退款合计", abs(_stated_money(refunds.group(2))), sums.refund_received),
     )
     for field_name, stated, counted in checks:
@@ -335,9 +388,3 @@ def _stated_money(text: str) -> int:
 def _require_positive(value: int, line_no: int, field_name: str) -> None:
     if value <= 0:
         raise MalformedStatement("the amount must be above zero", line=line_no, field=field_name)
-
-
-def _count(text: str, line_no: int, field_name: str) -> int:
-    if not text.isdigit():
-        raise MalformedStatement(f"{text!r} is not a count", line=line_no, field=field_name)
-    return int(text)

@@ -8,18 +8,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as PathParameter
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from paycore import limits
 from paycore.errors import Rejected
 from paycore.recon.breaks import Adjustment
 from paycore.recon.service import BREAKS_PAGE_MAX, Recon
-from paycore.recon.views import break_view, view
+from paycore.recon.views import break_view, import_view, view
 from paycore.security.api import require, require_platform
 from paycore.security.model import Principal
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import JsonRoute, StrictBody
+from paycore.web.openapi import raw_body
 
-router = APIRouter(prefix="/v1/recon", tags=["recon"])
+router = APIRouter(prefix="/v1/recon", tags=["recon"], route_class=JsonRoute)
 
 UPLOAD_BYTES_MAX = 2 << 30
 """A day's statement of millions of lines is a few hundred MB; 2 GiB is plenty."""
@@ -57,7 +60,11 @@ class ResolveIn(StrictBody):
     adjustment: AdjustmentIn | None = None
 
 
-@router.post("/imports")
+@router.post(
+    "/imports",
+    openapi_extra=raw_body("application/octet-stream", "text/csv", "application/xml"),
+    responses={201: {"description": "Imported; the same file again answers 200."}},
+)
 async def import_statement(
     request: Request,
     response: Response,
@@ -76,7 +83,7 @@ async def import_statement(
             recon.import_file, path, format=format, source=source
         )
     response.status_code = 201 if created else 200
-    return view(found)
+    return import_view(found)
 
 
 async def _save_body(request: Request, path: Path) -> None:
@@ -94,7 +101,7 @@ async def _save_body(request: Request, path: Path) -> None:
 @router.get("/imports/{import_id}")
 async def get_import(import_id: str, recon: ReconDep, principal: Reader) -> dict[str, Any]:
     require_platform(principal)
-    return view(await run_in_threadpool(recon.get_import, import_id))
+    return import_view(await run_in_threadpool(recon.get_import, import_id))
 
 
 @router.post("/runs", status_code=201)
@@ -120,7 +127,7 @@ async def list_breaks(
     type: str | None = None,
     source: str | None = None,
     limit: Annotated[int, Query(ge=1, le=BREAKS_PAGE_MAX)] = 100,
-    after: int | None = None,
+    after: Annotated[int | None, Query(ge=0, le=limits.INTEGER_COLUMN_MAX)] = None,
 ) -> dict[str, Any]:
     require_platform(principal)
     rows = await run_in_threadpool(
@@ -131,15 +138,18 @@ async def list_breaks(
     return {"data": [break_view(r) for r in rows], "next_after": rows[-1]["id"] if rows else None}
 
 
+BreakId = Annotated[int, PathParameter(ge=1, le=limits.INTEGER_COLUMN_MAX)]
+
+
 @router.get("/breaks/{break_id}")
-async def get_break(break_id: int, recon: ReconDep, principal: Reader) -> dict[str, Any]:
+async def get_break(break_id: BreakId, recon: ReconDep, principal: Reader) -> dict[str, Any]:
     require_platform(principal)
     return break_view(await run_in_threadpool(recon.get_break, break_id))
 
 
 @router.post("/breaks/{break_id}/investigate")
 async def investigate(
-    break_id: int, body: InvestigateIn, recon: ReconDep, principal: Writer
+    break_id: BreakId, body: InvestigateIn, recon: ReconDep, principal: Writer
 ) -> dict[str, Any]:
     require_platform(principal)
     actor = principal_name(principal)
@@ -151,7 +161,7 @@ async def investigate(
 
 @router.post("/breaks/{break_id}/resolve")
 async def resolve(
-    break_id: int, body: ResolveIn, recon: ReconDep, principal: Writer
+    break_id: BreakId, body: ResolveIn, recon: ReconDep, principal: Writer
 ) -> dict[str, Any]:
     require_platform(principal)
     adjustment = None

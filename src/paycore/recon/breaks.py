@@ -43,6 +43,9 @@ class BreakType(enum.StrEnum):
     STATUS_MISMATCH = "status_mismatch"
     FEE_MISMATCH = "fee_mismatch"
     DUPLICATE = "duplicate"
+    # Found on import from a statement's balances (store_statements.py), not by a run.
+    STATEMENT_UNBALANCED = "statement_unbalanced"
+    BALANCE_DISCONTINUITY = "balance_discontinuity"
 
 
 class BreakStatus(enum.StrEnum):

@@ -1,18 +1,20 @@
 """ISO 20022 camt.053 (end-of-day statement) and camt.054 (debit/credit notification).
 
-A file is validated against the XSD of its message first (streaming, `xsd.validate`),
-then its entries are streamed with lxml's iterparse and each `Ntry` is bound by xsdata into
-the pyiso20022 dataclass of that message version, so no XML is walked by hand. Versions:
-.02 and later, as far as pyiso20022 ships bindings (camt.053/054 .02 to .12).
+A file is held to the XSD of its message first (streaming; strict where money is, the
+rest kept as warnings: `camt_schema.py`), then its entries are streamed with lxml's
+iterparse and each `Ntry` is bound by xsdata into the pyiso20022 dataclass of that
+message version, so no XML is walked by hand. Versions: .02 and later, as far as
+pyiso20022 ships bindings (camt.053/054 .02 to .12).
 
-One statement (or notification) per file: a second `Stmt`/`Ntfctn` is refused, because a
-`Statement` has one account, period and balances. Banks that bundle several accounts in
-one message send them split on request; a file with several is rare enough to refuse
-clearly rather than half-support.
+Every statement (`Stmt`/`Ntfctn`) of every document in the file is read, each with its
+own header: its entries must be in its account's currency (a foreign amount is refused;
+the instructed amount is kept beside the line), its TxsSummry must agree with its
+entries, and what its balances make of them (`StatementBalance`) is judged by the import.
+A batch entry (several `TxDtls`, each with its amount) is split into one line each.
 
 Times: a `DtTm` without an offset is taken as UTC; a booking with a date only (`Dt`) is
-put at 12:00 UTC, which keeps its calendar date in every business timezone from UTC-11
-to UTC+11. Pending entries often have no booking date: their value date, else the
+put at 12:00 UTC. A line's business day is its booking date as the bank writes it (else
+its value date). Pending entries often have no booking date: their value date, else the
 statement's creation time, stands in.
 """
 
@@ -25,25 +27,25 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from lxml import etree
+from xsdata.exceptions import ConverterError, ParserError
 from xsdata.formats.dataclass.parsers import XmlParser
+from xsdata.formats.dataclass.parsers.config import ParserConfig, default_class_factory
 from xsdata.formats.dataclass.parsers.handlers import LxmlEventHandler
 
-from paycore.money import to_major
-from paycore.recon import xsd
-from paycore.recon.camt_entries import entry_to_line
+from paycore.recon import camt_schema, camt_totals, xsd
+from paycore.recon.camt_entries import entry_to_lines
 from paycore.recon.model import (
     ControlTotals,
-    Direction,
     MalformedStatement,
     Statement,
+    StatementBalance,
     StatementInfo,
     StatementLine,
-    parse_amount,
+    Warnings,
 )
 
 
@@ -67,6 +69,10 @@ class _Binding:
     namespace: str
     statement_class: type[Any]  # e.g. AccountStatement2
     entry_class: type[Any]  # e.g. ReportEntry2
+
+    @property
+    def entry_path(self) -> str:
+        return f"/Document/{self.layout.message}/{self.layout.statement}/Ntry"
 
 
 def _element_class(owner: type[Any], element: str) -> type[Any]:
@@ -102,87 +108,223 @@ def _binding(namespace: str) -> _Binding:
 
 
 def parse(path: Path, *, source: str | None = None) -> Statement:
-    """Validate `path` against its XSD, read its header, and stream its entries."""
-    binding = _binding(xsd.root_namespace(path))  # refuse other messages before reading
-    xsd.validate(path)
-    reader = _Reader(path, binding)
-    info = reader.read_header(source)
+    """Hold `path` to its XSD (strict where money is), read its first statement's header,
+    and stream the entries of every statement of every document in it."""
+    parts = camt_schema.segments(path)
+    binding = _binding(camt_schema.namespace(path, parts))  # refuse other messages first
+    warnings = Warnings()
+    for segment in parts:
+        camt_schema.validate(
+            path,
+            segment,
+            namespace=binding.namespace,
+            entry_path=binding.entry_path,
+            warnings=warnings,
+        )
+    reader = _Reader(path, parts, binding, lenient=warnings.count > 0)
+    info = reader.read_info(source)
     statement = Statement(info, iter(()))
+    statement.warnings = warnings
     statement.lines = reader.lines(statement)
     return statement
 
 
 class _Reader:
-    """Reads the file twice, each time in a `with`: once for the header (it stops at the
-    first entry), once, lazily, for the entries; so nothing stays open if the lines are
-    never read or abandoned half way."""
+    """Reads the file twice, each time in a `with`: once for the first statement's header
+    (it stops at the first entry), once, lazily, for the entries of every statement; so
+    nothing stays open if the lines are never read or abandoned half way."""
 
-    def __init__(self, path: Path, binding: _Binding) -> None:
+    def __init__(
+        self, path: Path, parts: list[camt_schema.Segment], binding: _Binding, *, lenient: bool
+    ) -> None:
         self.path = path
+        self.parts = parts
         self.binding = binding
         ns = f"{{{binding.namespace}}}"
         self.entry_tag = ns + "Ntry"
         self.statement_tag = ns + binding.layout.statement
-        self.parser = XmlParser(handler=LxmlEventHandler)
-        self.header: Any = None
-
-    def _events(self, source: BinaryIO) -> Iterator[tuple[str, etree._Element]]:
-        return iter(
-            etree.iterparse(
-                source,
-                events=("start", "end"),
-                tag=(self.entry_tag, self.statement_tag),
-                resolve_entities=False,
-                no_network=True,
-            )
+        # Lenient binding: an element the XSD pass let through as a warning (a `BIC`
+        # where this version says `BICFI`) is skipped, and a missing one is None; only a
+        # file that bent the XSD pays for the second (a call more per element bound).
+        config = ParserConfig(
+            fail_on_unknown_properties=False,
+            class_factory=_lenient_factory if lenient else default_class_factory,
         )
+        self.parser = XmlParser(config=config, handler=LxmlEventHandler)
 
-    def read_header(self, source: str | None) -> StatementInfo:
-        """Stop at the first entry (or the statement's end): everything before it in the
-        XSD's sequence (Id, Acct, Bal, TxsSummry) is then complete."""
-        with self.path.open("rb") as file:
-            for event, element in self._events(file):
-                if element.tag == self.entry_tag and event == "start":
-                    self._bind_header(element.getparent(), before=element)
-                    break
-                if element.tag == self.statement_tag and event == "end":
-                    self._bind_header(element, before=None)
-                    break
-        if self.header is None:
+    def _events(self, segment: camt_schema.Segment) -> Iterator[tuple[str, etree._Element]]:
+        """start/end of statements and entries; a file that stops being well-formed
+        (cut short) is refused with its line, wherever the reading is."""
+        with camt_schema.opened(self.path, segment) as file:
+            try:
+                yield from etree.iterparse(
+                    file,
+                    events=("start", "end"),
+                    tag=(self.entry_tag, self.statement_tag),
+                    resolve_entities=False,
+                    no_network=True,
+                    huge_tree=False,
+                )
+            except etree.XMLSyntaxError as error:
+                raise camt_schema.not_well_formed(self.path, segment, error) from None
+
+    def read_info(self, source: str | None) -> StatementInfo:
+        """The first statement's header: everything before its first entry in the XSD's
+        sequence (Id, Acct, Bal, TxsSummry) is complete when the entry starts."""
+        header = None
+        events = self._events(self.parts[0])
+        for event, element in events:
+            if element.tag == self.entry_tag and event == "start":
+                header = self._bind_header(element.getparent(), before=element, line=0)
+                break
+            if element.tag == self.statement_tag and event == "end":
+                header = self._bind_header(element, before=None, line=0)
+                break
+        events.close()  # type: ignore[attr-defined]
+        if header is None:
             raise MalformedStatement(f"no {self.binding.layout.statement} in the file")
-        return _info(self.header, self.binding.layout, source)
+        return _info(header, self.binding.layout, source)
 
-    def _bind_header(self, statement: etree._Element, *, before: etree._Element | None) -> None:
+    def _bind_header(
+        self, statement: etree._Element, *, before: etree._Element | None, line: int
+    ) -> Any:
         copy = etree.Element(statement.tag, nsmap=statement.nsmap)
         for child in statement:
             if child is before:
                 break
             copy.append(_deep_copy(child))
-        self.header = self.parser.parse(copy, self.binding.statement_class)
+        return self._bind(copy, self.binding.statement_class, line, self.binding.layout.statement)
+
+    def _bind(self, element: etree._Element, cls: type[Any], line: int, where: str) -> Any:
+        try:
+            return self.parser.parse(element, cls)
+        except (ParserError, ConverterError, ValueError, TypeError) as error:
+            raise MalformedStatement(f"cannot be read: {error}", line=line, field=where) from None
 
     def lines(self, statement: Statement) -> Iterator[StatementLine]:
-        counted = _Counted()
-        position = 0
-        statements = 0
-        with self.path.open("rb") as file:
-            for event, element in self._events(file):
+        tally = camt_totals.Tally()
+        line_no = 0
+        number = 0  # statements read, across documents
+        for segment in self.parts:
+            current: _Open | None = None
+            for event, element in self._events(segment):
+                sourceline = segment.line_offset + (element.sourceline or 0)
                 if element.tag == self.statement_tag:
-                    statements += event == "start"
-                    if statements > 1:
-                        raise MalformedStatement(
-                            f"more than one {self.binding.layout.statement} in the file",
-                            line=element.sourceline,
+                    if event == "start":
+                        number += 1
+                        current = _Open(number, sourceline)
+                        continue
+                    if current is None:  # pragma: no cover - lxml pairs start and end
+                        continue
+                    if current.header is None:  # a statement without entries
+                        current.header = self._bind_header(element, before=None, line=sourceline)
+                    statement.balances.append(self._close(current))
+                    _release(element)
+                    current = None
+                    continue
+                if current is None:  # pragma: no cover - the XSD puts entries in statements
+                    continue
+                if event == "start":
+                    if current.header is None:
+                        current.header = self._bind_header(
+                            element.getparent(), before=element, line=current.line
                         )
                     continue
-                if event != "end":
-                    continue
-                position += 1
-                entry = self.parser.parse(element, self.binding.entry_class)
-                line = entry_to_line(entry, position, element.sourceline or 0, self.header)
-                counted.add(line)
+                current.entries += 1
+                where = current.where(self.binding.layout.statement)
+                entry = self._bind(element, self.binding.entry_class, sourceline, where)
+                if entry.amt is not None and entry.amt.value == 0:
+                    # Some banks list a movement of nothing (a card check, a waived fee):
+                    # counted by TxsSummry, moves no balance, matches no order.
+                    statement.warnings.add(
+                        f"line {sourceline}, field {where}/Amt: an entry of 0 moves no "
+                        "money, not imported"
+                    )
+                    lines = []
+                else:
+                    lines = entry_to_lines(
+                        entry,
+                        entry_no=current.entries,
+                        first_line_no=line_no + 1,
+                        sourceline=sourceline,
+                        where=where,
+                        header=current.header,
+                        currency=current.currency(entry),
+                    )
+                current.counted.add_entry(entry, lines)
                 _release(element)
-                yield line
-        statement.totals = _check_totals(self.header, counted, statement.info)
+                for line in lines:
+                    line_no += 1
+                    tally.add(line)
+                    yield line
+        if number == 0:
+            raise MalformedStatement(f"no {self.binding.layout.statement} in the file")
+        statement.totals = ControlTotals(tally.count, tally.credits, tally.debits)
+
+    def _close(self, current: _Open) -> StatementBalance:
+        """Check the statement's control totals (TxsSummry) against its entries and say
+        what its balances make of them."""
+        header = current.header
+        camt_totals.check_summary(header, current.counted, current.line)
+        info = _info(header, self.binding.layout, None)
+        balances = camt_totals.balances(header)
+        closing = balances.get("CLBD")
+        return StatementBalance(
+            statement_id=str(header.id),
+            account=info.source,
+            currency=info.currency or current.account_currency or "",
+            line=current.line,
+            business_date=_date_of(closing.dt.dt or closing.dt.dt_tm) if closing else None,
+            opening=info.opening_balance,
+            closing=info.closing_balance,
+            credits=current.counted.booked_credits,
+            debits=current.counted.booked_debits,
+        )
+
+
+@dataclass(slots=True)
+class _Open:
+    """A statement being read."""
+
+    number: int
+    line: int
+    header: Any = None
+    entries: int = 0
+    counted: camt_totals.Counted = dataclasses.field(default_factory=camt_totals.Counted)
+    account_currency: str | None = None
+
+    def where(self, tag: str) -> str:
+        prefix = f"{tag}[{self.number}]/" if self.number > 1 else ""
+        return f"{prefix}Ntry[{self.entries}]"
+
+    def currency(self, entry: Any) -> str:
+        """The account's currency (Acct/Ccy, else its balances'); a notification that
+        states neither is in the currency of its first entry."""
+        if self.account_currency is None:
+            balances = camt_totals.balances(self.header)
+            stated = self.header.acct.ccy or next((b.amt.ccy for b in balances.values()), None)
+            self.account_currency = str(stated or entry.amt.ccy)
+        return self.account_currency
+
+
+def _lenient_factory(cls: type[Any], params: dict[str, Any]) -> Any:
+    """Bind an element that lacks a required child as if it were optional (None): the XSD
+    pass refused such a file already if the child touches money, so what is missing here
+    is something nothing is read from (a bank transaction code, say)."""
+    try:
+        return cls(**params)
+    except TypeError:
+        missing = {
+            field.name: None
+            for field in dataclasses.fields(cls)
+            if field.init
+            and field.name not in params
+            and field.default is dataclasses.MISSING
+            and field.default_factory is dataclasses.MISSING
+        }
+        if not missing:
+            raise
+        return cls(**params, **missing)
 
 
 def _deep_copy(element: etree._Element) -> etree._Element:
@@ -197,35 +339,10 @@ def _release(element: etree._Element) -> None:
         del parent[0]
 
 
-@dataclass(slots=True)
-class _Counted:
-    count: int = 0
-    credit_count: int = 0
-    debit_count: int = 0
-    credits: Decimal = Decimal(0)  # major units: TxsSummry sums carry no currency
-    debits: Decimal = Decimal(0)
-    currencies: set[str] = dataclasses.field(default_factory=set)
-
-    def add(self, line: StatementLine) -> None:
-        major = to_major(line.amount, line.currency)
-        self.count += 1
-        self.currencies.add(line.currency)
-        if line.direction is Direction.CREDIT:
-            self.credit_count += 1
-            self.credits += major
-        else:
-            self.debit_count += 1
-            self.debits += major
-
-
 def _info(header: Any, layout: _Layout, source: str | None) -> StatementInfo:
     account_id = header.acct.id
     account = account_id.iban or (account_id.othr.id if account_id.othr else None)
-    balances = {
-        _code(balance.tp.cd_or_prtry.cd): balance
-        for balance in getattr(header, "bal", [])
-        if _code(balance.tp.cd_or_prtry.cd) in ("OPBD", "CLBD")
-    }
+    balances = camt_totals.balances(header)
     currency = header.acct.ccy or next((b.amt.ccy for b in balances.values()), None)
     period = header.fr_to_dt
     return StatementInfo(
@@ -235,64 +352,11 @@ def _info(header: Any, layout: _Layout, source: str | None) -> StatementInfo:
         period_start=_date_of(period.fr_dt_tm) if period else None,
         period_end=_date_of(period.to_dt_tm) if period else None,
         currency=currency,
-        opening_balance=_signed_balance(balances.get("OPBD")),
-        closing_balance=_signed_balance(balances.get("CLBD")),
+        opening_balance=camt_totals.signed_balance(balances.get("OPBD")),
+        closing_balance=camt_totals.signed_balance(balances.get("CLBD")),
     )
-
-
-def _code(value: Any) -> str:
-    """A code bound as an enum (older versions) or as text (external code lists)."""
-    return str(getattr(value, "value", value))
 
 
 def _date_of(value: Any) -> date:
     """The date as the bank wrote it (its own business day), whatever the offset."""
     return date(value.year, value.month, value.day)
-
-
-def _signed_balance(balance: Any) -> int | None:
-    if balance is None:
-        return None
-    amount = parse_amount(format(balance.amt.value, "f"), balance.amt.ccy, field="Bal/Amt")
-    return -amount if balance.cdt_dbt_ind.value == "DBIT" else amount
-
-
-def _check_totals(header: Any, counted: _Counted, info: StatementInfo) -> ControlTotals:
-    """Compare what TxsSummry says with the entries read; return what the file says."""
-    summary = getattr(header, "txs_summry", None)
-    if summary is None:
-        return ControlTotals()
-    checks = (
-        ("TtlNtries", summary.ttl_ntries, counted.count, counted.credits + counted.debits),
-        ("TtlCdtNtries", summary.ttl_cdt_ntries, counted.credit_count, counted.credits),
-        ("TtlDbtNtries", summary.ttl_dbt_ntries, counted.debit_count, counted.debits),
-    )
-    for name, stated, count, total in checks:
-        if stated is None:
-            continue
-        if stated.nb_of_ntries is not None and int(stated.nb_of_ntries) != count:
-            raise MalformedStatement(
-                f"TxsSummry says {stated.nb_of_ntries} entries, the file has {count}",
-                field=f"TxsSummry/{name}/NbOfNtries",
-            )
-        if stated.sum is not None and Decimal(stated.sum) != total:
-            raise MalformedStatement(
-                f"TxsSummry says a sum of {stated.sum}, the entries add up to {total}",
-                field=f"TxsSummry/{name}/Sum",
-            )
-    currency = info.currency or (min(counted.currencies) if counted.currencies else None)
-    return ControlTotals(
-        count=_stated_count(summary.ttl_ntries),
-        credits=_stated_sum(summary.ttl_cdt_ntries, currency),
-        debits=_stated_sum(summary.ttl_dbt_ntries, currency),
-    )
-
-
-def _stated_count(stated: Any) -> int | None:
-    return None if stated is None or stated.nb_of_ntries is None else int(stated.nb_of_ntries)
-
-
-def _stated_sum(stated: Any, currency: str | None) -> int | None:
-    if stated is None or stated.sum is None or currency is None:
-        return None
-    return parse_amount(format(stated.sum, "f"), currency, field="TxsSummry/Sum")

@@ -8,6 +8,7 @@ The bindings of different versions name their fields alike (`amt`, `cdt_dbt_ind`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -30,45 +31,184 @@ _STATUS = {
 }
 # ISO external bank transaction codes (family / sub-family) that tell a line's kind.
 _FEE_SUB_FAMILIES = frozenset({"CHRG", "FEES", "COMM", "COMT", "SUBS"})
-_RECEIVED_FAMILIES = frozenset({"RCDT", "RDDT", "RCHQ", "RCCN", "RRCT"})
-_ISSUED_FAMILIES = frozenset({"ICDT", "IDDT", "ICHQ", "ICCN"})
+_RECEIVED_TRANSFERS = frozenset({"RCDT", "RCHQ", "RCCN", "RRCT"})
+_ISSUED_TRANSFERS = frozenset({"ICDT", "ICHQ", "ICCN", "IRCT"})
+_ISSUED_DIRECT_DEBITS = "IDDT"
+_RECEIVED_DIRECT_DEBITS = "RDDT"  # taken from our account by someone else
 _NOT_PROVIDED = "NOTPROVIDED"  # the ISO placeholder for a missing EndToEndId
 
 
-def entry_to_line(entry: Any, position: int, sourceline: int, header: Any) -> StatementLine:
-    """Map the `position`-th entry (1-based) of a statement whose header is `header`."""
-    where = f"Ntry[{position}]"
-    currency = entry.amt.ccy
-    amount = parse_amount(
-        format(entry.amt.value, "f"), currency, line=sourceline, field=f"{where}/Amt"
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What every line of one entry shares."""
+
+    bound: Any  # the pyiso20022 ReportEntry
+    currency: str
+    sourceline: int
+    where: str  # Ntry[3], for errors
+    fallback_ref: str  # when the bank gives the entry no AcctSvcrRef
+    common: dict[str, Any]
+
+
+def entry_to_lines(
+    entry: Any,
+    *,
+    entry_no: int,
+    first_line_no: int,
+    sourceline: int,
+    where: str,
+    header: Any,
+    currency: str,
+) -> list[StatementLine]:
+    """Map one entry of a statement in `currency` to its lines: one, or one per
+    transaction of a batch booking (each with its own amount and references), numbered
+    from `first_line_no`. `where` names the entry (`Ntry[3]`) in errors."""
+    amount = _amount(entry.amt, currency, sourceline, f"{where}/Amt")
+    direction = _direction(entry.cdt_dbt_ind)
+    transactions = [tx for details in entry.ntry_dtls for tx in details.tx_dtls]
+    context = _Entry(
+        bound=entry,
+        currency=currency,
+        sourceline=sourceline,
+        where=where,
+        fallback_ref=str(entry.acct_svcr_ref or f"{header.id}:{entry_no}"),
+        common={
+            "booked_at": _booked_at(entry, header),
+            "business_date": _business_date(entry),
+            "status": _status(entry.sts, sourceline, where),
+            "value_date": _value_date(entry.val_dt),
+            "currency": currency,
+        },
     )
-    if amount <= 0:
-        raise MalformedStatement("an entry's amount must be positive", line=sourceline)
-    direction = Direction.CREDIT if entry.cdt_dbt_ind.value == "CRDT" else Direction.DEBIT
-    details = _single_transaction(entry)
+    parts = _batch(transactions, amount, direction, context)
+    if parts is None:  # one transaction, or a batch that states no amount per transaction
+        details = transactions[0] if len(transactions) == 1 else None
+        return [_line(context, details, first_line_no, amount, direction, batch_no=None)]
+    return [
+        _line(context, tx, first_line_no + offset, tx_amount, tx_direction, batch_no=offset + 1)
+        for offset, (tx, tx_amount, tx_direction) in enumerate(parts)
+    ]
+
+
+def _line(
+    context: _Entry,
+    details: Any,
+    line_no: int,
+    amount: int,
+    direction: Direction,
+    *,
+    batch_no: int | None,
+) -> StatementLine:
+    """A line of the entry: the whole of it, or the `batch_no`-th transaction of a batch."""
+    single = batch_no is None
+    entry = context.bound
     refs = details.refs if details is not None else None
-    fee = _fee(entry, details, currency, sourceline, where)
-    raw = {"bank_transaction_code": _code_text(entry.bk_tx_cd)}
-    if entry.rvsl_ind:
+    code = details.bk_tx_cd if details is not None else None
+    code = code if code is not None else entry.bk_tx_cd
+    own_ref = refs.acct_svcr_ref if refs is not None and refs.acct_svcr_ref else None
+    if single:
+        source_ref = str(entry.acct_svcr_ref or context.fallback_ref)
+    else:
+        source_ref = str(own_ref or f"{context.fallback_ref}:{batch_no}")
+    raw = {"bank_transaction_code": _code_text(code)}
+    if not single:
+        raw["batch_entry"] = context.fallback_ref
+    elif entry.rvsl_ind:
         raw["reversal"] = "true"
-    if entry.ntry_dtls and details is None:
-        raw["batch_transactions"] = str(sum(len(d.tx_dtls) for d in entry.ntry_dtls))
+    batch = sum(len(d.tx_dtls) for d in entry.ntry_dtls) if single else 0
+    if batch > 1:  # a batch that states no amount per transaction: one line for it all
+        raw["batch_transactions"] = str(batch)
     return StatementLine(
-        line_no=position,
-        source_ref=entry.acct_svcr_ref or f"{header.id}:{position}",
-        kind=_kind(entry.bk_tx_cd, direction),
+        line_no=line_no,
+        source_ref=source_ref,
+        kind=_kind(code, direction),
         direction=direction,
         amount=amount,
-        currency=currency,
-        booked_at=_booked_at(entry, header),
-        status=_status(entry.sts, sourceline, where),
-        channel_txn_id=_channel_txn_id(entry, refs),
-        reference=_reference(refs),
-        fee=fee,
-        value_date=_value_date(entry.val_dt),
+        channel_txn_id=_channel_txn_id(entry if single else None, refs),
+        reference=_reference(refs) or _creditor_reference(details),
+        fee=_fee(entry if single else None, details, context),
         raw=raw,
+        bank_kind=_code_text(code) or None,
+        **_counter_value(entry if single else None, details, context.currency),
         **_parties(details, direction),
+        **context.common,
     )
+
+
+def _amount(value: Any, currency: str, sourceline: int, field: str) -> int:
+    """A positive amount in the statement's currency: money is never mixed."""
+    if value is None:
+        raise MalformedStatement("the amount is missing", line=sourceline, field=field)
+    if value.ccy != currency:
+        raise MalformedStatement(
+            f"an amount in {value.ccy} on an account in {currency}",
+            line=sourceline,
+            field=f"{field}/@Ccy",
+        )
+    amount = parse_amount(format(value.value, "f"), currency, line=sourceline, field=field)
+    if amount <= 0:
+        raise MalformedStatement("an amount must be positive", line=sourceline, field=field)
+    return amount
+
+
+def _direction(indicator: Any) -> Direction:
+    return Direction.CREDIT if _code(indicator) == "CRDT" else Direction.DEBIT
+
+
+def _batch(
+    transactions: list[Any], amount: int, direction: Direction, context: _Entry
+) -> list[tuple[Any, int, Direction]] | None:
+    """A batch booking split into its transactions, each with its amount; the entry's
+    amount must be what they add up to. None when it is not a batch, or a batch whose
+    transactions state no amount of their own (then it stays one line)."""
+    if len(transactions) < 2:
+        return None
+    stated = [_transaction_amount(tx) for tx in transactions]
+    if all(value is None for value in stated):
+        return None
+    parts = []
+    total = 0
+    for number, (tx, value) in enumerate(zip(transactions, stated, strict=True), start=1):
+        field = f"{context.where}/NtryDtls/TxDtls[{number}]/Amt"
+        tx_amount = _amount(value, context.currency, context.sourceline, field)
+        indicator = getattr(tx, "cdt_dbt_ind", None)
+        tx_direction = _direction(indicator) if indicator is not None else direction
+        total += tx_amount if tx_direction is direction else -tx_amount
+        parts.append((tx, tx_amount, tx_direction))
+    if total != amount:
+        raise MalformedStatement(
+            f"the entry's amount is {amount} (minor units), its transactions add up to {total}",
+            line=context.sourceline,
+            field=f"{context.where}/Amt",
+        )
+    return parts
+
+
+def _transaction_amount(tx: Any) -> Any:
+    """TxDtls/Amt (.03 and later), else AmtDtls/TxAmt/Amt (.02)."""
+    own = getattr(tx, "amt", None)
+    if own is not None:
+        return own
+    details = tx.amt_dtls
+    if details is not None and details.tx_amt is not None:
+        return details.tx_amt.amt
+    return None
+
+
+def _counter_value(entry: Any, details: Any, currency: str) -> dict[str, Any]:
+    """The instructed amount in another currency (a payment converted by the bank), kept
+    beside the line: from the transaction, else from the entry."""
+    for owner in (details, entry):
+        amounts = getattr(owner, "amt_dtls", None) if owner is not None else None
+        instructed = amounts.instd_amt if amounts is not None else None
+        value = instructed.amt if instructed is not None else None
+        if value is not None and value.ccy != currency:
+            text = format(value.value, "f")
+            return {
+                "counter_amount": parse_amount(text, value.ccy, field="AmtDtls/InstdAmt/Amt"),
+                "counter_currency": value.ccy,
+            }
+    return {}
 
 
 def _parties(details: Any, direction: Direction) -> dict[str, Any]:
@@ -109,13 +249,6 @@ def _party_name(party: Any) -> str | None:
     return str(name) if name else None
 
 
-def _single_transaction(entry: Any) -> Any:
-    """The entry's transaction details when it carries exactly one; a batch booking
-    (several transactions in one entry) has no single reference to match on."""
-    transactions = [tx for details in entry.ntry_dtls for tx in details.tx_dtls]
-    return transactions[0] if len(transactions) == 1 else None
-
-
 def _status(sts: Any, sourceline: int, where: str) -> LineStatus:
     code = sts.value if hasattr(sts, "value") else (sts.cd or sts.prtry)
     status = _STATUS.get(str(code))
@@ -129,25 +262,35 @@ def _status(sts: Any, sourceline: int, where: str) -> LineStatus:
 
 
 def _kind(code: Any, direction: Direction) -> LineKind:
+    """Our kind of line from the ISO bank transaction code; what the code does not tell
+    (a card payment, cash, a proprietary code, a direct debit taken from the account)
+    is `other` on a debit, and the bank's own words are kept beside it (`bank_kind`)."""
     domain = code.domn if code is not None else None
-    family = domain.fmly.cd if domain is not None else None
-    sub_family = domain.fmly.sub_fmly_cd if domain is not None else None
+    codes = domain.fmly if domain is not None else None
+    family = codes.cd if codes is not None else None
+    sub_family = codes.sub_fmly_cd if codes is not None else None
+    credit = direction is Direction.CREDIT
     if sub_family in _FEE_SUB_FAMILIES:
         return LineKind.FEE
     if domain is not None and (domain.cd == "ACMT" or sub_family == "INTR"):
         return LineKind.OTHER
-    if family in _RECEIVED_FAMILIES:
-        return LineKind.PAYIN if direction is Direction.CREDIT else LineKind.REFUND
-    if family in _ISSUED_FAMILIES:
+    if family in _RECEIVED_TRANSFERS:  # a payer's transfer in; on a debit, sent back
+        return LineKind.PAYIN if credit else LineKind.REFUND
+    if family in _ISSUED_TRANSFERS:  # our payout; on a credit, its return
         return LineKind.PAYOUT
-    return LineKind.PAYIN if direction is Direction.CREDIT else LineKind.PAYOUT
+    if family == _ISSUED_DIRECT_DEBITS:  # our collection; on a debit, paid back
+        return LineKind.PAYIN if credit else LineKind.REFUND
+    return LineKind.PAYIN if credit and family != _RECEIVED_DIRECT_DEBITS else LineKind.OTHER
 
 
 def _code_text(code: Any) -> str:
     if code is None:
         return ""
     if code.domn is not None:
-        return f"{code.domn.cd}/{code.domn.fmly.cd}/{code.domn.fmly.sub_fmly_cd}"
+        family = code.domn.fmly
+        if family is None:  # a Domn without its Fmly (kept as a warning)
+            return str(code.domn.cd)
+        return f"{code.domn.cd}/{family.cd}/{family.sub_fmly_cd}"
     return str(code.prtry.cd) if code.prtry is not None else ""
 
 
@@ -161,26 +304,27 @@ def _charge_records(charges: Any) -> list[Any]:
     return [charges] if charges.ttl_chrgs_and_tax_amt is not None else []
 
 
-def _fee(entry: Any, details: Any, currency: str, sourceline: int, where: str) -> int:
-    """The bank's charges on this entry (entry level, else its single transaction's);
-    charges credited back (CRDT) are not a fee."""
-    records = _charge_records(entry.chrgs) or _charge_records(
+def _fee(entry: Any, details: Any, context: _Entry) -> int:
+    """The bank's charges on this line (the entry's, when the line is the whole entry,
+    else its transaction's); charges credited back (CRDT) are not a fee."""
+    records = _charge_records(entry.chrgs if entry is not None else None) or _charge_records(
         details.chrgs if details is not None else None
     )
     fee = 0
     for record in records:
         amount = getattr(record, "amt", None) or record.ttl_chrgs_and_tax_amt
         indicator = getattr(record, "cdt_dbt_ind", None)
-        if indicator is not None and indicator.value == "CRDT":
+        if indicator is not None and _code(indicator) == "CRDT":
             continue
-        if amount.ccy != currency:
+        field = f"{context.where}/Chrgs/Amt"
+        if amount.ccy != context.currency:
             raise MalformedStatement(
-                f"charges in {amount.ccy} on an entry in {currency}",
-                line=sourceline,
-                field=f"{where}/Chrgs",
+                f"charges in {amount.ccy} on an entry in {context.currency}",
+                line=context.sourceline,
+                field=f"{context.where}/Chrgs",
             )
         fee += parse_amount(
-            format(amount.value, "f"), currency, line=sourceline, field=f"{where}/Chrgs/Amt"
+            format(amount.value, "f"), context.currency, line=context.sourceline, field=field
         )
     return fee
 
@@ -188,13 +332,40 @@ def _fee(entry: Any, details: Any, currency: str, sourceline: int, where: str) -
 def _channel_txn_id(entry: Any, refs: Any) -> str | None:
     if refs is not None and (refs.tx_id or refs.acct_svcr_ref):
         return str(refs.tx_id or refs.acct_svcr_ref)
-    return str(entry.acct_svcr_ref) if entry.acct_svcr_ref else None
+    return str(entry.acct_svcr_ref) if entry is not None and entry.acct_svcr_ref else None
 
 
 def _reference(refs: Any) -> str | None:
     if refs is None or not refs.end_to_end_id or refs.end_to_end_id == _NOT_PROVIDED:
         return None
     return str(refs.end_to_end_id)
+
+
+def _creditor_reference(details: Any) -> str | None:
+    """The structured creditor reference (RmtInf/Strd/CdtrRefInf/Ref: an RF or QR
+    reference), when the payer gave no EndToEndId of ours."""
+    remittance = getattr(details, "rmt_inf", None) if details is not None else None
+    for structured in getattr(remittance, "strd", None) or []:
+        reference = structured.cdtr_ref_inf.ref if structured.cdtr_ref_inf is not None else None
+        if reference:
+            return str(reference)
+    return None
+
+
+def _business_date(entry: Any) -> date | None:
+    """The booking date as the bank writes it (a booking at 21:40+02:00 on the 28th is
+    the 28th); without a booking date, the value date; else None (the day of the line's
+    time in the business timezone)."""
+    for candidate in (entry.bookg_dt, entry.val_dt):
+        if candidate is not None:
+            written = candidate.dt if candidate.dt is not None else candidate.dt_tm
+            return date(written.year, written.month, written.day)
+    return None
+
+
+def _code(value: Any) -> str:
+    """A code bound as an enum (older versions) or as text (external code lists)."""
+    return str(getattr(value, "value", value))
 
 
 def _instant(value: Any) -> datetime:

@@ -19,7 +19,7 @@ from pathlib import Path
 from lxml import etree
 
 from paycore.money import decimal_text
-from paycore.recon.model import Direction, LineKind, LineStatus, StatementLine
+from paycore.recon.model import BUSINESS_TZ, Direction, LineKind, LineStatus, StatementLine
 
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
 _NS = f"{{{NAMESPACE}}}"
@@ -66,7 +66,8 @@ def _entry(line: StatementLine) -> etree._Element:
     _amount(ntry, "Amt", line.amount, line.currency)
     _sub(ntry, "CdtDbtInd", "CRDT" if line.direction is Direction.CREDIT else "DBIT")
     _sub(ntry, "Sts", _STATUS_CODE[line.status])
-    _sub(_sub(ntry, "BookgDt"), "DtTm", line.booked_at.astimezone(UTC).isoformat())
+    # In the business timezone, as a bank in it writes them: the date part is the day.
+    _sub(_sub(ntry, "BookgDt"), "DtTm", line.booked_at.astimezone(BUSINESS_TZ).isoformat())
     if line.value_date is not None:
         _sub(_sub(ntry, "ValDt"), "Dt", line.value_date.isoformat())
     _sub(ntry, "AcctSvcrRef", line.source_ref)
@@ -111,6 +112,7 @@ class _Totals:
     credits: int = 0
     debits: int = 0
     credit_count: int = 0
+    booked: int = 0  # booked credits - booked debits: what moves the balance
 
 
 def _write_entries(fragment: Path, lines: Iterable[StatementLine], currency: str) -> _Totals:
@@ -122,6 +124,9 @@ def _write_entries(fragment: Path, lines: Iterable[StatementLine], currency: str
             out.write(etree.tostring(_entry(line)))
             out.write(b"\n")
             totals.count += 1
+            if line.status is LineStatus.SUCCEEDED:
+                credit = line.direction is Direction.CREDIT
+                totals.booked += line.amount if credit else -line.amount
             if line.direction is Direction.CREDIT:
                 totals.credits += line.amount
                 totals.credit_count += 1
@@ -148,7 +153,7 @@ def _header_elements(header: StatementHeader, totals: _Totals) -> list[etree._El
     acct = _sub(stmt, "Acct")
     _sub(_sub(acct, "Id"), "IBAN", header.account_iban)
     _sub(acct, "Ccy", header.currency)
-    closing = header.opening_balance + totals.credits - totals.debits
+    closing = header.opening_balance + totals.booked  # pending entries move no balance
     _balance(stmt, "OPBD", header.opening_balance, header)
     _balance(stmt, "CLBD", closing, header)
     summary = _sub(stmt, "TxsSummry")

@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from paycore.commands import console, open_runtime, print_json, refuse
+from paycore.clock import date_problem
+from paycore.commands import console, err, open_runtime, print_json, refuse
 from paycore.money import format_minor
 from paycore.recon.breaks import Adjustment
 from paycore.recon.service import BREAKS_PAGE_MAX
-from paycore.recon.views import break_view, view
+from paycore.recon.views import break_view, import_view, view
 
 if TYPE_CHECKING:
     pass
@@ -56,7 +58,12 @@ def import_file(
             source=source,
             progress=lambda lines: bar.update(task, completed=lines),
         )
-    print_json({**view(found), "created": created})
+    shown = import_view(found)
+    for warning in shown["warnings"]:
+        err.print(f"[yellow]warning[/yellow] {escape(warning)}", highlight=False)
+    if found.get("warning_count", 0) > len(shown["warnings"]):
+        err.print(f"[yellow]warning[/yellow] ... {found['warning_count']} in all")
+    print_json({**shown, "created": created})
 
 
 @recon_app.command("run")
@@ -69,6 +76,8 @@ def run(
         business_date = date.fromisoformat(day)
     except ValueError:
         raise refuse("invalid_date", f"{day!r} is not YYYY-MM-DD") from None
+    if (problem := date_problem(business_date)) is not None:
+        raise refuse("date_out_of_range", problem)
     with open_runtime(channels=False) as rt, _progress() as bar:
         task = bar.add_task(f"matching {source} {business_date}", total=2)
         found = rt.recon.run(

@@ -4,16 +4,22 @@ Channels reorder, add and rename columns between layouts, so a parser never trus
 position: it names the fields it needs (with the header names each layout uses for them),
 and `Columns` finds them in the header row. Bytes are decoded one physical line at a time
 so that a file in the wrong encoding is refused with the line that does not decode, and
-no parser ever holds more than one line.
+no parser ever holds more than one line (of at most `LINE_BYTES_MAX` bytes).
+
+Whatever an outsider sends, reading it raises only `MalformedStatement` naming the line
+and the field: a CSV fault, a NUL (PostgreSQL cannot store one), a row of the wrong
+width, a count or a time out of range.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import IO
 from zoneinfo import ZoneInfo
 
-from paycore.recon.model import MalformedStatement, parse_amount
+from paycore.recon.model import MalformedStatement, parse_amount, shown
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 """Alipay, WeChat Pay and the sandbox bank write local times of the Asia/Shanghai zone."""
@@ -23,8 +29,23 @@ _PADDING = " \t\r\n`"
 spreadsheet keeps long numbers as text: neither is part of the value."""
 
 
+LINE_BYTES_MAX = 64 * 1024
+"""A bill's line is a few hundred bytes; a longer one is garbage (or a file without line
+breaks), refused before it fills memory."""
+COUNT_DIGITS_MAX = 12
+
+
 def cell_text(text: str) -> str:
     return text.strip(_PADDING)
+
+
+def _refuse_nul(cells: Sequence[str], *, line: int, names: Sequence[str]) -> None:
+    if "\x00" not in "".join(cells):  # one scan in C for the millions of clean rows
+        return
+    for index, cell in enumerate(cells):
+        if "\x00" in cell:
+            name = names[index] if index < len(names) else f"column {index + 1}"
+            raise MalformedStatement("a NUL character: no text may hold one", line=line, field=name)
 
 
 class Columns:
@@ -41,7 +62,9 @@ class Columns:
         line: int,
         optional: frozenset[str] = frozenset(),
     ) -> None:
+        _refuse_nul(header, line=line, names=["header"] * len(header))
         names = [cell_text(name) for name in header]
+        self.names = names
         self.width = len(names)
         self._index: dict[str, int] = {}
         self._names: dict[str, str] = {}
@@ -67,12 +90,53 @@ class Columns:
         index = self._index.get(field_name)
         return "" if index is None else cell_text(row[index])
 
-    def check_width(self, row: Sequence[str], *, line: int) -> None:
-        """A row must have as many cells as its header: a shifted or cut row does not."""
+    def check_row(self, row: Sequence[str], *, line: int) -> None:
+        """A row must have as many cells as its header (a shifted or cut row does not),
+        and no NUL in any of them; the error names the first missing or extra field."""
         if len(row) != self.width:
+            missing = len(row) < self.width
             raise MalformedStatement(
-                f"the row has {len(row)} fields, the header has {self.width}", line=line
+                f"the row has {len(row)} fields, the header has {self.width}",
+                line=line,
+                field=self.names[len(row)] if missing else f"column {self.width + 1}",
             )
+        _refuse_nul(row, line=line, names=self.names)
+
+
+class Rows:
+    """`csv.reader` over decoded lines, whose faults (a stray carriage return, a quoted
+    field over the csv module's limit) are `MalformedStatement`s naming the line.
+    `line_num` is the line where the last row began: a quoted field may span lines."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._reader = csv.reader(lines)
+        self.line_num = 0
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return self
+
+    def __next__(self) -> list[str]:
+        start = self._reader.line_num + 1
+        try:
+            row = next(self._reader)
+        except csv.Error as error:
+            raise MalformedStatement(
+                f"not CSV: {error}", line=max(start, self._reader.line_num), field="csv"
+            ) from None
+        self.line_num = start
+        return row
+
+
+def physical_lines(raw: IO[bytes]) -> Iterator[bytes]:
+    """The file's lines as bytes, none longer than `LINE_BYTES_MAX`."""
+    line_no = 0
+    while line := raw.readline(LINE_BYTES_MAX + 1):
+        line_no += 1
+        if len(line) > LINE_BYTES_MAX:
+            raise MalformedStatement(
+                f"longer than {LINE_BYTES_MAX} bytes", line=line_no, field="line length"
+            )
+        yield line
 
 
 def decoded_lines(raw_lines: Iterable[bytes], encoding: str) -> Iterator[str]:
@@ -93,21 +157,28 @@ def amount(text: str, currency: str, *, line: int, field: str) -> int:
     return parse_amount(text, currency, line=line, field=field)
 
 
+def count(text: str, *, line: int, field: str) -> int:
+    """A count of rows: ASCII digits only (int() takes '²' and full-width digits too)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= COUNT_DIGITS_MAX):
+        raise MalformedStatement(f"{shown(text)} is not a count", line=line, field=field)
+    return int(text)
+
+
 def local_time(text: str, *, zone: ZoneInfo, line: int, field: str) -> datetime:
     """'2026-11-25 10:00:01' in the source's zone, as a UTC instant."""
     try:
         local = datetime.fromisoformat(text)
-    except ValueError:
+        if local.tzinfo is not None:
+            return local.astimezone(UTC)
+        return local.replace(tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01 00:00 Shanghai in UTC
         raise MalformedStatement(
-            f"{text!r} is not a date and time", line=line, field=field
+            f"{shown(text)} is not a date and time", line=line, field=field
         ) from None
-    if local.tzinfo is not None:
-        return local.astimezone(UTC)
-    return local.replace(tzinfo=zone).astimezone(UTC)
 
 
 def local_date(text: str, *, line: int, field: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise MalformedStatement(f"{text!r} is not a date", line=line, field=field) from None
+        raise MalformedStatement(f"{shown(text)} is not a date", line=line, field=field) from None

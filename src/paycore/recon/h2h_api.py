@@ -11,11 +11,13 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from paycore.recon.h2h_service import H2hFiles, h2h_channel, h2h_files
+from paycore.recon.pain import REPORT_BYTES_MAX, malformed
 from paycore.security.api import require, require_platform
 from paycore.security.model import Principal
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import JsonRoute, StrictBody
+from paycore.web.openapi import raw_body
 
-router = APIRouter(prefix="/v1/recon/h2h", tags=["recon"])
+router = APIRouter(prefix="/v1/recon/h2h", tags=["recon"], route_class=JsonRoute)
 
 Reader = Annotated[Principal, Depends(require("payments:read"))]
 Writer = Annotated[Principal, Depends(require("payments:write"))]
@@ -56,13 +58,25 @@ async def get_file(request: Request, channel: str, msg_id: str, principal: Reade
     return await run_in_threadpool(_file_response, request, channel, msg_id)
 
 
-@router.post("/status-reports")
+@router.post("/status-reports", openapi_extra=raw_body("application/xml"))
 async def apply_status_report(request: Request, principal: Writer) -> dict[str, Any]:
     """A pain.002 in the request body (application/xml): decide and settle its payouts."""
     require_platform(principal)
-    data = await request.body()
+    data = await _report_body(request)
     outcome = await run_in_threadpool(_service(request).apply_status_report_bytes, data)
     return outcome.view()
+
+
+async def _report_body(request: Request) -> bytes:
+    """The body, refused as soon as it passes a report's limit (not held whole first)."""
+    blocks: list[bytes] = []
+    size = 0
+    async for block in request.stream():
+        size += len(block)
+        if size > REPORT_BYTES_MAX:
+            raise malformed(f"over {REPORT_BYTES_MAX} bytes", field="size")
+        blocks.append(block)
+    return b"".join(blocks)
 
 
 def _collect(request: Request, channel: str) -> dict[str, Any]:

@@ -201,7 +201,7 @@ class H2hFiles:
         """Decide the payouts of one status report, then settle their orders."""
         try:
             if path.stat().st_size > REPORT_BYTES_MAX:
-                raise malformed(f"over {REPORT_BYTES_MAX} bytes")
+                raise malformed(f"over {REPORT_BYTES_MAX} bytes", field="size")
             data = path.read_bytes()
         except OSError as error:
             raise Rejected("file_not_found", f"{path}: {error.strerror}") from None
@@ -209,7 +209,7 @@ class H2hFiles:
 
     def apply_status_report_bytes(self, data: bytes) -> ReportOutcome:
         if len(data) > REPORT_BYTES_MAX:
-            raise malformed(f"over {REPORT_BYTES_MAX} bytes")
+            raise malformed(f"over {REPORT_BYTES_MAX} bytes", field="size")
         digest = hashlib.sha256(data).hexdigest()
         with self.engine.connect() as conn:
             known = store.get_report(conn, digest)

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from paycore.errors import Rejected
+from paycore.limits import AMOUNT_MAX
 from paycore.money import currency as currency_of
 from paycore.money import is_known_currency
 
@@ -81,6 +82,38 @@ class StatementLine:
     """Our account the line is about, when the file names one per line (the virtual
     account a custody payer transferred to)."""
     counterparty: Counterparty | None = None
+    business_date: date | None = None
+    """The line's business day as the bank states it (camt's booking date); None: the
+    day of `booked_at` in the business timezone."""
+    bank_kind: str | None = None
+    """What the bank calls the movement (camt's bank transaction code), kept as written."""
+    counter_amount: int | None = None
+    """The movement in another currency (camt's instructed amount), minor units."""
+    counter_currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatementBalance:
+    """One statement of a file, as the bank closes it: what its balances say, and what
+    its booked entries make. `closing` is None when the file states no balances."""
+
+    statement_id: str
+    account: str
+    currency: str
+    line: int  # where the statement starts in the file
+    business_date: date | None  # the day it closes (the closing balance's date)
+    opening: int | None
+    closing: int | None
+    credits: int  # booked entries only, minor units
+    debits: int
+
+    @property
+    def difference(self) -> int | None:
+        """What the closing balance states beyond what the entries make; None when the
+        statement has no balances to check."""
+        if self.opening is None or self.closing is None:
+            return None
+        return self.closing - (self.opening + self.credits - self.debits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +138,25 @@ class ControlTotals:
     debits: int | None = None
 
 
+WARNINGS_KEPT_MAX = 100
+"""Warnings kept on an import (all are counted): a bank that bends the format does so on
+every entry, and the first hundred say how."""
+
+
+@dataclass(slots=True)
+class Warnings:
+    """Deviations from the format that change no amount, currency, sign, date or
+    reference: the file imports, and they are kept on the import."""
+
+    kept: list[str] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, text: str) -> None:
+        self.count += 1
+        if len(self.kept) < WARNINGS_KEPT_MAX:
+            self.kept.append(text)
+
+
 class Statement:
     """A parsed statement: `info` at once, `lines` streamed (bounded memory), and the
     control totals once the lines are exhausted."""
@@ -113,6 +165,9 @@ class Statement:
         self.info = info
         self.lines = lines
         self.totals = ControlTotals()
+        self.warnings = Warnings()
+        self.balances: list[StatementBalance] = []
+        """Each statement of the file with balances to check, once the lines are read."""
 
 
 class MalformedStatement(Rejected):
@@ -142,15 +197,32 @@ def parse_amount(
     sign = -1 if cleaned.startswith("-") else 1
     whole, dot, fraction = cleaned[1 if signed else 0 :].partition(".")
     if not (_digits(whole) and (not dot or _digits(fraction))):
-        raise MalformedStatement(f"{text!r} is not an amount", line=line, field=field)
+        raise MalformedStatement(f"{shown(text)} is not an amount", line=line, field=field)
     exponent = currency_of(currency).exponent
     kept, dropped = fraction[:exponent], fraction[exponent:]
     if dropped.strip("0"):
         raise MalformedStatement(
-            f"{text!r} has more decimals than {currency} allows", line=line, field=field
+            f"{shown(text)} has more decimals than {currency} allows", line=line, field=field
         )
+    whole = whole.lstrip("0")
+    if len(whole) > _WHOLE_DIGITS_MAX:  # before int(): it refuses 4,300 digits, slowly
+        raise MalformedStatement(f"{shown(text)} is too large", line=line, field=field)
     scale = int(10**exponent)
-    return sign * (int(whole) * scale + int(kept.ljust(exponent, "0") or "0"))
+    value = int(whole or "0") * scale + int(kept.ljust(exponent, "0") or "0")
+    if value > AMOUNT_MAX:  # the database keeps signed 64-bit amounts
+        raise MalformedStatement(f"{shown(text)} is too large", line=line, field=field)
+    return sign * value
+
+
+_WHOLE_DIGITS_MAX = len(str(AMOUNT_MAX))
+_SHOWN_CHARS_MAX = 40
+
+
+def shown(text: str) -> str:
+    """A value quoted in an error, cut short: a file's cell can be thousands of bytes."""
+    if len(text) <= _SHOWN_CHARS_MAX:
+        return repr(text)
+    return repr(text[:_SHOWN_CHARS_MAX]) + f"... ({len(text)} characters)"
 
 
 def _digits(part: str) -> bool:

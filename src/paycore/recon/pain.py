@@ -12,24 +12,30 @@ must be there, and the values the bindings constrain (status codes) must be vali
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from lxml import etree
 from pyiso20022.pain.pain_001_001_03 import pain_001_001_03 as p001
 from pyiso20022.pain.pain_002_001_03 import pain_002_001_03 as p002
-from xsdata.exceptions import ConverterWarning, ParserError
+from xsdata.exceptions import ConverterWarning, ParserError, XmlHandlerError
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
+from xsdata.formats.dataclass.parsers.handlers import LxmlEventHandler
 from xsdata.formats.dataclass.serializers import XmlSerializer
 from xsdata.formats.dataclass.serializers.config import SerializerConfig
 from xsdata.models.datatype import XmlDate, XmlDateTime
+from xsdata.models.enums import EventType
 
 from paycore.errors import InvariantViolation, Rejected
 from paycore.money import to_major
+
+log = logging.getLogger(__name__)
 
 PAIN001_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
 PAIN002_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"
@@ -187,36 +193,66 @@ class StatusReport:
     transactions: list[TransactionStatus]
 
 
-_SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+_SAFE_XML = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True
+)
+_TEXT_CHARS_MAX = 35
+"""Max35Text: the message's ids and references. The bindings do not check lengths, and
+the ones we keep (MsgId, OrgnlMsgId, AcctSvcrRef, StsId, a reason) are VARCHAR(35)."""
+_SHORT_TEXTS = frozenset(
+    {"MsgId", "OrgnlMsgId", "OrgnlPmtInfId", "OrgnlInstrId", "OrgnlEndToEndId", "StsId",
+     "AcctSvcrRef", "Cd", "Prtry"}
+)  # fmt: skip
+_BINDING_FAULTS = (ParserError, ConverterWarning, XmlHandlerError, TypeError, ValueError)
 
 
-def malformed(detail: str) -> Rejected:
-    return Rejected("malformed_status_report", detail)
+def malformed(detail: str, *, line: int | None = None, field: str | None = None) -> Rejected:
+    """`malformed_status_report`, naming the line and field as a statement's refusal does."""
+    where = ", ".join(
+        part for part in (f"line {line}" if line else "", f"field {field}" if field else "") if part
+    )
+    return Rejected("malformed_status_report", f"{where}: {detail}" if where else detail)
 
 
 def parse_pain002(data: bytes) -> StatusReport:
-    """A CstmrPmtStsRpt (pain.002.001.03), or Rejected `malformed_status_report`."""
-    if len(data) > REPORT_BYTES_MAX:
-        raise malformed(f"over {REPORT_BYTES_MAX} bytes")
-    if b"<!DOCTYPE" in data[:4096].upper():
-        raise malformed("a DOCTYPE is not allowed")  # no entities, no external references
-    if PAIN002_NAMESPACE.encode() not in data[:4096]:
-        raise malformed(f"not a pain.002.001.03 document (namespace {PAIN002_NAMESPACE})")
-    try:  # xsdata's event parser stops quietly at the end of a truncated file: check first
-        etree.fromstring(data, _SAFE_XML)
-    except etree.XMLSyntaxError as error:
-        raise malformed(f"not well-formed XML: {error}") from None
-    config = ParserConfig(
-        fail_on_unknown_properties=True,
-        fail_on_unknown_attributes=True,
-        fail_on_converter_warnings=True,
-    )
+    """A CstmrPmtStsRpt (pain.002.001.03), or Rejected `malformed_status_report` naming
+    the line and element. The bytes are parsed once by lxml without entities, DTDs or
+    network (a DOCTYPE anywhere is refused), checked, then bound from that tree. An error
+    nobody foresaw is still the report's refusal (logged with its trace), not a crash."""
     try:
-        document = XmlParser(config=config).from_bytes(data, p002.Document)
-    except (ParserError, ConverterWarning, TypeError, ValueError) as error:
-        raise malformed(str(error) or type(error).__name__) from None
-    report = document.cstmr_pmt_sts_rpt
+        return _parse_pain002(data)
+    except (Rejected, MemoryError):
+        raise
+    except Exception as error:
+        log.error("a pain.002 the parser did not foresee", exc_info=error)
+        raise malformed(f"cannot be read ({type(error).__name__})", field="file") from error
+
+
+def _parse_pain002(data: bytes) -> StatusReport:
+    if len(data) > REPORT_BYTES_MAX:
+        raise malformed(f"over {REPORT_BYTES_MAX} bytes", field="size")
+    doctype = data.find(b"<!DOCTYPE")
+    if doctype >= 0:  # no entities, no external references
+        raise malformed("a DOCTYPE is not allowed", line=_line_at(data, doctype), field="DOCTYPE")
+    try:
+        root = etree.fromstring(data, _SAFE_XML)
+    except etree.XMLSyntaxError as error:
+        raise malformed(
+            f"not well-formed XML: {error.msg}", line=error.lineno or 1, field="xml"
+        ) from None
+    if root.getroottree().docinfo.doctype:  # one the byte search missed (UTF-16, say)
+        raise malformed("a DOCTYPE is not allowed", line=1, field="DOCTYPE")
+    if etree.QName(root).namespace != PAIN002_NAMESPACE:
+        raise malformed(
+            f"not a pain.002.001.03 document (namespace {PAIN002_NAMESPACE})",
+            line=root.sourceline,
+            field=etree.QName(root).localname,
+        )
+    _check_tree(root)
+    tx_lines = [tx.sourceline for tx in root.iter(f"{{{PAIN002_NAMESPACE}}}TxInfAndSts")]
+    report = _bind(root).cstmr_pmt_sts_rpt
     group = report.orgnl_grp_inf_and_sts
+    transactions = (tx for info in report.orgnl_pmt_inf_and_sts for tx in info.tx_inf_and_sts)
     return StatusReport(
         msg_id=report.grp_hdr.msg_id,
         original_msg_id=group.orgnl_msg_id,
@@ -226,18 +262,79 @@ def parse_pain002(data: bytes) -> StatusReport:
             for info in report.orgnl_pmt_inf_and_sts
         },
         transactions=[
-            _transaction_status(tx, n)
-            for info in report.orgnl_pmt_inf_and_sts
-            for n, tx in enumerate(info.tx_inf_and_sts, start=1)
+            _transaction_status(tx, n, tx_lines[n - 1] if n <= len(tx_lines) else None)
+            for n, tx in enumerate(transactions, start=1)
         ],
     )
 
 
-def _transaction_status(tx: p002.PaymentTransactionInformation25, n: int) -> TransactionStatus:
+def _line_at(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _check_tree(root: etree._Element) -> None:
+    """What the bindings let through: ids over Max35Text, and text where only elements
+    belong (the binding would drop it with a log line, not refuse it)."""
+    for element in root.iter(tag=etree.Element):
+        name = etree.QName(element).localname
+        line = element.sourceline
+        if name in _SHORT_TEXTS and len(element.text or "") > _TEXT_CHARS_MAX:
+            raise malformed(f"longer than {_TEXT_CHARS_MAX} characters", line=line, field=name)
+        if len(element) and (element.text or "").strip():
+            raise malformed("text where only elements belong", line=line, field=name)
+        parent = element.getparent()
+        if parent is not None and (element.tail or "").strip():
+            where = etree.QName(parent).localname
+            raise malformed("text where only elements belong", line=line, field=where)
+
+
+def _bind(root: etree._Element) -> p002.Document:
+    """The tree bound strictly: unknown elements and attributes refused, required ones
+    there, status codes valid; an error names the element being bound and its line."""
+    config = ParserConfig(
+        fail_on_unknown_properties=True,
+        fail_on_unknown_attributes=True,
+        fail_on_converter_warnings=True,
+    )
+    at: list[etree._Element] = []
+
+    class Tracking(LxmlEventHandler):
+        def process_context(self, context: Iterable[tuple[str, Any]], ns_map: Any) -> Any:
+            return super().process_context(_tracked(context, at), ns_map)
+
+    try:
+        return XmlParser(config=config, handler=Tracking).parse(root, p002.Document)
+    except _BINDING_FAULTS as error:
+        element = at[-1] if at else root
+        raise malformed(
+            str(error) or type(error).__name__,
+            line=element.sourceline,
+            field=etree.QName(element).localname,
+        ) from None
+
+
+def _tracked(
+    context: Iterable[tuple[str, Any]], at: list[etree._Element]
+) -> Iterator[tuple[str, Any]]:
+    for event, element in context:
+        if event in (EventType.START, EventType.END):
+            at[:] = [element]
+        yield event, element
+
+
+def _transaction_status(
+    tx: p002.PaymentTransactionInformation25, n: int, line: int | None
+) -> TransactionStatus:
     if not tx.orgnl_end_to_end_id:
-        raise malformed(f"TxInfAndSts {n}: OrgnlEndToEndId is missing")
+        raise malformed(
+            f"TxInfAndSts {n}: OrgnlEndToEndId is missing", line=line, field="OrgnlEndToEndId"
+        )
     if tx.tx_sts is None:
-        raise malformed(f"TxInfAndSts {n} ({tx.orgnl_end_to_end_id}): TxSts is missing")
+        raise malformed(
+            f"TxInfAndSts {n} ({tx.orgnl_end_to_end_id}): TxSts is missing",
+            line=line,
+            field="TxSts",
+        )
     return TransactionStatus(
         end_to_end_id=tx.orgnl_end_to_end_id,
         status=tx.tx_sts.value,

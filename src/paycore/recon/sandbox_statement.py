@@ -9,22 +9,23 @@ A returned payout is a PAYOUT line in the CREDIT direction: the money came back.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from paycore.recon.csv_columns import (
     SHANGHAI,
     Columns,
+    Rows,
     amount,
     cell_text,
+    count,
     decoded_lines,
     local_date,
     local_time,
+    physical_lines,
 )
 from paycore.recon.model import (
     ControlTotals,
@@ -36,10 +37,8 @@ from paycore.recon.model import (
     Statement,
     StatementInfo,
     StatementLine,
+    shown,
 )
-
-if TYPE_CHECKING:
-    from _csv import Reader
 
 FORMAT = "sandbox_csv"
 SOURCE_DEFAULT = "sandbox"
@@ -115,19 +114,19 @@ def parse(path: Path, *, source: str | None = None, zone: ZoneInfo = SHANGHAI) -
 def _first_day(path: Path) -> date | None:
     """The business day, from the first row (read and closed at once); None if empty."""
     with path.open("rb") as raw:
-        rows = csv.reader(decoded_lines(raw, "utf-8-sig"))
+        rows = Rows(decoded_lines(physical_lines(raw), "utf-8-sig"))
         columns = Columns(next(rows, []), _ROW_COLUMNS, line=1, optional=_LATER_COLUMNS)
         first = next(rows, None)
-    if first is None or cell_text(first[0]) == _SUMMARY_MARK:
+    if first is None or (first and cell_text(first[0]) == _SUMMARY_MARK):
         return None
-    columns.check_width(first, line=2)
+    columns.check_row(first, line=2)
     return local_date(columns.get(first, "day"), line=2, field="Txn Date")
 
 
 def _lines(path: Path, statement: Statement, zone: ZoneInfo) -> Iterator[StatementLine]:
     tallies: dict[str, _Tally] = {}
     with path.open("rb") as raw:
-        rows = csv.reader(decoded_lines(raw, "utf-8-sig"))
+        rows = Rows(decoded_lines(physical_lines(raw), "utf-8-sig"))
         columns = Columns(next(rows, []), _ROW_COLUMNS, line=1, optional=_LATER_COLUMNS)
         for row in rows:
             line_no = rows.line_num
@@ -138,7 +137,7 @@ def _lines(path: Path, statement: Statement, zone: ZoneInfo) -> Iterator[Stateme
                     tallies,
                 )
                 break
-            columns.check_width(row, line=line_no)
+            columns.check_row(row, line=line_no)
             line = _line(columns, row, line_no, zone)
             tally = tallies.setdefault(line.currency, _Tally())
             tally.count += 1
@@ -157,10 +156,10 @@ def _lines(path: Path, statement: Statement, zone: ZoneInfo) -> Iterator[Stateme
 def _line(columns: Columns, row: Sequence[str], line_no: int, zone: ZoneInfo) -> StatementLine:
     label = columns.get(row, "type")
     if label not in _TYPES:
-        raise MalformedStatement(f"unknown type {label!r}", line=line_no, field="Type")
+        raise MalformedStatement(f"unknown type {shown(label)}", line=line_no, field="Type")
     status = columns.get(row, "status")
     if status not in _STATUSES:
-        raise MalformedStatement(f"unknown status {status!r}", line=line_no, field="Status")
+        raise MalformedStatement(f"unknown status {shown(status)}", line=line_no, field="Status")
     currency = columns.get(row, "currency")
     value = amount(columns.get(row, "amount"), currency, line=line_no, field="Amount")
     fee = amount(columns.get(row, "fee"), currency, line=line_no, field="Fee")
@@ -199,7 +198,7 @@ def _counterparty(columns: Columns, row: Sequence[str]) -> Counterparty | None:
     return Counterparty(account_number=number, name=name) if number and name else None
 
 
-def _check_summary(rows: Reader, columns: Columns, tallies: dict[str, _Tally]) -> None:
+def _check_summary(rows: Rows, columns: Columns, tallies: dict[str, _Tally]) -> None:
     """Every summary row must equal what its currency's rows add up to, and no currency
     may be missing from the summary."""
     seen: set[str] = set()
@@ -208,11 +207,12 @@ def _check_summary(rows: Reader, columns: Columns, tallies: dict[str, _Tally]) -
         if [cell_text(cell) for cell in row][:1] == ["0"] and not any(map(cell_text, row[1:])):
             _expect(0, sum(tally.count for tally in tallies.values()), line_no, _SUMMARY_MARK)
             continue
-        columns.check_width(row, line=line_no)
+        columns.check_row(row, line=line_no)
         currency = columns.get(row, "currency")
         tally = tallies.get(currency, _Tally())
         seen.add(currency)
-        _expect(_count(columns.get(row, "count"), line_no), tally.count, line_no, _SUMMARY_MARK)
+        stated_count = count(columns.get(row, "count"), line=line_no, field=_SUMMARY_MARK)
+        _expect(stated_count, tally.count, line_no, _SUMMARY_MARK)
         for label in _TYPES:
             name = _SUMMARY_COLUMNS[label][0]
             stated = (
@@ -231,12 +231,6 @@ def _check_summary(rows: Reader, columns: Columns, tallies: dict[str, _Tally]) -
         raise MalformedStatement(
             f"the summary has no row for {', '.join(missing)}", field=_SUMMARY_MARK
         )
-
-
-def _count(text: str, line_no: int) -> int:
-    if not text.isdigit():
-        raise MalformedStatement(f"{text!r} is not a count", line=line_no, field=_SUMMARY_MARK)
-    return int(text)
 
 
 def _expect(stated: int, counted: int, line_no: int, field_name: str) -> None:

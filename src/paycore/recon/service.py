@@ -3,7 +3,8 @@
 An import is one transaction: the parser's lines are streamed into `recon_lines` in
 chunks and committed only after the last line and the file's control totals check out,
 so a malformed file leaves nothing. The file's SHA-256 makes it idempotent: the same
-file again answers the earlier import.
+file again answers the earlier import, if it was of the same source and format (else it
+is refused, naming that import).
 
 A run matches in one transaction (store_matching.py); what touches other systems comes after
 commit: surplus money to suspense (ledger), status mismatches queried back (payments).
@@ -12,6 +13,7 @@ commit: surplus money to suspense (ledger), status mismatches queried back (paym
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import date
@@ -25,9 +27,10 @@ from paycore import ids
 from paycore.clock import Clock
 from paycore.errors import Rejected
 from paycore.ledger.service import Ledger
+from paycore.limits import AMOUNT_MAX
 from paycore.payments.service import Payments
 from paycore.platform.db import WRITER
-from paycore.recon import formats, store, store_matching
+from paycore.recon import formats, store, store_matching, store_statements
 from paycore.recon.breaks import Adjustment, Breaks, BreakStatus, BreakType
 from paycore.recon.handover import HandOver, line_context, seal_counterparty
 from paycore.recon.model import (
@@ -90,7 +93,7 @@ class Recon:
         with self.engine.connect() as conn:
             earlier = store.import_by_hash(conn, digest)
         if earlier is not None:
-            return earlier, False
+            return _same_import(earlier, format=format, source=source), False
         statement = formats.parse(format, path, source=source)
         if statement.info.format != format:  # a camt.054 sent as camt053, say
             raise Rejected("format_mismatch", f"the file is {statement.info.format}, not {format}")
@@ -146,6 +149,16 @@ class Recon:
                 repeated = store.drop_repeats(conn, import_id=import_id, source=source)
                 store.mark_duplicates(conn, import_id=import_id, source=source)
                 info = statement.info
+                now = self.clock.now()
+                balance_breaks = store_statements.record(
+                    conn,
+                    import_id=import_id,
+                    source=source,
+                    balances=statement.balances,
+                    fallback_date=info.period_end or business_date_of(now),
+                    now=now,
+                )
+                warnings = statement.warnings
                 row = {
                     "id": import_id,
                     "file_sha256": file_sha256,
@@ -158,7 +171,11 @@ class Recon:
                     "debits": debits,
                     "period_start": info.period_start,
                     "period_end": info.period_end,
-                    "imported_at": self.clock.now(),
+                    "imported_at": now,
+                    "warnings": json.dumps(warnings.kept, ensure_ascii=False)
+                    if warnings.count
+                    else None,
+                    "warning_count": warnings.count,
                 }
                 store.insert_import(conn, row)
         except IntegrityError:
@@ -167,10 +184,17 @@ class Recon:
                 earlier = store.import_by_hash(conn, file_sha256)
             if earlier is None:
                 raise
-            return earlier, False
+            return _same_import(earlier, format=statement.info.format, source=source), False
         if progress:
             progress(count)
-        log.info("recon import %s: %d lines of %s", import_id, count, source)
+        log.info(
+            "recon import %s: %d lines of %s, %d warnings, %d balance breaks",
+            import_id,
+            count,
+            source,
+            warnings.count,
+            balance_breaks,
+        )
         return row, True
 
     def get_import(self, import_id: str) -> dict[str, Any]:
@@ -288,8 +312,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _same_import(earlier: dict[str, Any], *, format: str, source: str | None) -> dict[str, Any]:
+    """The earlier import of the same bytes, if it was of this source and format: a file
+    is one channel's statement in one format, never two."""
+    for name, wanted in (("source", source), ("format", format)):
+        if wanted is not None and earlier[name] != wanted:
+            raise Rejected(
+                f"exists_with_different_{name}",
+                f"this file was imported as {earlier['id']} (source {earlier['source']}, "
+                f"format {earlier['format']}), not {name} {wanted}",
+            )
+    return earlier
+
+
 def _check_source(source: str) -> None:
-    if not source or len(source) > SOURCE_CHARS_MAX:
+    if not source or len(source) > SOURCE_CHARS_MAX or "\x00" in source:
         raise Rejected("invalid_source", f"a source is 1-{SOURCE_CHARS_MAX} characters")
 
 
@@ -301,6 +338,9 @@ def _check_size(count: int) -> None:
 def _check_totals(statement: Statement, *, count: int, credits: int, debits: int) -> None:
     """The parser checks the file's own totals when its lines run out; checked again here
     against what was stored, so no parser can let a short import through."""
+    for name, total in (("credits", credits), ("debits", debits)):
+        if total > AMOUNT_MAX:  # recon_imports keeps them as signed 64-bit integers
+            raise MalformedStatement(f"the file's {name} add up to more than {AMOUNT_MAX}")
     totals = statement.totals
     for name, stated, read in (
         ("count", totals.count, count),
@@ -325,13 +365,14 @@ def _line_row(
             raise MalformedStatement(
                 f"longer than {longest} characters", line=line.line_no, field=field
             )
+    _refuse_nul(line)
     if line.amount <= 0:
         raise MalformedStatement("an amount is positive", line=line.line_no, field="amount")
     return {
         "import_id": import_id,
         "line_no": line.line_no,
         "source": source,
-        "business_date": business_date_of(line.booked_at),
+        "business_date": line.business_date or business_date_of(line.booked_at),
         "source_ref": line.source_ref,
         "kind": line.kind.value,
         "direction": line.direction.value,
@@ -347,4 +388,27 @@ def _line_row(
         "matched_by": None,
         "account": line.account or None,
         "counterparty_enc": None,
+        "bank_kind": line.bank_kind[:40] if line.bank_kind else None,
+        "counter_amount": line.counter_amount,
+        "counter_currency": line.counter_currency,
     }
+
+
+def _refuse_nul(line: StatementLine) -> None:
+    """PostgreSQL's text cannot hold a NUL: whatever the parser let through, the file is
+    refused naming where (its counterparty too, though sealed: it is the file's text)."""
+    party = line.counterparty
+    texts = {
+        "source_ref": line.source_ref,
+        "channel_txn_id": line.channel_txn_id,
+        "reference": line.reference,
+        "account": line.account,
+        "currency": line.currency,
+        "counterparty_account": party.account_number if party else None,
+        "counterparty_name": party.name if party else None,
+    }
+    for field, value in texts.items():
+        if value and "\x00" in value:
+            raise MalformedStatement(
+                "a NUL character: no text may hold one", line=line.line_no, field=field
+            )

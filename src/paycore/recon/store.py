@@ -54,6 +54,10 @@ imports = Table(
     Column("period_start", Date, nullable=True),
     Column("period_end", Date, nullable=True),
     Column("imported_at", UTCDateTime, nullable=False),
+    # Deviations from the format that touch no money (camt_schema.py): the first hundred
+    # as a JSON list of texts, and how many there were.
+    Column("warnings", Text, nullable=True),
+    Column("warning_count", Integer, nullable=False, server_default="0"),
 )
 
 lines = Table(
@@ -82,6 +86,11 @@ lines = Table(
     Column("account", String(34), nullable=True),
     # The payer or payee (account number, name): personal data, sealed by the field cipher.
     Column("counterparty_enc", Text, nullable=True),
+    # What the bank calls the movement (camt's bank transaction code), as written.
+    Column("bank_kind", String(40), nullable=True),
+    # The movement in another currency (camt's instructed amount): kept, never summed.
+    Column("counter_amount", BigInteger, nullable=True),
+    Column("counter_currency", String(3), nullable=True),
     PrimaryKeyConstraint("import_id", "line_no"),
     Index("ix_recon_lines_day", "source", "business_date"),
     Index("ix_recon_lines_ref", "source", "source_ref"),
@@ -134,6 +143,8 @@ breaks = Table(
     Column("adjustment_transfer_id", String(64), nullable=True),
     Column("adjustment_attempts", Integer, nullable=False),
     Column("note", String(1000), nullable=True),
+    # What a break about a whole statement found (store_statements.py), in words.
+    Column("detail", String(500), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_recon_breaks_status", "status", "type", "id"),
@@ -152,6 +163,26 @@ break_events = Table(
     Column("transfer_id", String(64), nullable=True),
     Column("at", UTCDateTime, nullable=False),
     Index("ix_recon_break_events_break", "break_id", "id"),
+)
+
+statements = Table(
+    "recon_statements",
+    metadata,
+    # Each statement of an imported file with its balances (camt.053): a later
+    # statement of the account must open where this one closed.
+    Column("import_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),  # its place in the file, from 1
+    Column("source", String(64), nullable=False),
+    Column("statement_id", String(128), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("business_date", Date, nullable=True),  # the day its closing balance is of
+    Column("opening", BigInteger, nullable=True),  # minor units, signed
+    Column("closing", BigInteger, nullable=True),
+    Column("credits", BigInteger, nullable=False),  # booked entries
+    Column("debits", BigInteger, nullable=False),
+    PrimaryKeyConstraint("import_id", "seq"),
+    Index("ix_recon_statements_account", "account", "currency", "business_date"),
 )
 
 # Matching looks orders up by the channel's transaction id, a column payments never

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
@@ -18,4 +19,12 @@ def break_view(row: dict[str, Any]) -> dict[str, Any]:
     shown = view({k: v for k, v in row.items() if k != "events"})
     if "events" in row:
         shown["events"] = [view(e) for e in row["events"]]
+    return shown
+
+
+def import_view(row: dict[str, Any]) -> dict[str, Any]:
+    """An import, with its warnings as a list of texts (stored as JSON)."""
+    shown = view(row)
+    stored = row.get("warnings")
+    shown["warnings"] = json.loads(stored) if stored else []
     return shown

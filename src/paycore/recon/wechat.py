@@ -11,9 +11,11 @@ known: the current one (应结订单金额, 订单金额, 申请退款金额, �
 - REFUND rows are refunds: `channel_txn_id` 微信退款单号, `reference` 商户退款单号, the
   amount 申请退款金额 (退款金额 in the older layout), the status from 退款状态. WeChat
   writes the fee it gives back as a negative 手续费: kept in `raw`, not as a fee.
-- The summary row is checked against the rows: 总交易单数 counts every row, the order
-  total (订单总金额 / 总交易额) sums the pay-ins, the refund total (申请退款总金额 /
-  总退款金额) the refunds, and 手续费总金额 every row's signed 手续费.
+- The summary row is checked against the rows: 总交易单数 counts every row, the refund
+  total (申请退款总金额 / 总退款金额) the refunds, and 手续费总金额 every row's signed
+  手续费. The order total (订单总金额 / 总交易额) is read two ways in the wild: the sum
+  over the pay-in rows, or the sum of 订单金额 over every row, a refund row carrying its
+  order's amount; either imports, anything else is refused.
 """
 
 from __future__ import annotations
@@ -22,15 +24,19 @@ import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from paycore.money import decimal_text
 from paycore.recon.csv_columns import (
     SHANGHAI,
     Columns,
+    Rows,
     amount,
     cell_text,
+    count,
     decoded_lines,
     local_time,
+    physical_lines,
 )
 from paycore.recon.model import (
     ControlTotals,
@@ -41,6 +47,7 @@ from paycore.recon.model import (
     Statement,
     StatementInfo,
     StatementLine,
+    shown,
 )
 
 FORMAT = "wechat"
@@ -118,25 +125,30 @@ CURRENT_SUMMARY_HEADER = [
 @dataclass
 class _Sums:
     count: int = 0
-    orders: int = 0
+    orders: int = 0  # the pay-in rows' amounts
+    orders_every_row: int = 0  # 订单金额 of every row: a refund row's is its order's
     refunds: int = 0
     fees: int = 0  # signed, as the bill writes 手续费
 
 
 def parse(path: Path, *, source: str | None = None) -> Statement:
     with path.open("rb") as raw:  # the header is read now so a bad file fails at once
-        Columns(next(csv.reader(decoded_lines(raw, ENCODING)), []), _ROW_COLUMNS, line=1)
+        Columns(next(_rows(raw), []), _ROW_COLUMNS, line=1)
     info = StatementInfo(format=FORMAT, source=source or FORMAT, statement_id=path.name)
     statement = Statement(info, iter(()))
     statement.lines = _lines(path, statement)
     return statement
 
 
+def _rows(raw: BinaryIO) -> Rows:
+    return Rows(decoded_lines(physical_lines(raw), ENCODING))
+
+
 def _lines(path: Path, statement: Statement) -> Iterator[StatementLine]:
     sums = _Sums()
     currencies: set[str] = set()
     with path.open("rb") as raw:
-        rows = csv.reader(decoded_lines(raw, ENCODING))
+        rows = _rows(raw)
         columns = Columns(next(rows, []), _ROW_COLUMNS, line=1)
         for row in rows:
             line_no = rows.line_num
@@ -144,10 +156,11 @@ def _lines(path: Path, statement: Statement) -> Iterator[StatementLine]:
                 summary = Columns(row, _SUMMARY_COLUMNS, line=line_no)
                 _check_summary(next(rows, None), summary, rows.line_num, sums, currencies)
                 break
-            columns.check_width(row, line=line_no)
-            line, signed_fee = _line(columns, row, line_no)
+            columns.check_row(row, line=line_no)
+            line, signed_fee, order_amount = _line(columns, row, line_no)
             sums.count += 1
             sums.fees += signed_fee
+            sums.orders_every_row += order_amount
             if line.kind is LineKind.PAYIN:
                 sums.orders += line.amount
             else:
@@ -163,8 +176,9 @@ def _lines(path: Path, statement: Statement) -> Iterator[StatementLine]:
     statement.totals = ControlTotals(count=sums.count, credits=sums.orders, debits=sums.refunds)
 
 
-def _line(columns: Columns, row: list[str], line_no: int) -> tuple[StatementLine, int]:
-    """The line, and 手续费 as the bill writes it (negative on a refund)."""
+def _line(columns: Columns, row: list[str], line_no: int) -> tuple[StatementLine, int, int]:
+    """The line, 手续费 as the bill writes it (negative on a refund), and the row's
+    订单金额 (on a refund row: its order's, or 0)."""
     state = columns.get(row, "state")
     currency = columns.get(row, "currency")
     booked_at = local_time(columns.get(row, "time"), zone=SHANGHAI, line=line_no, field="交易时间")
@@ -193,7 +207,7 @@ def _line(columns: Columns, row: list[str], line_no: int) -> tuple[StatementLine
         refund_state = columns.get(row, "refund_state")
         if refund_state not in _REFUND_STATES:
             raise MalformedStatement(
-                f"unknown refund state {refund_state!r}", line=line_no, field="退款状态"
+                f"unknown refund state {shown(refund_state)}", line=line_no, field="退款状态"
             )
         kind, direction, status, reference = (
             LineKind.REFUND,
@@ -203,7 +217,9 @@ def _line(columns: Columns, row: list[str], line_no: int) -> tuple[StatementLine
         )
         raw["微信订单号"] = columns.get(row, "txn_id")
     else:
-        raise MalformedStatement(f"unknown trade state {state!r}", line=line_no, field="交易状态")
+        raise MalformedStatement(
+            f"unknown trade state {shown(state)}", line=line_no, field="交易状态"
+        )
     if value <= 0:
         raise MalformedStatement(
             "the amount must be above zero",
@@ -215,7 +231,18 @@ def _line(columns: Columns, row: list[str], line_no: int) -> tuple[StatementLine
         currency=currency, booked_at=booked_at, status=status, channel_txn_id=txn_id,
         reference=columns.get(row, reference) or None, fee=max(0, fee), raw=raw,
     )  # fmt: skip
-    return line, fee
+    return (
+        line,
+        fee,
+        value if kind is LineKind.PAYIN else _order_amount_of_refund(columns, row, line_no),
+    )
+
+
+def _order_amount_of_refund(columns: Columns, row: list[str], line_no: int) -> int:
+    text = columns.get(row, "order_amount")
+    if not text:
+        return 0
+    return _money(text, columns.get(row, "currency"), line_no, columns.name("order_amount"))
 
 
 def _check_summary(
@@ -225,32 +252,32 @@ def _check_summary(
         raise MalformedStatement(
             "the summary header has no summary row", line=line_no, field=_SUMMARY_MARK
         )
-    columns.check_width(row, line=line_no)
+    columns.check_row(row, line=line_no)
     if len(currencies) > 1:
         raise MalformedStatement("a bill in more than one currency", field="货币种类")
     currency = next(iter(currencies), "CNY")
-    count_text = columns.get(row, "count")
-    if not count_text.isdigit():
-        raise MalformedStatement(
-            f"{count_text!r} is not a count", line=line_no, field=_SUMMARY_MARK
-        )
-    checks = [(_SUMMARY_MARK, int(count_text), sums.count)]
-    for field_name, counted in (
-        ("orders", sums.orders),
-        ("refunds", sums.refunds),
-        ("fees", sums.fees),
-    ):
+    stated_count = count(columns.get(row, "count"), line=line_no, field=_SUMMARY_MARK)
+    _expect(stated_count, sums.count, line_no, _SUMMARY_MARK)
+    for field_name, counted in (("refunds", sums.refunds), ("fees", sums.fees)):
         label = columns.name(field_name)
-        checks.append(
-            (label, _money(columns.get(row, field_name), currency, line_no, label), counted)
+        stated = _money(columns.get(row, field_name), currency, line_no, label)
+        _expect(stated, counted, line_no, label)
+    label = columns.name("orders")
+    stated = _money(columns.get(row, "orders"), currency, line_no, label)
+    if stated not in (sums.orders, sums.orders_every_row):
+        raise MalformedStatement(
+            f"the summary says {stated}; the pay-in rows add up to {sums.orders}, "
+            f"{columns.name('order_amount')} over every row to {sums.orders_every_row}",
+            line=line_no,
+            field=label,
         )
-    for field_name, stated, counted in checks:
-        if stated != counted:
-            raise MalformedStatement(
-                f"the summary says {stated}, the rows add up to {counted}",
-                line=line_no,
-                field=field_name,
-            )
+
+
+def _expect(stated: int, counted: int, line_no: int, label: str) -> None:
+    if stated != counted:
+        raise MalformedStatement(
+            f"the summary says {stated}, the rows add up to {counted}", line=line_no, field=label
+        )
 
 
 def _required(columns: Columns, row: list[str], field_name: str, line_no: int, label: str) -> str:

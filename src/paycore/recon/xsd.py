@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lxml import etree
 
@@ -82,21 +83,74 @@ def explaining_schema(namespace: str) -> xmlschema.XMLSchema:
     return xmlschema.XMLSchema(str(schema_file(namespace)))
 
 
-def _syntax_error(error: etree.XMLSyntaxError) -> MalformedStatement:
-    return MalformedStatement(f"not well-formed XML: {error.msg}", line=error.lineno or None)
+def syntax_error(
+    error: etree.XMLSyntaxError, *, line_offset: int = 0, field: str | None = None
+) -> MalformedStatement:
+    """The file stops being XML: the line, and the element libxml2 names, if it does
+    ("Premature end of data in tag Dt", "Couldn't find end of Start Tag Amt")."""
+    line = line_offset + error.lineno if error.lineno else None
+    named = _ELEMENT_IN_SYNTAX_ERROR.search(error.msg or "")
+    return MalformedStatement(
+        f"not well-formed XML: {error.msg}", line=line, field=named.group(1) if named else field
+    )
+
+
+_ELEMENT_IN_SYNTAX_ERROR = re.compile(r"(?:in tag|Start Tag|tag mismatch:) ([A-Za-z_][\w.-]*)")
 
 
 def root_namespace(path: Path) -> str:
     """The namespace of the root element, read from the first bytes of the file."""
+    with path.open("rb") as file:
+        return namespace_of(file)
+
+
+def namespace_of(file: BinaryIO, *, line_offset: int = 0) -> str:
+    """The namespace of the root element of the XML document `file` holds.
+
+    A document type declaration is refused: no ISO 20022 message has one, and it is how
+    entities (an external one reading a local file, or a billion nested ones) get in."""
+    parser = etree.XMLPullParser(
+        events=("start",), resolve_entities=False, no_network=True, load_dtd=False
+    )
+    seen = b""  # the prolog, to name the line of a DOCTYPE
     try:
-        with path.open("rb") as file:
-            for _event, element in etree.iterparse(
-                file, events=("start",), resolve_entities=False, no_network=True
-            ):
+        while block := file.read(_PROLOG_BLOCK):
+            if len(seen) < _PROLOG_KEPT_MAX:
+                seen += block
+            parser.feed(block)
+            for _event, element in parser.read_events():
+                _refuse_doctype(seen, line_offset, found=_has_doctype(element))
                 return str(etree.QName(element).namespace or "")
+        parser.close()
     except etree.XMLSyntaxError as error:
-        raise _syntax_error(error) from None
-    raise MalformedStatement("empty XML document")  # pragma: no cover - lxml raises first
+        for _event, element in parser.read_events():  # the root began before the break:
+            _refuse_doctype(seen, line_offset, found=_has_doctype(element))
+            return str(etree.QName(element).namespace or "")  # the full read names it
+        _refuse_doctype(seen, line_offset, found=b"<!DOCTYPE" in seen)
+        # Before the root element opened: in the declaration, or the root's own tag.
+        raise syntax_error(error, line_offset=line_offset, field="prolog") from None
+    raise MalformedStatement("empty XML document")
+
+
+_PROLOG_BLOCK = 1 << 16
+_PROLOG_KEPT_MAX = 1 << 20
+
+
+def _has_doctype(element: etree._Element) -> bool:
+    docinfo = element.getroottree().docinfo
+    return bool(docinfo.doctype) or docinfo.internalDTD is not None
+
+
+def _refuse_doctype(seen: bytes, line_offset: int, *, found: bool) -> None:
+    if not found:
+        return
+    at = seen.find(b"<!DOCTYPE")
+    line = seen[:at].count(b"\n") + 1 if at >= 0 else 1
+    raise MalformedStatement(
+        "a document type declaration (DOCTYPE) is not allowed",
+        line=line_offset + line,
+        field="DOCTYPE",
+    )
 
 
 def validate(path: Path) -> str:
@@ -113,8 +167,8 @@ def validate(path: Path) -> str:
         # file again without the schema to name where it stops being well-formed.
         try:
             _stream(path, None)
-        except etree.XMLSyntaxError as syntax_error:
-            raise _syntax_error(syntax_error) from None
+        except etree.XMLSyntaxError as syntax_error_:
+            raise syntax_error(syntax_error_) from None
         raise _explain(path, namespace, error.msg) from None
     return namespace
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from paycore import limits
+from paycore import limits, strict_json
 from paycore.errors import Rejected
 from paycore.rewards.files import BatchFile, csv_file, json_file
 from paycore.rewards.model import (
@@ -25,9 +24,10 @@ from paycore.rewards.service import Rewards
 from paycore.rewards.views import batch_view, budget_view, row_view
 from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import JsonRoute, StrictBody
+from paycore.web.openapi import raw_body
 
-router = APIRouter(prefix="/v1", tags=["rewards"])
+router = APIRouter(prefix="/v1", tags=["rewards"], route_class=JsonRoute)
 
 
 async def get_rewards(request: Request) -> Rewards:
@@ -67,6 +67,9 @@ class BatchIn(StrictBody):
     # with its reason instead of refusing the whole request.
     rows: Annotated[list[Any], Field(max_length=BATCH_ROWS_MAX)]
     merchant_id: str | None = None
+
+
+_BATCH_SCHEMA = BatchIn.model_json_schema()
 
 
 @router.post("/reward-budgets", status_code=201)
@@ -112,7 +115,19 @@ async def fund_budget(
     return {"transfer_id": transfer_id, "budget": budget_view(budget)}
 
 
-@router.post("/reward-batches", status_code=201)
+@router.post(
+    "/reward-batches",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                **raw_body("text/csv")["requestBody"]["content"],
+                **raw_body("application/json", schema=_BATCH_SCHEMA)["requestBody"]["content"],
+            },
+        }
+    },
+)
 async def pay_batch(
     request: Request,
     rewards: RewardsDep,
@@ -156,10 +171,7 @@ async def _read_body(request: Request) -> bytes:
 
 
 def _batch_body(content: bytes) -> BatchIn:
-    try:
-        raw = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected("malformed_json", "the body is neither JSON nor text/csv") from exc
+    raw = strict_json.loads(content)  # malformed_json, naming the problem
     try:
         return BatchIn.model_validate(raw)
     except ValidationError as exc:
@@ -180,7 +192,7 @@ def batch_rows(
     rewards: RewardsDep,
     principal: Reader,
     merchant_id: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=limits.INTEGER_COLUMN_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=ROWS_PAGE_MAX)] = ROWS_PAGE_DEFAULT,
     status: str | None = None,
 ) -> dict[str, Any]:

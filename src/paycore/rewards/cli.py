@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from paycore import strict_json
 from paycore.commands import console, open_runtime, print_json, refuse
 from paycore.errors import Rejected
 from paycore.money import format_minor
@@ -137,9 +137,9 @@ def _read_source(file: Path) -> BatchFile:
     try:
         if file.suffix.lower() == ".json":
             try:
-                return json_file(json.loads(content))
-            except ValueError as error:
-                raise Rejected("invalid_file", f"{file} is not JSON: {error}") from None
+                return json_file(strict_json.loads(content))
+            except strict_json.MalformedJson as error:
+                raise Rejected("invalid_file", f"{file} is not JSON: {error.detail}") from None
         return csv_file(content)
     except Rejected as error:
         raise refuse(error.code, error.detail) from None

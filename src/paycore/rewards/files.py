@@ -16,6 +16,7 @@ from typing import Any
 
 from paycore.errors import Rejected
 from paycore.rewards.model import BATCH_FILE_BYTES_MAX, RawRow, RowOutcome
+from paycore.text import check_text
 
 CSV_COLUMNS = frozenset({"row", "recipient", "amount", "currency", "note"})
 
@@ -94,6 +95,8 @@ def read_json(rows: Any) -> Iterator[RawRow]:
 
 
 def _raw(position: int, values: Mapping[str, Any]) -> RawRow:
+    # Rows are stored even when invalid, so their text must be storable: else no row is.
+    check_text(dict(values), field=f"row {position}")
     return RawRow(
         position=position,
         row=values.get("row"),

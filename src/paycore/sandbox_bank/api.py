@@ -19,8 +19,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paycore import strict_json
 from paycore.channels import signing
-from paycore.clock import Clock
+from paycore.clock import Clock, date_problem
 from paycore.errors import Rejected
 from paycore.sandbox_bank import model
 from paycore.sandbox_bank.config import BankConfig
@@ -108,9 +109,9 @@ async def _merchant(request: Request) -> tuple[str, bytes]:
 
 def _parse(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise Rejected(model.INVALID_REQUEST, "the body is not JSON") from exc
+        data = strict_json.loads(body)
+    except strict_json.MalformedJson as exc:
+        raise Rejected(model.INVALID_REQUEST, f"the body is not JSON: {exc.detail}") from exc
     if not isinstance(data, dict):
         raise Rejected(model.INVALID_REQUEST, "the body must be a JSON object")
     return data
@@ -185,6 +186,8 @@ async def statement(request: Request, day: str) -> Response:
             business_day = date.fromisoformat(day)
         except ValueError as exc:
             raise Rejected(model.INVALID_REQUEST, "the day must be YYYY-MM-DD") from exc
+        if (problem := date_problem(business_day)) is not None:
+            raise Rejected(model.INVALID_REQUEST, problem)
         csv = await _bank(request).statement(merchant_id, business_day)
     except Rejected as exc:
         return _error(request, exc.code, exc.detail)

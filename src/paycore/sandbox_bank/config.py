@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from paycore import strict_json
 from paycore.errors import Rejected
 from paycore.sandbox_bank.model import (
     DEFAULT_BANK_KEY_ID,
@@ -158,9 +159,9 @@ class BankConfig:
 def faults_from_json(text: str) -> dict[str, Any]:
     """`--faults '{"decline_rate": 0.05}'` as a mapping (validated by FaultMix.updated)."""
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise Rejected(INVALID_REQUEST, f"faults is not JSON: {exc}") from exc
+        value = strict_json.loads(text)
+    except strict_json.MalformedJson as exc:
+        raise Rejected(INVALID_REQUEST, f"faults is not JSON: {exc.detail}") from exc
     if not isinstance(value, dict):
         raise Rejected(INVALID_REQUEST, "faults must be a JSON object")
     return value

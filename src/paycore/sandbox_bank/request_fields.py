@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paycore import limits
+from paycore.clock import date_problem
 from paycore.errors import Rejected
 from paycore.money import is_known_currency
 from paycore.sandbox_bank.model import (
@@ -71,6 +72,8 @@ def instant_of(data: Mapping[str, Any], name: str) -> datetime:
         raise Rejected(INVALID_REQUEST, f"{name} must be an ISO 8601 instant") from exc
     if value.tzinfo is None:
         raise Rejected(INVALID_REQUEST, f"{name} must carry a UTC offset")
+    if (problem := date_problem(value)) is not None:  # year 1 or 9999 overflows in UTC
+        raise Rejected(INVALID_REQUEST, f"{name}: {problem}")
     return value.astimezone(UTC)
 
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
 
 _SEPARATORS = re.compile(r"[\s-]")
-_PAN_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
-"""13-19 digits, optionally grouped by single spaces or hyphens, not inside a longer run."""
 
 
 def _mask_middle(value: str, *, head: int, tail: int, hidden_min: int) -> str:
@@ -75,53 +75,146 @@ def mask_account_number(account_number: str) -> str:
     return _mask_middle(compact, head=0, tail=4, hidden_min=4)
 
 
-def redact_card_numbers(text: str) -> str:
-    """Every run that looks like a card number, masked 6+4 (without the separators).
+_PERSONAL_NUMBER = re.compile(
+    r"(?<![0-9])(?:"
+    r"(?P<id>[0-9]{17}[0-9Xx])(?![0-9])"
+    r"|(?P<phone>(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2})(?![0-9])"
+    r"|(?P<card>[0-9](?:[ -]?[0-9]){12,18})(?![0-9])"
+    r")"
+)
+"""At each position the first alternative that fits wins: an 18-character resident ID
+(17 digits and a digit or X), a mainland mobile (11 digits from 13..19, maybe +86, maybe
+grouped 3-4-4), a card run (13-19 digits, maybe grouped by single spaces or hyphens). An
+18-digit card is then masked as an ID (1+1): it shows less, never more."""
 
-    No Luhn check: a mistyped card number is still personal data. Other 13-19 digit numbers
-    (millisecond timestamps, some order numbers) get masked too; that is the safe error."""
-    return _PAN_RUN.sub(lambda m: mask_card(m.group(0)), text)
+
+def redact_personal_numbers(text: str) -> str:
+    """Card numbers 6+4, resident ID numbers 1+1, mobile numbers 3+4, wherever they are.
+
+    No Luhn or ID checksum: a mistyped number is still personal data. Other numbers of
+    these shapes (millisecond timestamps, some order numbers) get masked too; that is the
+    safe error."""
+
+    def mask(match: re.Match[str]) -> str:
+        if match.group("id"):
+            return mask_id_number(match.group("id"))
+        if match.group("phone"):
+            return mask_phone(match.group("phone"))
+        return mask_card(match.group("card"))
+
+    return _PERSONAL_NUMBER.sub(mask, text)
+
+
+def redact_value(value: object) -> object:
+    """A log argument or extra field with personal numbers masked. Strings stay strings,
+    containers keep their shape; anything else is kept unless its text shows a number, then
+    it becomes that text, masked (a card number given as an int, an exception, a URL)."""
+    if isinstance(value, str):
+        return redact_personal_numbers(value)
+    if isinstance(value, bool | float | type(None)):
+        return value
+    if isinstance(value, tuple | list):
+        return type(value)(redact_value(item) for item in value)
+    if isinstance(value, dict):
+        return {key: redact_value(item) for key, item in value.items()}
+    text = str(value)
+    redacted = redact_personal_numbers(text)
+    return value if redacted == text else redacted
 
 
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
-class RedactCardNumbers(logging.Filter):
-    """Masks card-number-looking runs in a record's message, its exception text and its
-    string `extra` fields, in place. Never drops a record."""
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Masks personal numbers in a record in place: its message template, each argument
+    (args keep their type and arity, so `%d` and uvicorn's 5-tuple access records still
+    format), its exception and stack text and its `extra` fields. Idempotent."""
+    message = _message_or_none(record)
+    masked = None if message is None else redact_personal_numbers(message)
+    if message is None or masked != message:
+        # A broken record is reported by logging with its msg and args: mask those too.
+        record.msg, record.args = redact_value(record.msg), redact_value(record.args)  # type: ignore[assignment]
+        if masked is not None and _message_or_none(record) != masked:
+            # A number spread over arguments, or an int argument of a `%d`: keep the masked
+            # whole, as text; an empty args tuple means "do not format".
+            record.msg, record.args = masked, ()
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        redacted = redact_personal_numbers(record.exc_text)
+        if redacted != record.exc_text:
+            # Formatters print exc_text; one that formats exc_info itself would show it clear.
+            record.exc_text, record.exc_info = redacted, None
+    if record.stack_info:
+        record.stack_info = redact_personal_numbers(record.stack_info)
+    for name, value in list(record.__dict__.items()):
+        if name not in _RECORD_ATTRIBUTES:
+            setattr(record, name, redact_value(value))
+    return record
+
+
+def _message_or_none(record: logging.LogRecord) -> str | None:
+    try:
+        return record.getMessage()
+    except Exception:  # any failure to format means "not this way"
+        return None
+
+
+class RedactPersonalData(logging.Filter):
+    """A handler filter: `redact_record` on every record the handler sees. Never drops one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_card_numbers(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact_card_numbers(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact_card_numbers(record.stack_info)
-        for name, value in list(record.__dict__.items()):
-            if name not in _RECORD_ATTRIBUTES and isinstance(value, str):
-                setattr(record, name, redact_card_numbers(value))
+        redact_record(record)
         return True
 
 
-LOGGERS_WITH_HANDLERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+def _redacting_factory(make: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return redact_record(make(*args, **kwargs))
+
+    factory.redacts = True  # type: ignore[attr-defined]
+    return factory
 
 
-def install_redaction(logger_names: tuple[str, ...] = LOGGERS_WITH_HANDLERS) -> None:
-    """Put RedactCardNumbers on every handler of these loggers, on logging's last-resort
-    handler and on the `paycore` logger. Idempotent.
+def install_redaction() -> None:
+    """Mask personal numbers in every log record of this process. Idempotent.
 
-    Handler filters see every record that reaches the handler, whichever logger it came
-    from (a logger's own filters do not see its children's records). A handler added
-    later (another logging configuration) needs `RedactCardNumbers` in its config."""
-    targets: list[Any] = [logging.getLogger("paycore")]
-    for name in logger_names:
-        targets.extend(logging.getLogger(name).handlers)
-    if logging.lastResort is not None:
-        targets.append(logging.lastResort)
-    for target in targets:
-        if not any(isinstance(f, RedactCardNumbers) for f in target.filters):
-            target.addFilter(RedactCardNumbers())
+    Two layers. The record factory masks each record as it is made, whichever logger made
+    it and whichever handler (configured now or later, by uvicorn's dictConfig say) writes
+    it. A `RedactPersonalData` filter on every handler known now and on logging's
+    last-resort handler also catches records made without the factory (makeLogRecord,
+    records unpickled from another process). A filter on a *logger* would not do: it does
+    not see records propagated from that logger's children."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "redacts", False):
+        logging.setLogRecordFactory(_redacting_factory(current))
+    loggers: list[Any] = [logging.getLogger()]
+    loggers += [logger for logger in logging.root.manager.loggerDict.values()]
+    handlers: list[logging.Handler] = [logging.lastResort] if logging.lastResort else []
+    for logger in loggers:
+        handlers.extend(getattr(logger, "handlers", ()))  # PlaceHolders have none
+    for handler in handlers:
+        if not any(isinstance(f, RedactPersonalData) for f in handler.filters):
+            handler.addFilter(RedactPersonalData())
+
+
+class RedactingStream:
+    """A text stream that masks personal numbers in everything written through it. The
+    CLI's stderr is one: error messages that quote an argument, tracebacks and the
+    last-resort log handler all go there."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact_personal_numbers(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def redact_stderr() -> None:
+    """Put `sys.stderr` behind a `RedactingStream`. Idempotent."""
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)

@@ -15,9 +15,9 @@ from paycore.security.model import Principal
 from paycore.split.model import Share, SplitMode
 from paycore.split.service import SPLITS_PAGE_MAX, Splits
 from paycore.split.views import refund_view, rule_view, split_view
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import JsonRoute, StrictBody
 
-router = APIRouter(prefix="/v1", tags=["split"])
+router = APIRouter(prefix="/v1", tags=["split"], route_class=JsonRoute)
 
 
 async def get_splits(request: Request) -> Splits:

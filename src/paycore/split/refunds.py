@@ -14,14 +14,16 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from paycore import limits
 from paycore.errors import Rejected
 from paycore.payments import bookkeeping as merchant_books
-from paycore.payments.model import OrderKind, OrderStatus, check_refund
+from paycore.payments.model import Order, OrderKind, OrderStatus, check_refund, never_reached_bank
 from paycore.payments.service import Payments, RefundCommand
 from paycore.platform.db import WRITER
 from paycore.split import store
@@ -29,6 +31,8 @@ from paycore.split.bookkeeping import Claw, Plan, clawback_plan, undo_plan
 from paycore.split.model import LegState, Split, clawback_shares, cover, refund_id_for
 from paycore.split.operations import SplitBook
 
+RETRY_AFTER = timedelta(seconds=limits.PLATFORM_PAYMENT_RETRY_AFTER_S)
+TRIES_MAX = limits.PLATFORM_PAYMENT_TRIES_MAX
 CLAW_TRIES_MAX = 3
 """A receiver's wallet can change between reading it and posting; then plan again."""
 UNFINISHED_SWEEP_MAX = 100
@@ -161,39 +165,98 @@ class SplitRefunds:
         return Claw(key, share, from_wallet=from_wallet, as_debt=debt)
 
     def _ask_payments(self, refund: dict[str, Any]) -> None:
-        split = self._book.load(refund["split_id"])
-        order_id = refund["refund_order_id"]
+        order_id = refund["refund_order_id"] or self._create_order(refund)
         if order_id is None:
-            command = RefundCommand(
-                merchant_id=split.merchant_id,
-                payin_id=split.payin_id,
-                amount=refund["amount"],
-                reason=refund["request"].get("reason") or "",
-                merchant_reference=None,
-            )
+            return
+        order = self._payments.get(merchant_id=None, order_id=str(order_id), kind=OrderKind.REFUND)
+        if order.status is OrderStatus.CREATED:  # a crash left it unsent: send it now
             try:
-                created = self._payments.create_refund(
-                    command, idempotency_key=f"split-refund:{refund['id']}"
-                )
+                order = self._payments.send_recorded(order.id, idempotency_key=_key(refund))
             except Rejected as refused:
                 if refused.code == "request_in_progress":
-                    # Another process (or one that died mid-call) holds the key: the refund
-                    # may still be paid. Undoing now could move the money twice; wait.
-                    return
-                self._set(refund["id"], status="undoing", failure_code=refused.code)
-                return
-            order_id = created.body.get("id") or created.body.get("order_id")
-            if created.status_code >= 400 and not order_id:
-                code = str(created.body.get("code", "refund_refused"))
-                self._set(refund["id"], status="undoing", failure_code=code)
-                return
-            self._set(refund["id"], refund_order_id=order_id)
-        order = self._payments.get(merchant_id=None, order_id=str(order_id), kind=OrderKind.REFUND)
+                    return  # the first request may still be running: the tick comes back
+                order = self._payments.get(merchant_id=None, order_id=order.id)
         if order.status is OrderStatus.SUCCEEDED:
-            self._set(refund["id"], status="refunded")
+            self._settle(refund, order, status="refunded")
         elif order.status in (OrderStatus.FAILED, OrderStatus.CLOSED):
+            if never_reached_bank(order) and refund["refund_attempt"] + 1 < TRIES_MAX:
+                self._try_again(refund, order)
+                return
             code = order.failure.code if order.failure else "refund_failed"
-            self._set(refund["id"], status="undoing", failure_code=code)
+            self._settle(refund, order, status="undoing", failure_code=code)
+
+    def _refused(self, refund: dict[str, Any], code: str) -> None:
+        """Payments refused this attempt's order: give the claw-back back."""
+        with self._book.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store.settle_refund(
+                conn,
+                refund["id"],
+                order_id=None,
+                attempt=refund["refund_attempt"],
+                now=self._book.clock.now(),
+                status="undoing",
+                failure_code=code,
+            )
+
+    def _settle(self, refund: dict[str, Any], order: Order, **values: Any) -> None:
+        with self._book.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            store.settle_refund(
+                conn, refund["id"], order_id=order.id, now=self._book.clock.now(), **values
+            )
+
+    def _create_order(self, refund: dict[str, Any]) -> str | None:
+        """The refund order's id, or None when there is none to follow (yet)."""
+        split = self._book.load(refund["split_id"])
+        command = RefundCommand(
+            merchant_id=split.merchant_id,
+            payin_id=split.payin_id,
+            amount=refund["amount"],
+            reason=refund["request"].get("reason") or "",
+            merchant_reference=None,
+        )
+        try:
+            created = self._payments.create_refund(command, idempotency_key=_key(refund))
+        except Rejected as refused:
+            if refused.code == "request_in_progress":
+                # Another process (or one that died mid-call) holds the key: the refund
+                # may still be paid. Undoing now could move the money twice; wait.
+                return None
+            self._refused(refund, refused.code)
+            return None
+        order_id = created.body.get("id") or created.body.get("order_id")
+        if created.status_code >= 400 and not order_id:
+            self._refused(refund, str(created.body.get("code", "refund_refused")))
+            return None
+        with self._book.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            claimed = store.claim_refund_order(
+                conn,
+                refund["id"],
+                order_id=str(order_id),
+                attempt=refund["refund_attempt"],
+                now=self._book.clock.now(),
+            )
+        if not claimed:  # another worker got there first: follow what it recorded
+            current = self._must(refund["id"])["refund_order_id"]
+            return str(current) if current else None
+        return str(order_id)
+
+    def _try_again(self, refund: dict[str, Any], failed: Order) -> None:
+        """The refund order never reached the bank (never received, no channel up): it
+        released its hold and its share of the pay-in, so a new order under the next key
+        cannot pay twice. After the last try the claw-back is given back (`failed`)."""
+        now = self._book.clock.now()
+        if now - (failed.finished_at or failed.updated_at) < RETRY_AFTER:
+            return  # a channel that is down is given time; the tick comes back
+        with self._book.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            retried = store.retry_refund(
+                conn,
+                refund["id"],
+                failed_order_id=failed.id,
+                attempt=refund["refund_attempt"],
+                now=now,
+            )
+        if retried:
+            self._ask_payments(self._must(refund["id"]))
 
     def _undo(self, refund: dict[str, Any]) -> None:
         claws = [Claw(**c) for c in refund["claws"]]
@@ -246,3 +309,9 @@ class SplitRefunds:
                 "insufficient_balance",
                 f"the merchant's own part {own_part} is more than its available {available}",
             )
+
+
+def _key(refund: Mapping[str, Any]) -> str:
+    """The idempotency key of the split refund's payments refund: one per attempt."""
+    base = f"split-refund:{refund['id']}"
+    return base if not refund["refund_attempt"] else f"{base}:retry{refund['refund_attempt']}"

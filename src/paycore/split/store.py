@@ -103,6 +103,9 @@ refunds = Table(
     Column("refund_order_id", String(64), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Refund orders that failed without reaching the bank so far; each retry is a new
+    # order under a key made with this count (issue 10).
+    Column("refund_attempt", Integer, nullable=False, server_default="0"),
     Index("ix_split_refunds_split", "split_id"),
     Index("ix_split_refunds_status", "status"),
 )
@@ -326,6 +329,55 @@ def get_refund(conn: Connection, refund_id: str) -> dict[str, Any] | None:
 
 def update_refund(conn: Connection, refund_id: str, **values: Any) -> None:
     conn.execute(update(refunds).where(refunds.c.id == refund_id).values(**values))
+
+
+def retry_refund(
+    conn: Connection, refund_id: str, *, failed_order_id: str, attempt: int, now: datetime
+) -> bool:
+    """Forget a refund order that never reached the bank, so the next step makes a new one;
+    a compare-and-set on the order and the count, so two workers never both do it."""
+    changed = conn.execute(
+        update(refunds)
+        .where(
+            refunds.c.id == refund_id,
+            refunds.c.status == "refunding",
+            refunds.c.refund_order_id == failed_order_id,
+            refunds.c.refund_attempt == attempt,
+        )
+        .values(refund_order_id=None, refund_attempt=attempt + 1, updated_at=now)
+    )
+    return changed.rowcount == 1
+
+
+def claim_refund_order(
+    conn: Connection, refund_id: str, *, order_id: str, attempt: int, now: datetime
+) -> bool:
+    """Record the refund order of this attempt, unless another worker moved the refund on
+    meanwhile (a compare-and-set: an order of an older attempt never replaces a newer)."""
+    return settle_refund(
+        conn, refund_id, order_id=None, attempt=attempt, now=now, refund_order_id=order_id
+    )
+
+
+def settle_refund(
+    conn: Connection,
+    refund_id: str,
+    *,
+    order_id: str | None,
+    now: datetime,
+    attempt: int | None = None,
+    **values: Any,
+) -> bool:
+    """Change a refund still `refunding` with this order (None: none yet) and, if given,
+    this attempt; False when another worker moved it on first."""
+    query = update(refunds).where(refunds.c.id == refund_id, refunds.c.status == "refunding")
+    if order_id is None:
+        query = query.where(refunds.c.refund_order_id.is_(None))
+    else:
+        query = query.where(refunds.c.refund_order_id == order_id)
+    if attempt is not None:
+        query = query.where(refunds.c.refund_attempt == attempt)
+    return conn.execute(query.values(updated_at=now, **values)).rowcount == 1
 
 
 def refunds_of(conn: Connection, split_id: str) -> list[dict[str, Any]]:

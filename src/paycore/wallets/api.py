@@ -13,9 +13,9 @@ from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
 from paycore.wallets.service import Wallets
 from paycore.wallets.views import entry_view, wallet_view
-from paycore.web.bodies import StrictBody
+from paycore.web.bodies import JsonRoute, StrictBody
 
-router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
+router = APIRouter(prefix="/v1/wallets", tags=["wallets"], route_class=JsonRoute)
 
 
 async def get_wallets(request: Request) -> Wallets:

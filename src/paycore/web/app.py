@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from paycore import __version__
 from paycore.channels.model import ChannelError
 from paycore.collection import api as collection_api
+from paycore.consistency import api as consistency_api
 from paycore.custody import api as custody_api
 from paycore.errors import Rejected
 from paycore.ledger import api as ledger_api
@@ -28,7 +30,7 @@ from paycore.security.masking import install_redaction
 from paycore.security.model import Unauthenticated
 from paycore.split import api as split_api
 from paycore.wallets import api as wallets_api
-from paycore.web import ops
+from paycore.web import openapi, ops
 from paycore.web.problems import (
     on_channel_error,
     on_rejected,
@@ -36,6 +38,7 @@ from paycore.web.problems import (
     on_validation_error,
 )
 from paycore.web.request_id import RequestIdMiddleware
+from paycore.web.unrouted import on_http_exception
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_exception_handler(Unauthenticated, on_unauthenticated)
     app.add_exception_handler(ChannelError, on_channel_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_exception)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_middleware(RequestIdMiddleware)
     for router in (
@@ -91,8 +95,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         rewards_api.router,
         recon_api.router,
         h2h_api.router,
+        consistency_api.router,
         ops.router,
     ):
         app.include_router(router)
+    openapi.install(app)
     install_redaction()
     return app

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -14,8 +15,9 @@ from prometheus_client.registry import Collector
 from paycore.runtime import Runtime
 from paycore.security.api import require
 from paycore.security.model import Principal
+from paycore.web.bodies import JsonRoute
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(tags=["ops"], route_class=JsonRoute)
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -85,7 +87,7 @@ class _PaycoreCollector(Collector):
         yield open_channels
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus exposition. Unauthenticated like any scrape target: keep it internal."""
     registry = CollectorRegistry()

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from paycore.channels.model import ChannelError, ChannelTimeout
 from paycore.errors import Rejected
+from paycore.security.masking import redact_personal_numbers, redact_value
 from paycore.web import request_id
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ _PYDANTIC_CODES = {
     "date_type": "invalid_date",
     "string_too_long": "value_too_long",
     "string_too_short": "value_too_short",
+    "string_unicode": "invalid_text",  # a lone surrogate: not text, cannot be stored
 }
 
 _STATUS_BY_CODE = {
@@ -51,6 +53,8 @@ _STATUS_BY_CODE = {
     "event_not_found": 404,
     "unauthenticated": 401,
     "forbidden": 403,
+    "account_owned_by_flow": 403,
+    "unfreeze_needs_platform_key": 403,
     "merchant_not_found": 404,
     "api_key_not_found": 404,
     "merchant_exists": 409,
@@ -83,6 +87,10 @@ def status_for(code: str) -> int:
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    # A detail may quote what the caller sent (an id in the path, a field's value): personal
+    # numbers in it are masked, as in logs, since problem bodies end up in clients' logs.
+    detail = redact_personal_numbers(detail)
+    extra = {name: redact_value(value) for name, value in extra.items()}
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": code.replace("_", " "),
@@ -147,6 +155,13 @@ async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse
         {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")}
         for e in errors[:20]
     ]
-    return problem(
-        status_for(code), code, str(errors[0].get("msg", "")) if errors else "", errors=shown
-    )
+    return problem(status_for(code), code, _detail_of(errors), errors=shown)
+
+
+def _detail_of(errors: list[Any]) -> str:
+    if not errors:
+        return ""
+    first = errors[0]
+    if first.get("type") == "json_invalid":  # strict_json said what is wrong: say it
+        return str(first.get("ctx", {}).get("error") or first.get("msg", ""))
+    return str(first.get("msg", ""))

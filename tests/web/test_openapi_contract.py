@@ -1,0 +1,105 @@
+"""The OpenAPI document is true: schemathesis generates requests for every operation from
+the document alone, sends them in-process to the app (its channels are scripted fakes, so
+no network), and runs every check on the answers, once with a platform key and once with a
+merchant key. Derandomized, so a run is the same run every time; bounded to stay a
+minute-scale part of `make test` (PAYCORE_CONTRACT_EXAMPLES raises it for a deeper hunt).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import Case, CheckContext, Response
+from sqlalchemy import Engine
+
+from paycore.clock import ManualClock
+from paycore.ledger.service import Ledger
+from paycore.runtime import Runtime
+from paycore.security.crypto import FieldCipher
+from paycore.web.app import create_app
+from tests.payments.fakes import ScriptedChannel
+from tests.payments.http_conftest import new_tenant, scripted_runtime
+
+EXAMPLES = int(os.environ.get("PAYCORE_CONTRACT_EXAMPLES", "5"))
+# The coverage phase sends every boundary value of every field (hundreds of requests per
+# operation: minutes here), so `make test` fuzzes; PAYCORE_CONTRACT_DEEP=1 adds it.
+DEEP = os.environ.get("PAYCORE_CONTRACT_DEEP") == "1"
+
+# Schema-valid data may still be refused by a business rule (insufficient funds, an
+# account of another currency): that is a 422 whose problem has no `errors`, and it is
+# allowed here; `refused_only_by_business_rules` fails a 422 that field validation gave.
+_ACCEPTED_STATUSES = ["2xx", "401", "403", "404", "409", "422"]
+# A batch over its maximum is refused as 413 batch_too_large, as RFC 9110 has it.
+_REFUSED_STATUSES = ["400", "401", "403", "404", "405", "409", "413", "415", "422"]
+
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "seed": 20261206,
+        "generation": {"max-examples": EXAMPLES, "deterministic": True, "database": "none"},
+        "phases": {"coverage": {"enabled": DEEP}, "stateful": {"enabled": False}},
+        "checks": {
+            "positive_data_acceptance": {"expected-statuses": _ACCEPTED_STATUSES},
+            "negative_data_rejection": {"expected-statuses": _REFUSED_STATUSES},
+        },
+    }
+)
+schema = schemathesis.openapi.from_dict(create_app().openapi(), config=CONFIG)
+
+
+def refused_only_by_business_rules(ctx: CheckContext, response: Response, case: Case) -> bool:
+    """A request the document allows is never refused for its shape: the document and the
+    validation agree. (Business refusals carry no `errors` list.)"""
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return True
+    if response.status_code not in (400, 422):
+        return True
+    body = response.json()
+    assert "errors" not in body or response.status_code != 422, (
+        f"valid data refused as {body.get('code')}: {body.get('detail')}"
+    )
+    assert body.get("code") != "malformed_json", "a generated JSON body was refused as malformed"
+    return True
+
+
+@pytest.fixture
+def runtime(
+    database_url: str, engine: Engine, clock: ManualClock, ledger: Ledger, field_cipher: FieldCipher
+) -> Iterator[Runtime]:
+    """The root runtime, with two scripted fake banks as its channels."""
+    yield from scripted_runtime(
+        database_url=database_url,
+        engine=engine,
+        clock=clock,
+        ledger=ledger,
+        cipher=field_cipher,
+        channels=[ScriptedChannel("alpha"), ScriptedChannel("beta")],
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("caller", ["platform", "merchant"])
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_operation_answers_as_its_document_says(
+    case: Case, caller: str, runtime: Runtime, admin_key: str
+) -> None:
+    key = admin_key if caller == "platform" else new_tenant(runtime, "Contract Shop").key
+    # Checks that send requests of their own (without the key, with another method) send
+    # them to the schema's app: this test's.
+    app = create_app(runtime=runtime)
+    case.operation.schema.app = app
+    case.call_and_validate(
+        app=app,
+        headers={"Authorization": f"Bearer {key}"},
+        additional_checks=[refused_only_by_business_rules],
+    )
