@@ -47,8 +47,9 @@ def http(runtime: Runtime, recon: Recon, admin_key: str) -> Iterator[TestClient]
         yield client
 
 
-def amount_mismatch(recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant: str,
-                    tmp_path: Path) -> int:  # fmt: skip
+def amount_mismatch(
+    recon: Recon, runtime: Runtime, alpha: ScriptedChannel, merchant: str, tmp_path: Path
+) -> int:
     """A paid pay-in of 200.00 that the statement shows as 199.00: a break naming the order."""
     pay(runtime, alpha, merchant, amount=20_000, txn="T2")
     path = write_statement(tmp_path / "s.csv", [Row("L", 19_900, channel_txn_id="T2", fee=200)])
@@ -195,14 +196,9 @@ def test_over_http_an_adjustment_out_of_another_merchants_wallet_is_422(
     before = balances(runtime)
 
     def resolve(debit: str, credit: str) -> Any:
-        return http.post(
-            f"/v1/recon/breaks/{break_id}/resolve",
-            json={
-                "note": "move it",
-                "adjustment": {"debit_account_id": debit, "credit_account_id": credit,
-                               "amount": 100},
-            },
-        )  # fmt: skip
+        adjustment = {"debit_account_id": debit, "credit_account_id": credit, "amount": 100}
+        body = {"note": "move it", "adjustment": adjustment}
+        return http.post(f"/v1/recon/breaks/{break_id}/resolve", json=body)
 
     refused = resolve(books.wallet_account(other_merchant, "CNY"), CLEARING)
     transit = resolve(books.transit_account("CNY"), CLEARING)
@@ -230,8 +226,8 @@ def test_the_command_line_refuses_an_adjustment_outside_the_break_with_exit_2(
     before = balances(runtime)
 
     def paycore(debit: str) -> Any:
-        args = ["resolve", break_id, "--note", "x", "--adjust-debit", debit,
-                "--adjust-credit", CLEARING, "--amount", "100"]  # fmt: skip
+        adjust = ["--adjust-debit", debit, "--adjust-credit", CLEARING, "--amount", "100"]
+        args = ["resolve", break_id, "--note", "x", *adjust]
         return CliRunner().invoke(recon_app, args, env=env)
 
     refused = paycore(books.wallet_account(other_merchant, "CNY"))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from paycore.errors import Rejected
+from paycore.ledger.model import AccountStatus
 from paycore.payments import bookkeeping as books
 from paycore.payments.model import OrderStatus
 from paycore.recon.breaks import Adjustment, suspense_account
@@ -114,21 +115,20 @@ def test_a_refused_adjustment_leaves_the_break_open_and_the_retry_uses_a_new_id(
     [found] = recon.list_breaks(type_="missing_on_our_side")
     break_id = int(found["id"])
 
-    with pytest.raises(Rejected) as missing:
-        recon.resolve(
-            break_id, actor="ops", note="refund", adjustment=Adjustment("acct_nope", "acct_x", 500)
-        )
+    clearing = books.clearing_account("alpha", "CNY")
+    adjustment = Adjustment(suspense_account("CNY"), clearing, 500)
+    runtime.ledger.set_account_status(clearing, AccountStatus.FROZEN)
+    with pytest.raises(Rejected) as frozen:
+        recon.resolve(break_id, actor="ops", note="refund", adjustment=adjustment)
+    runtime.ledger.set_account_status(clearing, AccountStatus.ACTIVE)
     with pytest.raises(Rejected) as no_note:
         recon.resolve(break_id, actor="ops", note="  ")
-    clearing = books.clearing_account("alpha", "CNY")
     resolved = recon.resolve(
-        break_id,
-        actor="ops",
-        note="paid back to the sender",
-        adjustment=Adjustment(suspense_account("CNY"), clearing, 500),
+        break_id, actor="ops", note="paid back to the sender", adjustment=adjustment
     )
 
-    assert missing.value.code == "account_not_found"
+    assert frozen.value.code == "adjustment_refused"
+    assert "account_frozen" in frozen.value.detail
     assert no_note.value.code == "note_required"
     assert resolved["adjustment_transfer_id"] == f"tr_adj_brk{break_id}_1"
     assert _balance(runtime, suspense_account("CNY")) == 0

@@ -1,6 +1,9 @@
 """The workflow of a break: open → investigating → resolved, each step in the audit trail.
 
-Resolving needs a note and may post one ledger adjustment between named accounts. Its
+Resolving needs a note and may post one ledger adjustment between two of the accounts
+the break is about (`adjustment_accounts`): anything else is refused with
+`adjustment_account_not_allowed`, since the adjustment moves flows' money with the
+ledger's own authority and a platform key must not steer it into any account. Its
 transfer id is derived from the break and an attempt number: a retry after a crash
 finds the transfer (`exists`) and moves nothing twice, while a retry after a refusal
 that depended on the ledger's state (a frozen account, say) uses the next attempt's id,
@@ -25,6 +28,7 @@ from paycore.errors import Rejected
 from paycore.ledger.model import TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.payments import bookkeeping as books
+from paycore.payments import store as payment_store
 from paycore.platform.db import WRITER
 from paycore.recon import store
 
@@ -161,9 +165,36 @@ class Breaks:
             )
         self.ledger.create_accounts(wanted[: limits.ACCOUNT_BATCH_MAX])
 
+    def adjustment_accounts(self, current: dict[str, Any]) -> list[str]:
+        """The accounts an adjustment of this break may move money between: the suspense
+        and the channel's clearing that hold a statement's unexplained money, the fee
+        account (a fee the channel kept), and the wallet of the merchant whose order the
+        break names (a payer who paid another amount). Money in transit belongs to a hold,
+        and other merchants and channels have nothing to do with this break."""
+        currency, source = current["currency"], current["source"]
+        allowed = [
+            suspense_account(currency),
+            books.clearing_account(source, currency),
+            books.fee_account(currency),
+        ]
+        if current.get("order_id"):
+            with self.engine.connect() as conn:
+                order = payment_store.get_order(conn, current["order_id"])
+            if order is not None:
+                allowed.append(books.wallet_account(order.merchant_id, currency))
+        return allowed
+
     def _adjust(self, current: dict[str, Any], adjustment: Adjustment) -> str:
         if adjustment.amount <= 0:
             raise Rejected("invalid_amount", "an adjustment amount is a positive integer")
+        allowed = self.adjustment_accounts(current)
+        for account_id in (adjustment.debit_account_id, adjustment.credit_account_id):
+            if account_id not in allowed:
+                raise Rejected(
+                    "adjustment_account_not_allowed",
+                    f"{account_id} is not an account of break {current['id']}; an adjustment "
+                    f"moves money only between {', '.join(allowed)}",
+                )
         attempt = int(current["adjustment_attempts"])
         transfer_id = f"tr_adj_brk{current['id']}_{attempt}"
         [result] = self.ledger.create_transfers(

@@ -13,8 +13,10 @@ from sqlalchemy import Engine
 from paycore import ids
 from paycore.clock import Clock
 from paycore.errors import Rejected
+from paycore.ledger.model import AccountStatus
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.money import is_known_currency
+from paycore.payments import bookkeeping as merchant_books
 from paycore.payments.model import Order, OrderKind, OrderStatus, check_product
 from paycore.payments.service import Payments
 from paycore.platform.db import WRITER
@@ -200,7 +202,13 @@ class Splits:
     ) -> Split:
         """Pay frozen parts out: all in full, or the named receivers up to their part (the
         rest of a named part goes back to the merchant)."""
-        self.get(merchant_id=merchant_id, split_id=split_id)
+        found = self.get(merchant_id=merchant_id, split_id=split_id)
+        # The ledger lets a hold taken before a freeze be posted (a bank may have paid it);
+        # a confirmation is the merchant's choice, so a platform freeze stops it here.
+        wallet_id = merchant_books.wallet_account(found.merchant_id, found.currency)
+        wallet = self._ledger.get_account(wallet_id)
+        if wallet is not None and wallet.status is AccountStatus.FROZEN:
+            raise Rejected("wallet_frozen", "the merchant wallet is frozen by the platform")
 
         def plan(split: Split, prefix: str) -> Plan:
             return confirm_plan(split, confirm_amounts(split, parts), prefix)
