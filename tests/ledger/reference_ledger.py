@@ -51,6 +51,7 @@ class RefAccount:
     currency: str
     flags: AccountFlags
     status: str = "active"
+    owner_id: str | None = None  # None: a system account (clearing, fees, ...)
     dr_pending: int = 0
     dr_posted: int = 0
     cr_pending: int = 0
@@ -120,10 +121,19 @@ def replay_result(t: TransferRequest, e: RefTransfer) -> str:
     return next((code for broken, code in rules if broken), "exists")
 
 
-def status_problem(debit: RefAccount, credit: RefAccount) -> str | None:
-    for status in ("frozen", "closed"):
-        if status in (debit.status, credit.status):
-            return f"account_{status}"
+def status_problem(t: TransferRequest, debit: RefAccount, credit: RefAccount) -> str | None:
+    """A frozen or closed account takes nothing new, except that money a bank confirmed
+    arriving (a plain transfer a flow marks `bank_confirmed`, out of a system account
+    that is not frozen) is recorded in a frozen account."""
+    arrival = (
+        t.bank_confirmed
+        and not t.flags & (PENDING | BALANCING_DR | BALANCING_CR)
+        and debit.owner_id is None
+    )
+    if debit.status == "frozen" or (credit.status == "frozen" and not arrival):
+        return "account_frozen"
+    if "closed" in (debit.status, credit.status):
+        return "account_closed"
     return None
 
 
@@ -219,8 +229,8 @@ class ReferenceLedger:
             return "credit_account_not_found"
         if not debit.currency == credit.currency == t.currency:
             return "currency_mismatch"
-        if status_problem(debit, credit):
-            return status_problem(debit, credit) or ""
+        if status_problem(t, debit, credit):
+            return status_problem(t, debit, credit) or ""
         if t.timeout_s > limits.TRANSFER_TIMEOUT_S_MAX:
             return "overflows_timeout"
         amount, pending = t.amount or 0, bool(t.flags & PENDING)

@@ -183,11 +183,12 @@ class LedgerMachine(RuleBasedStateMachine):
             self.open_account(CURRENCIES[len(self.model.accounts) % 2], account_flags)
 
     def open_account(self, currency: str, flags: AccountFlags) -> None:
-        account_id = f"acct_{len(self.model.accounts)}"
-        request = AccountRequest(currency=currency, id=account_id, flags=flags)
+        index = len(self.model.accounts)
+        account_id, owner_id = f"acct_{index}", "m1" if index % 3 == 2 else None
+        request = AccountRequest(currency=currency, id=account_id, flags=flags, owner_id=owner_id)
         account, created = self.ledger.create_account(request)
         assert created and account.balances() == (0, 0, 0, 0)
-        self.model.accounts[account_id] = RefAccount(currency, flags)
+        self.model.accounts[account_id] = RefAccount(currency, flags, owner_id=owner_id)
 
     @rule(data=st.data())
     def open_a_new_account_or_reopen_one_with_the_same_or_a_different_body(
@@ -208,7 +209,9 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = "exists_with_different_flags"
         elif change == "both":
             flags, expected = DR_LIMIT | CR_LIMIT, "flags_are_mutually_exclusive"
-        request = AccountRequest(currency=currency, id=account_id, flags=flags)
+        request = AccountRequest(
+            currency=currency, id=account_id, flags=flags, owner_id=ref.owner_id
+        )
         if not expected:
             account, created = self.ledger.create_account(request)
             assert not created and (account.currency, account.flags) == (currency, flags)
@@ -453,6 +456,7 @@ class LedgerMachine(RuleBasedStateMachine):
             timeout_s=data.draw(st.sampled_from(timeouts)),
             code=data.draw(st.sampled_from([0, 0, 1, 2])),
             metadata=data.draw(st.sampled_from([None, None, {"n": 1}])),
+            bank_confirmed=data.draw(st.sampled_from([False, False, True])),
         )
 
     def draw_resolve(self, data: st.DataObject, transfer_id: str, kind: str) -> TransferRequest:

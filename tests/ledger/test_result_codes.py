@@ -41,6 +41,8 @@ ACCOUNTS: dict[str, AccountRequest] = {
     "L": AccountRequest(id="L", currency="CNY", flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
     "D": AccountRequest(id="D", currency="CNY", flags=AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS),
     "U": AccountRequest(id="U", currency="USD"),
+    # W is owned (a merchant's wallet); the others are system accounts (no owner).
+    "W": AccountRequest(id="W", currency="CNY", owner_id="m1"),
 }
 
 
@@ -115,6 +117,11 @@ def void(
 
 def linked(request: TransferRequest) -> TransferRequest:
     return replace(request, flags=request.flags | F.LINKED)
+
+
+def arrival(id: str, dr: str = "A", cr: str = "W", amount: int = 100) -> TransferRequest:
+    """Money a bank confirmed arriving, as a flow records it (a pay-in paid)."""
+    return replace(t(id, dr, cr, amount), bank_confirmed=True)
 
 
 # -- the scenario table -----------------------------------------------------------------
@@ -544,6 +551,53 @@ SCENARIOS: list[Scenario] = [
         hold("h1"),
         "account_frozen",
         statuses(B=AccountStatus.FROZEN),
+    ),
+    # Money a bank confirmed arriving is recorded in a frozen account (it stays frozen):
+    # only out of a system account that is not frozen, and only as a plain transfer.
+    Scenario(
+        "money_a_bank_confirmed_arriving_is_recorded_in_a_frozen_account",
+        [
+            statuses(W=AccountStatus.FROZEN),
+            ok(linked(arrival("t1", amount=90)), t("t2", "A", "C", 10)),
+        ],
+        {"A": bal(dpo=100), "W": bal(cpo=90), "C": bal(cpo=10)},
+    ),
+    Scenario(
+        "money_arriving_in_a_frozen_account_is_recorded_once_when_replayed",
+        [statuses(W=AccountStatus.FROZEN), ok(arrival("t1")), Step([arrival("t1")], ["exists"])],
+        {"A": bal(dpo=100), "W": bal(cpo=100)},
+    ),
+    fails(
+        "money_arriving_from_a_frozen_system_account_is_refused",
+        arrival("t1"),
+        "account_frozen",
+        statuses(A=AccountStatus.FROZEN),
+    ),
+    fails(
+        "money_arriving_from_an_owned_account_into_a_frozen_account_is_refused",
+        arrival("t1", "W", "B"),
+        "account_frozen",
+        ok(t("fund", "A", "W", 100)),
+        statuses(B=AccountStatus.FROZEN),
+        balances={"A": bal(dpo=100), "W": bal(cpo=100)},
+    ),
+    fails(
+        "money_arriving_as_a_hold_on_a_frozen_account_is_refused",
+        replace(arrival("h1"), flags=F.PENDING),
+        "account_frozen",
+        statuses(W=AccountStatus.FROZEN),
+    ),
+    fails(
+        "money_arriving_as_a_balancing_transfer_on_a_frozen_account_is_refused",
+        replace(arrival("t1"), flags=F.BALANCING_CREDIT),
+        "account_frozen",
+        statuses(W=AccountStatus.FROZEN),
+    ),
+    fails(
+        "money_arriving_in_a_closed_account_is_refused",
+        arrival("t1"),
+        "account_closed",
+        statuses(W=AccountStatus.CLOSED),
     ),
     Scenario(
         "a_frozen_account_that_is_unfrozen_accepts_transfers_again",

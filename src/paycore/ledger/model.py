@@ -172,6 +172,21 @@ class TransferRequest:
     timeout_s: int = 0
     code: int = 0
     metadata: Mapping[str, Any] | None = None
+    bank_confirmed: bool = False
+    """Flows only: money a bank confirmed arriving (a pay-in paid, a payout sent back). Its
+    credit account may be frozen (the money lands there and stays frozen) when the debit
+    is a system account that is not; see `takes_bank_confirmed`. No API caller sets it."""
+
+
+def takes_bank_confirmed(t: TransferRequest, debit: AccountState) -> bool:
+    """Whether `t` may credit a frozen account: a plain (not pending, not balancing)
+    transfer a flow marked `bank_confirmed`, out of a system account (a flow's, with no
+    owner: the channel's clearing). A freeze stops an owner spending, not the bank paying."""
+    plain = not t.flags & (
+        TransferFlags.PENDING | TransferFlags.BALANCING_DEBIT | TransferFlags.BALANCING_CREDIT
+    )
+    system = debit.origin is AccountOrigin.FLOW and debit.owner_id is None
+    return t.bank_confirmed and plain and system
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from paycore.ledger.model import (
     TransferFlags,
     TransferRequest,
     TransferStatus,
+    takes_bank_confirmed,
 )
 from paycore.money import is_known_currency
 
@@ -231,17 +232,22 @@ class Posting:
         return self._post_new(t)
 
     def _accounts_result(
-        self, debit: AccountState | None, credit: AccountState | None, currency: str
+        self, t: TransferRequest, debit: AccountState | None, credit: AccountState | None
     ) -> str | None:
         if debit is None:
             return "debit_account_not_found"
         if credit is None:
             return "credit_account_not_found"
-        if debit.currency != currency or credit.currency != currency:
+        if debit.currency != t.currency or credit.currency != t.currency:
             return "currency_mismatch"
-        for account in (debit, credit):
-            if account.status == AccountStatus.FROZEN:
-                return "account_frozen"
+        if debit.status == AccountStatus.FROZEN:
+            return "account_frozen"
+        # Money a bank confirmed arriving is recorded in a frozen account (and stays frozen
+        # there); only a flow marks it so (the service refuses the marker from a caller).
+        if credit.status == AccountStatus.FROZEN and not (
+            self._caller is None and takes_bank_confirmed(t, debit)
+        ):
+            return "account_frozen"
         for account in (debit, credit):
             if account.status == AccountStatus.CLOSED:
                 return "account_closed"
@@ -251,7 +257,7 @@ class Posting:
         currency = t.currency or ""  # _structural_result made sure both are set
         debit = self._account(t.debit_account_id)
         credit = self._account(t.credit_account_id)
-        problem = self._accounts_result(debit, credit, currency)
+        problem = self._accounts_result(t, debit, credit)
         if problem or debit is None or credit is None:
             return problem or "debit_account_not_found"
         if not 0 <= t.timeout_s <= limits.TRANSFER_TIMEOUT_S_MAX:

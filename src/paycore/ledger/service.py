@@ -245,6 +245,8 @@ class Ledger:
                 validate_metadata(t.metadata)
             if caller is not None and is_reserved_id(t.id):
                 raise Rejected("id_reserved", f"{t.id} lies in a namespace of paycore's flows")
+            if caller is not None and t.bank_confirmed:
+                raise Rejected("bank_confirmed_reserved", "only paycore's flows record bank money")
         return self._writer.submit(Job(transfers=list(batch), caller=caller))
 
     def create_transfers(

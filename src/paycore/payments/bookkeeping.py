@@ -79,7 +79,10 @@ def _meta(order: Order) -> dict[str, str]:
 
 
 def payin_capture(order: Order, channel: str) -> list[TransferRequest]:
-    """Clearing → merchant wallet (net of fee) and clearing → fee, all or nothing."""
+    """Clearing → merchant wallet (net of fee) and clearing → fee, all or nothing.
+
+    Net, so the wallet is never debited for the fee: a wallet the platform froze takes the
+    bank-confirmed net (`bank_confirmed`) and nothing has to leave it."""
     clearing = clearing_account(channel, order.currency)
     net = order.amount - order.fee_amount
     legs = [
@@ -91,6 +94,7 @@ def payin_capture(order: Order, channel: str) -> list[TransferRequest]:
             currency=order.currency,
             code=REASON_PAYIN,
             metadata=_meta(order),
+            bank_confirmed=True,  # the payer paid: recorded even in a frozen wallet
         )
     ]
     if order.fee_amount:
@@ -166,4 +170,5 @@ def payout_return(order: Order, channel: str) -> TransferRequest:
         currency=order.currency,
         code=REASON_PAYOUT_RETURN,
         metadata=_meta(order),
+        bank_confirmed=True,  # the bank sent it back: recorded even in a frozen wallet
     )
