@@ -10,6 +10,7 @@ enough to exhaust the stack (RecursionError, a 500). Every such document is refu
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from paycore.errors import Rejected
@@ -80,10 +81,23 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _number(literal: str) -> int | float:
-    """JSON has one kind of number, and JSON Schema counts 2.0 as the integer 2: an integral
-    fraction or exponent reads as an int, so an integer field takes it (1.5 stays a float)."""
+    """JSON has one kind of number, and JSON Schema counts 2.0 as the integer 2: a whole
+    number written with a fraction or an exponent reads as exactly that int (through
+    Decimal: through float, 9007199254740993.0 would become ...992). A fraction finer than
+    a float can hold (1.00000000000000000001) is refused rather than rounded into a whole
+    number; beyond 19 digits a number stays a float, never a giant int, and every integer
+    field refuses it by its bounds."""
+    number = Decimal(literal)
+    if number.adjusted() < _DIGITS_MAX and number == number.to_integral_value():
+        return int(number)
     value = float(literal)
-    return int(value) if value.is_integer() else value
+    if value.is_integer() and number.adjusted() < _DIGITS_MAX:
+        raise MalformedJson(f"the number {literal[:40]} cannot be read exactly")
+    return value
+
+
+_DIGITS_MAX = 19
+"""Digits of the largest 64-bit integer: the widest whole number paycore stores."""
 
 
 def _constant(name: str) -> Any:

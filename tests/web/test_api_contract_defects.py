@@ -12,9 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from paycore import limits
+from paycore.errors import Rejected
 from paycore.money import is_known_currency
 from paycore.payments.api import BeneficiaryIn, PayerIn
+from paycore.payments.model import PRODUCT_PATTERN, check_product, check_reference
 from paycore.text import text_problem
+from paycore.wallets.model import OWNER_PATTERN
 from paycore.web.app import create_app
 from paycore.web.openapi import PROBLEM_MEDIA_TYPE, TEXT_PATTERN
 
@@ -199,3 +203,63 @@ def test_an_integer_id_or_cursor_past_its_column_is_refused_not_a_500(
 
     assert answer.status_code in (404, 422), answer.text
     assert answer.headers["content-type"] == PROBLEM_MEDIA_TYPE
+
+
+def test_large_documented_bounds_are_the_limits_not_their_float_roundings() -> None:
+    amount = DOCUMENT["components"]["schemas"]["TransferIn"]["properties"]["amount"]["anyOf"][0]
+
+    assert amount["maximum"] == limits.AMOUNT_MAX and type(amount["maximum"]) is int
+
+
+def test_the_csv_trial_balance_is_documented(client: TestClient) -> None:
+    documented = _operation("get", "/v1/ledger/trial-balance")["responses"]["200"]["content"]
+    answer = client.get("/v1/ledger/trial-balance", params={"format": "csv"})
+
+    assert answer.headers["content-type"].split(";")[0] in documented
+
+
+def test_a_path_spelled_out_allows_its_own_methods_not_those_of_a_template_beside_it(
+    client: TestClient,
+) -> None:
+    answer = client.options("/v1/collection-plans/run-due")
+
+    assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("check", [check_product, check_reference])
+def test_a_trailing_line_feed_does_not_pass_a_pattern_that_ends_in_a_dollar(check: Any) -> None:
+    """`re.match` lets `$` match before a final newline; the document's pattern does not."""
+    with pytest.raises(Rejected):
+        check("rent\n")
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "pattern"),
+    [
+        ("PayinIn", "product", PRODUCT_PATTERN),
+        ("PayoutIn", "product", PRODUCT_PATTERN),
+        ("RuleIn", "product", PRODUCT_PATTERN),
+        ("WalletIn", "owner", OWNER_PATTERN),
+        ("SubAccountIn", "owner", OWNER_PATTERN),
+    ],
+)
+def test_products_and_owners_carry_the_pattern_the_model_checks(
+    model: str, field: str, pattern: str
+) -> None:
+    assert _documented_pattern(model, field) == pattern
+
+
+@pytest.mark.parametrize("given", [0, 1, "true", "yes"])
+def test_a_boolean_field_takes_only_true_or_false(client: TestClient, given: Any) -> None:
+    body = {"owner": "alice", "currency": "CNY", "merchant_id": "m1", "allow_negative": given}
+
+    answer = client.post("/v1/wallets", json=body)
+
+    assert answer.status_code == 422 and answer.json()["code"] == "wrong_type", answer.text
+
+
+def test_keys_of_a_dict_field_are_documented_as_text_and_its_values_keep_their_type() -> None:
+    parts = DOCUMENT["components"]["schemas"]["SplitRefundIn"]["properties"]["parts"]["anyOf"][0]
+
+    assert parts["propertyNames"]["pattern"] == TEXT_PATTERN
+    assert parts["additionalProperties"] == {"type": "integer", "minimum": 0}

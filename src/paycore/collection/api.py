@@ -20,6 +20,7 @@ from paycore.collection.service import PLANS_PAGE_MAX, Collections
 from paycore.collection.views import line_view, plan_view, report_view
 from paycore.security.api import merchant_of, require, require_platform
 from paycore.security.model import Principal
+from paycore.wallets.model import OWNER_PATTERN
 from paycore.web.bodies import JsonRoute, StrictBody
 
 router = APIRouter(prefix="/v1/collection-plans", tags=["collection"], route_class=JsonRoute)
@@ -33,7 +34,9 @@ async def get_collections(request: Request) -> Collections:
 CollectionsDep = Annotated[Collections, Depends(get_collections)]
 Reader = Annotated[Principal, Depends(require("payments:read"))]
 Writer = Annotated[Principal, Depends(require("payments:write"))]
-Owner = Annotated[str, Field(min_length=1, max_length=32)]
+Owner = Annotated[
+    str, Field(min_length=1, max_length=32, json_schema_extra={"pattern": OWNER_PATTERN})
+]
 
 
 class PlanIn(StrictBody):

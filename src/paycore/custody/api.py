@@ -29,6 +29,7 @@ from paycore.custody.views import (
 from paycore.errors import Rejected
 from paycore.security.api import merchant_of, owner_filter, require
 from paycore.security.model import Principal
+from paycore.wallets.model import OWNER_PATTERN
 from paycore.web.bodies import BusinessDate, JsonRoute, StrictBody
 
 router = APIRouter(prefix="/v1/custody", tags=["custody"], route_class=JsonRoute)
@@ -42,7 +43,9 @@ async def get_custody(request: Request) -> Custody:
 CustodyDep = Annotated[Custody, Depends(get_custody)]
 Reader = Annotated[Principal, Depends(require("payments:read"))]
 Writer = Annotated[Principal, Depends(require("payments:write"))]
-Owner = Annotated[str, Field(min_length=1, max_length=32)]
+Owner = Annotated[
+    str, Field(min_length=1, max_length=32, json_schema_extra={"pattern": OWNER_PATTERN})
+]
 BankName = Annotated[str, Field(min_length=1, max_length=24)]
 Amount = Annotated[int, Field(strict=True)]
 """Range rules are the service's, so HTTP and CLI refuse with the same codes."""

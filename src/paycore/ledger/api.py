@@ -476,7 +476,16 @@ def list_checks(
     return [CheckRunOut(**asdict(run)) for run in runs]
 
 
-@router.get("/ledger/trial-balance", response_model=None)
+@router.get(
+    "/ledger/trial-balance",
+    response_model=None,
+    responses={
+        200: {
+            "description": "JSON by default; with `?format=csv`, the same rows as CSV.",
+            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def trial_balance(
     ledger: LedgerDep, principal: Reader, format: Literal["json", "csv"] = "json"
 ) -> dict[str, Any] | PlainTextResponse:

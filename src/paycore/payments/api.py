@@ -15,7 +15,7 @@ from paycore import limits
 from paycore.channels.model import BankAccount, Payer
 from paycore.errors import Rejected
 from paycore.ledger.model import metadata_too_large
-from paycore.payments.model import OrderKind, OrderStatus
+from paycore.payments.model import PRODUCT_PATTERN, REFERENCE_PATTERN, OrderKind, OrderStatus
 from paycore.payments.service import (
     Created,
     PayinCommand,
@@ -49,7 +49,9 @@ Amount = Annotated[
     int, Field(strict=True, gt=0, json_schema_extra={"maximum": limits.PAYMENT_AMOUNT_MAX})
 ]
 Text = Annotated[str, Field(max_length=limits.DESCRIPTION_LENGTH_MAX)]
-Reference = Annotated[str, Field(min_length=1, max_length=64)]
+Reference = Annotated[
+    str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": REFERENCE_PATTERN})
+]
 # Checked by validators of their own, for the stable codes; the document shows the patterns.
 _CARD_PATTERN = "^[0-9]{12,19}$"
 _ACCOUNT_PATTERN = "^[A-Za-z0-9]{4,34}$"
@@ -96,7 +98,9 @@ class PayerIn(StrictBody):
 
 
 class PayinIn(StrictBody):
-    product: Annotated[str, Field(min_length=1, max_length=32)]
+    product: Annotated[
+        str, Field(min_length=1, max_length=32, json_schema_extra={"pattern": PRODUCT_PATTERN})
+    ]
     amount: Amount
     currency: Annotated[str, Field(min_length=3, max_length=3)]
     payer: PayerIn
@@ -118,7 +122,9 @@ class PayoutIn(StrictBody):
     amount: Amount
     currency: Annotated[str, Field(min_length=3, max_length=3)]
     beneficiary: BeneficiaryIn
-    product: Annotated[str, Field(min_length=1, max_length=32)] = "payout"
+    product: Annotated[
+        str, Field(min_length=1, max_length=32, json_schema_extra={"pattern": PRODUCT_PATTERN})
+    ] = "payout"
     description: Text = ""
     merchant_reference: Reference | None = None
     metadata: Metadata = Field(default_factory=dict)

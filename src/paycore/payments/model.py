@@ -152,8 +152,12 @@ def never_reached_bank(order: Order) -> bool:
     )
 
 
-_PRODUCT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_REFERENCE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+# The API document shows these patterns; checked with fullmatch, since `match` lets `$`
+# pass a final line feed ("rent\n").
+PRODUCT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+REFERENCE_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+_PRODUCT = re.compile(PRODUCT_PATTERN)
+_REFERENCE = re.compile(REFERENCE_PATTERN)
 
 
 def check_amount(amount: int, currency: str) -> None:
@@ -168,12 +172,12 @@ def check_amount(amount: int, currency: str) -> None:
 
 
 def check_product(product: str) -> None:
-    if not _PRODUCT.match(product):
+    if not _PRODUCT.fullmatch(product):
         raise Rejected("invalid_product", "product is lowercase letters, digits and _ (<= 32)")
 
 
 def check_reference(reference: str | None) -> None:
-    if reference is not None and not _REFERENCE.match(reference):
+    if reference is not None and not _REFERENCE.fullmatch(reference):
         raise Rejected("invalid_merchant_reference", "1-64 of A-Z a-z 0-9 _ . : -")
 
 

@@ -10,11 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 from paycore import limits
 from paycore.errors import Rejected
+from paycore.payments.model import PRODUCT_PATTERN
 from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
 from paycore.split.model import Share, SplitMode
 from paycore.split.service import SPLITS_PAGE_MAX, Splits
 from paycore.split.views import refund_view, rule_view, split_view
+from paycore.wallets.model import OWNER_PATTERN
 from paycore.web.bodies import JsonRoute, StrictBody
 
 router = APIRouter(prefix="/v1", tags=["split"], route_class=JsonRoute)
@@ -29,8 +31,13 @@ SplitsDep = Annotated[Splits, Depends(get_splits)]
 Reader = Annotated[Principal, Depends(require("payments:read"))]
 Writer = Annotated[Principal, Depends(require("payments:write"))]
 Amount = Annotated[int, Field(strict=True, gt=0, le=limits.PAYMENT_AMOUNT_MAX)]
-Owner = Annotated[str, Field(min_length=1, max_length=32)]
-Parts = Annotated[dict[Owner, Annotated[int, Field(strict=True, ge=0)]], Field(max_length=20)]
+Owner = Annotated[
+    str, Field(min_length=1, max_length=32, json_schema_extra={"pattern": OWNER_PATTERN})
+]
+# Keys without the owner pattern in the document: a key pattern would become
+# `patternProperties`, which leaves other keys unconstrained; the service checks owners.
+PartOwner = Annotated[str, Field(min_length=1, max_length=32)]
+Parts = Annotated[dict[PartOwner, Annotated[int, Field(strict=True, ge=0)]], Field(max_length=20)]
 
 
 class ShareIn(StrictBody):
@@ -40,7 +47,9 @@ class ShareIn(StrictBody):
 
 
 class RuleIn(StrictBody):
-    product: Annotated[str, Field(min_length=1, max_length=32)]
+    product: Annotated[
+        str, Field(min_length=1, max_length=32, json_schema_extra={"pattern": PRODUCT_PATTERN})
+    ]
     currency: Annotated[str, Field(min_length=3, max_length=3)] = "CNY"
     mode: Literal["immediate", "delayed"] = "immediate"
     freeze_s: Annotated[int, Field(strict=True, ge=0)] = 0

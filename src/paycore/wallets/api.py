@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from paycore import limits
 from paycore.security.api import merchant_of, require
 from paycore.security.model import Principal
+from paycore.wallets.model import OWNER_PATTERN
 from paycore.wallets.service import Wallets
 from paycore.wallets.views import entry_view, wallet_view
 from paycore.web.bodies import JsonRoute, StrictBody
@@ -26,14 +27,16 @@ async def get_wallets(request: Request) -> Wallets:
 WalletsDep = Annotated[Wallets, Depends(get_wallets)]
 Reader = Annotated[Principal, Depends(require("payments:read"))]
 Writer = Annotated[Principal, Depends(require("payments:write"))]
-Owner = Annotated[str, Field(min_length=1, max_length=32)]
+Owner = Annotated[
+    str, Field(min_length=1, max_length=32, json_schema_extra={"pattern": OWNER_PATTERN})
+]
 Currency = Annotated[str, Field(min_length=3, max_length=3)]
 
 
 class WalletIn(StrictBody):
     owner: Owner
     currency: Currency
-    allow_negative: bool = False
+    allow_negative: Annotated[bool, Field(strict=True)] = False  # not 0, 1 or "yes"
     merchant_id: str | None = None
 
 

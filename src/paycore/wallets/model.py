@@ -25,7 +25,9 @@ REASON_TOP_UP = 20
 REASON_DEBT_REPAYMENT = 21
 
 OWNER_MAX = 32
-_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")
+OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"
+"""Shown in the API document; `check_owner` is the rule."""
+_OWNER = re.compile(OWNER_PATTERN)
 
 
 def check_owner(owner: str) -> None:

@@ -124,7 +124,31 @@ def make_true(document: dict[str, Any]) -> dict[str, Any]:
             for media in operation.get("requestBody", {}).get("content", {}).values():
                 if media.get("schema", {}).get("type") == "object":  # a JSON raw_body()
                     _document_text(media["schema"])
+    _exact_bounds(document)
     return document
+
+
+_BOUNDS = ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum")
+# FastAPI's OpenAPI model holds bounds as floats: 2**63 - 1 comes out as 2**63, one more
+# than the code accepts. Integral bounds are written back as ints, the large ones as the
+# limit they were rounded from.
+_LARGE_LIMITS = {
+    float(value): value
+    for value in vars(limits).values()
+    if type(value) is int and abs(value) > 2**53
+}
+
+
+def _exact_bounds(node: Any) -> None:
+    if isinstance(node, list):
+        for child in node:
+            _exact_bounds(child)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in _BOUNDS and isinstance(value, float) and value.is_integer():
+                node[key] = _LARGE_LIMITS.get(value, int(value))
+            else:
+                _exact_bounds(value)
 
 
 def _document_parameters(operation: dict[str, Any]) -> None:
@@ -214,7 +238,11 @@ def _document_text(node: Any) -> None:
     _document_date(node)
     if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(node):
         node["pattern"] = TEXT_PATTERN
-    free = node.get("additionalProperties", True) is True and "properties" not in node
+    names = node.get("propertyNames")
+    if isinstance(names, dict) and not {"pattern", "enum", "const"} & set(names):
+        names["pattern"] = TEXT_PATTERN  # keys of a dict body field are text too
+    shaped = {"properties", "patternProperties"} & set(node)
+    free = node.get("additionalProperties", True) is True and not shaped
     if node.get("type") == "object" and free:  # metadata: text at any depth, keys too
         node["propertyNames"] = {"pattern": TEXT_PATTERN}
         node["additionalProperties"] = _JSON_TEXT_REF

@@ -9,6 +9,7 @@ method the resource supports, so it is worked out here from the document's paths
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -28,10 +29,15 @@ _CODES = {
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method the document lists for this request's path (HEAD with GET, as served)."""
+    paths: dict[str, Any] = request.app.openapi()["paths"]
+    path = request.url.path
+    # A path spelled out (/collection-plans/run-due) is that resource, though a template
+    # beside it (/collection-plans/{plan_id}) matches it too.
+    templates = [path] if path in paths else list(paths)
     methods: set[str] = set()
-    for template, item in request.app.openapi()["paths"].items():
-        if re.fullmatch(_PARAMETER.sub("[^/]+", re.escape(template)), request.url.path):
-            methods |= {method.upper() for method in item}
+    for template in templates:
+        if re.fullmatch(_PARAMETER.sub("[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in paths[template]}
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)
