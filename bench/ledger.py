@@ -53,6 +53,7 @@ from common import check_pg_url, free_port, psycopg_dsn
 from paycore.ledger.model import AccountFlags, AccountOrigin, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.platform.db import make_engine, upgrade
+from paycore.platform.lifeline import start_child
 from paycore.security.service import ApiKeys
 
 CURRENCY = "CNY"
@@ -362,7 +363,8 @@ class Server:
         command = [*paycore_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--workers", str(workers)]
         with log_path.open("wb") as log:
-            self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # A lifeline: the server stops with this benchmark, even when it is killed.
+            self.proc = start_child(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S

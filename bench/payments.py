@@ -63,6 +63,7 @@ from sqlalchemy.engine import URL, make_url
 from common import check_pg_url, free_port, psycopg_dsn
 from paycore.channels.health import BreakerPolicy
 from paycore.platform.db import make_engine
+from paycore.platform.lifeline import start_child
 from paycore.tables import metadata
 
 orders = metadata.tables["payment_orders"]
@@ -133,7 +134,8 @@ class Process:
         self.name = name
         self.log_path = log
         with log.open("wb") as out:
-            self.proc = subprocess.Popen(
+            # A lifeline: servers and banks stop with this benchmark, even when it is killed.
+            self.proc = start_child(
                 [*paycore_command(), *args], env=env, stdout=out, stderr=subprocess.STDOUT
             )
 
