@@ -27,7 +27,7 @@ from paycore.payments.views import order_view
 from paycore.security.api import require
 from paycore.security.model import Principal
 from paycore.web.bodies import BusinessDate, JsonRoute, StrictBody
-from paycore.web.openapi import raw_body
+from paycore.web.openapi import CHANNEL_ERRORS, raw_body
 from paycore.web.problems import problem
 
 router = APIRouter(prefix="/v1", tags=["payments"], route_class=JsonRoute)
@@ -222,7 +222,8 @@ def create_refund(
     return _answer(payments.create_refund(command, idempotency_key=_key(idempotency_key)))
 
 
-@router.post("/payins/{payin_id}/close")
+# The channel is asked to close it, and a channel that is down or silent is 503/504.
+@router.post("/payins/{payin_id}/close", responses=CHANNEL_ERRORS)
 def close_payin(
     payin_id: str,
     payments: PaymentsDep,

@@ -8,35 +8,23 @@ the channel certainly did not process it) → apply the answer (`settle.Settler`
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 from paycore import ids, limits
-from paycore.channels.model import (
-    BankAccount,
-    Channel,
-    ChannelResult,
-    Operation,
-    Payer,
-    PayinRequest,
-    PayoutRequest,
-    RefundRequest,
-)
+from paycore.channels.model import BankAccount, Operation, Payer
 from paycore.errors import Rejected
 from paycore.payments import bookkeeping as books
-from paycore.payments import store, store_rates
-from paycore.payments.dispatch import IDEMPOTENCY_LEASE_S, Steps
+from paycore.payments import sending, store
 from paycore.payments.dispatch import Created as Created  # re-exported: what a create answers
-from paycore.payments.janitor import NOT_FOUND_GRACE_S, ask_about_returns, handle_callback
+from paycore.payments.dispatch import Steps
+from paycore.payments.janitor import ask_about_returns, handle_callback
 from paycore.payments.model import (
     ID_PREFIX,
     Order,
     OrderKind,
     OrderStatus,
-    RateRow,
     check_amount,
     check_product,
     check_reference,
@@ -44,6 +32,7 @@ from paycore.payments.model import (
     fee_for,
     payin_expiry,
 )
+from paycore.payments.reads import PaymentReads
 from paycore.payments.settle import Idem, PaymentsContext, Settler
 from paycore.platform.db import WRITER
 from paycore.security.crypto import FieldCipher
@@ -54,8 +43,6 @@ from paycore.security.masking import (
     mask_name,
     mask_phone,
 )
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +79,9 @@ class RefundCommand:
     merchant_reference: str | None = None
 
 
-class Payments:
+class Payments(PaymentReads):
+    """The use cases; the reads (`get`, `list_orders`, `balances`...) are in reads.py."""
+
     def __init__(
         self,
         ctx: PaymentsContext,
@@ -141,20 +130,7 @@ class Payments:
         recorded = self._steps.record(order, idem, _canonical(cmd), candidates[:1])
         if isinstance(recorded, Created):
             return recorded
-
-        def call(channel: Channel) -> ChannelResult:
-            return channel.pay_in(
-                PayinRequest(
-                    reference=order.id,
-                    amount_minor=order.amount,
-                    currency=order.currency,
-                    payer=cmd.payer,
-                    description=order.description,
-                    expires_at=order.expires_at or order.created_at,
-                    notify_url=self.ctx.notify_url(order.channel or ""),
-                )
-            )
-
+        call = sending.payin_call(self.ctx, order, cmd.payer)
         return self._steps.dispatch(order, candidates, call, idem)
 
     def close_payin(self, *, merchant_id: str | None, payin_id: str) -> Order:
@@ -198,24 +174,8 @@ class Payments:
         if isinstance(recorded, Created):
             return recorded
         self._steps.hold(order, idem, reason=books.REASON_PAYOUT)
-        return self._steps.dispatch(order, candidates, self._payout_call(order, account), idem)
-
-    def _payout_call(
-        self, order: Order, account: BankAccount
-    ) -> Callable[[Channel], ChannelResult]:
-        def call(channel: Channel) -> ChannelResult:
-            return channel.pay_out(
-                PayoutRequest(
-                    reference=order.id,
-                    amount_minor=order.amount,
-                    currency=order.currency,
-                    beneficiary=account,
-                    description=order.description,
-                    notify_url=self.ctx.notify_url(order.channel or ""),
-                )
-            )
-
-        return call
+        call = sending.payout_call(self.ctx, order, account)
+        return self._steps.dispatch(order, candidates, call, idem)
 
     # -- refund -------------------------------------------------------------------------
 
@@ -241,22 +201,8 @@ class Payments:
             return recorded
         self._steps.hold(order, idem, reason=books.REASON_REFUND)
         # Through the original channel only: the money goes back the way it came.
-        return self._steps.dispatch(order, [channel], self._refund_call(order, payin), idem)
-
-    def _refund_call(self, order: Order, payin: Order) -> Callable[[Channel], ChannelResult]:
-        def call(ch: Channel) -> ChannelResult:
-            return ch.refund(
-                RefundRequest(
-                    reference=order.id,
-                    payin_reference=payin.id,
-                    payin_channel_txn_id=payin.channel_txn_id,
-                    amount_minor=order.amount,
-                    currency=order.currency,
-                    notify_url=self.ctx.notify_url(payin.channel or ""),
-                )
-            )
-
-        return call
+        call = sending.refund_call(self.ctx, order, payin)
+        return self._steps.dispatch(order, [channel], call, idem)
 
     # -- an order recorded and never answered -------------------------------------------
 
@@ -268,132 +214,24 @@ class Payments:
         still be running (`request_in_progress`); near the janitor's not-received grace the
         order is left to the janitor, which fails or finds it, so the two never race."""
         order = self.get(merchant_id=None, order_id=order_id)
-        if order.status is not OrderStatus.CREATED or order.kind is OrderKind.PAYIN:
-            return order
-        age_s = (self.ctx.clock.now() - order.created_at).total_seconds()
-        if age_s < IDEMPOTENCY_LEASE_S:
-            raise Rejected("request_in_progress", f"{order.id} may still be on its way")
-        if order.channel is None or age_s >= NOT_FOUND_GRACE_S - IDEMPOTENCY_LEASE_S:
-            return order
-        idem = Idem(order.merchant_id, idempotency_key)
-        if order.kind is OrderKind.PAYOUT:
-            party = self.reveal_party(order)
-            bank_code = str(order.party_masked.get("bank_code", ""))
-            account = BankAccount(party["account_number"], party.get("name", ""), bank_code)
-            self._steps.hold(order, idem, reason=books.REASON_PAYOUT)
-            call = self._payout_call(order, account)
-        else:
-            payin = self.get(merchant_id=None, order_id=order.parent_id or "", kind=OrderKind.PAYIN)
-            self._steps.hold(order, idem, reason=books.REASON_REFUND)
-            call = self._refund_call(order, payin)
-        log.info("order %s: sent again after its create stopped", order.id)
-        self._steps.dispatch(order, [order.channel], call, idem)
-        return order
 
-    # -- reads --------------------------------------------------------------------------
+        def payin_of(refund: Order) -> Order:
+            return self.get(merchant_id=None, order_id=refund.parent_id or "", kind=OrderKind.PAYIN)
 
-    def get(
-        self, *, merchant_id: str | None, order_id: str, kind: OrderKind | None = None
-    ) -> Order:
-        """An order; a merchant asking for another merchant's order gets not-found."""
-        order = self.settler.load(order_id)
-        if (
-            order is None
-            or (kind is not None and order.kind is not kind)
-            or (merchant_id is not None and order.merchant_id != merchant_id)
-        ):
-            raise Rejected("order_not_found", f"no {kind or 'order'} {order_id}")
-        return order
+        return sending.send_recorded(
+            self.ctx,
+            self._steps,
+            order,
+            idempotency_key=idempotency_key,
+            reveal_party=self.reveal_party,
+            payin_of=payin_of,
+        )
 
-    def list_orders(
-        self,
-        *,
-        merchant_id: str | None,
-        kind: OrderKind,
-        limit: int = limits.ORDERS_PAGE_DEFAULT,
-        after: str | None = None,
-        status: OrderStatus | None = None,
-        parent_id: str | None = None,
-    ) -> list[Order]:
-        limit = max(1, min(limit, limits.ORDERS_PAGE_MAX))
-        with self.ctx.engine.connect() as conn:
-            return store.list_orders(
-                conn,
-                merchant_id=merchant_id,
-                kind=kind,
-                limit=limit,
-                after=after,
-                status=status,
-                parent_id=parent_id,
-            )
-
-    def attempts(self, order_id: str) -> list[Mapping[str, Any]]:
-        with self.ctx.engine.connect() as conn:
-            return store.attempts_of(conn, order_id)
-
-    def success_rates(
-        self,
-        *,
-        date_from: date,
-        date_to: date,
-        merchant_id: str | None = None,
-        product: str | None = None,
-        channel: str | None = None,
-        kind: str | None = None,
-        per_order: bool = False,
-    ) -> list[RateRow]:
-        if date_to < date_from:
-            raise Rejected("invalid_date_range", "date_to is before date_from")
-        if (date_to - date_from).days > 366:
-            raise Rejected("invalid_date_range", "at most 366 days at a time")
-        with self.ctx.engine.connect() as conn:
-            return store_rates.success_rates(
-                conn,
-                date_from=date_from,
-                date_to=date_to,
-                merchant_id=merchant_id,
-                product=product,
-                channel=channel,
-                kind=kind,
-                per_order=per_order,
-            )
-
-    def balances(self, merchant_id: str) -> list[dict[str, Any]]:
-        """The merchant's wallets: posted balance, money held for payouts and refunds, and
-        what is available to pay out."""
-        page = self.ctx.ledger.list_accounts(owner_id=merchant_id, limit=limits.ACCOUNTS_PAGE_MAX)
-        return [
-            {
-                "account_id": a.id,
-                "currency": a.currency,
-                "balance": a.credits_posted - a.debits_posted,
-                "held": a.debits_pending,
-                "available": a.available,
-            }
-            for a in page.accounts
-            if a.code == books.CODE_WALLET
-        ]
+    # -- around the orders ---------------------------------------------------------------
 
     def on_final(self, listener: Callable[[Order], None]) -> None:
         """Call `listener` after each order becomes final (after commit, best effort)."""
         self.ctx.after_final.append(listener)
-
-    def finished_between(
-        self,
-        *,
-        kind: OrderKind,
-        status: OrderStatus,
-        start: datetime,
-        end: datetime,
-        products: Sequence[str] | None = None,
-        limit: int = 500,
-    ) -> list[Order]:
-        """Orders that became `status` in [start, end), oldest first: the durable side of
-        `on_final`, for sweeps that catch up after a crash."""
-        with self.ctx.engine.connect() as conn:
-            return store.finished_between(
-                conn, kind=kind, status=status, start=start, end=end, products=products, limit=limit
-            )
 
     def query_now(self, order_ids: Sequence[str]) -> int:
         """Ask the channels about these unresolved orders at the janitor's next sweep, and

@@ -5,8 +5,9 @@ FastAPI documents a route's success and a 422 in its own `HTTPValidationError` s
 from handlers FastAPI cannot see (web/problems.py). This module rewrites the generated
 document once: every non-2xx response is a `Problem`, and each operation lists the
 statuses its shape makes possible (a body can be malformed, a key can be missing, a path
-id can name nothing). Statuses only a route knows (409 on a state conflict, 503 from a
-channel) it declares itself in `responses=`; each is given the Problem shape here.
+id can name nothing). Statuses only a route knows (409 on a state conflict, 503/504 from a
+channel: `CHANNEL_ERRORS`) it declares itself in `responses=`; each is given the Problem
+shape here.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ REASONS = {
     422: "The request is well formed but refused: a field fails validation (`unknown_field`, "
     "`missing_field`, `wrong_type`, `invalid_value`...) or a business rule says no.",
     500: "`internal_error`: the server failed; quote the problem's `instance` to support.",
+    503: "`channel_unavailable`: the payment channel could not be reached, or is taken out "
+    "of traffic; nothing was done, try again later.",
+    504: "`channel_timeout`: the payment channel did not answer in time; the outcome is "
+    "unknown until it does (read the object again later).",
+}
+
+# What web/problems.on_channel_error answers when a ChannelError escapes a route. Only a
+# route whose service calls a channel without handling the error itself declares these
+# (creates do not: failover and `processing` absorb them): `responses=CHANNEL_ERRORS`.
+CHANNEL_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: {"description": REASONS[503]},
+    504: {"description": REASONS[504]},
 }
 
 JSON_TEXT_SCHEMA: dict[str, Any] = {
