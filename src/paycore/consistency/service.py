@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -21,6 +21,7 @@ from paycore.clock import Clock
 from paycore.collection.store import attempts as collection_attempts
 from paycore.consistency import model, store
 from paycore.consistency.model import Disagreement
+from paycore.custody.store import deals as custody_deals
 from paycore.custody.store import receipts as custody_receipts
 from paycore.payments.store import orders
 from paycore.split.store import splits
@@ -98,6 +99,12 @@ def _payments(conn: Connection, report: FlowReport, now: datetime) -> None:
                 updated_at=row["updated_at"],
                 hold_status=row["hold_status"],
                 legs=legs,
+                amount=row["amount"],
+                leg_amounts={
+                    leg: row[f"{leg}_amount"]
+                    for leg in ("hold", "post", "out", "ret")
+                    if row[f"{leg}_amount"] is not None
+                },
             )
             report.add(model.hold_disagreement(facts, now=now))
         for row in store.payin_settlements(conn, page):
@@ -106,6 +113,9 @@ def _payments(conn: Connection, report: FlowReport, now: datetime) -> None:
                 status=row["status"],
                 net_amount=row["net_amount"],
                 settled_at=row["settled_at"],
+                fee_amount=row["fee_amount"],
+                captured=row["captured"],
+                fee_taken=row["fee_taken"],
             )
             report.add(model.payin_disagreement(facts_in, now=now))
 
@@ -116,54 +126,36 @@ def _split(conn: Connection, report: FlowReport, _now: datetime) -> None:
         legs = [(row["id"], leg) for row in rows for leg in row["legs"]]
         found = store.transfer_statuses(conn, [leg["transfer_id"] for _, leg in legs])
         for split_id, leg in legs:
-            status, _at = found.get(leg["transfer_id"], (model.MISSING, None))
+            seen = found.get(leg["transfer_id"])
             report.add(
                 model.split_leg_disagreement(
                     split_id=split_id,
-                    leg_key=leg["key"],
-                    leg_state=leg["state"],
-                    transfer_id=leg["transfer_id"],
-                    transfer_status=status,
+                    leg=leg,
+                    transfer_status=seen[0] if seen else model.MISSING,
+                    transfer_amount=seen[2] if seen else None,
                 )
             )
-
-
-def _landing_ids(receipt_id: str, move_attempt: int) -> list[str]:
-    """Every id a receipt's move into custody may have had (a refused id is never reused,
-    so each retry took the next attempt number)."""
-    return [f"tr_cus_{receipt_id}_in{n}" for n in range(move_attempt + 1)]
 
 
 def _custody(conn: Connection, report: FlowReport, now: datetime) -> None:
     for page in store.pages(conn, custody_receipts.c.id):
         rows = store.custody_receipts_page(conn, page)
-        ids = [tid for row in rows for tid in _landing_ids(row["id"], row["move_attempt"])]
+        ids = [
+            tid
+            for row in rows
+            for kind in ("in", "back", "ret")
+            for tid in model.receipt_ids(row["id"], kind, row["move_attempt"])
+        ]
         found = store.transfer_statuses(conn, ids)
         for row in rows:
-            report.add(_receipt_disagreement(row, found, now))
-
-
-def _receipt_disagreement(
-    row: dict[str, Any], found: dict[str, tuple[str, Any]], now: datetime
-) -> Disagreement | None:
-    ids = _landing_ids(row["id"], row["move_attempt"])
-    landed = [tid for tid in ids if tid in found]
-    if row["status"] == "landing":
-        if not landed:
-            return None
-        _status, at = found[landed[-1]]
-        if now - at < timedelta(seconds=model.IN_FLIGHT_GRACE_S):
-            return None  # the receipt's own update follows its transfer
-        return Disagreement(
-            model.SINGLE_CODES["custody_landing"], row["id"], landed[-1],
-            "receipt is landing, yet its money is already in custody",
-        )  # fmt: skip
-    if landed:
-        return None
-    return Disagreement(
-        model.SINGLE_CODES["custody_landed"], row["id"], ids[-1],
-        f"receipt is {row['status']}, yet no move into custody exists",
-    )  # fmt: skip
+            for disagreement in model.receipt_disagreements(row, found, now=now):
+                report.add(disagreement)
+    for page in store.pages(conn, custody_deals.c.id):
+        deals = store.closed_deals_page(conn, page)
+        legs = [model.deal_transfer_id(d, leg) for d in deals for leg in model.deal_legs(d)]
+        found = store.transfer_statuses(conn, legs)
+        for deal in deals:
+            report.add(model.deal_disagreement(deal, found))
 
 
 def _collection(conn: Connection, report: FlowReport, _now: datetime) -> None:
@@ -180,6 +172,19 @@ def _attempt_disagreement(row: dict[str, Any]) -> Disagreement:
             f"attempt is {status}, its pay-in {row['payin_id']} is {row['payin_status']}",
         )  # fmt: skip
     transfer_id = row["landlord_id"] if row["method"] == "channel" else f"tr_col_{attempt_id}_net"
+    if row["method"] == "channel":
+        moved, posted = row["landlord_amount"], row["landlord_amount"] is not None
+    else:  # the fee may take it all: then only the fee leg exists
+        moved = row["net_amount"] or 0
+        posted = row["net_amount"] is not None or (
+            row["net_due"] == 0 and row["fee_taken"] is not None
+        )
+    if status == "succeeded" and posted:  # then its amounts are what differs
+        return Disagreement(
+            "collection_amount_differs", attempt_id, transfer_id,
+            f"attempt is for {row['net_due']} net + {row['fee_amount']} fee, the ledger "
+            f"moved {moved} + {row['fee_taken'] or 0}",
+        )  # fmt: skip
     if status == "succeeded":
         return Disagreement(
             model.SINGLE_CODES["collection_succeeded"], attempt_id, transfer_id,

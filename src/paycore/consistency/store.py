@@ -29,7 +29,8 @@ from sqlalchemy.sql.expression import FromClause
 
 from paycore.collection.store import attempts as collection_attempts
 from paycore.collection.store import plans as collection_plans
-from paycore.consistency.model import HOLD_ALLOWED, LEGS_REQUIRED, MISSING, PAGE_ROWS
+from paycore.consistency.model import HOLD_ALLOWED, LEGS_REQUIRED, MISSING, PAGE_ROWS, Seen
+from paycore.custody.store import deals as custody_deals
 from paycore.custody.store import receipts as custody_receipts
 from paycore.ledger.store import transfers
 from paycore.payments.store import orders
@@ -70,6 +71,8 @@ def _derived(prefix: str, key: ColumnElement[Any], suffix: str) -> ColumnElement
 # -- payments -------------------------------------------------------------------------------
 
 _HOLD_LEGS = ("hold", "post", "void", "out", "ret")
+_AMOUNT_LEGS = ("hold", "post", "out", "ret")
+"""The own transfers that move the order's whole amount (a void releases what is left)."""
 
 
 def payment_holds(conn: Connection, page: Page) -> list[dict[str, Any]]:
@@ -77,12 +80,17 @@ def payment_holds(conn: Connection, page: Page) -> list[dict[str, Any]]:
     or `LEGS_REQUIRED`, with the status of the hold and the created_at of each own leg."""
     legs = {leg: transfers.alias(f"t_{leg}") for leg in _HOLD_LEGS}
     hold_status = func.coalesce(legs["hold"].c.status, MISSING)
+    amounts_agree = [
+        or_(legs[leg].c.amount.is_(None), legs[leg].c.amount == orders.c.amount)
+        for leg in _AMOUNT_LEGS
+    ]
     healthy = [
         and_(
             orders.c.kind == kind,
             orders.c.status == status,
             hold_status.in_(sorted(allowed)),
             *(legs[leg].c.id.is_not(None) for leg in LEGS_REQUIRED.get((kind, status), ())),
+            *amounts_agree,
         )
         for (kind, status), allowed in HOLD_ALLOWED.items()
     ]
@@ -95,8 +103,10 @@ def payment_holds(conn: Connection, page: Page) -> list[dict[str, Any]]:
             orders.c.kind,
             orders.c.status,
             orders.c.updated_at,
+            orders.c.amount,
             hold_status.label("hold_status"),
             *(alias.c.created_at.label(f"{leg}_at") for leg, alias in legs.items()),
+            *(legs[leg].c.amount.label(f"{leg}_amount") for leg in _AMOUNT_LEGS),
         )
         .select_from(source)
         .where(
@@ -110,15 +120,20 @@ def payment_holds(conn: Connection, page: Page) -> list[dict[str, Any]]:
 
 
 def payin_settlements(conn: Connection, page: Page) -> list[dict[str, Any]]:
-    """Pay-ins of the page that succeeded without a capture, or have one without success."""
+    """Pay-ins of the page that succeeded without a capture (or with one for another amount),
+    or have one without success."""
     cap, fee = transfers.alias("t_cap"), transfers.alias("t_fee")
     settled = or_(cap.c.id.is_not(None), fee.c.id.is_not(None))
+    captured, fee_taken = func.coalesce(cap.c.amount, 0), func.coalesce(fee.c.amount, 0)
     query = (
         select(
             orders.c.id,
             orders.c.status,
             (orders.c.amount - orders.c.fee_amount).label("net_amount"),
             func.coalesce(cap.c.created_at, fee.c.created_at).label("settled_at"),
+            orders.c.fee_amount,
+            captured.label("captured"),
+            fee_taken.label("fee_taken"),
         )
         .select_from(
             orders.outerjoin(cap, cap.c.id == _derived("tr_", orders.c.id, "_cap")).outerjoin(
@@ -130,6 +145,13 @@ def payin_settlements(conn: Connection, page: Page) -> list[dict[str, Any]]:
             orders.c.kind == "payin",
             or_(
                 and_(orders.c.status == "succeeded", ~settled),
+                and_(
+                    orders.c.status == "succeeded",
+                    or_(
+                        captured != orders.c.amount - orders.c.fee_amount,
+                        fee_taken != orders.c.fee_amount,
+                    ),
+                ),
                 and_(orders.c.status != "succeeded", settled),
             ),
         )
@@ -153,16 +175,18 @@ def splits_at_rest(conn: Connection, page: Page) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def transfer_statuses(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
-    """id -> (status, created_at) of the transfers of `ids` that exist."""
-    found: dict[str, tuple[str, Any]] = {}
+def transfer_statuses(conn: Connection, ids: Sequence[str]) -> dict[str, Seen]:
+    """id -> (status, created_at, amount) of the transfers of `ids` that exist."""
+    found: dict[str, Seen] = {}
     unique = sorted(set(ids))
     for start in range(0, len(unique), PAGE_ROWS):
         chunk = unique[start : start + PAGE_ROWS]
-        query = select(transfers.c.id, transfers.c.status, transfers.c.created_at).where(
-            transfers.c.id.in_(chunk)
+        query = select(
+            transfers.c.id, transfers.c.status, transfers.c.created_at, transfers.c.amount
+        ).where(transfers.c.id.in_(chunk))
+        found.update(
+            {row.id: (row.status, row.created_at, row.amount) for row in conn.execute(query)}
         )
-        found.update({row.id: (row.status, row.created_at) for row in conn.execute(query)})
     return found
 
 
@@ -170,11 +194,35 @@ def transfer_statuses(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[s
 
 
 def custody_receipts_page(conn: Connection, page: Page) -> list[dict[str, Any]]:
-    r = custody_receipts
+    """The page's receipts, with the status of the refund order a refunded one names."""
+    r, refund = custody_receipts, orders.alias("refund")
     query = (
-        select(r.c.id, r.c.status, r.c.move_attempt, r.c.updated_at)
+        select(
+            r.c.id,
+            r.c.status,
+            r.c.cutoff_step,
+            r.c.move_attempt,
+            r.c.amount,
+            r.c.refund_id,
+            refund.c.status.label("refund_status"),
+        )
+        .select_from(
+            r.outerjoin(refund, and_(r.c.status == "refunded", refund.c.id == r.c.refund_id))
+        )
         .where(_in_page(r.c.id, page))
         .order_by(r.c.id)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def closed_deals_page(conn: Connection, page: Page) -> list[dict[str, Any]]:
+    d = custody_deals
+    query = (
+        select(
+            d.c.id, d.c.status, d.c.close_attempt, d.c.commission, d.c.rest_to, d.c.deposit_amount
+        )
+        .where(_in_page(d.c.id, page), d.c.status == "closed")
+        .order_by(d.c.id)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
 
@@ -200,6 +248,10 @@ def collection_attempts_disagreeing(conn: Connection, page: Page) -> list[dict[s
         .outerjoin(payin, payin.c.id == a.c.payin_id)
     )
     wallet, channel = a.c.method == "wallet", a.c.method == "channel"
+    net_due = p.c.amount - p.c.fee_amount
+    wallet_amount_differs = or_(
+        func.coalesce(net.c.amount, 0) != net_due, func.coalesce(fee.c.amount, 0) != p.c.fee_amount
+    )
     query = (
         select(
             a.c.id,
@@ -208,6 +260,11 @@ def collection_attempts_disagreeing(conn: Connection, page: Page) -> list[dict[s
             a.c.payin_id,
             landlord_id.label("landlord_id"),
             func.coalesce(payin.c.status, MISSING).label("payin_status"),
+            net_due.label("net_due"),
+            p.c.fee_amount,
+            net.c.amount.label("net_amount"),
+            fee.c.amount.label("fee_taken"),
+            landlord.c.amount.label("landlord_amount"),
         )
         .select_from(source)
         .where(
@@ -217,6 +274,8 @@ def collection_attempts_disagreeing(conn: Connection, page: Page) -> list[dict[s
                 and_(wallet, a.c.status == "failed", wallet_moved),
                 and_(channel, a.c.status == "succeeded", landlord.c.id.is_(None)),
                 and_(channel, a.c.status == "failed", landlord.c.id.is_not(None)),
+                and_(wallet, a.c.status == "succeeded", wallet_ok, wallet_amount_differs),
+                and_(channel, a.c.status == "succeeded", landlord.c.amount != net_due),
                 and_(
                     channel,
                     a.c.status.in_(["captured", "succeeded"]),
