@@ -218,7 +218,7 @@ class _Reader:
                         continue
                     if current.header is None:  # a statement without entries
                         current.header = self._bind_header(element, before=None, line=sourceline)
-                    statement.balances.append(self._close(current))
+                    statement.balances.append(self._close(current, statement.warnings))
                     _release(element)
                     current = None
                     continue
@@ -250,6 +250,7 @@ class _Reader:
                         where=where,
                         header=current.header,
                         currency=current.currency(entry),
+                        warnings=statement.warnings,
                     )
                 current.counted.add_entry(entry, lines)
                 _release(element)
@@ -261,22 +262,33 @@ class _Reader:
             raise MalformedStatement(f"no {self.binding.layout.statement} in the file")
         statement.totals = ControlTotals(tally.count, tally.credits, tally.debits)
 
-    def _close(self, current: _Open) -> StatementBalance:
+    def _close(self, current: _Open, warnings: Warnings) -> StatementBalance:
         """Check the statement's control totals (TxsSummry) against its entries and say
         what its balances make of them."""
         header = current.header
         camt_totals.check_summary(header, current.counted, current.line)
         info = _info(header, self.binding.layout, None)
         balances = camt_totals.balances(header)
+        currency = info.currency or current.account_currency or ""
+        foreign = {name for name, b in balances.items() if currency and b.amt.ccy != currency}
+        for name in sorted(foreign):
+            # Never compared across currencies. No line is read from a balance, so the
+            # file imports (a peer does too); the statement is simply not balance-checked.
+            ccy = balances[name].amt.ccy
+            warnings.add(
+                f"line {current.line}, field {self.binding.layout.statement}[{current.number}]"
+                f"/Bal[{name}]/Amt/@Ccy: a {name} balance in {ccy} on an account in "
+                f"{currency} is not compared, so this statement's balance is not checked"
+            )
         closing = balances.get("CLBD")
         return StatementBalance(
             statement_id=str(header.id),
             account=info.source,
-            currency=info.currency or current.account_currency or "",
+            currency=currency,
             line=current.line,
             business_date=_date_of(closing.dt.dt or closing.dt.dt_tm) if closing else None,
-            opening=info.opening_balance,
-            closing=info.closing_balance,
+            opening=None if foreign else info.opening_balance,
+            closing=None if foreign else info.closing_balance,
             credits=current.counted.booked_credits,
             debits=current.counted.booked_debits,
         )

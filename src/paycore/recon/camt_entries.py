@@ -19,6 +19,7 @@ from paycore.recon.model import (
     LineStatus,
     MalformedStatement,
     StatementLine,
+    Warnings,
     parse_amount,
 )
 
@@ -48,6 +49,7 @@ class _Entry:
     where: str  # Ntry[3], for errors
     fallback_ref: str  # when the bank gives the entry no AcctSvcrRef
     common: dict[str, Any]
+    warnings: Warnings | None = None
 
 
 def entry_to_lines(
@@ -59,6 +61,7 @@ def entry_to_lines(
     where: str,
     header: Any,
     currency: str,
+    warnings: Warnings | None = None,
 ) -> list[StatementLine]:
     """Map one entry of a statement in `currency` to its lines: one, or one per
     transaction of a batch booking (each with its own amount and references), numbered
@@ -73,12 +76,13 @@ def entry_to_lines(
         where=where,
         fallback_ref=str(entry.acct_svcr_ref or f"{header.id}:{entry_no}"),
         common={
-            "booked_at": _booked_at(entry, header),
-            "business_date": _business_date(entry),
+            "booked_at": _booked_at(entry, header, sourceline, where),
+            "business_date": _business_date(entry) or _statement_day(header),
             "status": _status(entry.sts, sourceline, where),
             "value_date": _value_date(entry.val_dt),
             "currency": currency,
         },
+        warnings=warnings,
     )
     parts = _batch(transactions, amount, direction, context)
     if parts is None:  # one transaction, or a batch that states no amount per transaction
@@ -166,6 +170,16 @@ def _batch(
     stated = [_transaction_amount(tx) for tx in transactions]
     if all(value is None for value in stated):
         return None
+    foreign = next((v.ccy for v in stated if v is not None and v.ccy != context.currency), None)
+    if foreign is not None:
+        # Splitting would put another currency's amounts on the account. The entry's own
+        # amount, in the account's currency, is what moved: it stays one line.
+        if context.warnings is not None:
+            context.warnings.add(
+                f"line {context.sourceline}, field {context.where}/NtryDtls/TxDtls/Amt/@Ccy: "
+                f"its transactions are stated in {foreign}, not split into lines"
+            )
+        return None
     parts = []
     total = 0
     for number, (tx, value) in enumerate(zip(transactions, stated, strict=True), start=1):
@@ -250,6 +264,8 @@ def _party_name(party: Any) -> str | None:
 
 
 def _status(sts: Any, sourceline: int, where: str) -> LineStatus:
+    if sts is None:  # only a statement's entry gets here without one: booked (camt_schema)
+        return LineStatus.SUCCEEDED
     code = sts.value if hasattr(sts, "value") else (sts.cd or sts.prtry)
     status = _STATUS.get(str(code))
     if status is None:
@@ -381,14 +397,40 @@ def _utc(xml_datetime: Any) -> datetime:
     return instant.astimezone(UTC) if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
-def _booked_at(entry: Any, header: Any) -> datetime:
+def _booked_at(entry: Any, header: Any, sourceline: int, where: str) -> datetime:
     for candidate in (entry.bookg_dt, entry.val_dt):
         if candidate is not None:
             return _instant(candidate)
+    day = _statement_day(header)
+    if day is not None:
+        return datetime.combine(day, time(12), tzinfo=UTC)
     created = getattr(header, "cre_dt_tm", None)
     if created is None:
-        raise MalformedStatement("an entry without a booking or value date")
+        raise MalformedStatement(
+            "an entry without a booking or value date, in a statement that does not cover "
+            "a single day",
+            line=sourceline,
+            field=f"{where}/BookgDt",
+        )
     return _utc(created)
+
+
+def _statement_day(header: Any) -> date | None:
+    """The one day a statement covers, when every date it states (its period, its
+    balances) is that day: an entry that states no date of its own was booked then."""
+    stated: set[date] = set()
+    period = getattr(header, "fr_to_dt", None)
+    if period is not None:
+        stated.update((_calendar_date(period.fr_dt_tm), _calendar_date(period.to_dt_tm)))
+    for balance in getattr(header, "bal", None) or []:
+        written = balance.dt
+        if written is not None:
+            stated.add(_calendar_date(written.dt if written.dt is not None else written.dt_tm))
+    return stated.pop() if len(stated) == 1 else None
+
+
+def _calendar_date(written: Any) -> date:
+    return date(written.year, written.month, written.day)
 
 
 def _value_date(value: Any) -> date | None:

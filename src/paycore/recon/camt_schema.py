@@ -55,6 +55,9 @@ _MONEY = frozenset(
 
 
 _ENTRY_STANDS_FOR = frozenset({"Amt", "CdtDbtInd"})
+# Parts of a balance nothing is read from (amounts available on later days, a credit
+# line): what bends the XSD there cannot change what we keep.
+_UNREAD = frozenset({"Avlbty", "CdtLine"})
 _LIBXML2_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([\w.-]+)'")
 _NAMESPACED = re.compile(r"\{[^{}]*:[^{}]*\}")  # '{urn:iso:...}BIC' -> 'BIC' in xmlschema's words
 
@@ -219,12 +222,12 @@ def _classify(
             numbers[parent] = numbers.get(parent, 0) + 1
             where = f"{_path_of(parent)}/{etree.QName(element).localname}[{numbers[parent]}]"
             for error in entry_decl.iter_errors(element):
-                _judge(error, where, element, segment, warnings)
+                _judge(error, where, element, segment, warnings, _lists_booked(namespace))
             parent.remove(element)  # validated: the rest of the document is checked below
     except etree.XMLSyntaxError as broken:
         raise not_well_formed(path, segment, broken) from None
     for error in schema.iter_errors(root):
-        _judge(error, "", None, segment, warnings)
+        _judge(error, "", None, segment, warnings, _lists_booked(namespace))
 
 
 def _path_of(element: Any) -> str:
@@ -242,7 +245,15 @@ def _path_of(element: Any) -> str:
     return "/" + "/".join(reversed(names))
 
 
-def _judge(error: Any, where: str, entry: Any, segment: Segment, warnings: Warnings) -> None:
+def _lists_booked(namespace: str) -> bool:
+    """A statement (camt.053) lists booked entries (ISO's usage rule for its `Sts`); an
+    intraday report or a notification may list pending ones."""
+    return ":camt.053." in namespace
+
+
+def _judge(
+    error: Any, where: str, entry: Any, segment: Segment, warnings: Warnings, booked: bool
+) -> None:
     """Refuse an error about money; keep any other as a warning."""
     element = error.elem
     chain: list[str] = []
@@ -276,7 +287,17 @@ def _judge(error: Any, where: str, entry: Any, segment: Segment, warnings: Warni
         # A transaction without its own amount (required from .04): the entry's stands.
         warnings.add(f"line {line}, field {path}: {reason}")
         return
-    if set(chain) & _MONEY or _names_the_account(chain):
+    if missing and booked and subject == "Sts" and entry is not None and element is entry:
+        # Some banks leave Sts out of a statement, whose entries are booked by definition;
+        # the statement's balances are still checked against them.
+        warnings.add(f"line {line}, field {path}: {reason} (taken as BOOK in a statement)")
+        return
+    if missing and chain[-2:] == ["Bal", "CdtDbtInd"]:
+        # A balance without its sign is a credit balance (how such banks mean it); no line
+        # depends on it, and a wrong guess shows as an unbalanced statement, never silently.
+        warnings.add(f"line {line}, field {path}: {reason} (taken as a credit balance)")
+        return
+    if (set(chain) & _MONEY and not set(chain) & _UNREAD) or _names_the_account(chain):
         raise MalformedStatement(f"does not conform to the XSD: {reason}", line=line, field=path)
     warnings.add(f"line {line}, field {path}: {reason}")
 
