@@ -182,18 +182,21 @@ def test_a_file_whose_content_disagrees_with_itself_is_refused_while_streaming(
     assert words in refused.value.detail
 
 
-def test_a_message_other_than_camt053_or_camt054_is_unsupported(tmp_path: Path) -> None:
+def test_a_message_other_than_an_account_report_statement_or_notification_is_unsupported(
+    tmp_path: Path,
+) -> None:
     text = (FIXTURES / "camt053_v02.xml").read_text()
-    camt052 = tmp_path / "camt052.xml"
-    camt052.write_text(text.replace("camt.053.001.02", "camt.052.001.02"))
+    cancellation = tmp_path / "camt056.xml"  # a payment cancellation request, not a statement
+    cancellation.write_text(text.replace("camt.053.001.02", "camt.056.001.02"))
 
-    with pytest.raises(MalformedStatement, match="unsupported message"):
-        camt.parse(camt052)
+    with pytest.raises(MalformedStatement, match=r"unsupported message 'camt\.056\.001\.02'"):
+        camt.parse(cancellation)
 
 
 @pytest.mark.parametrize(
     "namespace",
-    xsd.supported_namespaces("camt.053")
+    xsd.supported_namespaces("camt.052")
+    + xsd.supported_namespaces("camt.053")
     + xsd.supported_namespaces("camt.054")
     + xsd.supported_namespaces("pain.001"),
 )

@@ -11,6 +11,7 @@ import pytest
 
 from paycore.recon import camt
 from paycore.recon.model import LineStatus, MalformedStatement
+from paycore.recon.service import Recon
 
 REAL_WORLD = Path(__file__).parent / "fixtures" / "camt" / "real_world"
 
@@ -156,3 +157,33 @@ def test_a_batch_whose_transactions_are_stated_in_another_currency_stays_one_lin
         "TxDtls/Amt/@Ccy: its transactions are stated in EUR, not split" in warning
         for warning in statement.warnings.kept
     )
+
+
+def test_an_intraday_account_report_imports_its_booked_and_pending_entries() -> None:
+    """camt.052 (BkToCstmrAcctRpt/Rpt): a bank's intraday report, read like a statement."""
+    report = camt.parse(REAL_WORLD / "intraday_report.xml")
+    lines = list(report.lines)
+
+    assert report.info.format == "camt052"
+    assert [
+        (line.amount, line.direction.value, line.status.value, str(line.business_date))
+        for line in lines
+    ] == [(4000, "credit", "succeeded", "2024-06-28"), (1500, "debit", "pending", "2024-06-28")]
+    assert [line.source_ref for line in lines] == ["RPT-1", "RPT-2"]
+    assert report.warnings.count == 0
+    # An interim balance closes nothing: no booked balance, so nothing to hold it to.
+    assert [(b.opening, b.closing, b.difference) for b in report.balances] == [(None, None, None)]
+
+
+def test_a_report_entry_without_status_is_refused_like_a_notifications(tmp_path: Path) -> None:
+    """An intraday report may carry pending money, so a missing status is not guessed."""
+    path = _retyped(tmp_path, "intraday_report.xml", ("<Sts>PDNG</Sts>", ""))
+    with pytest.raises(MalformedStatement, match=r"Ntry\[2\]/Sts"):
+        list(camt.parse(path).lines)
+
+
+def test_an_intraday_report_imports_under_its_own_format_name(recon: Recon) -> None:
+    found, created = recon.import_file(
+        REAL_WORLD / "intraday_report.xml", format="camt052", source="bank"
+    )
+    assert created and (found["format"], found["line_count"]) == ("camt052", 2)

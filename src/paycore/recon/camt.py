@@ -57,6 +57,7 @@ class _Layout:
 
 
 _LAYOUTS = {
+    "camt.052": _Layout("camt052", "BkToCstmrAcctRpt", "Rpt"),  # intraday account report
     "camt.053": _Layout("camt053", "BkToCstmrStmt", "Stmt"),
     "camt.054": _Layout("camt054", "BkToCstmrDbtCdtNtfctn", "Ntfctn"),
 }
@@ -94,7 +95,7 @@ def _binding(namespace: str) -> _Binding:
     message = xsd.message_of(namespace)  # camt.053.001.02
     layout = _LAYOUTS.get(message[:8])
     if layout is None or message[9:] < _OLDEST_VERSION:
-        raise MalformedStatement(f"unsupported message {message!r}: expected camt.053 or camt.054")
+        raise MalformedStatement(f"unsupported message {message!r}: expected camt.052/053/054")
     module_name = message.replace(".", "_")
     try:
         module = importlib.import_module(f"pyiso20022.camt.{module_name}")

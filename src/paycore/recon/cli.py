@@ -45,7 +45,7 @@ def _progress() -> Progress:
 def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     format: Annotated[
-        str, typer.Option("--format", help="sandbox_csv, camt053, camt054, alipay, wechat")
+        str, typer.Option("--format", help="sandbox_csv, camt052, camt053, camt054, alipay, wechat")
     ],
     source: Source,
 ) -> None:

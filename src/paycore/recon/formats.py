@@ -37,6 +37,7 @@ class Format:
 
 FORMATS: dict[str, Format] = {
     "sandbox_csv": Format("paycore.recon.sandbox_statement", carries_fee=True),
+    "camt052": Format("paycore.recon.camt", carries_fee=False),
     "camt053": Format("paycore.recon.camt", carries_fee=False),
     "camt054": Format("paycore.recon.camt", carries_fee=False),
     "alipay": Format("paycore.recon.alipay", carries_fee=True),

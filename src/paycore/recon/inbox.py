@@ -55,7 +55,7 @@ SAME_NAME_MAX = 1_000
 LOCK_NAME = "inbound.lock"
 """Beside `inbound/`, not in it: held by the one worker collecting the inbox."""
 
-KIND_OF_FAMILY = {"camt.053": "camt053", "camt.054": "camt054"}
+KIND_OF_FAMILY = {"camt.052": "camt052", "camt.053": "camt053", "camt.054": "camt054"}
 """Statement message families the inbox imports, and the import format of each."""
 PAIN002 = "pain002"
 
@@ -66,7 +66,7 @@ class InboxItem:
 
     channel: str
     name: str
-    kind: str  # pain002 | camt053 | camt054 | unknown
+    kind: str  # pain002 | camt052 | camt053 | camt054 | unknown
     moved_to: str  # processed | rejected
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -175,7 +175,7 @@ def _collecting(bank: H2hBankChannel) -> Iterator[bool]:
 
 
 def kind_of(path: Path) -> str:
-    """pain002, camt053 or camt054, from the namespace of the file's root element."""
+    """pain002, camt052, camt053 or camt054, from the namespace of the file's root element."""
     namespace = xsd.root_namespace(path)  # MalformedStatement if it is not XML at all
     if namespace == PAIN002_NAMESPACE:
         return PAIN002
@@ -186,7 +186,7 @@ def kind_of(path: Path) -> str:
     if kind is None:
         raise Rejected(
             "unsupported_inbound_file",
-            f"namespace {namespace!r} is neither pain.002.001.03 nor camt.053/camt.054",
+            f"namespace {namespace!r} is neither pain.002.001.03 nor camt.052/053/054",
         )
     return kind
 

@@ -118,7 +118,7 @@ class StatementBalance:
 
 @dataclass(frozen=True, slots=True)
 class StatementInfo:
-    format: str  # sandbox_csv | camt053 | camt054 | alipay | wechat
+    format: str  # sandbox_csv | camt052 | camt053 | camt054 | alipay | wechat
     source: str  # the channel or bank account the statement is about
     statement_id: str  # the source's id of the statement (or the file name)
     period_start: date | None = None
