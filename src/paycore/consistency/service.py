@@ -62,7 +62,7 @@ class FlowCheck:
             _payments, _split, _custody, _collection, _rewards,
         )  # fmt: skip
         for step in steps:
-            with self._snapshot() as conn, conn.begin():
+            with store.snapshot(self._engine) as conn, conn.begin():
                 step(conn, report, now)
         if not report.ok:
             log.error(
@@ -71,17 +71,6 @@ class FlowCheck:
                 report.disagreements[0],
             )
         return report
-
-    def _snapshot(self) -> Connection:
-        """A connection whose every statement sees the same moment: a record read by one
-        statement and its transfers by the next must not straddle a flow's step. SQLite's
-        read transaction is a snapshot already; PostgreSQL needs REPEATABLE READ."""
-        conn = self._engine.connect()
-        if self._engine.dialect.name == "postgresql":
-            conn = conn.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-        return conn
 
 
 def _payments(conn: Connection, report: FlowReport, now: datetime) -> None:

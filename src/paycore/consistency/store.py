@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     String,
     and_,
     cast,
@@ -39,6 +40,16 @@ from paycore.split.store import splits
 
 Page = tuple[str | None, str | None]
 """(after, up_to): the keys of one page, exclusive below and inclusive above (None: open)."""
+
+
+def snapshot(engine: Engine) -> Connection:
+    """A connection whose every statement sees the same moment: a record read by one
+    statement and its transfers by the next must not straddle a flow's step. SQLite's
+    read transaction is a snapshot already; PostgreSQL needs REPEATABLE READ."""
+    conn = engine.connect()
+    if engine.dialect.name == "postgresql":
+        conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    return conn
 
 
 def pages(conn: Connection, key: KeyedColumnElement[Any]) -> Iterator[Page]:

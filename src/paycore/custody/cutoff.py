@@ -19,12 +19,6 @@ from sqlalchemy import Engine
 from paycore.channels.model import BankAccount
 from paycore.clock import Clock
 from paycore.custody import store, store_runs
-from paycore.custody.bookkeeping import (
-    ledger_problem,
-    out_of_custody,
-    receipt_transfer_id,
-    subaccount_id,
-)
 from paycore.custody.cutoff_outcome import (
     OUTCOME,
     PAYBACK_METADATA_KEY,
@@ -47,7 +41,6 @@ from paycore.custody.model import (
 from paycore.custody.report_file import write_report
 from paycore.errors import Rejected
 from paycore.ledger.service import Ledger
-from paycore.payments import bookkeeping as books
 from paycore.payments.service import Payments, PayoutCommand, RefundCommand
 from paycore.platform.db import WRITER
 from paycore.security.crypto import CipherError
@@ -188,29 +181,16 @@ class CutoffJob:
         self.outcomes.follow(receipt.id)
 
     def _move_back(self, bank: CustodyBank, receipt: Receipt) -> bool:
-        legs = out_of_custody(
-            bank,
-            transfer_id=receipt_transfer_id(receipt.id, "back", receipt.move_attempt),
-            wallet=books.wallet_account(receipt.merchant_id, receipt.currency),
-            subaccount=subaccount_id(bank, receipt.merchant_id, receipt.owner),
-            amount=receipt.amount,
-            meta={"receipt_id": receipt.id, "merchant_id": receipt.merchant_id},
-        )
-        problem = ledger_problem(self._ledger.create_transfers(legs))
+        problem = self.outcomes.move(receipt, "back")
         self._after_step("moved_back_posted")
-        now = self._clock.now()
+        if problem is not None:  # the next run tries again, under the next attempt's id
+            log.warning("custody cut-off cannot move %s back: %s", receipt.id, problem)
+            return False
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            if problem is not None:
-                # A failed id stays failed in the ledger: the next run tries a new one.
-                store.update_receipt(
-                    conn, receipt.id, now=now, move_attempt=receipt.move_attempt + 1, error=problem
-                )
-                log.warning("custody cut-off cannot move %s back: %s", receipt.id, problem)
-                return False
             store.update_receipt(
                 conn,
                 receipt.id,
-                now=now,
+                now=self._clock.now(),
                 expect_step=CutoffStep.DUE,
                 cutoff_step=CutoffStep.MOVED_BACK,
                 error=None,

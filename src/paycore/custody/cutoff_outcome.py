@@ -24,6 +24,7 @@ from paycore.custody import store, store_runs
 from paycore.custody.bookkeeping import (
     into_custody,
     ledger_problem,
+    out_of_custody,
     receipt_transfer_id,
     subaccount_id,
 )
@@ -243,24 +244,30 @@ class RefundOutcomes:
         return True
 
     def return_to_custody(self, receipt: Receipt) -> bool:
+        return self.move(receipt, "ret") is None
+
+    def move(self, receipt: Receipt, step: str) -> str | None:
+        """Move the receipt's money out of custody into the merchant wallet (`back`) or
+        into custody again (`ret`): the ledger's refusal, or None. A refused id stays
+        failed in the ledger, so the receipt's next move takes the next attempt."""
         bank = self._bank_of(receipt.bank)
-        legs = into_custody(
+        legs_of = out_of_custody if step == "back" else into_custody
+        legs = legs_of(
             bank,
-            transfer_id=receipt_transfer_id(receipt.id, "ret", receipt.move_attempt),
+            transfer_id=receipt_transfer_id(receipt.id, step, receipt.move_attempt),
             wallet=books.wallet_account(receipt.merchant_id, receipt.currency),
             subaccount=subaccount_id(bank, receipt.merchant_id, receipt.owner),
             amount=receipt.amount,
             meta={"receipt_id": receipt.id, "merchant_id": receipt.merchant_id},
         )
         problem = ledger_problem(self._ledger.create_transfers(legs))
-        if problem is None:
-            return True
-        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            store.update_receipt(
-                conn,
-                receipt.id,
-                now=self._clock.now(),
-                move_attempt=receipt.move_attempt + 1,
-                error=problem,
-            )
-        return False
+        if problem is not None:
+            with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+                store.update_receipt(
+                    conn,
+                    receipt.id,
+                    now=self._clock.now(),
+                    move_attempt=receipt.move_attempt + 1,
+                    error=problem,
+                )
+        return problem
