@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench bench-payments bench-rewards bench-recon coverage clean
+.PHONY: install run test lint bench bench-payments bench-rewards bench-recon profile coverage clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: install  ## wrk drives the HTTP scenario when present (Debian package `wr
 bench-payments: install  ## pay-ins end to end over HTTP against two sandbox banks, and failover
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
 	$(BIN)/python bench/payments.py
+
+profile: install  ## where a pay-in's CPU goes, per process and library (py-spy; PostgreSQL at PG_URL)
+	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
+	$(BIN)/python bench/payments.py --backends postgres --pg-workers 1 --seconds 10 --scenarios profile \
+		$(if $(PG_URL),--pg-url $(PG_URL))
 
 bench-rewards: install  ## a 10,000-row reward batch and its re-runs on SQLite and PostgreSQL
 	$(BIN)/python bench/rewards.py

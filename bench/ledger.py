@@ -6,14 +6,20 @@ creates the accounts, and measures transfers/s and per-call p50/p99 latency for:
   a.     16 client threads, one transfer per `Ledger.create_transfers` call, uniform accounts
   b.     the same, but every transfer credits one hot account
   c.     batches of 1,000 transfers per call, from 1 client and from 4 clients
-  d.     over HTTP: `paycore serve` in a subprocess, 16 concurrent clients POSTing one transfer
+  d.     over HTTP: `paycore serve` in a subprocess, 16 concurrent clients (wrk) POSTing one
+         transfer per request, uniform and hot credit; beside the rate, the CPU the server's
+         processes spent per request (from /proc), which holds on a shared machine
   floor. plain SQL doing the least a transfer needs (two UPDATEs and one INSERT in one
-         transaction) from 16 client threads, uniform and hot, on its own tables
+         transaction) from 16 clients, uniform and hot, on its own tables: on PostgreSQL
+         driven by pgbench (C, prepared statements; bench/pgbench_floor.py), on SQLite by
+         16 Python threads
 
-and prints paycore's ratio to the floor (a / floor-uniform, b / floor-hot).
+and prints paycore's ratio to the floor measured in the same run (a / floor-uniform,
+b / floor-hot, d / floor-uniform, d-hot / floor-hot) and hot over uniform over HTTP.
 
     .venv/bin/python bench/ledger.py --quick            # both backends, about half a minute
     .venv/bin/python bench/ledger.py --backends sqlite  # 5 s per scenario, 10,000 accounts
+    .venv/bin/python bench/ledger.py --only http,floor  # the HTTP scenarios and the floor
 
 PostgreSQL must be reachable at --pg-url (a database named *bench* on 127.0.0.1, which
 is dropped and recreated). Every loop is bounded in time and in count.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import platform
@@ -49,6 +56,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from sqlalchemy.engine import URL
 
+import pgbench_floor
 from common import check_pg_url, free_port, psycopg_dsn
 from paycore.ledger.model import AccountFlags, AccountOrigin, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
@@ -78,6 +86,8 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paycore_bench"
 DEFAULT_SQLITE_PATH = "./var/bench/ledger.db"
 FLOOR_ACCOUNTS = "bench_floor_account"
 FLOOR_TRANSFERS = "bench_floor_transfer"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SCENARIO_GROUPS = ("inprocess", "http", "floor")
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 
@@ -138,6 +148,8 @@ class Result:
     errors: int
     first_error: str | None
     vs_floor: float | None = None
+    server_cpu_ms: float | None = None
+    """CPU the server's processes spent per request (HTTP scenarios only)."""
 
     @property
     def tps(self) -> float:
@@ -354,14 +366,17 @@ def paycore_command() -> list[str]:
 class Server:
     """`paycore serve` on a free 127.0.0.1 port, its output in a log file."""
 
-    def __init__(self, database_url: str, log_path: Path, workers: int) -> None:
+    def __init__(
+        self, database_url: str, log_path: Path, workers: int, server: str = "uvicorn"
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PAYCORE_DATABASE_URL=database_url)
         command = [*paycore_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--workers", str(workers)]
+        # No channel is called here: no sandbox bank, whose CPU would blur the server's.
+        command += ["--workers", str(workers), "--no-sandbox", "--server", server]
         with log_path.open("wb") as log:
             # A lifeline: the server stops with this benchmark, even when it is killed.
             self.proc = start_child(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -395,6 +410,21 @@ class Server:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its worker processes so far (from /proc)."""
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in children.read_text().split()]
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / CLOCK_TICKS
 
 
 def transfer_json(batch: Sequence[TransferRequest]) -> dict[str, Any]:
@@ -493,8 +523,13 @@ function setup(thread)
 end
 function request()
   counter = counter + 1
-  local debit = math.random(0, accounts - 1)
-  local credit = (debit + math.random(1, accounts - 1)) % accounts
+  local debit, credit
+  if {hot} then
+    debit, credit = math.random(1, accounts - 1), 0
+  else
+    debit = math.random(0, accounts - 1)
+    credit = (debit + math.random(1, accounts - 1)) % accounts
+  end
   local body = string.format(
     '{{"transfers":[{{"id":"wrk-%d-%d","debit_account_id":"acct-%06d",' ..
     '"credit_account_id":"acct-%06d","amount":%d,"currency":"{currency}"}}]}}',
@@ -507,33 +542,45 @@ end
 
 def run_http_wrk(
     backend: str,
-    base_url: str,
+    server: Server,
     accounts: int,
+    scenario: str,
     label: str,
     seconds: float,
     clients: int,
     api_key: str,
 ) -> Result:
-    """The same HTTP scenario driven by wrk: a Python client on these 2 cores measures itself."""
+    """The same HTTP scenario driven by wrk: a Python client on these 2 cores measures itself.
+    Scenario `d-hot` credits acct-000000 in every transfer."""
     script = Path(tempfile.mkdtemp()) / "transfers.lua"
     script.write_text(
         WRK_SCRIPT.format(
-            accounts=accounts, currency=CURRENCY, amount_max=AMOUNT_MAX, api_key=api_key
-        )
+            accounts=accounts,
+            currency=CURRENCY,
+            amount_max=AMOUNT_MAX,
+            api_key=api_key,
+            hot="true" if scenario == "d-hot" else "false",
+        ).replace("wrk-%d-%d", f"wrk-{scenario}-%d-%d")
     )
     duration = max(1, round(seconds))
     command = ["wrk", "-t2", f"-c{clients}", f"-d{duration}s", "--latency", "-s", str(script)]
     with console.status(f"{backend}: {label} for {duration} s"):
+        cpu_before = server.cpu_seconds()
         done = subprocess.run(
-            [*command, base_url], capture_output=True, text=True, timeout=duration + 60, check=True
+            [*command, server.base_url],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            check=True,
         )
+        server_cpu_s = server.cpu_seconds() - cpu_before
     out = done.stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors_found = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(errors_found.group(1)) if errors_found else 0
-    return Result(
+    result = Result(
         backend=backend,
-        scenario="d",
+        scenario=scenario,
         label=label,
         clients=clients,
         per_call=1,
@@ -543,7 +590,14 @@ def run_http_wrk(
         p99_ms=_wrk_latency_ms(out, "99%"),
         errors=errors,
         first_error="non-2xx responses" if errors else None,
+        server_cpu_ms=server_cpu_s * 1000 / requests if requests else None,
     )
+    console.print(
+        f"  {backend:<8} {label:<34} {result.transfers:,} transfers, {result.tps:,.0f}/s, "
+        f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
+        f"server CPU {result.server_cpu_ms or 0:.3f} ms/request"
+    )
+    return result
 
 
 def _wrk_latency_ms(out: str, percent: str) -> float:
@@ -749,6 +803,7 @@ class Backend:
     url: str  # SQLAlchemy URL, as PAYCORE_DATABASE_URL takes it
     floor: Floor
     version: str
+    pg_dsn: str | None = None
 
 
 def reset_sqlite(path: Path) -> Backend:
@@ -770,7 +825,8 @@ def reset_postgres(url: URL) -> Backend:
         row = conn.execute("SHOW server_version").fetchone()
     version = f"PostgreSQL {row[0] if row else '?'}"
     sa_url = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return Backend("postgres", sa_url, PostgresFloor(psycopg_dsn(url)), version)
+    dsn = psycopg_dsn(url)
+    return Backend("postgres", sa_url, PostgresFloor(dsn), version, pg_dsn=dsn)
 
 
 def bench_backend(
@@ -799,40 +855,12 @@ def bench_backend(
             ("c1", "c. in-process, batches", 1, BATCH),
             ("c4", "c. in-process, batches", 4, BATCH),
         )
-        for scenario, label, clients, per_call in in_process:
+        for scenario, label, clients, per_call in in_process if "inprocess" in args.only else ():
             results.append(
                 run_ledger(backend.name, ledger, ids, scenario, label, seconds, clients, per_call)
             )
-
-        # The HTTP scenario authenticates like any client: an admin key, made for this run.
-        _key, api_key = ApiKeys(engine).issue(merchant_id=None, scopes=["admin"], label="bench")
-        with console.status(f"{backend.name}: starting paycore serve"):
-            workers = HTTP_WORKERS[backend.name]
-            server = Server(backend.url, log_dir / f"serve-{backend.name}.log", workers)
-        try:
-            with console.status(f"{backend.name}: waiting for {server.base_url}/healthz"):
-                server.wait_healthy()
-            if shutil.which("wrk"):
-                label = f"d. HTTP, uniform (wrk, {workers} worker{'s' * (workers > 1)})"
-                results.append(
-                    run_http_wrk(
-                        backend.name, server.base_url, len(ids), label, seconds, CLIENTS, api_key
-                    )
-                )
-            else:
-                label = f"d. HTTP, uniform (httpx, {workers} worker{'s' * (workers > 1)})"
-                results.append(
-                    run_http(
-                        backend.name, server.base_url, ids, "d", label, seconds, CLIENTS, api_key
-                    )
-                )
-        except Exception as exc:
-            problems.append(f"{backend.name}: HTTP scenario failed: {exc}")
-            console.print(f"[red]{problems[-1]}[/red]")
-            console.print(server.log_tail())
-        finally:
-            with console.status(f"{backend.name}: stopping paycore serve"):
-                server.stop()
+        if "http" in args.only:
+            results += bench_http(backend, args, engine, ids, log_dir, problems)
 
         with console.status(f"{backend.name}: ledger.check()"):
             report = ledger.check()
@@ -852,6 +880,81 @@ def bench_backend(
         ledger.close()
         engine.dispose()
 
+    if "floor" in args.only:
+        if backend.name == "postgres" and backend.pg_dsn and pgbench_floor.available():
+            results += bench_pgbench_floor(backend.pg_dsn, len(ids), seconds, problems)
+        else:
+            results += bench_python_floor(backend, ids, seconds, problems)
+
+    by_scenario = {r.scenario: r for r in results}
+    pairs = [("a", "floor-uniform"), ("b", "floor-hot"), ("d", "floor-uniform")]
+    pairs.append(("d-hot", "floor-hot"))
+    for paycore, floor in pairs:
+        if paycore in by_scenario and floor in by_scenario and by_scenario[floor].tps > 0:
+            by_scenario[paycore].vs_floor = by_scenario[paycore].tps / by_scenario[floor].tps
+    ratios = [
+        f"{s}/{f} = {by_scenario[s].vs_floor:.2f}x"
+        for s, f in pairs
+        if s in by_scenario and by_scenario[s].vs_floor is not None
+    ]
+    if "d" in by_scenario and "d-hot" in by_scenario and by_scenario["d"].tps > 0:
+        ratios.append(f"HTTP hot/uniform = {by_scenario['d-hot'].tps / by_scenario['d'].tps:.2f}x")
+    console.print(f"{backend.name}: paycore vs floor: {', '.join(ratios) or 'n/a'}")
+    return results
+
+
+def bench_http(
+    backend: Backend,
+    args: argparse.Namespace,
+    engine: Any,
+    ids: Sequence[str],
+    log_dir: Path,
+    problems: list[str],
+) -> list[Result]:
+    """Scenario d (uniform) and d-hot (every transfer credits one account) over HTTP."""
+    results: list[Result] = []
+    # The HTTP scenario authenticates like any client: an admin key, made for this run.
+    _key, api_key = ApiKeys(engine).issue(merchant_id=None, scopes=["admin"], label="bench")
+    workers = args.http_workers or HTTP_WORKERS[backend.name]
+    with console.status(f"{backend.name}: starting paycore serve"):
+        server = Server(backend.url, log_dir / f"serve-{backend.name}.log", workers, args.server)
+    try:
+        with console.status(f"{backend.name}: waiting for {server.base_url}/healthz"):
+            server.wait_healthy()
+        shape = f"{workers} worker{'s' * (workers > 1)}"
+        if args.server != "uvicorn":
+            shape += f", {args.server}"
+        for scenario, spread in (("d", "uniform"), ("d-hot", "hot credit")):
+            if shutil.which("wrk"):
+                label = f"d. HTTP, {spread} (wrk, {shape})"
+                results.append(
+                    run_http_wrk(
+                        backend.name, server, len(ids), scenario, label, args.seconds, CLIENTS,
+                        api_key,
+                    )
+                )  # fmt: skip
+            elif scenario == "d":
+                label = f"d. HTTP, uniform (httpx, {shape})"
+                results.append(
+                    run_http(
+                        backend.name, server.base_url, ids, "d", label, args.seconds, CLIENTS,
+                        api_key,
+                    )
+                )  # fmt: skip
+    except Exception as exc:
+        problems.append(f"{backend.name}: HTTP scenario failed: {exc}")
+        console.print(f"[red]{problems[-1]}[/red]")
+        console.print(server.log_tail())
+    finally:
+        with console.status(f"{backend.name}: stopping paycore serve"):
+            server.stop()
+    return results
+
+
+def bench_python_floor(
+    backend: Backend, ids: Sequence[str], seconds: float, problems: list[str]
+) -> list[Result]:
+    results: list[Result] = []
     with console.status(f"{backend.name}: creating the floor tables"):
         backend.floor.setup(ids)
     for scenario, label in (
@@ -861,27 +964,57 @@ def bench_backend(
         results.append(
             run_floor(backend.name, backend.floor, ids, scenario, label, seconds, CLIENTS)
         )
-    dp, cp, rows, amounts = backend.floor.sums()
+    report_floor_sums(backend.name, backend.floor.sums(), problems)
+    return results
+
+
+def bench_pgbench_floor(
+    dsn: str, accounts: int, seconds: float, problems: list[str]
+) -> list[Result]:
+    results: list[Result] = []
+    with console.status("postgres: creating the pgbench floor tables"):
+        pgbench_floor.setup(dsn, accounts)
+    for scenario, label, hot in (
+        ("floor-uniform", "floor, uniform (pgbench)", False),
+        ("floor-hot", "floor, hot credit (pgbench)", True),
+    ):
+        with console.status(f"postgres: {label} for {max(1, round(seconds))} s"):
+            run = pgbench_floor.run(
+                dsn, hot=hot, accounts=accounts, amount_max=AMOUNT_MAX, clients=CLIENTS,
+                seconds=seconds,
+            )  # fmt: skip
+        result = Result(
+            backend="postgres",
+            scenario=scenario,
+            label=label,
+            clients=CLIENTS,
+            per_call=1,
+            transfers=run.transfers,
+            seconds=run.seconds,
+            p50_ms=run.p50_ms,
+            p99_ms=run.p99_ms,
+            errors=run.failed,
+            first_error="pgbench failed transactions" if run.failed else None,
+        )
+        console.print(
+            f"  postgres {label:<34} {result.transfers:,} transfers, {result.tps:,.0f}/s, "
+            f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+        )
+        results.append(result)
+    report_floor_sums("postgres", pgbench_floor.sums(dsn), problems)
+    return results
+
+
+def report_floor_sums(backend: str, sums: tuple[int, int, int, int], problems: list[str]) -> None:
+    dp, cp, rows, amounts = sums
     balanced = dp == cp == amounts
     if not balanced:
-        problems.append(f"{backend.name}: floor not balanced")
+        problems.append(f"{backend}: floor not balanced")
     colour = "green" if balanced else "red"
     console.print(
-        f"{backend.name}: floor [{colour}]{'balanced' if balanced else 'NOT balanced'}[/{colour}]"
+        f"{backend}: floor [{colour}]{'balanced' if balanced else 'NOT balanced'}[/{colour}]"
         f" ({rows:,} transfers, debits {dp:,}, credits {cp:,})"
     )
-
-    by_scenario = {r.scenario: r for r in results}
-    for paycore, floor in (("a", "floor-uniform"), ("b", "floor-hot")):
-        if paycore in by_scenario and floor in by_scenario and by_scenario[floor].tps > 0:
-            by_scenario[paycore].vs_floor = by_scenario[paycore].tps / by_scenario[floor].tps
-    ratios = ", ".join(
-        f"{s}/{f} = {by_scenario[s].vs_floor:.2f}x"
-        for s, f in (("a", "floor-uniform"), ("b", "floor-hot"))
-        if s in by_scenario and by_scenario[s].vs_floor is not None
-    )
-    console.print(f"{backend.name}: paycore vs floor: {ratios or 'n/a'}")
-    return results
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -896,6 +1029,7 @@ COLUMNS = (
     "p50 ms",
     "p99 ms",
     "vs floor",
+    "server CPU ms/req",
     "failed",
 )
 
@@ -911,6 +1045,7 @@ def row_cells(r: Result) -> list[str]:
         f"{r.p50_ms:.2f}",
         f"{r.p99_ms:.2f}",
         f"{r.vs_floor:.2f}x" if r.vs_floor is not None else "",
+        f"{r.server_cpu_ms:.3f}" if r.server_cpu_ms is not None else "",
         f"{r.errors:,}",
     ]
 
@@ -948,7 +1083,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="--seconds 1 --accounts 1000")
+    parser.add_argument(
+        "--only", default=",".join(SCENARIO_GROUPS), help="comma-separated: inprocess,http,floor"
+    )
+    parser.add_argument(
+        "--http-workers", type=int, default=0, help="paycore serve --workers (default per backend)"
+    )
+    parser.add_argument(
+        "--server", choices=("uvicorn", "granian"), default="uvicorn", help="paycore serve --server"
+    )
     args = parser.parse_args(argv)
+    args.only = {g.strip() for g in args.only.split(",") if g.strip()}
+    if not args.only or args.only - set(SCENARIO_GROUPS):
+        parser.error(f"--only takes {', '.join(SCENARIO_GROUPS)}")
     if args.quick:
         args.seconds, args.accounts = 1.0, 1_000
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

@@ -10,20 +10,32 @@ migrated by `paycore db upgrade`, a merchant and its API key made by the CLI.
               Idempotency-Key, for `--seconds` (wrk when installed, else an asyncio client).
               requests/s and p50/p99 of the POST; end-to-end orders/s = orders that reached
               `succeeded` (after the bank's callback) / (last finished_at - first created_at).
-              PostgreSQL runs with 1 and 2 workers and keeps the better; SQLite with 1.
+              PostgreSQL runs with each of `--pg-workers` (1 and 2) server processes and
+              prints how orders/s and CPU per pay-in change; SQLite runs with 1.
+  latency     the issue's latency goal: `--rate` pay-ins/s (200) offered open-loop for
+              `--rate-seconds`, whatever the answers; create p50/p99 from each request's
+              scheduled start, against p99 < 100 ms. A server that falls behind piles up
+              512 waiting requests, then the offer is cut (counted as not sent).
   failover    open-loop load at half the throughput measured; then bank-a starts hanging
               (PUT /admin/faults {"hang": true, "hang_min_s": 5, "hang_max_s": 10}).
               failover s = from that PUT until every later request is answered by bank-b.
               Orders left result-unknown on bank-a must resolve once it answers again
               (hang off; the bank finishes the stalled requests and calls back).
+  profile     (`--profile`, or `--scenarios profile` alone as `make profile` does) a
+              throughput run with py-spy (`--gil`) on the server's workers and bank-a:
+              CPU per pay-in of each process, and the server's and the bank's by library,
+              by thread (event loop, thread pool, ledger writer, relay, ...) and by function.
 
 Every order must end `succeeded` and `paycore ledger check` must pass after each backend.
-Beside each throughput run: CPU ms per order of the server, the banks and PostgreSQL (from
-/proc), and PostgreSQL's transactions and rows per order. `--profile` adds one throughput
-run with py-spy (`--gil`) on the server workers and bank-a and prints where the CPU goes.
+Beside each run: **server CPU ms per final pay-in** (user + system time of the `paycore
+serve` process and all its workers, from /proc, over the load and the wait for the last
+callbacks, divided by the run's pay-ins that reached a final state), the same for each bank
+and PostgreSQL's backends, and PostgreSQL's transactions and rows per pay-in. On a machine
+shared with other jobs the rates move with the neighbours; the CPU per pay-in does not.
 Logs, the banks' data and the SQLite database stay in --work-dir for a look afterwards.
 
-    .venv/bin/python bench/payments.py                     # both backends, about 2 minutes
+    .venv/bin/python bench/payments.py                     # both backends, about 3-5 minutes
+    .venv/bin/python bench/payments.py --backends postgres --pg-workers 1,2 --scenarios throughput
     .venv/bin/python bench/payments.py --backends sqlite --seconds 5 --profile
 
 PostgreSQL must be reachable at --pg-url (a database named *bench* on 127.0.0.1, which is
@@ -36,587 +48,69 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
-from psycopg import sql
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Engine
 
-from common import check_pg_url, free_port, psycopg_dsn
+from common import check_pg_url
 from paycore.channels.health import BreakerPolicy
 from paycore.platform.db import make_engine
-from paycore.platform.lifeline import start_child
-from paycore.tables import metadata
-
-orders = metadata.tables["payment_orders"]
-idempotency_keys = metadata.tables["idempotency_keys"]
+from payin_load import (
+    CARD_NUMBER,
+    IN_FLIGHT_MAX,
+    NOT_SENT,
+    PayinClient,
+    Sample,
+    closed_loop,
+    open_loop,
+)
+from payments_failover import failover
+from payments_measure import (
+    SERVER,
+    Row,
+    cpu_cell,
+    one_payin,
+    percentile_ms,
+    pg_counters,
+    record_costs,
+    start_meter,
+    wait_resolved,
+    warm_up,
+)
+from payments_report import TARGET_P99_MS, markdown, print_table, verdict
+from payments_setup import (
+    BANK_FAULTS,
+    Bank,
+    Server,
+    Site,
+    console,
+    postgres_site,
+    run_cli,
+    serving,
+    sqlite_site,
+)
+from proc_cpu import MACHINE, Cpu
+from pyspy_report import Profile, print_profile, read_profiles
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paycore_bench_payments"
 DEFAULT_WORK_DIR = "./var/bench/payments"
-MERCHANT_ID = "mch_bench"
-CARD_NUMBER = "4111111111111111"  # passes the bank's Luhn check
 BANKS = ("bank-a", "bank-b")
-BANK_FAULTS = {"sync_rate": 0.1}  # the default mix: no faults, 10% of results in the answer
-HANG = {"hang": True, "hang_min_s": 5.0, "hang_max_s": 10.0}
-TARGET_ORDERS_S = 1_000.0
-TARGET_P99_MS = 100.0
-TARGET_FAILOVER_S = 5.0
-
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
-CLI_TIMEOUT_S = 120.0
-RESOLVE_TIMEOUT_S = 30.0
-"""How long after the load stops the orders may take to become final."""
-HTTP_TIMEOUT_S = 30.0
-WARMUP_REQUESTS = 20
-FAILOVER_STEADY_S = 3.0
-FAILOVER_OBSERVE_S = 7.0
 FAILOVER_RATE_MIN, FAILOVER_RATE_MAX = 10.0, 500.0
-IN_FLIGHT_MAX = 512
-CHANNELS_POLL_S = 0.1
-KEEPALIVE_S = 4.0
-"""The load generator reuses a connection idle for less than this: uvicorn closes it at 5 s."""
-PROFILE_RATE = "100"  # samples a second
+PROFILE_RATE = "200"  # samples a second
 PROFILE_ROWS = 15
-FINAL = frozenset({"succeeded", "failed", "closed"})
-
-console = Console(width=None if sys.stdout.isatty() else 150)
-
-
-# -- processes -------------------------------------------------------------------------------
-
-
-def paycore_command() -> list[str]:
-    script = Path(sys.executable).parent / "paycore"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from paycore.cli import main; main()"]
-
-
-def run_cli(args: Sequence[str], env: dict[str, str]) -> str:
-    """One `paycore ...` command; its stdout, or RuntimeError with its stderr."""
-    done = subprocess.run(
-        [*paycore_command(), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        check=False,
-    )
-    if done.returncode != 0:
-        command = " ".join(args)
-        raise RuntimeError(f"paycore {command}: exit {done.returncode}: {done.stderr[-500:]}")
-    return done.stdout
-
-
-class Process:
-    """A `paycore` subprocess on a free port, its output in a log file."""
-
-    def __init__(self, name: str, args: Sequence[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.log_path = log
-        with log.open("wb") as out:
-            # A lifeline: servers and banks stop with this benchmark, even when it is killed.
-            self.proc = start_child(
-                [*paycore_command(), *args], env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def wait_answering(self, url: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get(url).status_code == 200:
-                        return
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not answering {url} after {START_TIMEOUT_S:.0f} s")
-
-    def pids(self) -> list[int]:
-        """The process and its children (uvicorn's workers)."""
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        try:
-            return [self.proc.pid, *map(int, children.read_text().split())]
-        except OSError:
-            return [self.proc.pid]
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)  # uvicorn shuts down gracefully
-        try:
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-class Bank(Process):
-    def __init__(self, name: str, seed: int, work: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.data_dir = work / name
-        args = ["sandbox-bank", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        args += ["--seed", str(seed), "--faults", json.dumps(BANK_FAULTS)]
-        super().__init__(name, args, dict(os.environ), work / f"{name}.log")
-        self.wait_answering(f"{self.base_url}/health")
-
-    def set_faults(self, changes: dict[str, Any]) -> None:
-        response = httpx.put(
-            f"{self.base_url}/admin/faults", json=changes, timeout=5.0, trust_env=False
-        )
-        response.raise_for_status()
-
-
-@dataclass
-class Site:
-    """One backend's database, settings and keys; `env` is what every paycore process gets."""
-
-    backend: str
-    url: str  # SQLAlchemy URL, as PAYCORE_DATABASE_URL takes it
-    version: str
-    work: Path
-    env: dict[str, str] = field(default_factory=dict)
-    merchant_key: str = ""
-    admin_key: str = ""
-
-    def prepare(self, banks: Sequence[Bank]) -> None:
-        channels_file = self.work / "channels.json"
-        channels_file.write_text(json.dumps(channels_config(banks), indent=2))
-        self.env = dict(
-            os.environ,
-            PAYCORE_DATABASE_URL=self.url,
-            PAYCORE_DATA_DIR=str(self.work / "data"),
-            PAYCORE_CHANNELS_FILE=str(channels_file),
-        )
-        run_cli(["db", "upgrade"], self.env)
-        run_cli(["merchants", "create", "--name", "Bench", "--id", MERCHANT_ID], self.env)
-        self.merchant_key = run_cli(
-            ["keys", "create", "--merchant", MERCHANT_ID, "--label", "bench", "-q"], self.env
-        ).strip()
-        self.admin_key = run_cli(
-            ["keys", "create", "--scope", "admin", "--label", "bench", "-q"], self.env
-        ).strip()
-
-
-def channels_config(banks: Sequence[Bank]) -> dict[str, Any]:
-    """Every product to bank-a first, bank-b second; default timeout and breaker."""
-    return {
-        "channels": [
-            {"name": b.name, "type": "sandbox", "base_url": b.base_url, "data_dir": str(b.data_dir)}
-            for b in banks
-        ],
-        "routes": [
-            {
-                "product": "*",
-                "candidates": [{"channel": b.name, "priority": i + 1} for i, b in enumerate(banks)],
-            }
-        ],
-    }
-
-
-class Server(Process):
-    def __init__(self, site: Site, workers: int, tag: str) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.workers = workers
-        env = dict(site.env, PAYCORE_PUBLIC_URL=self.base_url)
-        args = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--workers", str(workers), "--no-sandbox"]
-        super().__init__("paycore serve", args, env, site.work / f"serve-{tag}.log")
-
-    def worker_pids(self) -> list[int]:
-        pids = self.pids()
-        return pids[1:] if len(pids) > 1 else pids
-
-
-@contextlib.contextmanager
-def serving(site: Site, workers: int, tag: str) -> Iterator[Server]:
-    server = Server(site, workers, tag)
-    try:
-        with console.status(f"{site.backend}: starting paycore serve --workers {workers}"):
-            server.wait_answering(f"{server.base_url}/healthz")
-        yield server
-    except Exception:
-        console.print(f"[dim]{server.log_tail()}[/dim]")
-        raise
-    finally:
-        with console.status(f"{site.backend}: stopping paycore serve"):
-            server.stop()
-
-
-# -- a small HTTP/1.1 client: the load generator shares 2 cores with everything else ------
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection; answers must carry Content-Length (uvicorn's do)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.idle_since = time.monotonic()
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    async def request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
-    ) -> tuple[int, bytes]:
-        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.writer.write(head.encode() + b"\r\n" + body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        lines = raw.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        fields = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
-        content = await self.reader.readexactly(int(fields.get("content-length", "0")))
-        if fields.get("connection") == "close":
-            self.close()
-        self.idle_since = time.monotonic()
-        return status, content
-
-    @property
-    def closed(self) -> bool:
-        return self.writer.is_closing()
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    started: float  # perf_counter
-    latency_s: float
-    status: int  # HTTP status; 0 when the request itself failed
-    channel: str | None = None
-    result_unknown: bool = False
-    error: str | None = None
-
-
-class PayinClient:
-    """POST /v1/payins with a new Idempotency-Key each time, over pooled connections."""
-
-    def __init__(self, port: int, api_key: str, product: str) -> None:
-        self.port = port
-        self.product = product
-        self.run_id = uuid.uuid4().hex[:8]
-        self.auth = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-        self.idle: list[Connection] = []
-        self.count = 0
-
-    async def _connection(self) -> tuple[Connection, bool]:
-        """An idle connection the server has not closed yet, else a new one; and whether
-        it was reused (uvicorn closes a connection idle for 5 s)."""
-        while self.idle:
-            conn = self.idle.pop()
-            if time.monotonic() - conn.idle_since < KEEPALIVE_S and not conn.closed:
-                return conn, True
-            conn.close()
-        return await Connection.open(self.port), False
-
-    async def pay_in(self) -> Sample:
-        self.count += 1
-        body = json.dumps(
-            {
-                "product": self.product,
-                "amount": 100 + self.count % 100_000,
-                "currency": "CNY",
-                "payer": {"card_number": CARD_NUMBER},
-            }
-        ).encode()
-        headers = {**self.auth, "Idempotency-Key": f"{self.run_id}-{self.count}"}
-        started = time.perf_counter()
-        try:
-            status, content = await self._post(headers, body)
-        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
-            return Sample(started, time.perf_counter() - started, 0, error=type(exc).__name__)
-        latency = time.perf_counter() - started
-        if status != 201:
-            return Sample(started, latency, status, error=content[:200].decode(errors="replace"))
-        view = json.loads(content)
-        return Sample(started, latency, status, view.get("channel"), bool(view["result_unknown"]))
-
-    async def _post(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        """POST /v1/payins; again on a new connection if a reused one was closed under us
-        (with the same Idempotency-Key, the retry cannot pay twice)."""
-        conn, reused = await self._connection()
-        while True:
-            try:
-                status, content = await asyncio.wait_for(
-                    conn.request("POST", "/v1/payins", headers, body), HTTP_TIMEOUT_S
-                )
-            except (OSError, asyncio.IncompleteReadError):
-                conn.close()
-                if not reused:
-                    raise
-                conn, reused = await Connection.open(self.port), False
-                continue
-            except BaseException:
-                conn.close()
-                raise
-            if not conn.closed:
-                self.idle.append(conn)
-            return status, content
-
-    def close(self) -> None:
-        for conn in self.idle:
-            conn.close()
-        self.idle.clear()
-
-
-async def closed_loop(client: PayinClient, clients: int, seconds: float) -> list[Sample]:
-    samples: list[Sample] = []
-    deadline = time.perf_counter() + seconds
-
-    async def one() -> None:
-        while time.perf_counter() < deadline:
-            samples.append(await client.pay_in())
-
-    await asyncio.gather(*(one() for _ in range(clients)))
-    return samples
-
-
-async def open_loop(client: PayinClient, rate: float, stop: asyncio.Event) -> list[Sample]:
-    """`rate` pay-ins a second on a fixed schedule, whatever the answers, until `stop`."""
-    samples: list[Sample] = []
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def one() -> None:
-        samples.append(await client.pay_in())
-
-    start = time.perf_counter()
-    n = 0
-    while not stop.is_set():
-        due = start + n / rate
-        now = time.perf_counter()
-        if due > now:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), due - now)
-            continue
-        if len(tasks) < IN_FLIGHT_MAX:
-            task = asyncio.create_task(one())
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        n += 1
-    if tasks:
-        await asyncio.wait(tasks, timeout=HTTP_TIMEOUT_S)
-    return samples
-
-
-async def one_payin(server: Server, site: Site, product: str) -> str:
-    client = PayinClient(server.port, site.merchant_key, product)
-    sample = await client.pay_in()
-    client.close()
-    return f"HTTP {sample.status} {sample.error or ''}"
-
-
-def warm_up(server: Server, site: Site) -> None:
-    async def go() -> None:
-        client = PayinClient(server.port, site.merchant_key, "warmup")
-        for _ in range(WARMUP_REQUESTS):
-            sample = await client.pay_in()
-            if sample.status != 201:
-                raise RuntimeError(f"warm-up pay-in answered {sample.status}: {sample.error}")
-        client.close()
-
-    asyncio.run(go())
-
-
-# -- measurement ----------------------------------------------------------------------------
-
-
-def percentile_ms(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of seconds, in ms (0.0 when there are none)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1] * 1000
-
-
-@dataclass
-class OrderStats:
-    by_status: Counter[str]
-    first_created_at: float | None  # epoch seconds
-    last_finished_at: float | None
-    unknown: int  # orders first answered result_unknown (timeout, dropped connection, 5xx)
-    unknown_open: int  # ... and still not final
-
-    @property
-    def unknown_cell(self) -> str:
-        return f"{self.unknown} → {self.unknown - self.unknown_open} resolved"
-
-    @property
-    def open(self) -> int:
-        return sum(n for status, n in self.by_status.items() if status not in FINAL)
-
-    @property
-    def not_succeeded(self) -> int:
-        return sum(n for status, n in self.by_status.items() if status != "succeeded")
-
-
-def order_stats(engine: Engine, product: str) -> OrderStats:
-    query = (
-        select(
-            orders.c.status,
-            func.count(),
-            func.min(orders.c.created_at),
-            func.max(orders.c.finished_at),
-        )
-        .where(orders.c.product == product)
-        .group_by(orders.c.status)
-    )
-    # The stored answer to the POST keeps what the merchant was told: result_unknown or not.
-    answers = (
-        select(orders.c.status, idempotency_keys.c.response)
-        .select_from(orders.join(idempotency_keys, idempotency_keys.c.object_id == orders.c.id))
-        .where(orders.c.product == product)
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-        unknown = [status for status, answer in conn.execute(answers) if _was_unknown(answer)]
-    firsts = [r[2].timestamp() for r in rows if r[2] is not None]
-    lasts = [r[3].timestamp() for r in rows if r[3] is not None]
-    return OrderStats(
-        Counter({str(r[0]): int(r[1]) for r in rows}),
-        min(firsts) if firsts else None,
-        max(lasts) if lasts else None,
-        len(unknown),
-        sum(1 for status in unknown if status not in FINAL),
-    )
-
-
-def _was_unknown(answer: Any) -> bool:
-    view = json.loads(answer) if isinstance(answer, str | bytes) else answer
-    return isinstance(view, dict) and bool(view.get("result_unknown"))
-
-
-def wait_resolved(engine: Engine, product: str, timeout_s: float = RESOLVE_TIMEOUT_S) -> OrderStats:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        stats = order_stats(engine, product)
-        if stats.open == 0 or time.monotonic() > deadline:
-            return stats
-        time.sleep(0.2)
-
-
-KERNEL = "paycore serve, system time"
-
-
-class CpuMeter:
-    """CPU seconds per component over a run, from /proc (Linux; empty elsewhere)."""
-
-    def __init__(self, groups: dict[str, list[int]], database: str | None) -> None:
-        self.groups = groups
-        self.database = database
-        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.before = self._read()
-
-    def _cpu(self, pid: int, *, kernel: bool = False) -> float:
-        """User and system time of a process, or only its system time."""
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return 0.0
-        return (int(fields[12]) + (0 if kernel else int(fields[11]))) / self.tick
-
-    def _postgres_pids(self) -> list[int]:
-        if not self.database:
-            return []
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    cmdline = (entry / "cmdline").read_bytes()
-                    mine = f" {self.database} ".encode() in cmdline
-                    if cmdline.startswith(b"postgres:") and mine:
-                        pids.append(int(entry.name))
-        return pids
-
-    def _read(self) -> dict[str, float]:
-        values: dict[str, float] = {}
-        for name, pids in self.groups.items():
-            values[name] = sum(map(self._cpu, pids))
-            if name == "paycore serve":
-                values[KERNEL] = sum(self._cpu(p, kernel=True) for p in pids)
-        values["postgres"] = sum(map(self._cpu, self._postgres_pids()))
-        try:
-            parts = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-            jiffies = [int(x) for x in parts]
-            values["whole machine"] = (sum(jiffies) - jiffies[3] - jiffies[4]) / self.tick
-        except (OSError, ValueError, IndexError):
-            values["whole machine"] = 0.0
-        return values
-
-    def per_order_ms(self, orders_done: int) -> dict[str, float]:
-        after = self._read()
-        if orders_done <= 0:
-            return {}
-        spent = {k: after[k] - self.before.get(k, 0.0) for k in after}
-        # /proc/stat counts every CPU: the rest is the machine minus what was measured above.
-        measured = sum(v for k, v in spent.items() if k not in ("whole machine", KERNEL))
-        spent["rest (load generator, other programs)"] = spent["whole machine"] - measured
-        return {k: v * 1000 / orders_done for k, v in spent.items()}
-
-
-PG_COUNTERS = ("xact_commit", "xact_rollback", "tup_inserted", "tup_updated", "tup_fetched")
-
-
-def pg_counters(site: Site) -> Counter[str] | None:
-    """The database's transaction and row counters (a backend reports them at the latest
-    when it disconnects: read them again after the server stopped)."""
-    if site.backend != "postgres":
-        return None
-    url = make_url(site.url)
-    query = f"SELECT {', '.join(PG_COUNTERS)} FROM pg_stat_database WHERE datname = %s"
-    with psycopg.connect(psycopg_dsn(url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute("SELECT pg_stat_clear_snapshot()")
-        row = conn.execute(query, (url.database,)).fetchone()
-    return Counter(dict(zip(PG_COUNTERS, map(int, row or ()), strict=False)))
-
-
-@dataclass
-class Row:
-    backend: str
-    scenario: str
-    workers: int
-    clients: str
-    requests_s: float
-    orders_s: float | None
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    unknown: str = ""
-    failover_s: float | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-# -- scenario 1: throughput -----------------------------------------------------------------
+SCENARIOS = ("throughput", "latency", "failover", "profile")
 
 
 def run_wrk(server: Server, site: Site, product: str, clients: int, seconds: float) -> Row:
@@ -675,266 +169,180 @@ def throughput(
     site: Site, engine: Engine, banks: Sequence[Bank], workers: int, args: argparse.Namespace
 ) -> Row:
     product = f"throughput_{workers}w"
+    label = f"{site.backend}: throughput, {workers} worker(s), {args.clients} clients"
     with serving(site, workers, product) as server:
-        warm_up(server, site)
+        warm_up(server, site, engine)
         pg_before = pg_counters(site)
-        groups = {"paycore serve": server.pids(), "banks": [b.proc.pid for b in banks]}
-        database = make_url(site.url).database if site.backend == "postgres" else None
-        meter = CpuMeter(groups, database)
-        label = f"{site.backend}: throughput, {workers} worker(s), {args.clients} clients"
+        meter = start_meter(site, server, banks)
         with console.status(f"{label}, {args.seconds:g} s"):
-            if args.load == "wrk":
-                row = run_wrk(server, site, product, args.clients, args.seconds)
-            else:
-                row = run_asyncio_load(server, site, product, args.clients, args.seconds)
+            row = closed_load(server, site, product, args)
         with console.status(f"{label}: waiting for the callbacks"):
             stats = wait_resolved(engine, product)
-        cpu = meter.per_order_ms(sum(stats.by_status.values()))
+        spent = meter.spent()
         if row.errors:
             row.notes.append(f"one more pay-in: {asyncio.run(one_payin(server, site, product))}")
-    pg_after = pg_counters(site)
-    if pg_before is not None and pg_after is not None and stats.by_status.total():
-        spent, done = pg_after - pg_before, stats.by_status.total()
-        shares = ", ".join(f"{k.split('_')[1]} {spent[k] / done:.1f}" for k in PG_COUNTERS)
-        row.notes.append(f"PostgreSQL per order: {shares}")
-    if stats.first_created_at and stats.last_finished_at:
-        window = stats.last_finished_at - stats.first_created_at
-        row.orders_s = stats.by_status["succeeded"] / window if window > 0 else 0.0
-    row.errors += stats.not_succeeded
-    row.notes.append(f"orders {dict(stats.by_status)}")
-    row.unknown = stats.unknown_cell
-    if cpu:
-        parts: list[str] = []
-        for k, v in cpu.items():
-            if k == KERNEL:
-                parts[-1] += f" (in the kernel {v:.1f})"
-            else:
-                parts.append(f"{k} {v:.1f}")
-        shares = ", ".join(parts)
-        row.notes.append(f"CPU ms per order: {shares}")
+    record_costs(row, stats, spent, pg_before, pg_counters(site))
     console.print(
         f"{label}: {row.requests_s:,.0f} requests/s, [bold]{row.orders_s or 0:,.0f} orders/s end "
-        f"to end[/bold], p50 {row.p50_ms:.1f} ms, p99 {row.p99_ms:.1f} ms, {row.errors} errors"
+        f"to end, {cpu_cell(row)} server CPU ms per pay-in[/bold], p50 {row.p50_ms:.1f} ms, "
+        f"p99 {row.p99_ms:.1f} ms, {row.errors} errors"
     )
     for note in row.notes:
         console.print(f"  {note}")
     return row
 
 
-# -- scenario 2: failover -------------------------------------------------------------------
+def closed_load(server: Server, site: Site, product: str, args: argparse.Namespace) -> Row:
+    if args.load == "wrk":
+        return run_wrk(server, site, product, args.clients, args.seconds)
+    return run_asyncio_load(server, site, product, args.clients, args.seconds)
 
 
-@dataclass
-class FailoverTrace:
-    samples: list[Sample] = field(default_factory=list)
-    hang_at: float = 0.0
-    breaker_seen_at: float | None = None
+def scaling_note(rows: Sequence[Row]) -> str:
+    """How orders/s and CPU per pay-in change with more server processes."""
+    base = rows[0]
+    parts = []
+    for r in rows[1:]:
+        ratio = (r.orders_s or 0.0) / base.orders_s if base.orders_s else 0.0
+        parts.append(
+            f"{r.workers} workers: {ratio:.2f}x the orders/s of {base.workers} "
+            f"(server CPU ms per pay-in {cpu_cell(base)} -> {cpu_cell(r)})"
+        )
+    return "; ".join(parts)
 
 
-async def _watch_breaker(server: Server, admin_key: str, trace: FailoverTrace) -> None:
-    """GET /v1/channels until a worker shows bank-a's breaker open (any worker answers)."""
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    while trace.breaker_seen_at is None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError, KeyError):
-            conn = await Connection.open(server.port)  # a new connection: any worker
-            try:
-                status, content = await conn.request("GET", "/v1/channels", headers)
-            finally:
-                conn.close()
-            states = {c["channel"]: c["state"] for c in json.loads(content)["data"]}
-            if status == 200 and states.get("bank-a") != "closed":
-                trace.breaker_seen_at = time.perf_counter()
-        await asyncio.sleep(CHANNELS_POLL_S)
-
-
-async def _hang_bank_a(
-    server: Server, site: Site, bank_a: Bank, rate: float, trace: FailoverTrace
-) -> None:
-    client = PayinClient(server.port, site.merchant_key, "failover")
+async def _offer(
+    server: Server, site: Site, product: str, rate: float, seconds: float
+) -> list[Sample]:
+    client = PayinClient(server.port, site.merchant_key, product)
     stop = asyncio.Event()
     load = asyncio.create_task(open_loop(client, rate, stop))
-    await asyncio.sleep(FAILOVER_STEADY_S)
-    trace.hang_at = time.perf_counter()
-    await asyncio.to_thread(bank_a.set_faults, HANG)
-    watch = asyncio.create_task(_watch_breaker(server, site.admin_key, trace))
-    await asyncio.sleep(FAILOVER_OBSERVE_S)
-    watch.cancel()
-    await asyncio.to_thread(bank_a.set_faults, {"hang": False})
+    await asyncio.sleep(seconds)
     stop.set()
-    trace.samples = await load
+    samples = await load
     client.close()
+    return samples
 
 
-def failover_point(trace: FailoverTrace) -> float | None:
-    """Seconds from the hang until every later request was answered by bank-b."""
-    after = sorted(
-        (s for s in trace.samples if s.started >= trace.hang_at), key=lambda s: s.started
-    )
-    last_elsewhere = max(
-        (i for i, s in enumerate(after) if s.status != 201 or s.channel != "bank-b"), default=-1
-    )
-    if last_elsewhere + 1 >= len(after):
-        return None  # never failed over
-    return after[last_elsewhere + 1].started - trace.hang_at
-
-
-def failover(
-    site: Site, engine: Engine, bank_a: Bank, workers: int, rate: float, label: str
+def latency(
+    site: Site, engine: Engine, banks: Sequence[Bank], workers: int, args: argparse.Namespace
 ) -> Row:
-    trace = FailoverTrace()
-    with serving(site, workers, "failover") as server:
-        warm_up(server, site)
-        with console.status(
-            f"{label}: {rate:,.0f} pay-ins/s; bank-a hangs after {FAILOVER_STEADY_S:g} s"
-        ):
+    """The issue's latency goal: POST /v1/payins at a fixed rate whatever the answers (open
+    loop: a slow answer does not slow the offer down), latency from the scheduled start."""
+    product = f"latency_{workers}w"
+    label = f"{site.backend}: {args.rate:g} pay-ins/s offered (open loop), {workers} worker(s)"
+    with serving(site, workers, product) as server:
+        warm_up(server, site, engine)
+        pg_before = pg_counters(site)
+        meter = start_meter(site, server, banks)
+        with console.status(f"{label}, {args.rate_seconds:g} s"):
             started = time.perf_counter()
-            asyncio.run(_hang_bank_a(server, site, bank_a, rate, trace))
+            samples = asyncio.run(_offer(server, site, product, args.rate, args.rate_seconds))
             elapsed = time.perf_counter() - started
-        with console.status(f"{label}: waiting for the result-unknown orders to resolve"):
-            resolve_started = time.perf_counter()
-            stats = wait_resolved(engine, "failover")
-            resolve_s = time.perf_counter() - resolve_started
-    samples = trace.samples
-    ok = [s.latency_s for s in samples if s.status == 201]
-    failover_s = failover_point(trace)
+        with console.status(f"{label}: waiting for the callbacks"):
+            stats = wait_resolved(engine, product)
+        spent = meter.spent()
+    sent = [s for s in samples if s.error != NOT_SENT]
+    ok = [s.latency_s for s in sent if s.status == 201]
     row = Row(
         backend=site.backend,
-        scenario="failover (bank-a hangs)",
+        scenario="open loop (create latency)",
         workers=workers,
-        clients=f"{rate:,.0f}/s open",
-        requests_s=len(samples) / elapsed,
+        clients=f"{args.rate:g}/s open",
+        requests_s=len(sent) / elapsed,
         orders_s=None,
         p50_ms=percentile_ms(ok, 50),
         p99_ms=percentile_ms(ok, 99),
-        errors=sum(1 for s in samples if s.status != 201) + stats.not_succeeded,
-        unknown=stats.unknown_cell,
-        failover_s=failover_s,
+        errors=sum(1 for s in sent if s.status != 201),
     )
-    if failover_s is not None:
-        switched = trace.hang_at + failover_s
-        later = [s.latency_s for s in samples if s.started >= switched and s.status == 201]
+    if len(sent) < len(samples):
         row.notes.append(
-            f"after failover: p50 {percentile_ms(later, 50):.1f} ms, "
-            f"p99 {percentile_ms(later, 99):.1f} ms on bank-b"
+            f"{len(samples) - len(sent):,} of {len(samples):,} offered pay-ins not sent: "
+            f"{IN_FLIGHT_MAX} were already waiting (the server fell behind the offer)"
         )
-    if trace.breaker_seen_at is not None:
-        row.notes.append(
-            f"GET /v1/channels first showed bank-a open {trace.breaker_seen_at - trace.hang_at:.2f}"
-            " s after the hang"
-        )
-    channels = Counter(s.channel or f"HTTP {s.status}" for s in samples)
-    row.notes.append(f"answers by channel {dict(channels)}; orders {dict(stats.by_status)}")
-    row.notes.append(f"all orders final {resolve_s:.1f} s after the load stopped")
-    shown = f"{failover_s:.2f} s" if failover_s is not None else "never"
-    console.print(f"{label}: [bold]failover {shown}[/bold], {stats.unknown} result-unknown orders")
+    record_costs(row, stats, spent, pg_before, pg_counters(site))
+    met = "[green]met[/green]" if ok and row.p99_ms < TARGET_P99_MS else "[red]missed[/red]"
+    console.print(
+        f"{label}: [bold]create p50 {row.p50_ms:.1f} ms, p99 {row.p99_ms:.1f} ms[/bold] "
+        f"(p99 < {TARGET_P99_MS:g} ms {met}), {row.requests_s:,.0f} sent/s, "
+        f"{row.orders_s or 0:,.0f} orders/s end to end, {cpu_cell(row)} server CPU ms per pay-in"
+    )
     for note in row.notes:
         console.print(f"  {note}")
     return row
 
 
-# -- profile ---------------------------------------------------------------------------------
-
-
-def profile(site: Site, banks: Sequence[Bank], workers: int, args: argparse.Namespace) -> None:
-    """One more throughput run with py-spy (CPU only: --gil) on the workers and bank-a."""
+def profile(
+    site: Site, engine: Engine, banks: Sequence[Bank], workers: int, args: argparse.Namespace
+) -> Row | None:
+    """A throughput run with py-spy (GIL-holding samples only) on the server's workers and
+    bank-a: CPU per final pay-in of each process, and where the Python part of it goes."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         console.print("[yellow]--profile: py-spy not found (pip install py-spy)[/yellow]")
-        return
-    seconds = max(2, round(args.seconds))
-    with serving(site, workers, "profile") as server:
-        warm_up(server, site)
+        return None
+    product = "profile"
+    label = f"{site.backend}: profile, {workers} worker(s), {args.clients} clients"
+    with serving(site, workers, product) as server:
+        warm_up(server, site, engine)
         targets = {f"worker {pid}": pid for pid in server.worker_pids()}
-        targets["bank-a"] = banks[0].proc.pid
+        targets[banks[0].name] = banks[0].proc.pid
         outputs = {name: site.work / f"profile-{pid}.txt" for name, pid in targets.items()}
         record = [py_spy, "record", "--gil", "--nonblocking", "-f", "raw", "-r", PROFILE_RATE]
+        # py-spy stops on its own a little after the load: a sample needs a live process.
+        duration = str(max(2, round(args.seconds)))
+        pg_before = pg_counters(site)
+        meter = start_meter(site, server, banks)
         spies = [
             subprocess.Popen(
-                [*record, "-d", str(seconds), "-o", str(outputs[name]), "-p", str(pid)],
+                [*record, "-d", duration, "-o", str(outputs[name]), "-p", str(pid)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             for name, pid in targets.items()
         ]
-        with console.status(f"{site.backend}: profiling {seconds} s"):
-            if args.load == "wrk":
-                run_wrk(server, site, "profile", args.clients, seconds)
-            else:
-                run_asyncio_load(server, site, "profile", args.clients, seconds)
+        with console.status(f"{label}, {args.seconds:g} s"):
+            row = closed_load(server, site, product, args)
             for spy in spies:
-                spy.wait(timeout=seconds + 60)
-    workers_out = [path for name, path in outputs.items() if name.startswith("worker")]
-    print_profile(f"{site.backend}: paycore serve workers", workers_out)
-    print_profile(f"{site.backend}: bank-a", [outputs["bank-a"]])
+                spy.wait(timeout=args.seconds + 60)
+        with console.status(f"{label}: waiting for the callbacks"):
+            stats = wait_resolved(engine, product)
+        spent = meter.spent()
+    row.scenario = f"profiled ({row.scenario})"
+    record_costs(row, stats, spent, pg_before, pg_counters(site))
+    console.rule(f"[bold]{label}: where a pay-in's CPU goes[/bold]")
+    for note in row.notes:
+        console.print(f"  {note}")
+    profiles = {
+        SERVER: read_profiles(p for name, p in outputs.items() if name.startswith("worker")),
+        banks[0].name: read_profiles([outputs[banks[0].name]]),
+    }
+    print_process_table(label, spent, row.final, profiles)
+    for name, found in profiles.items():
+        ms = spent[name].total_s * 1000 / row.final if row.final else None
+        print_profile(console, f"{site.backend}: {name}", found, ms, rows=PROFILE_ROWS)
+    return row
 
 
-def frame_library(frame: str) -> str:
-    """`save_order (paycore/payments/store.py:230)` -> `paycore`; stdlib modules by name."""
-    found = re.search(r"\(([^():]+)(?::\d+)?\)$", frame)
-    path = found.group(1) if found else frame
-    return path.split("/")[0].removesuffix(".py") or "?"
-
-
-def print_profile(title: str, paths: Sequence[Path]) -> None:
-    own: Counter[str] = Counter()
-    libraries: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    total = 0
-    for path in paths:
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
-            if not count.isdigit() or not frames:
-                continue
-            n = int(count)
-            total += n
-            own[frames[-1]] += n
-            libraries[frame_library(frames[-1])] += n
-            for name in {re.sub(r":\d+\)$", ")", f) for f in frames if "paycore/" in f}:
-                inclusive[name] += n
-    if not total:
-        console.print(f"{title}: no samples")
-        return
-    table = Table(title=f"{title}: where the GIL-holding CPU goes ({total:,} samples)")
-    table.add_column("self %", justify="right")
-    table.add_column("library (self)")
-    table.add_column("incl. %", justify="right")
-    table.add_column("paycore function (inclusive)")
-    columns = (libraries.most_common(PROFILE_ROWS), inclusive.most_common(PROFILE_ROWS))
-    for i in range(PROFILE_ROWS):
-        row: list[str] = []
-        for top in columns:
-            name, n = top[i] if i < len(top) else ("", 0)
-            row += [f"{n / total:.1%}" if name else "", name]
-        table.add_row(*row)
-    console.print(table)
-    hottest = ", ".join(f"{f} {n / total:.1%}" for f, n in own.most_common(5))
-    console.print(f"  hottest frames (self): {hottest}")
-
-
-# -- backends --------------------------------------------------------------------------------
-
-
-def postgres_site(url: URL, work: Path) -> Site:
-    name = url.database or ""
-    admin = psycopg_dsn(url.set(database="postgres"))
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+def print_process_table(
+    label: str, spent: dict[str, Cpu], final: int, profiles: dict[str, Profile]
+) -> None:
+    table = Table(title=f"{label}: CPU per final pay-in by process ({final:,} pay-ins)")
+    for i, column in enumerate(
+        ("process", "CPU ms/pay-in", "user ms", "kernel ms", "profiled (GIL samples)")
+    ):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for name, cpu in spent.items():
+        per = 1000 / final if final else 0.0
+        found = profiles.get(name)
+        table.add_row(
+            name if name != MACHINE else f"{MACHINE} (every program on it)",
+            f"{cpu.total_s * per:.2f}",
+            f"{cpu.user_s * per:.2f}" if name != MACHINE else "",
+            f"{cpu.system_s * per:.2f}" if name != MACHINE else "",
+            f"{found.samples:,}" if found is not None else "",
         )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        row = conn.execute("SHOW server_version").fetchone()
-    sa_url = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return Site("postgres", sa_url, f"PostgreSQL {row[0] if row else '?'}", work)
-
-
-def sqlite_site(work: Path) -> Site:
-    import sqlite3
-
-    path = work / "paycore.db"
-    return Site("sqlite", f"sqlite:///{path}", f"SQLite {sqlite3.sqlite_version}", work)
+    console.print(table)
 
 
 def bench_backend(
@@ -947,16 +355,25 @@ def bench_backend(
     rows: list[Row] = []
     try:
         choices = args.pg_workers if site.backend == "postgres" else [1]
-        for workers in choices:
-            rows.append(throughput(site, engine, banks, workers, args))
-        best = max(rows, key=lambda r: r.orders_s or 0.0)
-        if len(rows) > 1:
-            console.print(f"{site.backend}: best with {best.workers} worker(s)")
-        rate = min(max((best.orders_s or 0.0) / 2, FAILOVER_RATE_MIN), FAILOVER_RATE_MAX)
-        label = f"{site.backend}: failover, {best.workers} worker(s)"
-        rows.append(failover(site, engine, banks[0], best.workers, rate, label))
-        if args.profile:
-            profile(site, banks, best.workers, args)
+        best_workers, failover_rate = choices[0], FAILOVER_RATE_MIN
+        if "throughput" in args.scenarios:
+            measured = [throughput(site, engine, banks, w, args) for w in choices]
+            rows += measured
+            best = max(measured, key=lambda r: r.orders_s or 0.0)
+            best_workers = best.workers
+            rate = (best.orders_s or 0.0) / 2
+            failover_rate = min(max(rate, FAILOVER_RATE_MIN), FAILOVER_RATE_MAX)
+            if len(measured) > 1:
+                console.print(f"{site.backend}: {scaling_note(measured)}")
+                console.print(f"{site.backend}: best with {best_workers} worker(s)")
+        if "latency" in args.scenarios and args.rate > 0:
+            rows.append(latency(site, engine, banks, best_workers, args))
+        if "failover" in args.scenarios:
+            label = f"{site.backend}: failover, {best_workers} worker(s)"
+            rows.append(failover(site, engine, banks[0], best_workers, failover_rate, label))
+        if "profile" in args.scenarios:
+            profiled = profile(site, engine, banks, best_workers, args)
+            rows += [profiled] if profiled is not None else []
     finally:
         engine.dispose()
         with contextlib.suppress(httpx.HTTPError):
@@ -972,66 +389,6 @@ def bench_backend(
     return rows
 
 
-# -- report ----------------------------------------------------------------------------------
-
-COLUMNS = (
-    "scenario",
-    "workers",
-    "clients",
-    "requests/s",
-    "orders/s e2e",
-    "p50 ms",
-    "p99 ms",
-    "errors",
-    "result unknown",
-    "failover s",
-)
-
-
-def cells(r: Row) -> list[str]:
-    return [
-        r.scenario,
-        str(r.workers),
-        r.clients,
-        f"{r.requests_s:,.0f}",
-        f"{r.orders_s:,.0f}" if r.orders_s is not None else "",
-        f"{r.p50_ms:.1f}",
-        f"{r.p99_ms:.1f}",
-        f"{r.errors:,}",
-        r.unknown,
-        f"{r.failover_s:.2f}" if r.failover_s is not None else "",
-    ]
-
-
-def print_table(rows: Sequence[Row], title: str) -> None:
-    table = Table(title=title)
-    for i, name in enumerate(COLUMNS):
-        table.add_column(name, justify="left" if i == 0 else "right")
-    for r in rows:
-        table.add_row(*cells(r))
-    console.print(table)
-
-
-def markdown(rows: Sequence[Row]) -> str:
-    lines = ["| backend | " + " | ".join(COLUMNS) + " |"]
-    lines.append("|---|---|" + "---:|" * (len(COLUMNS) - 1))
-    lines += ["| " + r.backend + " | " + " | ".join(cells(r)) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def verdict(rows: Sequence[Row]) -> str:
-    best = max(rows, key=lambda r: r.orders_s or 0.0)
-    fail = next((r for r in rows if r.scenario.startswith("failover")), None)
-    checks = [
-        (f"≥ {TARGET_ORDERS_S:,.0f} orders/s", (best.orders_s or 0.0) >= TARGET_ORDERS_S),
-        (f"p99 < {TARGET_P99_MS:g} ms", best.p99_ms < TARGET_P99_MS),
-    ]
-    if fail is not None:
-        failed_over = fail.failover_s is not None and fail.failover_s < TARGET_FAILOVER_S
-        checks.append((f"failover < {TARGET_FAILOVER_S:g} s", failed_over))
-    return ", ".join(f"{name} [{'green]met' if ok else 'red]missed'}[/]" for name, ok in checks)
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--backends", default="postgres,sqlite", help="comma-separated")
@@ -1041,11 +398,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=32, help="concurrent, for throughput")
     parser.add_argument("--pg-workers", default="1,2", help="server processes to try")
     parser.add_argument("--load", choices=["auto", "wrk", "asyncio"], default="auto")
-    parser.add_argument("--profile", action="store_true", help="py-spy on workers and bank-a")
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="pay-ins/s offered open-loop (0: no run)"
+    )
+    parser.add_argument("--rate-seconds", type=float, default=6.0, help="of open-loop load")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS[:-1]),
+        help=f"comma-separated, of {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="add the profile scenario (py-spy on the server)"
+    )
     parser.add_argument("--quick", action="store_true", help="--seconds 3 --pg-workers 2")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.pg_workers = 3.0, "2"
+        args.seconds, args.rate_seconds, args.pg_workers = 3.0, 3.0, "2"
+    args.scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
+    if args.profile:
+        args.scenarios.add("profile")
+    if not args.scenarios or args.scenarios - set(SCENARIOS):
+        parser.error(f"--scenarios takes {', '.join(SCENARIOS)}")
+    if not 0 <= args.rate <= 5_000 or not 1 <= args.rate_seconds <= 600:
+        parser.error("--rate is 0 to 5000, --rate-seconds 1 to 600")
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not args.backends or set(args.backends) - {"sqlite", "postgres"}:
         parser.error("--backends takes postgres and/or sqlite")

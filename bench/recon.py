@@ -20,19 +20,28 @@ The breaks found are checked against those planted.
 The file format is a small CSV of this benchmark's own (`bench_csv`, parsed below), so
 the figures measure recon rather than one channel's format. PostgreSQL must be reachable
 at --pg-url (a database named *bench* on 127.0.0.1, which is dropped and recreated).
+
+Each backend runs in a process of its own (forked), so its peak RSS and CPU are its own.
+On a shared machine the rates are noise; the CPU columns are not: `CPU s` is this
+process's (all of SQLite's work, the client's share of PostgreSQL's), `server CPU s` the
+PostgreSQL backends' serving the database (read from /proc), and `lines/CPU s` the lines
+per CPU second of the process. A camt.053 row comes from bench/camt.py when it is there.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
+import multiprocessing
 import resource
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -60,9 +69,12 @@ from paycore.recon.model import (
 from paycore.recon.service import Recon
 from paycore.runtime import Runtime
 from paycore.security.crypto import FieldCipher
+from proc_cpu import CpuMeter, PidFinder, postgres_backends
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paycore_bench_recon"
 DEFAULT_SQLITE_PATH = "./var/bench/recon.db"
+CAMT_ENTRIES = 100_000
+T = TypeVar("T")
 LINES_MAX = 5_000_000
 ORDER_CHUNK = 10_000
 DAY = date(2026, 3, 10)
@@ -77,7 +89,13 @@ BREAK_TYPES = (
     "missing_on_our_side",
     "duplicate",
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)
+
+camt_row: Callable[..., dict[str, Any]] | None
+try:  # bench/camt.py: a camt.053 import, entries per CPU second (wired in by the lead)
+    from camt import measure as camt_row
+except ImportError:
+    camt_row = None
 
 
 # -- the benchmark's own statement format -----------------------------------------------
@@ -223,44 +241,78 @@ def write_statement(path: Path, n: int) -> int:
 
 
 class StatementTimes:
-    """Seconds spent in each SQL statement the benchmark's timed part runs, keyed by its
-    first words: shows which phase of an import or run the time goes to."""
+    """Wall and process CPU seconds spent in each SQL statement the benchmark's timed part
+    runs, keyed by its first words: shows which phase of an import or run the time goes
+    to (on SQLite the CPU is the database's own work; on PostgreSQL the client's)."""
 
     def __init__(self, engine: Engine) -> None:
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, tuple[float, float]] = {}
         self.recording = False
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
 
     def _before(self, conn: object, cursor: object, statement: str, *_: object) -> None:
-        self._started = time.perf_counter()
+        self._started = (time.perf_counter(), time.process_time())
 
     def _after(self, conn: object, cursor: object, statement: str, *_: object) -> None:
         if self.recording:
             key = " ".join(statement.split())[:60]
-            spent = time.perf_counter() - self._started
-            self.seconds[key] = self.seconds.get(key, 0.0) + spent
+            wall, cpu = self.seconds.get(key, (0.0, 0.0))
+            self.seconds[key] = (
+                wall + time.perf_counter() - self._started[0],
+                cpu + time.process_time() - self._started[1],
+            )
 
-    def slowest(self, count: int) -> list[tuple[str, float]]:
-        return sorted(self.seconds.items(), key=lambda kv: -kv[1])[:count]
+    def slowest(self, count: int) -> list[tuple[str, float, float]]:
+        ranked = sorted(self.seconds.items(), key=lambda kv: -kv[1][0])[:count]
+        return [(key, wall, cpu) for key, (wall, cpu) in ranked]
+
+
+@dataclass
+class Phase:
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # this process
+    server_cpu_s: float | None = None  # PostgreSQL's backends of the database
 
 
 @dataclass
 class Measured:
     backend: str
     lines: int
-    import_s: float
-    run_s: float
+    import_: Phase
+    run: Phase
     breaks: dict[str, int]
     peak_rss_mb: float
-    statements: list[tuple[str, float]]
+    statements: list[tuple[str, float, float]] = field(default_factory=list)
 
     @property
     def lines_per_s(self) -> float:
-        return self.lines / (self.import_s + self.run_s)
+        return self.lines / (self.import_.wall_s + self.run.wall_s)
+
+    @property
+    def cpu_s(self) -> float:
+        return self.import_.cpu_s + self.run.cpu_s
+
+    @property
+    def server_cpu_s(self) -> float | None:
+        if self.import_.server_cpu_s is None or self.run.server_cpu_s is None:
+            return None
+        return self.import_.server_cpu_s + self.run.server_cpu_s
+
+
+def timed(action: Callable[[], object], server: PidFinder | None) -> tuple[object, Phase]:
+    meter = CpuMeter({"server": server}) if server else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = action()
+    phase = Phase(time.perf_counter() - wall, time.process_time() - cpu)
+    if meter is not None:
+        phase.server_cpu_s = meter.spent()["server"].total_s
+    return result, phase
 
 
 def bench_backend(name: str, url: str, n: int, workdir: Path) -> Measured:
+    """One backend's import and run; meant for a process of its own (see main)."""
+    formats.register("bench_csv", __name__, carries_fee=True)
     upgrade(url)
     engine = make_engine(url)
     clock = ManualClock(start=PAID_AT + timedelta(hours=20))
@@ -272,6 +324,7 @@ def bench_backend(name: str, url: str, n: int, workdir: Path) -> Measured:
         channels=Channels(registry, Router(registry, [])),
         cipher=FieldCipher({"bench": b"\x01" * 32}, "bench"),
     )
+    server = postgres_backends(engine.url.database or "") if name != "sqlite" else None
     try:
         console.print(f"[{name}] inserting {n:,} orders (set-up, not timed)")
         insert_orders(engine, n)
@@ -286,15 +339,14 @@ def bench_backend(name: str, url: str, n: int, workdir: Path) -> Measured:
         )
         times = StatementTimes(engine)
         times.recording = True
-        started = time.perf_counter()
-        recon.import_file(path, format="bench_csv", source=CHANNEL)
-        imported = time.perf_counter()
-        report = recon.run(source=CHANNEL, business_date=DAY)
-        finished = time.perf_counter()
+        _, imported = timed(
+            lambda: recon.import_file(path, format="bench_csv", source=CHANNEL), server
+        )
+        report, ran = timed(lambda: recon.run(source=CHANNEL, business_date=DAY), server)
     finally:
         runtime.close()
         engine.dispose()
-    breaks = dict(report["breaks_by_type"])
+    breaks = dict(report["breaks_by_type"])  # type: ignore[index]
     planted = (n + 99) // 100  # of each type
     wrong = {t: c for t, c in breaks.items() if c != planted}
     if wrong or len(breaks) != len(BREAK_TYPES):
@@ -302,12 +354,19 @@ def bench_backend(name: str, url: str, n: int, workdir: Path) -> Measured:
     return Measured(
         name,
         lines,
-        imported - started,
-        finished - imported,
+        imported,
+        ran,
         breaks,
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         times.slowest(STATEMENTS_SHOWN),
     )
+
+
+def in_own_process(work: Callable[..., T], *args: object) -> T:
+    """Forked (the parent holds no connection yet): the child's peak RSS is its own."""
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(work, *args).result()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -316,6 +375,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--sqlite-path", default=DEFAULT_SQLITE_PATH)
+    parser.add_argument(
+        "--camt-entries",
+        type=int,
+        default=CAMT_ENTRIES,
+        help="entries of the camt.053 row (bench/camt.py); 0: none",
+    )
     args = parser.parse_args(argv)
     if not 100 <= args.lines <= LINES_MAX:
         parser.error(f"--lines is 100 to {LINES_MAX:,}")
@@ -324,39 +389,79 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    formats.register("bench_csv", __name__, carries_fee=True)
     sqlite_path = Path(args.sqlite_path)
     workdir = sqlite_path.parent
+    workdir.mkdir(parents=True, exist_ok=True)
     results = []
+    camt: list[dict[str, Any]] = []
     for name in args.backends:
         if name == "sqlite":
             url = reset_sqlite(sqlite_path)
         else:
             url = reset_postgres(check_pg_url(args.pg_url))
-        workdir.mkdir(parents=True, exist_ok=True)
-        results.append(bench_backend(name, url, args.lines, workdir))
-    table = Table(title=f"paycore recon: {args.lines:,} orders, 1% of each break type")
-    for column in ("backend", "lines", "import s", "run s", "lines/s", "breaks", "peak RSS MB"):
+        results.append(in_own_process(bench_backend, name, url, args.lines, workdir))
+        if camt_row is not None and args.camt_entries:
+            url = (
+                reset_sqlite(sqlite_path)
+                if name == "sqlite"
+                else reset_postgres(check_pg_url(args.pg_url))
+            )
+            camt.append(in_own_process(camt_row, url, args.camt_entries, workdir))
+    print_results(args.lines, results, camt)
+    return 0
+
+
+def print_results(n: int, results: list[Measured], camt: list[dict[str, Any]]) -> None:
+    table = Table(title=f"paycore recon: {n:,} orders, 1% of each break type")
+    columns = (
+        "backend",
+        "lines",
+        "import s",
+        "run s",
+        "lines/s",
+        "CPU s",
+        "lines/CPU s",
+        "server CPU s",
+        "breaks",
+        "peak RSS MB",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "backend" else "right")
     for r in results:
+        server = r.server_cpu_s
         table.add_row(
             r.backend,
             f"{r.lines:,}",
-            f"{r.import_s:.1f}",
-            f"{r.run_s:.1f}",
+            f"{r.import_.wall_s:.1f}",
+            f"{r.run.wall_s:.1f}",
             f"{r.lines_per_s:,.0f}",
+            f"{r.import_.cpu_s:.1f} + {r.run.cpu_s:.1f}",
+            f"{r.lines / r.cpu_s:,.0f}",
+            "-" if server is None else f"{r.import_.server_cpu_s:.1f} + {r.run.server_cpu_s:.1f}",
             f"{sum(r.breaks.values()):,}",
             f"{r.peak_rss_mb:,.0f}",
+        )
+    for row in camt:  # bench/camt.py's measure(): a camt.053 import alone
+        table.add_row(
+            f"{row['backend']} camt.053",
+            f"{row['entries']:,}",
+            f"{row['wall_s']:.1f}",
+            "-",
+            f"{row['entries'] / row['wall_s']:,.0f}",
+            f"{row['cpu_s']:.1f}",
+            f"{row['entries_per_cpu_s']:,.0f}",
+            "-",
+            "-",
+            f"{row['peak_rss_mb']:,.0f}",
         )
     console.print(table)
     for r in results:
         phases = Table(title=f"{r.backend}: slowest SQL statements (import + run)")
-        phases.add_column("statement")
-        phases.add_column("s", justify="right")
-        for statement, seconds in r.statements:
-            phases.add_row(statement, f"{seconds:.1f}")
+        for column in ("statement", "wall s", "CPU s"):
+            phases.add_column(column, justify="left" if column == "statement" else "right")
+        for statement, wall, cpu in r.statements:
+            phases.add_row(statement, f"{wall:.1f}", f"{cpu:.1f}")
         console.print(phases)
-    return 0
 
 
 if __name__ == "__main__":

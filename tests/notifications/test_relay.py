@@ -235,6 +235,47 @@ def test_a_merchant_without_a_webhook_url_is_skipped_and_can_be_resent_later(
     assert receiver.hits == Counter({event_id: 1})
 
 
+def test_events_of_a_merchant_known_to_have_no_url_are_skipped_without_being_claimed(
+    emit: Emit, make_relay: MakeRelay, receiver: Receiver, notifications: Notifications
+) -> None:
+    lookups: list[str] = []
+
+    def no_url(merchant_id: str) -> WebhookEndpoint | None:
+        lookups.append(merchant_id)
+        return None
+
+    relay = make_relay(endpoints=no_url, endpoint_cache_s=3600.0)
+    [first] = emit(1, merchant_id="nohook_1")
+    assert relay.run_once() == 1  # claimed: nothing was known about the merchant yet
+    later = emit(3, merchant_id="nohook_1")
+
+    assert relay.run_once() == 0  # skipped in SQL, not claimed
+
+    assert lookups == ["nohook_1"]
+    for event_id in [first, *later]:
+        detail = notifications.get_event(event_id, merchant_id=None)
+        assert detail.delivery.status is DeliveryStatus.SKIPPED
+        assert (detail.delivery.attempts, detail.delivery.leased_until) == (0, None)
+        assert detail.delivery.last_error == "no_webhook_endpoint"
+        assert detail.attempts == []
+    assert not receiver.hits
+
+
+def test_a_merchant_whose_url_lookup_is_stale_is_claimed_and_looked_up_again(
+    emit: Emit, make_relay: MakeRelay, receiver: Receiver, notifications: Notifications
+) -> None:
+    answers: list[WebhookEndpoint | None] = [None, WebhookEndpoint(URL, SECRET)]
+    relay = make_relay(endpoints=lambda _m: answers.pop(0), endpoint_cache_s=0.0)
+    emit(1, merchant_id="later_1")
+    relay.run_once()
+    [event_id] = emit(1, merchant_id="later_1")
+
+    assert relay.run_once() == 1
+
+    assert status_of(notifications, event_id) is DeliveryStatus.DELIVERED
+    assert receiver.hits == Counter({event_id: 1})
+
+
 def test_a_resent_event_arrives_again_with_the_same_id_and_body(
     emit: Emit, relay: WebhookRelay, receiver: Receiver, clock: ManualClock,
     notifications: Notifications,

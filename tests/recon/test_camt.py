@@ -149,11 +149,11 @@ def test_a_camt054_notification_reads_times_without_offset_as_utc() -> None:
         ("bad_currency_code.xml", 53, "/Document/BkToCstmrStmt/Stmt/Ntry[2]/Amt", "EURO"),
     ],
 )
-def test_a_file_that_is_not_valid_xml_for_its_xsd_is_refused_before_any_line(
+def test_a_file_that_is_not_valid_xml_for_its_xsd_is_refused_naming_its_first_error(
     name: str, line: int | None, field: str | None, words: str
 ) -> None:
     with pytest.raises(MalformedStatement) as refused:
-        camt.parse(BAD / name)
+        list(camt.parse(BAD / name).lines)  # validated as its entries are read
 
     assert (refused.value.code, refused.value.line, refused.value.field) == (
         "malformed_statement",

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paycore.recon import camt, camt_schema
+from paycore.recon import camt, camt_schema, xsd
 from paycore.recon.model import LineKind, LineStatus, MalformedStatement, Statement, Warnings
 
 REAL_WORLD = Path(__file__).parent / "fixtures" / "camt" / "real_world"
@@ -223,7 +223,7 @@ def test_a_line_of_the_second_document_names_its_line_in_the_file(tmp_path: Path
     )
 
     with pytest.raises(MalformedStatement) as refused:
-        camt.parse(broken)
+        list(camt.parse(broken).lines)
 
     assert refused.value.line == text[: text.index('<Amt Ccy="CHF">20.00')].count("\n") + 1
 
@@ -256,6 +256,18 @@ def test_a_file_cut_short_anywhere_is_refused_with_the_line_where_it_stops(
     assert refused.value.code == "malformed_statement"
     assert refused.value.line == text[:cut_at].count(b"\n") + 1
     assert refused.value.field  # the element libxml2 was in when the data ended
+    assert "not well-formed XML" in refused.value.detail
+
+
+@pytest.mark.parametrize("kept", [0.3, 0.6, 0.9])
+def test_the_xsd_check_alone_refuses_a_file_cut_short(tmp_path: Path, kept: float) -> None:
+    text = (CAMT / "camt053_v08.xml").read_bytes()
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(text[: int(len(text) * kept)])
+
+    with pytest.raises(MalformedStatement) as refused:
+        xsd.validate(cut)
+
     assert "not well-formed XML" in refused.value.detail
 
 

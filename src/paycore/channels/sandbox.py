@@ -1,10 +1,11 @@
-"""The sandbox bank as a paycore `Channel`: signed HTTP with one pooled httpx client.
+"""The sandbox bank as a paycore `Channel`: signed HTTP over one keep-alive urllib3 pool.
 
 What the bank's answers become (who may do what next is in channels/model.py):
 
 | the bank did                                   | the adapter returns or raises            |
 |------------------------------------------------|------------------------------------------|
 | connection refused, connect timeout, pool full | ChannelUnavailable (certainly not sent)  |
+| (every transport error: channels/bank_http.py) |                                          |
 | 503                                            | ChannelUnavailable (certainly not done)  |
 | 401 (our signature refused)                    | ChannelUnavailable (refused, not done)   |
 | read/write timeout, dropped connection         | ChannelTimeout (result unknown)          |
@@ -39,11 +40,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from paycore import strict_json
 from paycore.channels import signing
+from paycore.channels.bank_http import BankAnswer, BankConnections
 from paycore.channels.model import (
     BadNotification,
     ChannelResult,
@@ -59,10 +60,6 @@ from paycore.channels.model import (
 )
 from paycore.clock import Clock
 
-CONNECT_TIMEOUT_S_MAX = 1.0
-"""A bank that does not accept a connection within a second is down for our purposes."""
-CONNECTIONS_MAX = 256
-KEEPALIVE_EXPIRY_S = 4.0
 MERCHANT_PRIVATE_KEY_FILE = "merchant_private.pem"
 BANK_PUBLIC_KEY_FILE = "bank_public.pem"
 DEFAULT_MERCHANT_ID = "paycore"
@@ -110,7 +107,6 @@ class SandboxChannel:
         merchant_private_key: Ed25519PrivateKey,
         bank_public_key: Ed25519PublicKey,
         timeout_s: float = 2.0,
-        transport: httpx.BaseTransport | None = None,
         *,
         clock: Clock | None = None,
     ) -> None:
@@ -119,22 +115,10 @@ class SandboxChannel:
         self._private_key = merchant_private_key
         self._bank_key = bank_public_key
         self._clock = clock
-        self._client = httpx.Client(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S_MAX)),
-            # Idle connections are dropped before the bank's 5 s keep-alive closes them:
-            # a request racing that close would fail after sending and read as "result
-            # unknown" although the bank never saw it (measured: 2 in 800 without this).
-            limits=httpx.Limits(
-                max_connections=CONNECTIONS_MAX,
-                max_keepalive_connections=CONNECTIONS_MAX,
-                keepalive_expiry=KEEPALIVE_EXPIRY_S,
-            ),
-            transport=transport,
-        )
+        self._connections = BankConnections(name, base_url, timeout_s)
 
     def close_connections(self) -> None:
-        self._client.close()
+        self._connections.close()
 
     def __enter__(self) -> SandboxChannel:
         return self
@@ -229,10 +213,7 @@ class SandboxChannel:
         return response.content
 
     def probe(self) -> None:
-        try:
-            response = self._client.get("/health")
-        except httpx.HTTPError as exc:
-            raise _transport_error(self.name, exc) from exc
+        response = self._connections.exchange("GET", "/health", b"", {})
         if response.status_code != 200:
             raise _status_error(self.name, response) or ChannelUnavailable(
                 self.name, f"health answered {response.status_code}"
@@ -243,7 +224,7 @@ class SandboxChannel:
     def _now_s(self) -> float:
         return self._clock.now().timestamp() if self._clock is not None else time.time()
 
-    def _call(self, method: str, path: str, payload: dict[str, Any] | None) -> httpx.Response:
+    def _call(self, method: str, path: str, payload: dict[str, Any] | None) -> BankAnswer:
         """Send one signed request; returns a response whose bank signature was verified."""
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
         headers = signing.sign(
@@ -252,10 +233,7 @@ class SandboxChannel:
         )  # fmt: skip
         if payload is not None:
             headers["Content-Type"] = "application/json"
-        try:
-            response = self._client.request(method, path, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise _transport_error(self.name, exc) from exc
+        response = self._connections.exchange(method, path, body, headers)
         failure = _status_error(self.name, response)
         if failure is not None:
             raise failure
@@ -273,7 +251,7 @@ class SandboxChannel:
             raise ChannelUnavailable(self.name, f"the bank refused us: {_error_of(response)}")
         return response
 
-    def _result(self, response: httpx.Response, reference: str) -> ChannelResult:
+    def _result(self, response: BankAnswer, reference: str) -> ChannelResult:
         if response.status_code in _REFUSALS:
             code, message = _error_of(response)
             return ChannelResult(
@@ -291,16 +269,7 @@ class SandboxChannel:
             raise ChannelTimeout(self.name, f"unreadable response: {exc}") from exc
 
 
-def _transport_error(name: str, exc: httpx.HTTPError) -> ChannelUnavailable | ChannelTimeout:
-    """Nothing reached the bank (unavailable) or the answer did not reach us (timeout)."""
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return ChannelUnavailable(name, f"not sent: {type(exc).__name__}")
-    return ChannelTimeout(name, f"no answer: {type(exc).__name__}")
-
-
-def _status_error(
-    name: str, response: httpx.Response
-) -> ChannelUnavailable | ChannelTimeout | None:
+def _status_error(name: str, response: BankAnswer) -> ChannelUnavailable | ChannelTimeout | None:
     if response.status_code == 503:
         return ChannelUnavailable(name, "the bank answered 503: not processed")
     if response.status_code >= 500:
@@ -308,7 +277,7 @@ def _status_error(
     return None
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str]:
+def _error_of(response: BankAnswer) -> tuple[str, str]:
     try:
         data = response.json()
         return str(data["error"]), str(data.get("message", ""))
@@ -352,7 +321,6 @@ def load_sandbox_channel(
     *,
     merchant_id: str = DEFAULT_MERCHANT_ID,
     timeout_s: float = 2.0,
-    transport: httpx.BaseTransport | None = None,
 ) -> SandboxChannel:
     """A channel using the keys a sandbox bank wrote into its data dir on first start:
     `<data_dir>/merchant_private.pem` (ours) and `<data_dir>/bank_public.pem` (the bank's)."""
@@ -364,5 +332,4 @@ def load_sandbox_channel(
         signing.load_private_key(directory / MERCHANT_PRIVATE_KEY_FILE),
         signing.load_public_key(directory / BANK_PUBLIC_KEY_FILE),
         timeout_s=timeout_s,
-        transport=transport,
     )

@@ -44,6 +44,10 @@ SWEEP_LOOKBACK = timedelta(days=2)
 SWEEP_OVERLAP = timedelta(minutes=10)
 """Orders commit a little after their finished_at: each sweep re-reads this much."""
 SWEEP_PAGE = 500
+SWEEP_MARK_EVERY = timedelta(minutes=1)
+"""An idle sweep (nothing found) moves its mark on at most this often: the mark is one
+write transaction, and the flows thread sweeps every 2 s. Re-reading up to this much more
+than SWEEP_OVERLAP is harmless: landing a pay-in twice lands it once."""
 RETRY_MAX = 500
 
 
@@ -143,6 +147,7 @@ class Landing:
         with self._engine.connect() as conn:
             last = store_runs.swept_until(conn, SWEEP_NAME)
         start = (last - SWEEP_OVERLAP) if last else end - SWEEP_LOOKBACK
+        found = False
         while True:
             page = self._payments.finished_between(
                 kind=OrderKind.PAYIN,
@@ -152,13 +157,15 @@ class Landing:
                 products=list(self._by_product),
                 limit=SWEEP_PAGE,
             )
+            found = found or bool(page)
             for order in page:
                 self.land(order)
             if len(page) < SWEEP_PAGE or page[-1].finished_at in (None, start):
                 break
             start = page[-1].finished_at or end
-        with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            store_runs.set_swept_until(conn, SWEEP_NAME, end)
+        if found or last is None or end - last >= SWEEP_MARK_EVERY:
+            with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
+                store_runs.set_swept_until(conn, SWEEP_NAME, end)
 
 
 def _receipt_of(bank: CustodyBank, order: Order, owner: str, amount: int) -> Receipt:

@@ -11,6 +11,7 @@ acknowledged transfer is durable.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -49,6 +51,10 @@ class Job:
     future: Future[list[str]] = field(default_factory=Future)
     lock_hint: set[str] = field(default_factory=set)
     """Accounts a failed attempt found it needed; the retry locks them up front."""
+    then: Callable[[Connection, list[str]], None] | None = None
+    """A flow's own writes, run in the group's transaction after the transfers and given
+    their results: they commit with the transfers or not at all (payments settles an order
+    so). Run again if the group is retried, so it must not change anything outside."""
 
 
 class RetryGroup(Exception):
@@ -140,8 +146,8 @@ class GroupCommitter:
                 if attempt == WRITE_ATTEMPTS_MAX:
                     raise
                 continue
-            except DBAPIError as exc:
-                if exc.connection_invalidated:
+            except _RETRIED_ERRORS as exc:
+                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
                     self._drop_connection()
                 if attempt == WRITE_ATTEMPTS_MAX or not _is_retryable(exc):
                     raise
@@ -161,12 +167,19 @@ class GroupCommitter:
             self._conn = None
 
 
-def _is_retryable(exc: DBAPIError) -> bool:
+_RETRIED_ERRORS: tuple[type[Exception], ...] = (DBAPIError, sqlite3.Error, psycopg.Error)
+"""Database errors that may be retried (see `_is_retryable`). The writer's bulk statements
+(binary COPY, pipelines, executemany) run on the driver's own cursor, so their errors arrive
+unwrapped by SQLAlchemy; they are retried alike."""
+
+
+def _is_retryable(exc: Exception) -> bool:
     """Contention and races that a fresh attempt resolves: the loser re-reads and sees `exists`."""
-    if exc.connection_invalidated:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    sqlstate = getattr(exc.orig, "sqlstate", None)
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate in {"40001", "40P01", "55P03", "23505"}:
         return True
-    message = str(exc.orig).lower()
+    message = str(orig).lower()
     return "database is locked" in message or "unique constraint failed" in message

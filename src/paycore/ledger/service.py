@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -233,11 +233,16 @@ class Ledger:
     # -- transfers ----------------------------------------------------------------------
 
     def submit_transfers(
-        self, batch: Sequence[TransferRequest], *, caller: Caller | None = None
+        self,
+        batch: Sequence[TransferRequest],
+        *,
+        caller: Caller | None = None,
+        then: Callable[[Connection, list[str]], None] | None = None,
     ) -> Future[list[str]]:
         """Queue a batch for the writer; the future resolves after commit. A `caller` of
         the API reaches only its accounts and holds (others answer as missing ones) and
-        creates no transfer under a flow's id."""
+        creates no transfer under a flow's id. `then` (a flow's, see `Job.then`) writes in
+        the same transaction, after the batch."""
         if len(batch) > limits.TRANSFER_BATCH_MAX:
             raise Rejected("batch_too_large", f"at most {limits.TRANSFER_BATCH_MAX} transfers")
         for t in batch:
@@ -247,7 +252,7 @@ class Ledger:
                 raise Rejected("id_reserved", f"{t.id} lies in a namespace of paycore's flows")
             if caller is not None and t.bank_confirmed:
                 raise Rejected("bank_confirmed_reserved", "only paycore's flows record bank money")
-        return self._writer.submit(Job(transfers=list(batch), caller=caller))
+        return self._writer.submit(Job(transfers=list(batch), caller=caller, then=then))
 
     def create_transfers(
         self, batch: Sequence[TransferRequest], *, caller: Caller | None = None
@@ -324,6 +329,9 @@ class Ledger:
         posting.expire_due()
         results = [posting.apply(job.transfers, job.caller) for job in group]
         store_writer.write_posting(conn, posting)
+        for job, result in zip(group, results, strict=True):
+            if job.then is not None:
+                job.then(conn, result)
         return results
 
     # -- history -------------------------------------------------------------------------

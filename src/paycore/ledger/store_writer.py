@@ -53,8 +53,11 @@ class _Dialect:
         self, column: str, ids: Collection[str], name: str = "ids"
     ) -> tuple[str, dict[str, Any]]:
         """`column` is one of `ids`, passed as a single parameter called `name`."""
+        # A JSON document, not a text[] array: psycopg adapts an array element by element in
+        # Python (a regular expression per id to decide its quoting), json.dumps in C.
         if self.postgres:
-            return f"{column} = ANY(%({name})s)", {name: list(ids)}
+            elements = f"SELECT json_array_elements_text(%({name})s::json)"
+            return f"{column} = ANY(ARRAY({elements}))", {name: json.dumps(list(ids))}
         return f"{column} IN (SELECT value FROM json_each(:{name}))", {name: json.dumps(list(ids))}
 
     def bind_time(self, value: datetime | None) -> Any:
@@ -184,7 +187,12 @@ def lock_and_load(
                 cursor.execute(sql, params)
         locked, loaded = (cursor.fetchall() for cursor in cursors)
     else:
-        locked, loaded = (conn.exec_driver_sql(sql, p).fetchall() for sql, p in statements)
+        # The driver's own cursor: SQLAlchemy would wrap each of thousands of rows in a Row.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            locked, loaded = (cursor.execute(sql, p).fetchall() for sql, p in statements)
+        finally:
+            cursor.close()
     accounts = {row[0]: _account_state(row) for row in locked}
     transfers: dict[str, Transfer] = {}
     failures: dict[str, str] = {}
@@ -260,20 +268,31 @@ def _rows(d: _Dialect, posting: Posting, *, metadata_as_text: bool) -> _Rows:
             for tid in sorted(posting.dirty_transfers)
             if tid not in created_ids and tid in posting.transfers
         ],
-        entries=[(*e[:9], d.bind_time(e.created_at)) for e in posting.entries],
+        entries=_entry_rows(d, posting),
         balances=[(*posting.accounts[i].balances(), i) for i in sorted(posting.dirty_accounts)],
         failures=[(i, r, now) for i, r in posting.failures.items()],
     )
+
+
+def _entry_rows(d: _Dialect, posting: Posting) -> list[tuple[Any, ...]]:
+    """An entry is already a row in `_ENTRY_COLUMNS` order; SQLite wants its instant as text.
+    Every entry of a group is made at the group's instant, so that is converted once."""
+    if d.postgres:
+        return list(posting.entries)
+    now, at = posting.now, d.bind_time(posting.now)
+    return [
+        (*e[:9], at if e.created_at is now else d.bind_time(e.created_at)) for e in posting.entries
+    ]
 
 
 def write_posting(conn: Connection, posting: Posting) -> None:
     """Write everything one group changed; the caller's transaction makes it atomic."""
     d = _Dialect(conn)
     one_statement = d.postgres and len(posting.entries) < COPY_ROWS_MIN
-    # psycopg adapts no dict inside an unnest array, so there metadata travels as text.
+    # Inside the one statement's JSON rows, metadata travels as its JSON text.
     rows = _rows(d, posting, metadata_as_text=one_statement or not d.postgres)
     if one_statement:
-        changed = conn.exec_driver_sql(_ONE_STATEMENT_SQL, _unnest_params(rows)).scalar_one()
+        changed = conn.exec_driver_sql(_ONE_STATEMENT_SQL, _json_params(rows)).scalar_one()
     else:
         _insert(conn, d, "ledger_transfers", _TRANSFER_COLUMNS, rows.transfers)
         changed = _update(conn, d, "ledger_transfers", ("status",), rows.holds)
@@ -285,8 +304,23 @@ def write_posting(conn: Connection, posting: Posting) -> None:
         raise StaleHold(f"{len(rows.holds) - changed} holds were no longer pending")
 
 
+_JSONB_VERSION = b"\x01"
+"""jsonb's binary wire format is this version byte followed by the JSON text."""
+_EMPTY_JSONB = _JSONB_VERSION + b"{}"
+
+
 def _transfer_values(d: _Dialect, t: Transfer, metadata_as_text: bool) -> tuple[Any, ...]:
-    metadata = json.dumps(dict(t.metadata)) if metadata_as_text else d.bind_json(t.metadata)
+    metadata: Any
+    if metadata_as_text:
+        metadata = json.dumps(dict(t.metadata)) if t.metadata else "{}"
+    elif d.postgres:
+        # Binary COPY: the metadata goes as jsonb's wire bytes (see `_COPY_TYPES`); psycopg's
+        # own jsonb dumper costs microseconds per row in Python even for an empty object.
+        metadata = (
+            _JSONB_VERSION + json.dumps(dict(t.metadata)).encode() if t.metadata else _EMPTY_JSONB
+        )
+    else:
+        metadata = d.bind_json(t.metadata)
     return (
         t.id,
         t.debit_account_id,
@@ -321,10 +355,9 @@ _PG_TYPES = {
 }
 
 
-def _pg_arrays(names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
-    columns = list(zip(*rows, strict=True))
-    casts = ", ".join(f"%s::{_PG_TYPES.get(n, 'text')}[]" for n in names)
-    return casts, [list(c) for c in columns]
+# COPY sends no type to the server: each field is handed to its column's binary input as
+# it is. Metadata is encoded beforehand as jsonb's wire bytes, and passed through as bytea.
+_COPY_TYPES = {**_PG_TYPES, "metadata": "bytea"}
 
 
 def _insert(
@@ -337,12 +370,12 @@ def _insert(
         # Binary COPY: several times faster than a multi-row INSERT for the same rows.
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types([_PG_TYPES.get(n, "text") for n in names])
+            copy.set_types([_COPY_TYPES.get(n, "text") for n in names])
             for row in rows:
                 copy.write_row(row)
     else:
         marks = ", ".join("?" * len(names))
-        conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        _sqlite_executemany(conn, f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
 def _update(
@@ -354,67 +387,81 @@ def _update(
         return 0
     guard = " AND t.status = 'pending'" if names == ("status",) else ""
     if d.postgres:
-        casts, arrays = _pg_arrays([*names, "id"], rows)
-        sets = ", ".join(f"{n} = v.{n}" for n in names)
+        # One JSON array of rows: json.dumps runs in C, where psycopg would adapt each
+        # element of one array per column in Python.
+        sets = ", ".join(
+            f"{n} = (v->>{k})::{_PG_TYPES.get(n, 'text')}" for k, n in enumerate(names)
+        )
         result = conn.exec_driver_sql(
-            f"UPDATE {table} AS t SET {sets} FROM unnest({casts}) AS v({', '.join(names)}, id) "
-            f"WHERE t.id = v.id{guard}",
-            tuple(arrays),
+            f"UPDATE {table} AS t SET {sets} FROM json_array_elements(%s::json) AS v "
+            f"WHERE t.id = v->>{len(names)}{guard}",
+            (json.dumps(rows),),
         )
         return int(result.rowcount)
     else:
         sets = ", ".join(f"{n} = ?" for n in names)
         where = guard.replace("t.status", "status")
-        result = conn.exec_driver_sql(f"UPDATE {table} SET {sets} WHERE id = ?{where}", rows)
-        return int(result.rowcount)
+        return _sqlite_executemany(conn, f"UPDATE {table} SET {sets} WHERE id = ?{where}", rows)
 
 
-def _unnest_params(rows: _Rows) -> tuple[list[Any], ...]:
-    """Each table's rows turned into one array per column, in `_ONE_STATEMENT_SQL` order."""
-    params: list[list[Any]] = []
-    for columns, table_rows in (
-        (_TRANSFER_COLUMNS, rows.transfers),
-        (_HOLD_COLUMNS, rows.holds),
-        (_ENTRY_COLUMNS, rows.entries),
-        (_BALANCE_COLUMNS, rows.balances),
-        (_FAILURE_COLUMNS, rows.failures),
-    ):
-        width = len(columns.split(","))
-        by_column = list(zip(*table_rows, strict=True)) if table_rows else [()] * width
-        params.extend(list(c) for c in by_column)
-    return tuple(params)
+def _sqlite_executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> int:
+    """On the driver's cursor, in the connection's transaction: SQLAlchemy's execution
+    context costs a small group more than SQLite's own work. Returns the rows changed."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return int(cursor.executemany(sql, rows).rowcount)
+    finally:
+        cursor.close()
 
 
-def _unnest(columns: str) -> str:
-    names = [c.strip() for c in columns.split(",")]
-    casts = ", ".join(
-        "%s::text[]::jsonb[]"
-        if _PG_TYPES.get(n) == "jsonb"
-        else f"%s::{_PG_TYPES.get(n, 'text')}[]"
-        for n in names
+def _json_params(rows: _Rows) -> tuple[str, ...]:
+    """Each table's rows as one JSON array of arrays, in `_ONE_STATEMENT_SQL` order.
+
+    One JSON text per table rather than one PostgreSQL array per column: json.dumps runs in
+    C, where psycopg adapts every element of an array in Python (33 arrays per group)."""
+    return tuple(
+        json.dumps(table_rows, default=_json_time)
+        for table_rows in (rows.transfers, rows.holds, rows.entries, rows.balances, rows.failures)
     )
-    return f"unnest({casts}) AS v({columns})"
+
+
+def _json_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} does not go into a row's JSON")
+
+
+def _json_rows(columns: str) -> str:
+    """The rows of one `_json_params` document, cast to the columns' types, in their order
+    (so the journal's sequence numbers follow the entries' order)."""
+    names = [c.strip() for c in columns.split(",")]
+    values = ", ".join(f"(r.v->>{k})::{_PG_TYPES.get(n, 'text')}" for k, n in enumerate(names))
+    return (
+        f"SELECT {values} FROM json_array_elements(%s::json) WITH ORDINALITY AS r(v, n) "
+        "ORDER BY r.n"
+    )
 
 
 _ONE_STATEMENT_SQL = f"""
 WITH new_transfers AS (
     INSERT INTO ledger_transfers ({_TRANSFER_COLUMNS})
-    SELECT * FROM {_unnest(_TRANSFER_COLUMNS)}
+    {_json_rows(_TRANSFER_COLUMNS)}
 ), held AS (
-    UPDATE ledger_transfers AS t SET status = v.status FROM {_unnest(_HOLD_COLUMNS)}
+    UPDATE ledger_transfers AS t SET status = v.status
+    FROM ({_json_rows(_HOLD_COLUMNS)}) AS v({_HOLD_COLUMNS})
     WHERE t.id = v.id AND t.status = 'pending' RETURNING 1
 ), new_entries AS (
     INSERT INTO ledger_entries ({_ENTRY_COLUMNS})
-    SELECT * FROM {_unnest(_ENTRY_COLUMNS)}
+    {_json_rows(_ENTRY_COLUMNS)}
 ), balances AS (
     UPDATE ledger_accounts AS t SET debits_pending = v.debits_pending,
         debits_posted = v.debits_posted, credits_pending = v.credits_pending,
         credits_posted = v.credits_posted
-    FROM {_unnest(_BALANCE_COLUMNS)}
+    FROM ({_json_rows(_BALANCE_COLUMNS)}) AS v({_BALANCE_COLUMNS})
     WHERE t.id = v.id
 ), new_failures AS (
     INSERT INTO ledger_transfer_failures ({_FAILURE_COLUMNS})
-    SELECT * FROM {_unnest(_FAILURE_COLUMNS)}
+    {_json_rows(_FAILURE_COLUMNS)}
 )
 SELECT count(*) FROM held
 """

@@ -31,6 +31,8 @@ RELAY_BATCH_MAX = 1000
 """Deliveries one relay claims in one transaction."""
 SIGNATURE_TOLERANCE_S = 300
 """Receivers refuse a signature whose timestamp is further than this from their clock."""
+NO_ENDPOINT_ERROR = "no_webhook_endpoint"
+"""`last_error` of a delivery skipped because its merchant has no webhook URL."""
 SIGNATURE_HEADER = "Paycore-Signature"
 EVENT_ID_HEADER = "Paycore-Event-Id"
 
@@ -208,7 +210,7 @@ def skipped(delivery: Delivery) -> Delivery:
         attempts=delivery.attempts - 1,
         next_attempt_at=None,
         leased_until=None,
-        last_error="no_webhook_endpoint",
+        last_error=NO_ENDPOINT_ERROR,
     )
 
 

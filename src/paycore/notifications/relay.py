@@ -4,7 +4,8 @@ Never a transaction around the network:
 
 1. claim: a short transaction leases due deliveries (SKIP LOCKED on PostgreSQL, BEGIN
    IMMEDIATE on SQLite), so relays in any number of threads or processes take disjoint ones;
-2. send: HTTP POSTs on a thread pool, outside any transaction, each with timeouts;
+2. send: HTTP POSTs on a thread pool, outside any transaction, each with timeouts
+   (pooled keep-alive connections, see `senders`);
 3. record: a short transaction logs every attempt and settles each delivery whose lease
    still holds. `run` records what finished and claims more in one transaction.
 
@@ -16,11 +17,12 @@ receivers dedupe by `Paycore-Event-Id`.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +48,7 @@ from paycore.notifications.model import (
     sign,
     skipped,
 )
+from paycore.notifications.senders import make_sender
 from paycore.notifications.store import Claim
 from paycore.platform.db import WRITER
 
@@ -103,20 +106,17 @@ class WebhookRelay:
         self._endpoint_cache: dict[str, tuple[float, Endpoint | None]] = {}
         self._policy = policy or RetryPolicy()
         self._rng = rng or random.Random()
-        self._client = httpx.Client(
+        self._sender = make_sender(
+            timeout_s=timeout_s,
+            connections=self._concurrency,
+            user_agent=f"paycore-webhooks/{__version__}",
             transport=transport,
-            timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(
-                max_connections=self._concurrency, max_keepalive_connections=self._concurrency
-            ),
-            follow_redirects=False,
-            headers={"User-Agent": f"paycore-webhooks/{__version__}"},
         )
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="webhook-send")
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self._client.close()
+        self._sender.close()
 
     def __enter__(self) -> WebhookRelay:
         return self
@@ -147,8 +147,7 @@ class WebhookRelay:
         error: str | None = None
         start = time.perf_counter()
         try:
-            response = self._client.post(endpoint.url, content=body, headers=headers)
-            status_code = response.status_code
+            status_code = self._sender.post(endpoint.url, body, headers)
             if not 200 <= status_code < 300:
                 error = f"http_{status_code}"
         except Exception as exc:  # the receiver's side: any failure is a failed attempt
@@ -173,9 +172,12 @@ class WebhookRelay:
         now = self._clock.now()
         rows = [(o.claim, o.attempt, self._next_state(o, now)) for o in outcomes]
         written, claims = 0, list[Claim]()
+        without_endpoint = self._merchants_without_endpoint() if limit else []
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             if rows:
                 written = store.settle(conn, rows)
+            if without_endpoint:
+                store.skip_due(conn, now=now, merchant_ids=without_endpoint)
             if limit:
                 claims = self._claim_in(conn, now, limit)
         if written < len(rows):
@@ -210,21 +212,27 @@ class WebhookRelay:
         `interval_s` only when nothing was due. Database errors are logged and retried; the
         leases make a lost claim or record safe.
         """
-        in_flight: set[Future[Outcome]] = set()
+        # Sends report on a queue as they finish: waiting on the set of futures instead
+        # registers a waiter with every one of them on every wake-up (quadratic in the batch).
+        completed: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
+        in_flight = 0
         finished: list[Outcome] = []
         drained = False
         while True:
             try:
-                if len(in_flight) <= self._in_flight_max // 2 or stop.is_set():
-                    room = 0 if stop.is_set() else self._in_flight_max - len(in_flight)
+                if in_flight <= self._in_flight_max // 2 or stop.is_set():
+                    room = 0 if stop.is_set() else self._in_flight_max - in_flight
                     _, claims = self._settle_and_claim(finished, room)
                     finished = []
                     drained = len(claims) < room
                     futures, ready = self._dispatch(claims)
-                    in_flight.update(futures)
+                    for future in futures:
+                        future.add_done_callback(completed.put)
+                    in_flight += len(futures)
                     finished.extend(ready)
                 if in_flight:
-                    done, in_flight = _wait_any(in_flight, timeout_s=interval_s)
+                    done = _take_completed(completed, timeout_s=interval_s)
+                    in_flight -= len(done)
                     finished.extend(f.result() for f in done)
             except Exception:
                 if stop.is_set() and not in_flight:
@@ -266,6 +274,18 @@ class WebhookRelay:
         self._endpoint_cache[merchant_id] = (now, endpoint)
         return endpoint
 
+    def _merchants_without_endpoint(self) -> list[str]:
+        """Merchants whose lookup (at most `endpoint_cache_s` old) found no webhook URL:
+        their due deliveries are skipped in SQL, not claimed, fetched and settled one by
+        one. Once the lookup is older, the next claim looks again."""
+        now = time.monotonic()
+        found = [
+            merchant_id
+            for merchant_id, (looked_up, endpoint) in list(self._endpoint_cache.items())
+            if now - looked_up < self._endpoint_cache_s and (endpoint is None or not endpoint.url)
+        ]
+        return found[:SKIPPED_MERCHANTS_MAX]
+
     def _lookup_failed(self, claim: Claim, exc: Exception) -> Outcome:
         log.warning(
             "webhook endpoint lookup failed",
@@ -295,13 +315,23 @@ class WebhookRelay:
 
 
 ENDPOINT_CACHE_ENTRIES_MAX = 10_000
+SKIPPED_MERCHANTS_MAX = 500
+"""Merchants without a URL skipped in SQL per claim (bound on the statement's IN list)."""
 
 
-def _wait_any(
-    futures: set[Future[Outcome]], *, timeout_s: float
-) -> tuple[set[Future[Outcome]], set[Future[Outcome]]]:
-    done, pending = wait(futures, timeout=timeout_s, return_when=FIRST_COMPLETED)
-    return set(done), set(pending)
+def _take_completed(
+    completed: queue.SimpleQueue[Future[Outcome]], *, timeout_s: float
+) -> list[Future[Outcome]]:
+    """The sends that finished: waits up to `timeout_s` for the first, takes the rest."""
+    try:
+        done = [completed.get(timeout=timeout_s)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            done.append(completed.get_nowait())
+        except queue.Empty:
+            return done
 
 
 def start_relay(

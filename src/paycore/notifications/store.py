@@ -22,7 +22,14 @@ from sqlalchemy import (
     update,
 )
 
-from paycore.notifications.model import Attempt, Delivery, DeliveryStatus, Event
+from paycore.notifications.model import (
+    NO_ENDPOINT_ERROR,
+    RELAY_BATCH_MAX,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Event,
+)
 from paycore.platform.db import JSONDocument, UTCDateTime
 from paycore.platform.schema import metadata
 
@@ -193,6 +200,36 @@ def claim_due(
     claims = [Claim(by_id[r.event_id], _delivery(r)) for r in rows]
     claims.sort(key=lambda c: c.event.id)
     return claims
+
+
+def skip_due(conn: Connection, *, now: datetime, merchant_ids: Sequence[str]) -> int:
+    """Skip, without claiming them, up to RELAY_BATCH_MAX due deliveries of these merchants
+    (known to have no webhook URL): the state `model.skipped` gives a claimed one, no
+    attempt counted, and no row read back. Rows another relay holds are left to it (SKIP
+    LOCKED on PostgreSQL; one writer at a time on SQLite). Returns how many were skipped."""
+    d = deliveries.c
+    due = (
+        select(d.event_id)
+        .where(
+            d.status == DeliveryStatus.PENDING.value,
+            d.next_attempt_at <= now,
+            or_(d.leased_until.is_(None), d.leased_until <= now),
+            d.merchant_id.in_(list(merchant_ids)),
+        )
+        .limit(RELAY_BATCH_MAX)
+        .with_for_update(skip_locked=True)
+    )
+    result = conn.execute(
+        update(deliveries)
+        .where(d.event_id.in_(due.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.SKIPPED.value,
+            next_attempt_at=None,
+            leased_until=None,
+            last_error=NO_ENDPOINT_ERROR,
+        )
+    )
+    return result.rowcount or 0
 
 
 def settle(conn: Connection, results: Sequence[tuple[Claim, Attempt | None, Delivery]]) -> int:

@@ -6,10 +6,9 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
-from starlette.concurrency import run_in_threadpool
 
 from paycore import limits
 from paycore.channels.model import BankAccount, Payer
@@ -26,7 +25,9 @@ from paycore.payments.service import (
 from paycore.payments.views import order_view
 from paycore.security.api import require
 from paycore.security.model import Principal
+from paycore.web.blocking import run_blocking
 from paycore.web.bodies import BusinessDate, JsonRoute, StrictBody
+from paycore.web.fastlane import Lane, LaneRequest
 from paycore.web.openapi import CHANNEL_ERRORS, raw_body
 from paycore.web.problems import problem
 
@@ -170,6 +171,12 @@ def create_payin(
     principal: Annotated[Principal, Depends(require("payments:write"))],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    return _create_payin(payments, principal, body, idempotency_key)
+
+
+def _create_payin(
+    payments: Payments, principal: Principal, body: PayinIn, idempotency_key: str | None
+) -> JSONResponse:
     command = PayinCommand(
         merchant_id=_merchant_of(principal),
         product=body.product,
@@ -190,6 +197,12 @@ def create_payout(
     payments: PaymentsDep,
     principal: Annotated[Principal, Depends(require("payouts:write"))],
     idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return _create_payout(payments, principal, body, idempotency_key)
+
+
+def _create_payout(
+    payments: Payments, principal: Principal, body: PayoutIn, idempotency_key: str | None
 ) -> JSONResponse:
     command = PayoutCommand(
         merchant_id=_merchant_of(principal),
@@ -297,7 +310,13 @@ async def channel_callback(channel: str, request: Request, payments: PaymentsDep
     """A channel's asynchronous result. Authenticated by the channel's signature, not a key."""
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
-    await run_in_threadpool(payments.handle_callback, channel=channel, headers=headers, body=body)
+    return await _handle_callback(payments, channel, headers, body)
+
+
+async def _handle_callback(
+    payments: Payments, channel: str, headers: dict[str, str], body: bytes
+) -> JSONResponse:
+    await run_blocking(payments.handle_callback, channel=channel, headers=headers, body=body)
     return JSONResponse({"received": True})
 
 
@@ -360,3 +379,51 @@ def balances(
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+# -- the fast lane (web/fastlane.py): the same handlers, one thread-pool hop for the work ----
+
+
+def _idempotency_key(request: LaneRequest) -> str | None:
+    value = request.headers.get(b"idempotency-key")  # the first, as the route's Header reads
+    return None if value is None else value.decode("latin-1")
+
+
+async def _payin_lane(request: LaneRequest) -> Response:
+    assert request.principal is not None  # the lane requires payments:write
+    return await run_blocking(
+        _create_payin,
+        request.state.payments,
+        request.principal,
+        request.body,
+        _idempotency_key(request),
+    )
+
+
+async def _payout_lane(request: LaneRequest) -> Response:
+    assert request.principal is not None  # the lane requires payouts:write
+    return await run_blocking(
+        _create_payout,
+        request.state.payments,
+        request.principal,
+        request.body,
+        _idempotency_key(request),
+    )
+
+
+async def _callback_lane(request: LaneRequest) -> Response:
+    # As the route reads them: every header, names in lower case, the last of a name wins.
+    headers = {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in request.scope["headers"]
+    }
+    channel = request.path_params["channel"]
+    return await _handle_callback(request.state.payments, channel, headers, request.body)
+
+
+LANES = [
+    Lane("POST", "/v1/payins", _payin_lane, scope="payments:write", body=PayinIn),
+    Lane("POST", "/v1/payouts", _payout_lane, scope="payouts:write", body=PayoutIn),
+    Lane("POST", "/v1/channels/{channel}/notifications", _callback_lane),
+]
+"""Pay-in and payout creation and the channels' callbacks, in the web app's fast lane."""

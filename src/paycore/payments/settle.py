@@ -1,33 +1,34 @@
-"""Applying a channel's answer to an order: ledger first, then the order and its event.
+"""Applying a channel's answer to an order: the ledger, the order and its event at once.
 
 Whatever brings the answer (the synchronous reply, a callback, the janitor's query),
 it goes through `Settler.apply`. Ledger transfer ids derive from the order id, so the
 money moves once however often the answer arrives; the order changes by
 compare-and-set, so two answers racing leave one winner; the merchant's event is
-written in the same transaction as the order change (transactional outbox).
+written in the same transaction as the order change (transactional outbox), which is
+the ledger writer's transaction when money moves (`Settler._commit_final`). The
+context the use cases share (`PaymentsContext`, `Idem`) is in context.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from typing import Any, Protocol, TypeVar
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from paycore import ids
-from paycore.channels.config import QUERY_SCHEDULE_DEFAULT_S
-from paycore.channels.model import Channel, ChannelResult, FailureClass
-from paycore.clock import Clock
+from paycore.channels.model import ChannelResult, FailureClass
 from paycore.errors import InvariantViolation
 from paycore.ledger.model import AccountFlags, TransferRequest
-from paycore.ledger.service import AccountRequest, Ledger
+from paycore.ledger.service import AccountRequest
 from paycore.payments import bookkeeping as books
 from paycore.payments import store, store_idempotency
+from paycore.payments.context import Idem as Idem
+from paycore.payments.context import PaymentsContext as PaymentsContext
 from paycore.payments.model import (
     Failure,
     Order,
@@ -38,80 +39,11 @@ from paycore.payments.model import (
     target_status,
 )
 from paycore.payments.views import order_view
-from paycore.platform.db import WRITER
+from paycore.platform.db import WRITER, one_read
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-
-class ChannelDirectory(Protocol):
-    """The registry as payments uses it: calls go through health tracking."""
-
-    def get(self, name: str) -> Channel: ...
-
-    def call(self, name: str, fn: Callable[[Channel], T]) -> T: ...
-
-
-class Routing(Protocol):
-    def candidates(self, product: str, currency: str, operation: Any) -> list[str]: ...
-
-
-class EventSink(Protocol):
-    def __call__(
-        self,
-        conn: Connection,
-        *,
-        merchant_id: str,
-        type: str,
-        object_id: str,
-        payload: Mapping[str, Any],
-        now: datetime,
-    ) -> str: ...
-
-
-@dataclass
-class PaymentsContext:
-    """Everything the payment use cases need, built once per process."""
-
-    engine: Engine
-    ledger: Ledger
-    channels: ChannelDirectory
-    router: Routing
-    events: EventSink
-    clock: Clock
-    public_url: str
-    business_tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
-    query_schedule_s: Callable[[str | None], tuple[int, ...]] = lambda _channel: (
-        QUERY_SCHEDULE_DEFAULT_S
-    )
-    """The janitor's query-back schedule of a channel."""
-    request_hash_key: bytes = b""
-    ensured_accounts: set[str] = field(default_factory=set)
-    after_final: list[Callable[[Order], None]] = field(default_factory=list)
-    """Called after an order became final and committed (split, custody, collection).
-    Best effort: a crash can lose a call, so every listener also sweeps
-    `Payments.finished_between` and must be idempotent."""
-
-    def business_date(self, at: datetime) -> date:
-        return at.astimezone(self.business_tz).date()
-
-    def notify_url(self, channel: str) -> str:
-        return f"{self.public_url.rstrip('/')}/v1/channels/{channel}/notifications"
-
-    def request_hash(self, canonical: bytes) -> str:
-        # Keyed: the request may hold a card number, and a plain hash of one is guessable.
-        return hashlib.blake2b(
-            canonical, key=self.request_hash_key[:64], digest_size=32
-        ).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Idem:
-    """The idempotency key a create request came with, to store its response under."""
-
-    merchant_id: str
-    key: str
+ENSURE_ACCOUNTS_ATTEMPTS = 4
 
 
 class Settler:
@@ -126,18 +58,25 @@ class Settler:
         ]
         if not specs:
             return
-        self.ctx.ledger.create_accounts(
-            [
-                AccountRequest(
-                    id=account_id,
-                    currency=order.currency,
-                    code=code,
-                    owner_id=owner,
-                    flags=AccountFlags(flags),
-                )
-                for account_id, code, owner, flags in specs
-            ]
-        )
+        requests = [
+            AccountRequest(
+                id=account_id,
+                currency=order.currency,
+                code=code,
+                owner_id=owner,
+                flags=AccountFlags(flags),
+            )
+            for account_id, code, owner, flags in specs
+        ]
+        for attempt in range(1, ENSURE_ACCOUNTS_ATTEMPTS + 1):
+            try:
+                self.ctx.ledger.create_accounts(requests)
+                break
+            except IntegrityError:
+                # The first pay-ins of a merchant or channel race to open the same accounts
+                # (seen with 12 at once on PostgreSQL); each try finds more of them there.
+                if attempt == ENSURE_ACCOUNTS_ATTEMPTS:
+                    raise
         self.ctx.ensured_accounts.update(s[0] for s in specs)
 
     def post(self, transfers: Sequence[TransferRequest]) -> list[str]:
@@ -209,20 +148,8 @@ class Settler:
                     )
                 self._store_response(order, idem, on_commit)
                 return order
-            transfers = self._ledger_step(order, target)
-            if transfers:
-                if order.channel:
-                    self.ensure_accounts(order, order.channel)
-                results = self.post(transfers)
-                if not all(r in _LEDGER_DONE[target] for r in results):
-                    # The ledger refuses what would contradict an earlier step (a void after
-                    # a post): the order stays as it is and operations must look at it.
-                    raise InvariantViolation(
-                        f"order {order.id} → {target}: ledger answered {results}"
-                    )
-            if self._save_final(
-                order, target, failure, channel_txn_id, latency_ms, idem, on_commit
-            ):
+            final = _Final(target, failure, channel_txn_id, latency_ms, idem, on_commit)
+            if self._commit_final(order, final):
                 self._tell_listeners(order)
                 return order
             fresh = self.load(order.id)
@@ -231,56 +158,75 @@ class Settler:
             order = fresh
         raise InvariantViolation(f"order {order.id} kept changing under {target}")
 
-    def _save_final(
-        self,
-        order: Order,
-        target: OrderStatus,
-        failure: Failure | None,
-        channel_txn_id: str | None,
-        latency_ms: int | None,
-        idem: Idem | None,
-        on_commit: Callable[[Connection], None] | None,
-    ) -> bool:
+    def _commit_final(self, order: Order, final: _Final) -> bool:
+        """The ledger step and the order's final state, its attempt, its event and its
+        stored answer, in one transaction: the ledger writer's, when money moves (the
+        order's writes join the group commit). False if the order changed meanwhile (its
+        transfers, if any, are committed all the same: their ids make a retry a no-op)."""
         now = self.ctx.clock.now()
-        updated = replace(order)
-        updated.status = target
-        updated.failure = failure
-        updated.result_unknown = False
-        updated.channel_txn_id = channel_txn_id or order.channel_txn_id
-        updated.updated_at = now
-        updated.finished_at = now
-        updated.next_query_at = None
-        with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            if not store.save_order(conn, updated):
-                return False
-            if target is not OrderStatus.RETURNED:
-                store.finish_open_attempt(
-                    conn,
-                    order_id=order.id,
-                    status=_attempt_status(target, failure),
-                    failure=failure
-                    or (
-                        Failure(FailureClass.USER, "closed_unpaid")
-                        if target is OrderStatus.CLOSED
-                        else None
-                    ),
-                    finished_at=now,
-                    latency_ms=latency_ms,
+        saved: list[Order] = []
+
+        def write(conn: Connection, results: list[str] | None = None) -> None:
+            saved.clear()  # the writer runs this again if it retries the group
+            if results is not None and not all(r in _LEDGER_DONE[final.target] for r in results):
+                return  # refused: the order stays as it is (raised below)
+            updated = _final_state(order, final, now)
+            if self._write_final(conn, order, updated, final, now):
+                saved.append(updated)
+
+        transfers = self._ledger_step(order, final.target)
+        if transfers:
+            if order.channel:
+                self.ensure_accounts(order, order.channel)
+            results = self.ctx.ledger.submit_transfers(transfers, then=write).result()
+            if not all(r in _LEDGER_DONE[final.target] for r in results):
+                # The ledger refuses what would contradict an earlier step (a void after
+                # a post): the order stays as it is and operations must look at it.
+                raise InvariantViolation(
+                    f"order {order.id} → {final.target}: ledger answered {results}"
                 )
-            if order.kind is OrderKind.REFUND and target is OrderStatus.FAILED and order.parent_id:
-                store.release_refund(conn, payin_id=order.parent_id, amount=order.amount)
-            self.ctx.events(
+        else:
+            with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+                write(conn)
+        if not saved:
+            return False
+        _assign(order, saved[0])
+        return True
+
+    def _write_final(
+        self, conn: Connection, order: Order, updated: Order, final: _Final, now: datetime
+    ) -> bool:
+        if not store.save_order(conn, updated):
+            return False
+        target, failure = final.target, final.failure
+        if target is not OrderStatus.RETURNED:
+            store.finish_open_attempt(
                 conn,
-                merchant_id=order.merchant_id,
-                type=f"{order.kind.value}.{target.value}",
-                object_id=order.id,
-                payload=order_view(updated),
-                now=now,
+                order_id=order.id,
+                status=_attempt_status(target, failure),
+                failure=failure
+                or (
+                    Failure(FailureClass.USER, "closed_unpaid")
+                    if target is OrderStatus.CLOSED
+                    else None
+                ),
+                finished_at=now,
+                latency_ms=final.latency_ms,
             )
-            _save_answer(conn, idem, updated)
-            if on_commit is not None:
-                on_commit(conn)
-        _assign(order, updated)
+        if order.kind is OrderKind.REFUND and target is OrderStatus.FAILED and order.parent_id:
+            store.release_refund(conn, payin_id=order.parent_id, amount=order.amount)
+        view = order_view(updated)
+        self.ctx.events(
+            conn,
+            merchant_id=order.merchant_id,
+            type=f"{order.kind.value}.{target.value}",
+            object_id=order.id,
+            payload=view,
+            now=now,
+        )
+        _save_answer(conn, final.idem, updated, view)
+        if final.on_commit is not None:
+            final.on_commit(conn)
         return True
 
     def _tell_listeners(self, order: Order) -> None:
@@ -355,7 +301,7 @@ class Settler:
                 on_commit(conn)
 
     def load(self, order_id: str) -> Order | None:
-        with self.ctx.engine.connect() as conn:
+        with one_read(self.ctx.engine) as conn:
             return store.get_order(conn, order_id)
 
     def new_attempt(self, conn: Connection, order: Order, channel: str) -> str:
@@ -391,16 +337,43 @@ _LEDGER_DONE: dict[OrderStatus, frozenset[str]] = {
 _LEDGER_DONE[OrderStatus.FAILED] = frozenset({"created", "exists", "pending_transfer_not_found"})
 
 
-def _save_answer(conn: Connection, idem: Idem | None, order: Order) -> None:
-    """Store the order as the create request's answer, for replays of its key."""
+def _save_answer(
+    conn: Connection, idem: Idem | None, order: Order, view: Mapping[str, Any] | None = None
+) -> None:
+    """Store the order (`view`, if already rendered) as the create request's answer, for
+    replays of its key."""
     if idem is not None:
         store_idempotency.save_idempotent_response(
             conn,
             merchant_id=idem.merchant_id,
             key=idem.key,
             status_code=201,
-            response=order_view(order),
+            response=order_view(order) if view is None else view,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Final:
+    """What `Settler.finish` brings an order to, and what comes with it."""
+
+    target: OrderStatus
+    failure: Failure | None
+    channel_txn_id: str | None
+    latency_ms: int | None
+    idem: Idem | None
+    on_commit: Callable[[Connection], None] | None
+
+
+def _final_state(order: Order, final: _Final, now: datetime) -> Order:
+    updated = replace(order)
+    updated.status = final.target
+    updated.failure = final.failure
+    updated.result_unknown = False
+    updated.channel_txn_id = final.channel_txn_id or order.channel_txn_id
+    updated.updated_at = now
+    updated.finished_at = now
+    updated.next_query_at = None
+    return updated
 
 
 NOT_PROCESSED = frozenset({"not_received"})

@@ -24,7 +24,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from paycore.channels.model import FailureClass
 from paycore.payments.model import Failure, Order, OrderKind, OrderStatus
@@ -121,10 +120,46 @@ channel_callbacks = Table(
 
 _INSERT_ORDER = insert(orders)
 _GET_ORDER = select(orders).where(orders.c.id == bindparam("order_id"))
+_STATE_COLUMNS = (
+    "status",
+    "result_unknown",
+    "channel",
+    "channel_txn_id",
+    "failure_class",
+    "failure_code",
+    "failure_message",
+    "updated_at",
+    "finished_at",
+    "next_query_at",
+    "query_attempts",
+    "version",
+)
+"""What changes on an order after its insert; the rest (amounts, parties, metadata) never
+does, and `refunded_amount` moves only by `reserve_refund`/`release_refund`."""
 _SAVE_ORDER = (
     update(orders)
     .where(orders.c.id == bindparam("b_id"), orders.c.version == bindparam("b_version"))
-    .values({c.name: bindparam(c.name) for c in orders.columns if c.name != "id"})
+    .values({name: bindparam(name) for name in _STATE_COLUMNS})
+)
+_FIND_BY_REFERENCE = select(orders).where(
+    orders.c.merchant_id == bindparam("b_merchant_id"),
+    orders.c.kind == bindparam("b_kind"),
+    orders.c.merchant_reference == bindparam("b_ref"),
+)
+_REFUND_AMOUNT = bindparam("b_amount", type_=BigInteger)
+_RESERVE_REFUND = (
+    update(orders)
+    .where(
+        orders.c.id == bindparam("b_id"),
+        orders.c.status == OrderStatus.SUCCEEDED.value,
+        orders.c.refunded_amount + _REFUND_AMOUNT <= orders.c.amount,
+    )
+    .values(refunded_amount=orders.c.refunded_amount + _REFUND_AMOUNT, version=orders.c.version + 1)
+)
+_RELEASE_REFUND = (
+    update(orders)
+    .where(orders.c.id == bindparam("b_id"))
+    .values(refunded_amount=orders.c.refunded_amount - _REFUND_AMOUNT, version=orders.c.version + 1)
 )
 _INSERT_ATTEMPT = insert(attempts)
 _FINISH_OPEN_ATTEMPT = (
@@ -224,20 +259,30 @@ def find_by_reference(
     conn: Connection, *, merchant_id: str, kind: OrderKind, reference: str
 ) -> Order | None:
     row = conn.execute(
-        select(orders).where(
-            orders.c.merchant_id == merchant_id,
-            orders.c.kind == kind.value,
-            orders.c.merchant_reference == reference,
-        )
+        _FIND_BY_REFERENCE, {"b_merchant_id": merchant_id, "b_kind": kind.value, "b_ref": reference}
     ).first()
     return _order(row) if row else None
 
 
 def save_order(conn: Connection, order: Order) -> bool:
     """Compare-and-set on version: False if someone else changed the order meanwhile."""
-    values = _row(order)
-    del values["id"]
-    values.update(version=order.version + 1, b_id=order.id, b_version=order.version)
+    failure = order.failure
+    values = {
+        "status": order.status.value,
+        "result_unknown": order.result_unknown,
+        "channel": order.channel,
+        "channel_txn_id": order.channel_txn_id,
+        "failure_class": failure.failure_class.value if failure else None,
+        "failure_code": failure.code if failure else None,
+        "failure_message": failure.message[:256] if failure else "",
+        "updated_at": order.updated_at,
+        "finished_at": order.finished_at,
+        "next_query_at": order.next_query_at,
+        "query_attempts": order.query_attempts,
+        "version": order.version + 1,
+        "b_id": order.id,
+        "b_version": order.version,
+    }
     result = conn.execute(_SAVE_ORDER, values)
     if result.rowcount != 1:
         return False
@@ -248,24 +293,12 @@ def save_order(conn: Connection, order: Order) -> bool:
 def reserve_refund(conn: Connection, *, payin_id: str, amount: int) -> bool:
     """Atomically add to a pay-in's refunded amount if it stays within the captured amount.
     One conditional UPDATE: two concurrent refunds can never both pass the check."""
-    result = conn.execute(
-        update(orders)
-        .where(
-            orders.c.id == payin_id,
-            orders.c.status == OrderStatus.SUCCEEDED.value,
-            orders.c.refunded_amount + amount <= orders.c.amount,
-        )
-        .values(refunded_amount=orders.c.refunded_amount + amount, version=orders.c.version + 1)
-    )
+    result = conn.execute(_RESERVE_REFUND, {"b_id": payin_id, "b_amount": amount})
     return result.rowcount == 1
 
 
 def release_refund(conn: Connection, *, payin_id: str, amount: int) -> None:
-    conn.execute(
-        update(orders)
-        .where(orders.c.id == payin_id)
-        .values(refunded_amount=orders.c.refunded_amount - amount, version=orders.c.version + 1)
-    )
+    conn.execute(_RELEASE_REFUND, {"b_id": payin_id, "b_amount": amount})
 
 
 def list_orders(
@@ -414,6 +447,15 @@ def attempts_of(conn: Connection, order_id: str) -> list[Mapping[str, Any]]:
 
 
 # -- channel callbacks ------------------------------------------------------------------
+# One statement, no savepoint: a duplicate inserts nothing instead of raising (and, on
+# PostgreSQL, aborting the transaction it shares with the order's settlement). As text,
+# because SQLAlchemy never caches the dialects' on_conflict_do_nothing() constructs.
+
+_RECORD_CALLBACK = text(
+    "INSERT INTO channel_callbacks (channel, notification_id, reference, status, received_at)"
+    " VALUES (:channel, :notification_id, :reference, :status, :received_at)"
+    " ON CONFLICT DO NOTHING RETURNING notification_id"
+).bindparams(bindparam("received_at", type_=UTCDateTime()))
 
 
 def record_callback(
@@ -426,18 +468,14 @@ def record_callback(
     now: datetime,
 ) -> bool:
     """Remember a callback; False if this notification id was already processed."""
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                insert(channel_callbacks),
-                {
-                    "channel": channel,
-                    "notification_id": notification_id,
-                    "reference": reference,
-                    "status": status,
-                    "received_at": now,
-                },
-            )
-    except IntegrityError:
-        return False
-    return True
+    remembered = conn.execute(
+        _RECORD_CALLBACK,
+        {
+            "channel": channel,
+            "notification_id": notification_id,
+            "reference": reference,
+            "status": status,
+            "received_at": now,
+        },
+    )
+    return remembered.first() is not None

@@ -20,9 +20,9 @@ from sqlalchemy import (
     Table,
     bindparam,
     select,
+    text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from paycore.platform.db import JSONDocument, UTCDateTime
 from paycore.platform.schema import metadata
@@ -50,15 +50,14 @@ _SAVE_RESPONSE = (
     .where(_KEY)
     .values(status_code=bindparam("status_code"), response=bindparam("response"))
 )
-_CLAIM = {
-    # RETURNING says whether the row went in (psycopg reports no rowcount for this).
-    "postgresql": postgresql.insert(idempotency_keys)
-    .on_conflict_do_nothing()
-    .returning(idempotency_keys.c.key),
-    "sqlite": sqlite.insert(idempotency_keys)
-    .on_conflict_do_nothing()
-    .returning(idempotency_keys.c.key),
-}
+# RETURNING says whether the row went in (psycopg reports no rowcount for this). Written
+# as text, which both databases read alike: the dialects' `insert().on_conflict_do_nothing()`
+# is never cached by SQLAlchemy, so it was compiled again on every create.
+_CLAIM = text(
+    "INSERT INTO idempotency_keys (merchant_id, key, request_hash, object_id, created_at)"
+    " VALUES (:merchant_id, :key, :request_hash, :object_id, :created_at)"
+    " ON CONFLICT DO NOTHING RETURNING key"
+).bindparams(bindparam("created_at", type_=UTCDateTime()))
 
 
 def claim_idempotency_key(
@@ -73,7 +72,7 @@ def claim_idempotency_key(
     """Claim the key for `object_id`; None if it was free, else the row an earlier request
     left. One statement: a concurrent claim of the same key simply inserts nothing."""
     claimed = conn.execute(
-        _CLAIM[conn.dialect.name],
+        _CLAIM,
         {
             "merchant_id": merchant_id,
             "key": key,

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    TypeDecorator,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import InvalidatePoolError
 
 from paycore.platform.config import ensure_sqlite_dir
 
@@ -15,6 +26,14 @@ WRITER = {"paycore_writer": True}
 """Execution options for a connection that writes the ledger: on SQLite its
 transactions start with BEGIN IMMEDIATE, so two writers queue on the lock
 instead of failing at commit with 'database is locked'."""
+
+PING_AFTER_IDLE_S = 1.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before it is handed out
+(a database restart, or a proxy dropping idle connections, is found there, and the whole
+pool is replaced). One used more recently is not: pinging every checkout was a round trip
+on each of a pay-in's ~4 checkouts. A restart within that second is found by the next
+statement instead, which fails like the statements in flight during the restart and
+also replaces the whole pool (SQLAlchemy's disconnect handling)."""
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
@@ -29,9 +48,40 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     # random_page_cost 1.1 (SSD or memory, not the spinning-disk default of 4): otherwise
     # the planner scans 180,000 transfers rather than probe the 1,000 ids of a batch.
     connect_args = {"options": "-c plan_cache_mode=force_custom_plan -c random_page_cost=1.1"}
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
-    )
+    engine = create_engine(url, pool_size=pool_size, max_overflow=10, connect_args=connect_args)
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """`pool_pre_ping`, for connections idle longer than PING_AFTER_IDLE_S only."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["paycore_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("paycore_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # a new connection, or one just used
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            # The pool reconnects this checkout and replaces every connection made before.
+            raise InvalidatePoolError(f"pooled connection lost: {error}") from error
+
+
+def one_read(engine: Engine) -> Connection:
+    """A connection for reads that need no snapshot in common (each statement sees its own,
+    as in a READ COMMITTED transaction). On PostgreSQL it runs in autocommit, so neither
+    BEGIN nor the ROLLBACK that ends an unused transaction goes to the server: a read by
+    primary key is one round trip instead of three (measured, 10-30% less CPU)."""
+    conn = engine.connect()
+    if engine.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -1,9 +1,11 @@
 """ISO 20022 camt.053 (end-of-day statement) and camt.054 (debit/credit notification).
 
-A file is held to the XSD of its message first (streaming; strict where money is, the
-rest kept as warnings: `camt_schema.py`), then its entries are streamed with lxml's
-iterparse and each `Ntry` is bound by xsdata into the pyiso20022 dataclass of that
-message version, so no XML is walked by hand. Versions: .02 and later, as far as
+A file's entries are streamed with lxml's iterparse, which holds every element to the
+XSD of its message as it parses it (libxml2, in C; strict where money is, the rest kept as
+warnings: `camt_schema.py`, `_Reader`); each `Ntry` is read from its elements
+(`camt_entries.py`) and dropped.
+Only a statement's header (once a statement: balances, TxsSummry) is bound by xsdata into
+the pyiso20022 dataclass of that message version. Versions: .02 and later, as far as
 pyiso20022 ships bindings (camt.053/054 .02 to .12).
 
 Every statement (`Stmt`/`Ntfctn`) of every document in the file is read, each with its
@@ -26,19 +28,18 @@ import importlib
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 from xsdata.exceptions import ConverterError, ParserError
 from xsdata.formats.dataclass.parsers import XmlParser
-from xsdata.formats.dataclass.parsers.config import ParserConfig, default_class_factory
+from xsdata.formats.dataclass.parsers.config import ParserConfig
 from xsdata.formats.dataclass.parsers.handlers import LxmlEventHandler
 
-from paycore.recon import camt_schema, camt_totals, xsd
-from paycore.recon.camt_entries import entry_to_lines
+from paycore.recon import camt_entries, camt_nodes, camt_schema, camt_totals, xsd
 from paycore.recon.model import (
+    WARNINGS_KEPT_MAX,
     ControlTotals,
     MalformedStatement,
     Statement,
@@ -69,7 +70,6 @@ class _Binding:
     layout: _Layout
     namespace: str
     statement_class: type[Any]  # e.g. AccountStatement2
-    entry_class: type[Any]  # e.g. ReportEntry2
 
     @property
     def entry_path(self) -> str:
@@ -104,28 +104,22 @@ def _binding(namespace: str) -> _Binding:
     document = module.Document
     message_class = _element_class(document, layout.message)
     statement_class = _element_class(message_class, layout.statement)
-    entry_class = _element_class(statement_class, "Ntry")
-    return _Binding(layout, namespace, statement_class, entry_class)
+    return _Binding(layout, namespace, statement_class)
 
 
 def parse(path: Path, *, source: str | None = None) -> Statement:
-    """Hold `path` to its XSD (strict where money is), read its first statement's header,
-    and stream the entries of every statement of every document in it."""
+    """Read the first statement's header of `path`, and stream the entries of every
+    statement of every document in it, held to the XSD (strict where money is) as they
+    are parsed."""
     parts = camt_schema.segments(path)
     binding = _binding(camt_schema.namespace(path, parts))  # refuse other messages first
-    warnings = Warnings()
-    for segment in parts:
-        camt_schema.validate(
-            path,
-            segment,
-            namespace=binding.namespace,
-            entry_path=binding.entry_path,
-            warnings=warnings,
-        )
-    reader = _Reader(path, parts, binding, lenient=warnings.count > 0)
-    info = reader.read_info(source)
+    reader = _Reader(path, parts, binding)
+    try:
+        info = reader.read_info(source)
+    except Exception:
+        reader.check_schema(Warnings())  # a file that breaks the XSD is refused for that
+        raise
     statement = Statement(info, iter(()))
-    statement.warnings = warnings
     statement.lines = reader.lines(statement)
     return statement
 
@@ -133,41 +127,86 @@ def parse(path: Path, *, source: str | None = None) -> Statement:
 class _Reader:
     """Reads the file twice, each time in a `with`: once for the first statement's header
     (it stops at the first entry), once, lazily, for the entries of every statement; so
-    nothing stays open if the lines are never read or abandoned half way."""
+    nothing stays open if the lines are never read or abandoned half way.
 
-    def __init__(
-        self, path: Path, parts: list[camt_schema.Segment], binding: _Binding, *, lenient: bool
-    ) -> None:
+    The entries' read is the XSD pass too: libxml2 validates each element as it parses it
+    (in C), so a valid file is parsed once. Only a file that breaks the XSD pays for more:
+    at the first error the whole file is judged as before (`camt_schema.validate`: refused
+    where money is, else warnings, put before any the entries gave), then the read resumes
+    where it stopped, without the schema. Any refusal of the reader is preceded by that
+    judgement, so a file that breaks the XSD is refused for that, as it always was."""
+
+    def __init__(self, path: Path, parts: list[camt_schema.Segment], binding: _Binding) -> None:
         self.path = path
         self.parts = parts
         self.binding = binding
-        ns = f"{{{binding.namespace}}}"
-        self.entry_tag = ns + "Ntry"
-        self.statement_tag = ns + binding.layout.statement
-        # Lenient binding: an element the XSD pass let through as a warning (a `BIC`
-        # where this version says `BICFI`) is skipped, and a missing one is None; only a
-        # file that bent the XSD pays for the second (a call more per element bound).
-        config = ParserConfig(
-            fail_on_unknown_properties=False,
-            class_factory=_lenient_factory if lenient else default_class_factory,
-        )
+        self.tags = camt_nodes.Tags(binding.namespace)
+        self.entry_tag = self.tags.Ntry
+        self.statement_tag = getattr(self.tags, binding.layout.statement)
+        # Lenient binding: an element the XSD judgement let through as a warning (a `BIC`
+        # where this version says `BICFI`) is skipped, and a missing one is None. Only
+        # headers are bound (once a statement), so every file can afford it.
+        config = ParserConfig(fail_on_unknown_properties=False, class_factory=_lenient_factory)
         self.parser = XmlParser(config=config, handler=LxmlEventHandler)
+        self.schema_checked = False  # the whole file judged against the XSD
 
-    def _events(self, segment: camt_schema.Segment) -> Iterator[tuple[str, etree._Element]]:
-        """start/end of statements and entries; a file that stops being well-formed
-        (cut short) is refused with its line, wherever the reading is."""
-        with camt_schema.opened(self.path, segment) as file:
-            try:
-                yield from etree.iterparse(
-                    file,
-                    events=("start", "end"),
-                    tag=(self.entry_tag, self.statement_tag),
-                    resolve_entities=False,
-                    no_network=True,
-                    huge_tree=False,
-                )
-            except etree.XMLSyntaxError as error:
-                raise camt_schema.not_well_formed(self.path, segment, error) from None
+    def check_schema(self, warnings: Warnings) -> None:
+        """Judge the whole file against its XSD (once): refuse what touches money, put
+        the rest as warnings before any `warnings` has (as a pass of its own did)."""
+        if self.schema_checked:
+            return
+        self.schema_checked = True
+        found = Warnings()
+        for segment in self.parts:
+            camt_schema.validate(
+                self.path,
+                segment,
+                namespace=self.binding.namespace,
+                entry_path=self.binding.entry_path,
+                warnings=found,
+            )
+        warnings.kept[:] = (found.kept + warnings.kept)[:WARNINGS_KEPT_MAX]
+        warnings.count += found.count
+
+    def _events(
+        self, segment: camt_schema.Segment, warnings: Warnings | None = None
+    ) -> Iterator[tuple[str, etree._Element]]:
+        """start/end of statements and entries, validated as they are parsed when
+        `warnings` takes what the XSD judgement finds; a file that stops being
+        well-formed (cut short) is refused with its line, wherever the reading is."""
+        delivered = 0
+        while True:
+            validating = warnings is not None and not self.schema_checked
+            schema = xsd.streaming_schema(self.binding.namespace) if validating else None
+            with camt_schema.opened(self.path, segment) as file:
+                try:
+                    for number, (event, element) in enumerate(
+                        etree.iterparse(
+                            file,
+                            events=("start", "end"),
+                            tag=(self.entry_tag, self.statement_tag),
+                            schema=schema,
+                            # Off, but not while validating: lxml 6 with a schema and
+                            # resolve_entities=False takes a file cut short as whole. No
+                            # entity can be declared anyway: a DOCTYPE is refused first
+                            # (`xsd.namespace_of`, every document of the file).
+                            resolve_entities=validating,
+                            no_network=True,
+                            huge_tree=False,
+                        )
+                    ):
+                        if number < delivered:  # read before the XSD error: skipped
+                            if event == "end":
+                                _release(element)
+                            continue
+                        delivered += 1
+                        yield event, element
+                    return
+                except etree.XMLSyntaxError as error:
+                    if not validating:
+                        raise camt_schema.not_well_formed(self.path, segment, error) from None
+            assert warnings is not None
+            self.check_schema(warnings)  # refuses, or the rest is read without the schema
 
     def read_info(self, source: str | None) -> StatementInfo:
         """The first statement's header: everything before its first entry in the XSD's
@@ -184,7 +223,7 @@ class _Reader:
         events.close()  # type: ignore[attr-defined]
         if header is None:
             raise MalformedStatement(f"no {self.binding.layout.statement} in the file")
-        return _info(header, self.binding.layout, source)
+        return camt_totals.info(header, self.binding.layout.format, source)
 
     def _bind_header(
         self, statement: etree._Element, *, before: etree._Element | None, line: int
@@ -203,12 +242,19 @@ class _Reader:
             raise MalformedStatement(f"cannot be read: {error}", line=line, field=where) from None
 
     def lines(self, statement: Statement) -> Iterator[StatementLine]:
+        try:
+            yield from self._lines(statement)
+        except Exception:
+            self.check_schema(Warnings())  # a file that breaks the XSD is refused for that
+            raise
+
+    def _lines(self, statement: Statement) -> Iterator[StatementLine]:
         tally = camt_totals.Tally()
         line_no = 0
         number = 0  # statements read, across documents
         for segment in self.parts:
             current: _Open | None = None
-            for event, element in self._events(segment):
+            for event, element in self._events(segment, statement.warnings):
                 sourceline = segment.line_offset + (element.sourceline or 0)
                 if element.tag == self.statement_tag:
                     if event == "start":
@@ -233,8 +279,9 @@ class _Reader:
                     continue
                 current.entries += 1
                 where = current.where(self.binding.layout.statement)
-                entry = self._bind(element, self.binding.entry_class, sourceline, where)
-                if entry.amt is not None and entry.amt.value == 0:
+                entry = camt_nodes.read(element, self.tags)
+                amount = camt_nodes.entry_amount(entry, self.tags, sourceline, where)
+                if amount.value == 0:
                     # Some banks list a movement of nothing (a card check, a waived fee):
                     # counted by TxsSummry, moves no balance, matches no order.
                     statement.warnings.add(
@@ -243,17 +290,20 @@ class _Reader:
                     )
                     lines = []
                 else:
-                    lines = entry_to_lines(
+                    lines = camt_entries.entry_to_lines(
                         entry,
+                        tags=self.tags,
+                        amount=amount,
                         entry_no=current.entries,
                         first_line_no=line_no + 1,
                         sourceline=sourceline,
                         where=where,
                         header=current.header,
-                        currency=current.currency(entry),
+                        currency=current.currency(amount),
                         warnings=statement.warnings,
                     )
-                current.counted.add_entry(entry, lines)
+                credit = camt_nodes.is_credit(entry.first.get(self.tags.CdtDbtInd))
+                current.counted.add_entry(amount.value, credit, lines)
                 _release(element)
                 for line in lines:
                     line_no += 1
@@ -268,7 +318,7 @@ class _Reader:
         what its balances make of them."""
         header = current.header
         camt_totals.check_summary(header, current.counted, current.line)
-        info = _info(header, self.binding.layout, None)
+        info = camt_totals.info(header, self.binding.layout.format, None)
         balances = camt_totals.balances(header)
         currency = info.currency or current.account_currency or ""
         foreign = {name for name, b in balances.items() if currency and b.amt.ccy != currency}
@@ -287,7 +337,9 @@ class _Reader:
             account=info.source,
             currency=currency,
             line=current.line,
-            business_date=_date_of(closing.dt.dt or closing.dt.dt_tm) if closing else None,
+            business_date=camt_totals.date_of(closing.dt.dt or closing.dt.dt_tm)
+            if closing
+            else None,
             opening=None if foreign else info.opening_balance,
             closing=None if foreign else info.closing_balance,
             credits=current.counted.booked_credits,
@@ -310,13 +362,13 @@ class _Open:
         prefix = f"{tag}[{self.number}]/" if self.number > 1 else ""
         return f"{prefix}Ntry[{self.entries}]"
 
-    def currency(self, entry: Any) -> str:
+    def currency(self, amount: camt_nodes.Money) -> str:
         """The account's currency (Acct/Ccy, else its balances'); a notification that
-        states neither is in the currency of its first entry."""
+        states neither is in the currency of its first entry (of its `amount`)."""
         if self.account_currency is None:
             balances = camt_totals.balances(self.header)
             stated = self.header.acct.ccy or next((b.amt.ccy for b in balances.values()), None)
-            self.account_currency = str(stated or entry.amt.ccy)
+            self.account_currency = str(stated or amount.ccy)
         return self.account_currency
 
 
@@ -350,26 +402,3 @@ def _release(element: etree._Element) -> None:
     parent = element.getparent()
     while parent is not None and element.getprevious() is not None:
         del parent[0]
-
-
-def _info(header: Any, layout: _Layout, source: str | None) -> StatementInfo:
-    account_id = header.acct.id
-    account = account_id.iban or (account_id.othr.id if account_id.othr else None)
-    balances = camt_totals.balances(header)
-    currency = header.acct.ccy or next((b.amt.ccy for b in balances.values()), None)
-    period = header.fr_to_dt
-    return StatementInfo(
-        format=layout.format,
-        source=source or account or header.id,
-        statement_id=header.id,
-        period_start=_date_of(period.fr_dt_tm) if period else None,
-        period_end=_date_of(period.to_dt_tm) if period else None,
-        currency=currency,
-        opening_balance=camt_totals.signed_balance(balances.get("OPBD")),
-        closing_balance=camt_totals.signed_balance(balances.get("CLBD")),
-    )
-
-
-def _date_of(value: Any) -> date:
-    """The date as the bank wrote it (its own business day), whatever the offset."""
-    return date(value.year, value.month, value.day)

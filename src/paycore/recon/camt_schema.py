@@ -6,14 +6,15 @@ each piece is read as its own document; line numbers stay the file's.
 
 **Leniency.** Real bank files bend the XSD in ways that change nothing we keep: a `BIC`
 where a newer version says `BICFI`, an address country `CH1`, an empty address line, a
-missing element no amount depends on. A file is first validated by libxml2 (fast, in C);
-only a file that fails is read again and each error classified by the elements it is
-about: an error inside an amount, a currency, a debit/credit sign, a status, a date or a
-reference (`_MONEY`) refuses the file, naming the line and the element (for a missing
-element, the element where it is missing); any other error becomes a warning kept on the
-import. That second pass validates each `Ntry` on its own with xmlschema (its errors then
-point at the right element) and then what remains of the document, so memory stays flat;
-it is slow (about 0.6 ms an entry), which only files that bend the XSD pay.
+missing element no amount depends on. A file is validated by libxml2 as its entries are
+read (fast, in C: `camt._Reader`); only a file that fails is read again and each error
+classified by the elements it is about: an error inside an amount, a currency, a
+debit/credit sign, a status, a date or a reference (`_MONEY`) refuses the file, naming
+the line and the element (for a missing element, the element where it is missing); any
+other error becomes a warning kept on the import. That second pass validates each `Ntry`
+on its own with xmlschema (its errors then point at the right element) and then what
+remains of the document, so memory stays flat; it is slow (about 0.6 ms an entry), which
+only files that bend the XSD pay.
 """
 
 from __future__ import annotations
@@ -162,9 +163,11 @@ def validate(
 ) -> None:
     """Hold one document to its XSD: refuse what touches money, return the rest as
     warnings. `entry_path` is the XSD path of the repeating entry (`/Document/.../Ntry`)."""
+    *_, statement, entry = entry_path.split("/")
+    repeating = [f"{{{namespace}}}{statement}", f"{{{namespace}}}{entry}"]
     try:
         with opened(path, segment) as file:
-            _stream(file, xsd.streaming_schema(namespace))
+            _stream(file, xsd.streaming_schema(namespace), repeating)
         return
     except etree.XMLSyntaxError as error:
         streaming_message = str(error.msg)
@@ -186,9 +189,18 @@ def _unexplained(message: str, segment: Segment, warnings: Warnings) -> None:
     warnings.add(f"document from line {segment.line_offset + 1}, field {element}: {reason}")
 
 
-def _stream(file: BinaryIO, schema: etree.XMLSchema | None) -> None:
+def _stream(file: BinaryIO, schema: etree.XMLSchema, repeating: list[str]) -> None:
+    """libxml2 validates every element as it parses (in C); only the elements that
+    repeat (statements, entries) come back to Python, to be dropped once validated, so
+    memory stays flat at a few microseconds an entry. (A parser target that takes no
+    events would build no tree at all, but libxml2 then skips the attributes' facets.)"""
     for _event, element in etree.iterparse(
-        file, events=("end",), schema=schema, resolve_entities=False, no_network=True
+        file,
+        events=("end",),
+        tag=repeating,
+        schema=schema,
+        resolve_entities=True,  # False would take a file cut short as whole (lxml 6); a
+        no_network=True,  # DOCTYPE, and so any entity, was refused first (xsd.namespace_of)
     ):
         element.clear(keep_tail=True)
         parent = element.getparent()

@@ -9,6 +9,7 @@ with its TxsSummry; the balances are judged by the import (store_statements.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ from paycore.recon.model import (
     Direction,
     LineStatus,
     MalformedStatement,
+    StatementInfo,
     StatementLine,
     parse_amount,
 )
@@ -50,10 +52,9 @@ class Counted:
     booked_credits: int = 0
     booked_debits: int = 0
 
-    def add_entry(self, entry: Any, lines: list[StatementLine]) -> None:
-        major = Decimal(entry.amt.value)
+    def add_entry(self, major: Decimal, credit: bool, lines: list[StatementLine]) -> None:
+        """One entry: its amount as written (major units), its sign, and its lines."""
         self.count += 1
-        credit = code(entry.cdt_dbt_ind) == "CRDT"
         if credit:
             self.credit_count += 1
             self.credits += major
@@ -150,3 +151,28 @@ def _check_net(stated: Any, net: Decimal, line: int) -> None:
             line=line,
             field="TxsSummry/TtlNtries/TtlNetNtry",
         )
+
+
+def info(header: Any, format: str, source: str | None) -> StatementInfo:
+    """What a statement's header (bound by xsdata) says about it: its account (the
+    `source` unless one is given), period, currency and booked balances."""
+    account_id = header.acct.id
+    account = account_id.iban or (account_id.othr.id if account_id.othr else None)
+    found = balances(header)
+    currency = header.acct.ccy or next((b.amt.ccy for b in found.values()), None)
+    period = header.fr_to_dt
+    return StatementInfo(
+        format=format,
+        source=source or account or header.id,
+        statement_id=header.id,
+        period_start=date_of(period.fr_dt_tm) if period else None,
+        period_end=date_of(period.to_dt_tm) if period else None,
+        currency=currency,
+        opening_balance=signed_balance(found.get("OPBD")),
+        closing_balance=signed_balance(found.get("CLBD")),
+    )
+
+
+def date_of(value: Any) -> date:
+    """The date as the bank wrote it (its own business day), whatever the offset."""
+    return date(value.year, value.month, value.day)

@@ -30,24 +30,23 @@ from paycore.ledger.service import Ledger
 from paycore.limits import AMOUNT_MAX
 from paycore.payments.service import Payments
 from paycore.platform.db import WRITER
-from paycore.recon import formats, store, store_matching, store_statements
+from paycore.recon import formats, store, store_lines, store_matching, store_statements
 from paycore.recon.breaks import Adjustment, Breaks, BreakStatus, BreakType
 from paycore.recon.handover import HandOver, line_context, seal_counterparty
 from paycore.recon.model import (
     Direction,
     MalformedStatement,
     Statement,
-    StatementLine,
     business_date_of,
 )
 from paycore.security.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
 
-INSERT_CHUNK = 5_000
+INSERT_CHUNK = 10_000
+"""Lines written (and looked up by txn id) at a time: big enough that a statement's cost
+is per line, small enough that a chunk stays a few MB."""
 LINES_PER_IMPORT_MAX = 20_000_000
-TEXT_CHARS_MAX = 128
-ACCOUNT_CHARS_MAX = 34  # an IBAN's longest
 SOURCE_CHARS_MAX = 64
 BREAKS_PAGE_MAX = 500
 CROSS_DAY_WINDOW_DAYS = 1
@@ -117,18 +116,25 @@ class Recon:
         _check_source(source)
         import_id = ids.new_id("imp")
         count = credits = debits = 0
-        chunk: list[dict[str, Any]] = []
+        chunk: list[list[Any]] = []
         try:
-            with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+            with (
+                self.engine.connect().execution_options(**WRITER) as conn,
+                store_lines.bulk_cache(conn),
+                conn.begin(),
+            ):
+                writer = store_lines.LineWriter(conn)
                 for line in statement.lines:
-                    row = _line_row(line, import_id, source, carries_fee=carries_fee)
+                    stored = store_lines.line_row(
+                        line, import_id=import_id, source=source, carries_fee=carries_fee
+                    )
                     if line.counterparty is not None and self.cipher is not None:
-                        row["counterparty_enc"] = seal_counterparty(
+                        stored[store_lines.COUNTERPARTY_ENC] = seal_counterparty(
                             self.cipher,
                             line.counterparty,
                             context=line_context(import_id, line.line_no),
                         )
-                    chunk.append(row)
+                    chunk.append(stored)
                     count += 1
                     if line.direction is Direction.CREDIT:
                         credits += line.amount
@@ -136,13 +142,13 @@ class Recon:
                         debits += line.amount
                     if len(chunk) == INSERT_CHUNK:
                         store_matching.match_by_txn(conn, chunk, source=source)
-                        store.insert_lines(conn, chunk)
+                        writer.write(chunk)
                         chunk.clear()
                         _check_size(count)
                         if progress:
                             progress(count)
                 store_matching.match_by_txn(conn, chunk, source=source)
-                store.insert_lines(conn, chunk)
+                writer.write(chunk)
                 _check_totals(statement, count=count, credits=credits, debits=debits)
                 store.refresh_statistics(conn)
                 store.lock_imports_of(conn, source=source)
@@ -164,7 +170,7 @@ class Recon:
                     "file_sha256": file_sha256,
                     "format": info.format,
                     "source": source,
-                    "statement_id": info.statement_id[:TEXT_CHARS_MAX],
+                    "statement_id": info.statement_id[: store_lines.TEXT_CHARS_MAX],
                     "line_count": count,
                     "repeated_lines": repeated,
                     "credits": credits,
@@ -214,7 +220,11 @@ class Recon:
         _check_source(source)
         run_id = ids.new_id("rrun")
         started_at = self.clock.now()
-        with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
+        with (
+            self.engine.connect().execution_options(**WRITER) as conn,
+            store_lines.bulk_cache(conn),
+            conn.begin(),
+        ):
             span = store_matching.span_of(
                 conn, source=source, day=business_date, window_days=self.window_days
             )
@@ -349,66 +359,3 @@ def _check_totals(statement: Statement, *, count: int, credits: int, debits: int
     ):
         if stated is not None and stated != read:
             raise MalformedStatement(f"the file says {name} {stated}, its lines make {read}")
-
-
-def _line_row(
-    line: StatementLine, import_id: str, source: str, *, carries_fee: bool
-) -> dict[str, Any]:
-    for field, longest in (
-        ("source_ref", TEXT_CHARS_MAX),
-        ("channel_txn_id", TEXT_CHARS_MAX),
-        ("reference", TEXT_CHARS_MAX),
-        ("account", ACCOUNT_CHARS_MAX),
-    ):
-        value = getattr(line, field)
-        if value is not None and len(value) > longest:
-            raise MalformedStatement(
-                f"longer than {longest} characters", line=line.line_no, field=field
-            )
-    _refuse_nul(line)
-    if line.amount <= 0:
-        raise MalformedStatement("an amount is positive", line=line.line_no, field="amount")
-    return {
-        "import_id": import_id,
-        "line_no": line.line_no,
-        "source": source,
-        "business_date": line.business_date or business_date_of(line.booked_at),
-        "source_ref": line.source_ref,
-        "kind": line.kind.value,
-        "direction": line.direction.value,
-        "amount": line.amount,
-        "currency": line.currency,
-        "fee": line.fee if carries_fee else None,
-        "status": line.status.value,
-        "channel_txn_id": line.channel_txn_id or None,
-        "reference": line.reference or None,
-        "booked_at": line.booked_at,
-        "duplicate": False,
-        "order_id": None,
-        "matched_by": None,
-        "account": line.account or None,
-        "counterparty_enc": None,
-        "bank_kind": line.bank_kind[:40] if line.bank_kind else None,
-        "counter_amount": line.counter_amount,
-        "counter_currency": line.counter_currency,
-    }
-
-
-def _refuse_nul(line: StatementLine) -> None:
-    """PostgreSQL's text cannot hold a NUL: whatever the parser let through, the file is
-    refused naming where (its counterparty too, though sealed: it is the file's text)."""
-    party = line.counterparty
-    texts = {
-        "source_ref": line.source_ref,
-        "channel_txn_id": line.channel_txn_id,
-        "reference": line.reference,
-        "account": line.account,
-        "currency": line.currency,
-        "counterparty_account": party.account_number if party else None,
-        "counterparty_name": party.name if party else None,
-    }
-    for field, value in texts.items():
-        if value and "\x00" in value:
-            raise MalformedStatement(
-                "a NUL character: no text may hold one", line=line.line_no, field=field
-            )

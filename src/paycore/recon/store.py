@@ -7,7 +7,8 @@ small per-row statements the service needs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -207,41 +208,24 @@ def insert_import(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(insert(imports), row)
 
 
-_LINE_COLUMNS = tuple(c.name for c in lines.columns)
-
-
-def insert_lines(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(lines), list(rows))
-        return
-    # COPY on the transaction's own connection: several times faster than INSERTs for
-    # the millions of lines of a day, and still rolled back with everything else.
-    driver: Any = conn.connection.driver_connection
-    columns = ", ".join(_LINE_COLUMNS)
-    with driver.cursor() as cursor, cursor.copy(f"COPY recon_lines ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[name] for name in _LINE_COLUMNS])
-
-
-def orders_by_txn(conn: Connection, *, channel: str, txn_ids: Sequence[str]) -> dict[str, str]:
+def orders_by_txn(conn: Connection, *, channel: str, txn_ids: Collection[str]) -> dict[str, str]:
     """Order id by channel transaction id, for those of `txn_ids` that `channel` knows;
     the lowest order id if two orders share one."""
     if not txn_ids:
         return {}
+    # One parameter holding every id (an array; a JSON array on SQLite): binding and
+    # compiling thousands of IN parameters per chunk cost about as much as the lookups.
     if conn.dialect.name == "postgresql":
-        # One array parameter: planning and binding thousands of IN parameters per chunk
-        # cost about as much as the index lookups themselves.
         txns = bindparam("txn_ids", list(txn_ids), type_=postgresql.ARRAY(String))
         wanted = orders.c.channel_txn_id == any_(txns)
     else:
-        wanted = orders.c.channel_txn_id.in_(txn_ids)
+        ids_json = func.json_each(bindparam("txn_ids", json.dumps(list(txn_ids))))
+        wanted = orders.c.channel_txn_id.in_(select(ids_json.table_valued("value").c.value))
     rows = conn.execute(
         select(orders.c.channel_txn_id, orders.c.id)
         .where(orders.c.channel == channel, wanted)
         .order_by(orders.c.id.desc())
-    )
+    ).all()
     return {str(txn): str(order_id) for txn, order_id in rows}
 
 

@@ -176,7 +176,13 @@ def validate(path: Path) -> str:
 def _stream(path: Path, schema: etree.XMLSchema | None) -> None:
     with path.open("rb") as file:
         for _event, element in etree.iterparse(
-            file, events=("end",), schema=schema, resolve_entities=False, no_network=True
+            file,
+            events=("end",),
+            schema=schema,
+            # lxml 6 with a schema and resolve_entities=False takes a file cut short as
+            # whole; no entity can be declared anyway (a DOCTYPE is refused first).
+            resolve_entities=schema is not None,
+            no_network=True,
         ):
             # Keep memory flat: drop each finished element (and the siblings before it).
             element.clear(keep_tail=True)

@@ -4,6 +4,11 @@ Handlers take the raw request (the signature covers the exact body bytes) and va
 with the model's parsers, answering in the bank's own error format:
 `{"error": "<code>", "message": "..."}`. Every /v1 answer except 500/503 is signed with the
 bank's key and bound to the request's nonce.
+
+Plain Starlette routes, not FastAPI: the handlers read raw bodies and build their own
+responses, so FastAPI's dependency solving and validation only added CPU (measured
+~0.1 ms a request, a tenth of the bank's cost per pay-in, on the same 2-core box as
+paycore in the benchmarks).
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paycore import strict_json
@@ -33,9 +42,6 @@ from paycore.sandbox_bank.service import (
     BankFailedAfterRecording,
     BankUnavailable,
 )
-
-router = APIRouter(tags=["bank (signed)"])
-admin = APIRouter(prefix="/admin", tags=["admin (unsigned: tests and demos only)"])
 
 _STATUS_BY_CODE = {
     model.INVALID_REQUEST: 400,
@@ -137,7 +143,6 @@ async def _handle(request: Request, use_case: UseCase) -> Response:
 # -- merchant endpoints (signed) --------------------------------------------------------------
 
 
-@router.post("/v1/payins")
 async def create_payin(request: Request) -> Response:
     """Debit a card. `reference` is the merchant's order id and its idempotency key."""
 
@@ -147,7 +152,6 @@ async def create_payin(request: Request) -> Response:
     return await _handle(request, run)
 
 
-@router.post("/v1/payouts")
 async def create_payout(request: Request) -> Response:
     """Pay a bank account."""
 
@@ -157,7 +161,6 @@ async def create_payout(request: Request) -> Response:
     return await _handle(request, run)
 
 
-@router.post("/v1/refunds")
 async def create_refund(request: Request) -> Response:
     """Refund part or all of a paid pay-in; never more than paid minus refunds."""
 
@@ -167,9 +170,9 @@ async def create_refund(request: Request) -> Response:
     return await _handle(request, run)
 
 
-@router.post("/v1/payins/{reference}/close")
-async def close_payin(request: Request, reference: str) -> Response:
+async def close_payin(request: Request) -> Response:
     """Close an unpaid pay-in; answers its final status (closed, or what it already was)."""
+    reference: str = request.path_params["reference"]
 
     async def run(bank: Bank, merchant_id: str, _body: bytes) -> Txn:
         return bank.close_payin(merchant_id, reference)
@@ -177,9 +180,9 @@ async def close_payin(request: Request, reference: str) -> Response:
     return await _handle(request, run)
 
 
-@router.get("/v1/statements/{day}")
-async def statement(request: Request, day: str) -> Response:
+async def statement(request: Request) -> Response:
     """The merchant's statement for one business day, as CSV."""
+    day: str = request.path_params["day"]
     try:
         merchant_id, _ = await _merchant(request)
         try:
@@ -194,10 +197,10 @@ async def statement(request: Request, day: str) -> Response:
     return _signed(request, 200, csv, media_type="text/csv")
 
 
-# Declared after /v1/statements/{day}: routes match in order.
-@router.get("/v1/{kind}/{reference}")
-async def query(request: Request, kind: str, reference: str) -> Response:
+async def query(request: Request) -> Response:
     """One transaction by the merchant's reference (404 not_found if never received)."""
+    kind: str = request.path_params["kind"]
+    reference: str = request.path_params["reference"]
 
     async def run(bank: Bank, merchant_id: str, _body: bytes) -> Txn:
         if kind not in _KINDS:
@@ -207,20 +210,19 @@ async def query(request: Request, kind: str, reference: str) -> Response:
     return await _handle(request, run)
 
 
-@router.get("/health")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+async def health(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
 
 
 # -- admin endpoints (unsigned; never expose a real bank like this) ---------------------------
 
 
-@admin.get("/faults")
-async def get_faults(request: Request) -> dict[str, Any]:
-    return _bank(request).faults.as_dict()
+async def faults(request: Request) -> Response:
+    if request.method == "GET":
+        return JSONResponse(_bank(request).faults.as_dict())
+    return await put_faults(request)
 
 
-@admin.put("/faults")
 async def put_faults(request: Request) -> Response:
     """Change some settings of the failure mix; the others keep their values."""
     try:
@@ -230,18 +232,16 @@ async def put_faults(request: Request) -> Response:
     return Response(_json(faults.as_dict()), media_type="application/json")
 
 
-@admin.get("/transactions")
-async def transactions(
-    request: Request, type: str | None = None, merchant_id: str | None = None
-) -> Response:
+async def transactions(request: Request) -> Response:
     """Every transaction the bank recorded, oldest first (`?type=payin|payout|refund`)."""
+    type = request.query_params.get("type")
+    merchant_id = request.query_params.get("merchant_id")
     kind = TxnType(type) if type in {t.value for t in TxnType} else None
     txns = await _bank(request).transactions(kind=kind, merchant_id=merchant_id)
     views = [{**txn.view(), "merchant_id": txn.merchant_id} for txn in txns]
     return Response(_json(views), media_type="application/json")
 
 
-@admin.post("/advance")
 async def advance(request: Request) -> Response:
     """`{"seconds": N}`: move the bank's clock forward; due results and returns happen."""
     try:
@@ -256,7 +256,6 @@ async def advance(request: Request) -> Response:
     return Response(_json({"now": bank.clock.now().isoformat()}), media_type="application/json")
 
 
-@admin.post("/credits")
 async def receive_credit(request: Request) -> Response:
     """A third party's transfer into one of a merchant's accounts (a virtual account):
     `{"account", "amount_minor", "currency", "payer": {"account_number", "name"},
@@ -273,18 +272,34 @@ async def receive_credit(request: Request) -> Response:
     return Response(_json(credit.view()), 201, media_type="application/json")
 
 
-@admin.post("/returns/trigger")
-async def trigger_returns(request: Request) -> dict[str, Any]:
+async def trigger_returns(request: Request) -> Response:
     """Return now every paid payout that was going to be returned later."""
     returned = _bank(request).trigger_returns()
-    return {"returned": [txn.reference for txn in returned]}
+    return JSONResponse({"returned": [txn.reference for txn in returned]})
 
 
-@admin.get("/notifications")
-async def notifications(request: Request) -> dict[str, Any]:
+async def notifications(request: Request) -> Response:
     """Recent delivery attempts, oldest first, and how many are still pending."""
     notifier = _bank(request).notifier
-    return {"pending": notifier.pending_count(), "attempts": list(notifier.log)}
+    return JSONResponse({"pending": notifier.pending_count(), "attempts": list(notifier.log)})
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/v1/payins", create_payin, methods=["POST"]),
+    Route("/v1/payouts", create_payout, methods=["POST"]),
+    Route("/v1/refunds", create_refund, methods=["POST"]),
+    Route("/v1/payins/{reference}/close", close_payin, methods=["POST"]),
+    Route("/v1/statements/{day}", statement, methods=["GET"]),
+    # After /v1/statements/{day}: routes match in order.
+    Route("/v1/{kind}/{reference}", query, methods=["GET"]),
+    Route("/health", health, methods=["GET"]),
+    Route("/admin/faults", faults, methods=["GET", "PUT"]),
+    Route("/admin/transactions", transactions, methods=["GET"]),
+    Route("/admin/advance", advance, methods=["POST"]),
+    Route("/admin/credits", receive_credit, methods=["POST"]),
+    Route("/admin/returns/trigger", trigger_returns, methods=["POST"]),
+    Route("/admin/notifications", notifications, methods=["GET"]),
+]
 
 
 # -- the app ----------------------------------------------------------------------------------
@@ -321,11 +336,11 @@ class HangMiddleware:
         await self.app(scope, replay, send)
 
 
-def create_bank_app(config: BankConfig, *, clock: Clock | None = None) -> FastAPI:
+def create_bank_app(config: BankConfig, *, clock: Clock | None = None) -> Starlette:
     """The bank as an ASGI app; the store, keys and workers live as long as its lifespan."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         bank = Bank(config, clock=clock)
         await bank.start()
         app.state.bank = bank
@@ -334,12 +349,4 @@ def create_bank_app(config: BankConfig, *, clock: Clock | None = None) -> FastAP
         finally:
             await bank.stop()
 
-    app = FastAPI(
-        title="paycore sandbox bank",
-        description="A bank that fails like a real one. /v1 is signed (Ed25519); /admin is not.",
-        lifespan=lifespan,
-    )
-    app.add_middleware(HangMiddleware)
-    app.include_router(router)
-    app.include_router(admin)
-    return app
+    return Starlette(routes=ROUTES, middleware=[Middleware(HangMiddleware)], lifespan=lifespan)

@@ -7,12 +7,19 @@ requests shares one commit (measured: a commit cost more than the insert it ends
 synchronous=NORMAL: no fsync per commit. A sandbox may thus lose its last moments in a
 crash, never its consistency. Reads that can be large (statements, the admin listing) use
 other pooled connections from worker threads and see committed data.
+
+The two writes of every pay-in (its insert, its result) go straight to the sqlite3
+connection with SQL compiled once: through SQLAlchemy's execute the insert cost ~110 µs
+of CPU, straight ~20 µs (measured), and the bank shares its CPU with paycore in the
+benchmarks. Timestamps are then written in the text form SQLAlchemy's SQLite DATETIME
+writes and reads (`_sqlite_instant`), so every read still goes through SQLAlchemy.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +34,12 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    bindparam,
     create_engine,
     event,
     func,
     insert,
     or_,
     select,
-    update,
 )
 
 from paycore.platform.db import UTCDateTime
@@ -100,12 +105,41 @@ _MUTABLE = (
     "completes_at",
     "return_at",
 )
-_UPDATE = (
-    update(txns)
-    .where(txns.c.bank_txn_no == bindparam("b_bank_txn_no"))
-    .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
+_COLUMNS = tuple(column.name for column in txns.columns)
+_INSERT_NEW_SQL = (
+    f"INSERT OR IGNORE INTO {txns.name} ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
-_INSERT_NEW = insert(txns).prefix_with("OR IGNORE")
+_UPDATE_SQL = (
+    f"UPDATE {txns.name} SET {', '.join(f'{name} = ?' for name in _MUTABLE)} WHERE bank_txn_no = ?"
+)
+
+
+def _sqlite_instant(value: datetime | None) -> str | None:
+    """As SQLAlchemy's SQLite DATETIME stores an instant (naive UTC, microseconds)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: the bank stores instants in UTC")
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
+
+
+def _insert_values(txn: Txn) -> tuple[Any, ...]:
+    row = _row(txn)
+    return tuple(_sqlite_value(row[name]) for name in _COLUMNS)
+
+
+def _update_values(txn: Txn) -> tuple[Any, ...]:
+    row = _row(txn)
+    return (*(_sqlite_value(row[name]) for name in _MUTABLE), txn.bank_txn_no)
+
+
+def _sqlite_value(value: Any) -> Any:
+    return _sqlite_instant(value) if isinstance(value, datetime) else value
 
 
 def _row(txn: Txn) -> dict[str, Any]:
@@ -180,6 +214,10 @@ class BankStore:
         self._engine = make_bank_engine(path)
         metadata.create_all(self._engine)
         self._writer: Connection = self._engine.connect()
+        raw = self._writer.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        self._raw: sqlite3.Connection = raw
+        """The writer's sqlite3 connection, for the hot writes (see the module docstring)."""
         self._defer: Callable[[Callable[[], None]], object] | None = None
         self._commit_pending = False
 
@@ -190,6 +228,7 @@ class BankStore:
     def commit(self) -> None:
         self._commit_pending = False
         self._writer.commit()
+        self._raw.commit()  # writes made straight on sqlite3 are not SQLAlchemy's to commit
 
     def close(self) -> None:
         self.commit()
@@ -198,7 +237,7 @@ class BankStore:
 
     def _written(self) -> None:
         if self._defer is None:
-            self._writer.commit()
+            self.commit()
         elif not self._commit_pending:
             self._commit_pending = True
             self._defer(self.commit)
@@ -207,19 +246,14 @@ class BankStore:
 
     def insert_new(self, txn: Txn) -> bool:
         """Insert unless (merchant, type, reference) exists; True if inserted."""
-        inserted = self._writer.execute(_INSERT_NEW, _row(txn)).rowcount == 1
+        inserted = self._raw.execute(_INSERT_NEW_SQL, _insert_values(txn)).rowcount == 1
         self._written()
         return inserted
 
     def update(self, changed: Sequence[Txn]) -> None:
         if not changed:
             return
-        params = [
-            {f"b_{name}": value for name, value in _row(txn).items() if name in _MUTABLE}
-            | {"b_bank_txn_no": txn.bank_txn_no}
-            for txn in changed
-        ]
-        self._writer.execute(_UPDATE, params)
+        self._raw.executemany(_UPDATE_SQL, [_update_values(txn) for txn in changed])
         self._written()
 
     def insert_credit(self, credit: Credit) -> None:

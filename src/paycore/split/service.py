@@ -19,7 +19,7 @@ from paycore.money import is_known_currency
 from paycore.payments import bookkeeping as merchant_books
 from paycore.payments.model import Order, OrderKind, OrderStatus, check_product
 from paycore.payments.service import Payments
-from paycore.platform.db import WRITER
+from paycore.platform.db import WRITER, one_read
 from paycore.split import store
 from paycore.split.bookkeeping import (
     CODE_COMMISSION,
@@ -43,6 +43,7 @@ from paycore.split.model import (
 )
 from paycore.split.operations import SplitBook
 from paycore.split.refunds import SplitRefunds
+from paycore.split.rule_keys import RuleKeys
 from paycore.wallets.service import Wallets
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Splits:
         self._book = SplitBook(engine=engine, ledger=ledger, wallets=wallets, clock=clock)
         self._refunds = SplitRefunds(self._book, payments)
         self._swept_until: datetime | None = None
+        self._rule_keys = RuleKeys(engine)
         payments.on_final(self._on_final)
 
     # -- rules ----------------------------------------------------------------------------
@@ -119,6 +121,7 @@ class Splits:
         )
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             store.replace_rule(conn, rule)
+        self._rule_keys.forget(merchant_id)
         return rule
 
     def retire_rule(self, *, merchant_id: str, rule_id: str) -> None:
@@ -126,6 +129,7 @@ class Splits:
         with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
             if not store.retire_rule(conn, merchant_id, rule_id):
                 raise Rejected("split_rule_not_found", f"no active rule {rule_id}")
+        self._rule_keys.forget(merchant_id)
 
     def rules(self, merchant_id: str | None) -> list[Rule]:
         with self._engine.connect() as conn:
@@ -138,7 +142,8 @@ class Splits:
         if payin.kind is not OrderKind.PAYIN or payin.status is not OrderStatus.SUCCEEDED:
             return None
         split_id = split_id_for(payin.id)
-        with self._engine.connect() as conn:
+        # Two reads, each its own snapshot (as in a READ COMMITTED transaction).
+        with one_read(self._engine) as conn:
             existing = store.get_split(conn, split_id)
             rule = store.active_rule(conn, payin.merchant_id, payin.product, payin.currency)
         if existing is not None:
@@ -192,7 +197,14 @@ class Splits:
         return split
 
     def _on_final(self, order: Order) -> None:
-        if order.kind is OrderKind.PAYIN:
+        # Most merchants have no rule: asking the cache first spares their pay-ins any read.
+        # A pay-in skipped because this process has not seen another's new rule yet is
+        # split by the sweep of the next tick, like one whose listener call was lost.
+        if (
+            order.kind is OrderKind.PAYIN
+            and order.status is OrderStatus.SUCCEEDED
+            and self._rule_keys.may_apply(order.merchant_id, order.product, order.currency)
+        ):
             self.split_payin(order)
 
     # -- confirm, cancel ----------------------------------------------------------------
@@ -285,7 +297,7 @@ class Splits:
         pay-ins a lost listener call missed, finish half-done operations, mark expired
         splits, and carry refunds on."""
         self._sweep_payins()
-        with self._engine.connect() as conn:
+        with one_read(self._engine) as conn:
             due = store.splits_needing_work(conn, now=self._clock.now(), limit=SWEEP_PAGE)
         for split_id in due:
             self._book.sync_expired(self._book.finish_pending(self._book.load(split_id)))
@@ -293,7 +305,7 @@ class Splits:
 
     def _sweep_payins(self) -> None:
         now = self._clock.now()
-        with self._engine.connect() as conn:
+        with one_read(self._engine) as conn:
             products = store.rule_products(conn)
         if not products:
             return

@@ -21,9 +21,11 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     insert,
     select,
     text,
+    union,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -179,6 +181,18 @@ def active_rule(conn: Connection, merchant_id: str, product: str, currency: str)
     return _rule(row) if row else None
 
 
+_ACTIVE_RULE_KEYS = select(rules.c.product, rules.c.currency).where(
+    rules.c.merchant_id == bindparam("merchant_id"), rules.c.active
+)
+
+
+def active_rule_keys(conn: Connection, merchant_id: str) -> frozenset[tuple[str, str]]:
+    """The (product, currency) pairs the merchant has an active rule for (on PostgreSQL an
+    index-only read of the partial unique index)."""
+    rows = conn.execute(_ACTIVE_RULE_KEYS, {"merchant_id": merchant_id})
+    return frozenset((r.product, r.currency) for r in rows)
+
+
 def active_rules(conn: Connection, merchant_id: str | None, *, limit: int) -> list[Rule]:
     query = select(rules).where(rules.c.active.is_(True))
     if merchant_id is not None:
@@ -303,16 +317,24 @@ def list_splits(
     return [_split(r) for r in conn.execute(query.order_by(splits.c.id.desc()).limit(limit))]
 
 
+_FROZEN = (SplitStatus.FROZEN.value, SplitStatus.PARTIALLY_CONFIRMED.value)
+_EXPIRED = (
+    select(splits.c.id)
+    .where(splits.c.status.in_(_FROZEN), splits.c.expires_at <= bindparam("now"))
+    .limit(bindparam("limit"))
+    .subquery()
+)
+_BUSY = (
+    select(splits.c.id).where(splits.c.op_pending.is_(True)).limit(bindparam("limit")).subquery()
+)
+_NEEDING_WORK = union(select(_EXPIRED.c.id), select(_BUSY.c.id))
+
+
 def splits_needing_work(conn: Connection, *, now: datetime, limit: int) -> list[str]:
-    """Splits with an operation left half done, or frozen past their expiry."""
-    frozen = (SplitStatus.FROZEN.value, SplitStatus.PARTIALLY_CONFIRMED.value)
-    due = conn.execute(
-        select(splits.c.id)
-        .where(splits.c.status.in_(frozen), splits.c.expires_at <= now)
-        .limit(limit)
-    )
-    busy = conn.execute(select(splits.c.id).where(splits.c.op_pending.is_(True)).limit(limit))
-    return sorted({r.id for r in due} | {r.id for r in busy})
+    """Splits with an operation left half done, or frozen past their expiry (one statement:
+    the tick runs it every few seconds, mostly to find nothing)."""
+    rows = conn.execute(_NEEDING_WORK, {"now": now, "limit": limit})
+    return sorted({r.id for r in rows})
 
 
 # -- refunds ----------------------------------------------------------------------------

@@ -74,7 +74,7 @@ class JsonRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
-            _check_target(request.scope)
+            check_target(request.scope)
             return await handler(JsonRequest(request.scope, request.receive))
 
         return strict_handler
@@ -84,7 +84,7 @@ class JsonRoute(APIRoute):
 _QUERY_CONTROL = re.compile(rb"%(?:[01][0-9A-Fa-f]|7[Ff]|[Cc]2%[89][0-9A-Fa-f])|[\x00-\x1f\x7f]")
 
 
-def _check_target(scope: Scope) -> None:
+def check_target(scope: Scope) -> None:
     """Ids and filters in the path and query reach SQL as text, so they obey the rule of
     stored text (PostgreSQL refuses a NUL in a parameter: a 500 otherwise)."""
     problem = text_problem(scope["path"])
