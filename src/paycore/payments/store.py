@@ -178,8 +178,25 @@ _FINISH_OPEN_ATTEMPT = (
 )
 
 
-def _row(order: Order) -> dict[str, Any]:
+def _changing(order: Order) -> dict[str, Any]:
+    """The columns an order's life changes after it is recorded (what `save_order` writes)."""
     failure = order.failure
+    return {
+        "status": order.status.value,
+        "result_unknown": order.result_unknown,
+        "channel": order.channel,
+        "channel_txn_id": order.channel_txn_id,
+        "failure_class": failure.failure_class.value if failure else None,
+        "failure_code": failure.code if failure else None,
+        "failure_message": failure.message[:256] if failure else "",
+        "updated_at": order.updated_at,
+        "finished_at": order.finished_at,
+        "next_query_at": order.next_query_at,
+        "query_attempts": order.query_attempts,
+    }
+
+
+def _row(order: Order) -> dict[str, Any]:
     return {
         "id": order.id,
         "kind": order.kind.value,
@@ -189,13 +206,6 @@ def _row(order: Order) -> dict[str, Any]:
         "amount": order.amount,
         "currency": order.currency,
         "fee_amount": order.fee_amount,
-        "status": order.status.value,
-        "result_unknown": order.result_unknown,
-        "channel": order.channel,
-        "channel_txn_id": order.channel_txn_id,
-        "failure_class": failure.failure_class.value if failure else None,
-        "failure_code": failure.code if failure else None,
-        "failure_message": failure.message[:256] if failure else "",
         "parent_id": order.parent_id,
         "refunded_amount": order.refunded_amount,
         "description": order.description,
@@ -204,11 +214,8 @@ def _row(order: Order) -> dict[str, Any]:
         "metadata": dict(order.metadata),
         "expires_at": order.expires_at,
         "created_at": order.created_at,
-        "updated_at": order.updated_at,
-        "finished_at": order.finished_at,
-        "next_query_at": order.next_query_at,
-        "query_attempts": order.query_attempts,
         "version": order.version,
+        **_changing(order),
     }
 
 
@@ -266,19 +273,8 @@ def find_by_reference(
 
 def save_order(conn: Connection, order: Order) -> bool:
     """Compare-and-set on version: False if someone else changed the order meanwhile."""
-    failure = order.failure
     values = {
-        "status": order.status.value,
-        "result_unknown": order.result_unknown,
-        "channel": order.channel,
-        "channel_txn_id": order.channel_txn_id,
-        "failure_class": failure.failure_class.value if failure else None,
-        "failure_code": failure.code if failure else None,
-        "failure_message": failure.message[:256] if failure else "",
-        "updated_at": order.updated_at,
-        "finished_at": order.finished_at,
-        "next_query_at": order.next_query_at,
-        "query_attempts": order.query_attempts,
+        **_changing(order),
         "version": order.version + 1,
         "b_id": order.id,
         "b_version": order.version,
