@@ -145,3 +145,39 @@ def test_many_threads_posting_through_one_hot_account_each_get_their_own_result(
     hot = ledger.get_account("hot")
     assert hot is not None and hot.credits_posted == 8 * sum(range(1, 26))
     assert ledger.check().ok
+
+
+def test_a_caller_that_gave_up_while_queued_is_skipped_and_the_writer_keeps_writing() -> None:
+    """An HTTP caller's task cancelled while its batch waits (a shutdown, a disconnect)
+    cancels the batch's future through asyncio.wrap_future. The writer must neither apply
+    a batch nobody waits for nor die setting the result of a cancelled future."""
+    engine = create_engine("sqlite://")
+    applied: list[str] = []
+
+    def apply_group(_conn: Connection, group: Sequence[Job]) -> list[list[str]]:
+        applied.extend(t.id for job in group for t in job.transfers)
+        return [["created"] * len(job.transfers) for job in group]
+
+    committer = GroupCommitter(engine, apply_group)
+    inside, release = threading.Event(), threading.Event()
+    blocker = Job(transfers=[_pay("blocker", "x", "y", 1)])
+
+    def held_first(conn: Connection, group: Sequence[Job]) -> list[list[str]]:
+        if group[0] is blocker:
+            inside.set()
+            release.wait(5)
+        return apply_group(conn, group)
+
+    committer._apply_group = held_first
+    committer.submit(blocker)
+    assert inside.wait(5)
+    gave_up = committer.submit(Job(transfers=[_pay("gave_up", "x", "y", 1)]))
+    assert gave_up.cancel()  # still queued: the caller's cancel reaches it
+    release.set()
+
+    later = committer.submit(Job(transfers=[_pay("later", "x", "y", 1)]))
+
+    assert later.result(5) == ["created"]
+    assert "gave_up" not in applied
+    committer.close()
+    engine.dispose()

@@ -113,12 +113,17 @@ class GroupCommitter:
                 size += len(job.transfers)
                 group.append(job)
             self._last_group_jobs = len(group)
-            return group
+        # A caller that gave up while queued (an HTTP task cancelled through
+        # asyncio.wrap_future) cancelled its future: nobody waits for that batch, so it is
+        # not applied (a retry with the same ids applies it), and the others' futures are
+        # marked running so no late cancel can make set_result fail in this thread.
+        return [job for job in group if job.future.set_running_or_notify_cancel()]
 
     def _run(self) -> None:
         try:
             while (group := self._take_group()) is not None:
-                self._commit_or_split(group)
+                if group:
+                    self._commit_or_split(group)
         finally:
             self._drop_connection()
 
