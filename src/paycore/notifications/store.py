@@ -12,6 +12,7 @@ from sqlalchemy import (
     Connection,
     Index,
     Integer,
+    Select,
     String,
     Table,
     and_,
@@ -164,6 +165,22 @@ class Claim:
     """As claimed: `attempts` and `leased_until` identify this claim when it is settled."""
 
 
+def _due(now: datetime, limit: int) -> Select[tuple[str]]:
+    """Ids of deliveries due now and leased to no relay, locked without waiting for rows
+    another relay holds (SKIP LOCKED on PostgreSQL; SQLite renders no FOR UPDATE)."""
+    d = deliveries.c
+    return (
+        select(d.event_id)
+        .where(
+            d.status == DeliveryStatus.PENDING.value,
+            d.next_attempt_at <= now,
+            or_(d.leased_until.is_(None), d.leased_until <= now),
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 def claim_due(
     conn: Connection, *, now: datetime, leased_until: datetime, limit: int
 ) -> list[Claim]:
@@ -174,17 +191,7 @@ def claim_due(
     SQLite renders no FOR UPDATE: the caller's BEGIN IMMEDIATE makes claims one at a time.
     """
     d = deliveries.c
-    due = (
-        select(d.event_id)
-        .where(
-            d.status == DeliveryStatus.PENDING.value,
-            d.next_attempt_at <= now,
-            or_(d.leased_until.is_(None), d.leased_until <= now),
-        )
-        .order_by(d.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    due = _due(now, limit).order_by(d.next_attempt_at)
     rows = conn.execute(
         update(deliveries)
         .where(d.event_id.in_(due.scalar_subquery()))
@@ -208,17 +215,7 @@ def skip_due(conn: Connection, *, now: datetime, merchant_ids: Sequence[str]) ->
     attempt counted, and no row read back. Rows another relay holds are left to it (SKIP
     LOCKED on PostgreSQL; one writer at a time on SQLite). Returns how many were skipped."""
     d = deliveries.c
-    due = (
-        select(d.event_id)
-        .where(
-            d.status == DeliveryStatus.PENDING.value,
-            d.next_attempt_at <= now,
-            or_(d.leased_until.is_(None), d.leased_until <= now),
-            d.merchant_id.in_(list(merchant_ids)),
-        )
-        .limit(RELAY_BATCH_MAX)
-        .with_for_update(skip_locked=True)
-    )
+    due = _due(now, RELAY_BATCH_MAX).where(d.merchant_id.in_(list(merchant_ids)))
     result = conn.execute(
         update(deliveries)
         .where(d.event_id.in_(due.scalar_subquery()))
