@@ -44,8 +44,15 @@ def _refuse_nul(cells: Sequence[str], *, line: int, names: Sequence[str]) -> Non
         return
     for index, cell in enumerate(cells):
         if "\x00" in cell:
-            name = names[index] if index < len(names) else f"column {index + 1}"
+            name = column_name(names, index)
             raise MalformedStatement("a NUL character: no text may hold one", line=line, field=name)
+
+
+def column_name(names: Sequence[str], index: int) -> str:
+    """How an error names a column: its header name, or its number where the header has
+    none there (an unnamed or missing header cell)."""
+    name = names[index] if index < len(names) else ""
+    return name or f"column {index + 1}"
 
 
 class Columns:
@@ -98,7 +105,7 @@ class Columns:
             raise MalformedStatement(
                 f"the row has {len(row)} fields, the header has {self.width}",
                 line=line,
-                field=self.names[len(row)] if missing else f"column {self.width + 1}",
+                field=column_name(self.names, len(row) if missing else self.width),
             )
         _refuse_nul(row, line=line, names=self.names)
 
