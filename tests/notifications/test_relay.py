@@ -351,11 +351,16 @@ def test_two_relays_running_at_once_deliver_every_event_exactly_once(
     stop = threading.Event()
     own = [make_engine(database_url, pool_size=2) for _ in range(engines - 1)]
     sent_by: Counter[int] = Counter()
+    # Each relay's first delivery waits until the other relay has claimed work too, so a
+    # fast relay cannot drain the whole backlog alone and the overlap is actually tested.
+    sending = [threading.Event(), threading.Event()]
 
     def transport(relay_number: int) -> httpx.MockTransport:
         def handle(request: httpx.Request) -> httpx.Response:
             with receiver.lock:
                 sent_by[relay_number] += 1
+            sending[relay_number].set()
+            sending[1 - relay_number].wait(10)
             return receiver.handle(request)
 
         return httpx.MockTransport(handle)
