@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench bench-payments bench-rewards bench-recon profile coverage clean
+.PHONY: install run test lint bench bench-payments bench-rewards bench-recon profile coverage mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,10 @@ run: install  ## migrate the embedded SQLite database under ./var/ and serve htt
 	$(BIN)/paycore serve --host 127.0.0.1 --port 8000
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
+	$(BIN)/mypy --strict tools
 	$(BIN)/lint-imports
 
 test: lint  ## the whole suite, on SQLite unless PAYCORE_DATABASE_URL names PostgreSQL
@@ -30,6 +31,9 @@ test: lint  ## the whole suite, on SQLite unless PAYCORE_DATABASE_URL names Post
 coverage: install  ## line and branch coverage of src/ by the suite
 	$(BIN)/coverage run -m pytest -q
 	$(BIN)/coverage report --sort=cover
+
+mutation: install  ## mutmut on every money-rule module, a table of scores; one module: MODULES=split/model
+	$(BIN)/python tools/mutation.py $(MODULES) --json var/mutation/scores.json
 
 bench: install  ## wrk drives the HTTP scenario when present (Debian package `wrk`)
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true

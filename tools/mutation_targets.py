@@ -1,0 +1,71 @@
+"""The rule modules `make mutation` mutates, each with the tests that are its own.
+
+A module's own tests are the slice's test directory: mutmut records which of them reach
+each function and runs only those against that function's mutants. Modules whose rules
+are SQL (recon matching in recon/store_matching.py) are left out: a mutated SQL string is
+a syntax error, which any test kills, so the score would say nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    module: str
+    """Path under src/paycore/."""
+    tests: tuple[str, ...]
+    """pytest selections, relative to the repository root."""
+    why: str
+    """The money rule it holds, in a few words (printed in the table)."""
+
+    @property
+    def slug(self) -> str:
+        return self.module.removesuffix(".py").replace("/", ".")
+
+
+def _t(module: str, why: str, *tests: str) -> Target:
+    slice_tests = f"tests/{module.split('/')[0]}" if "/" in module else ""
+    return Target(module, tests or (slice_tests,), why)
+
+
+TARGETS: tuple[Target, ...] = (
+    _t(
+        "money.py",
+        "currency codes and minor units",
+        "tests/web/test_currencies_and_text.py",
+        "tests/test_money.py",
+    ),
+    _t("ledger/posting.py", "posting, holds, balancing, limits"),
+    _t("ledger/model.py", "account and transfer rules"),
+    _t("payments/model.py", "order state machines, fees, refund rules"),
+    _t("payments/bookkeeping.py", "the transfers each order step posts"),
+    _t("channels/model.py", "channel answers and breaker rules"),
+    _t("channels/routing.py", "which channels, in which order"),
+    _t("split/model.py", "split parts, allocation, claw-back shares and cover"),
+    _t("split/bookkeeping.py", "split and claw-back transfers"),
+    _t("custody/model.py", "custody banks, cut-off days, virtual accounts, deals"),
+    _t("custody/bookkeeping.py", "custody transfers"),
+    _t("collection/model.py", "collection schedules, fees, retries"),
+    _t("collection/bookkeeping.py", "collection transfers"),
+    _t("rewards/model.py", "reward rows, limits, transfer ids"),
+    _t("recon/model.py", "statement amounts and business days"),
+    _t("consistency/model.py", "cross-slice money checks"),
+    _t("merchants/model.py", "merchant and fee settings"),
+    _t("notifications/model.py", "event retry schedule"),
+    _t("sandbox_bank/model.py", "the sandbox bank's own rules and fees"),
+    _t("security/model.py", "API key scopes"),
+    _t("wallets/model.py", "wallet accounts"),
+)
+
+
+def by_name(names: list[str]) -> list[Target]:
+    """Targets whose module path or slug contains any of `names` (all when empty)."""
+    if not names:
+        return list(TARGETS)
+    chosen = [t for t in TARGETS if any(n in t.module or n in t.slug for n in names)]
+    if not chosen:
+        known = ", ".join(t.module for t in TARGETS)
+        raise SystemExit(f"no rule module matches {names}; known: {known}")
+    return chosen
