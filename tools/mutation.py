@@ -36,7 +36,8 @@ from mutation_targets import Target, by_name
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "mutation"
-KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, or a timeout (the mutant looped)
+TIMED_OUT = {36, -24, 24, 152, 255}  # the mutant looped: counted as killed, and shown
+KILLED = {1, 3} | TIMED_OUT
 console = Console(stderr=True)
 
 
@@ -46,6 +47,7 @@ class Score:
     why: str
     mutants: int = 0
     killed: int = 0
+    timed_out: int = 0
     message_only: int = 0
     survived: int = 0
     no_tests: int = 0
@@ -74,8 +76,10 @@ def _pyproject(target: Target) -> str:
         f"pytest_add_cli_args_test_selection = {json.dumps([t for t in target.tests])}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
         "use_git_change_detection = false",
-        "timeout_multiplier = 5.0",
-        "timeout_constant = 5.0",
+        # Generous: a test's setup (a database per test) is not in mutmut's estimate, and
+        # on a busy machine a mutant declared "timed out" would be a false kill.
+        "timeout_multiplier = 10.0",
+        "timeout_constant = 30.0",
     ]
     return "\n".join(lines) + "\n"
 
@@ -130,6 +134,7 @@ def measure(target: Target, *, budget_s: float, jobs: int, codes: set[str]) -> S
     for name, code in exit_codes.items():
         if code in KILLED:
             score.killed += 1
+            score.timed_out += code in TIMED_OUT
         elif code in (5, 33):
             score.no_tests += 1
             left[name] = code
@@ -150,20 +155,27 @@ def measure(target: Target, *, budget_s: float, jobs: int, codes: set[str]) -> S
     (work / "survivors.txt").write_text("\n".join(s.describe() for s in found) + "\n")
     score.finished = finished and score.not_run == 0
     score.seconds = time.monotonic() - started
+    (work / "score.json").write_text(json.dumps(asdict(score), indent=2))
     return score
+
+
+def last_score(target: Target) -> Score | None:
+    """The score of the last run of this module, if it ran."""
+    path = WORK / target.slug / "score.json"
+    return Score(**{"timed_out": 0, **json.loads(path.read_text())}) if path.exists() else None
 
 
 def _table(scores: list[Score]) -> Table:
     table = Table(title="mutation score per rule module (mutmut 3.8.1, SQLite)")
-    for name in ("module", "holds", "mutants", "killed", "message only", "survived",
-                 "no test", "equivalent lines", "score", "seconds"):  # fmt: skip
+    for name in ("module", "holds", "mutants", "killed", "of which timed out", "message only",
+                 "survived", "no test", "equivalent lines", "score", "seconds"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("module", "holds") else "right")
     for s in scores:
         pct = "—" if s.score is None else f"{s.score:.1%}"
         mark = "" if s.finished else " (unfinished)"
         style = "green" if s.score is not None and s.score >= 0.9 else "red"
         table.add_row(
-            s.module, s.why, str(s.mutants), str(s.killed), str(s.message_only),
+            s.module, s.why, str(s.mutants), str(s.killed), str(s.timed_out), str(s.message_only),
             str(s.survived), str(s.no_tests), str(s.equivalent_lines),
             f"[{style}]{pct}[/]{mark}", f"{s.seconds:.0f}",
         )  # fmt: skip
@@ -177,10 +189,14 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--survivors", action="store_true", help="print surviving diffs")
     parser.add_argument("--json", type=Path, help="also write the scores here")
+    parser.add_argument("--table", action="store_true", help="the last runs' table, no run")
     args = parser.parse_args()
     targets = by_name(args.modules)
     codes = asserted_codes(ROOT / "tests")
     scores: list[Score] = []
+    if args.table:
+        scores = [s for s in map(last_score, targets) if s is not None]
+        targets = []
     with console.status("") as status:
         for i, target in enumerate(targets, 1):
             status.update(f"[{i}/{len(targets)}] mutating {target.module} …")
