@@ -16,6 +16,13 @@ from paycore.errors import Rejected
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+def is_ascii_digits(value: str) -> bool:
+    """One or more of 0-9 and nothing else. `str.isdigit()` alone also takes "²", which
+    int() refuses (a crash where a refusal belongs), and other scripts' digits such as
+    "١٢", which int() reads as 12: neither is a number in any format paycore reads."""
+    return value.isascii() and value.isdigit()
+
+
 def text_problem(value: str) -> str | None:
     """What makes `value` unstorable, or None. `isprintable` is the C-fast common case."""
     if value.isprintable():

@@ -239,13 +239,26 @@ def test_transfers_create_again_with_the_same_id_exits_0_and_moves_money_once(
         (["--amount", "1.5"], 2, "wrong_type"),
         (["--amount", "abc"], 2, "wrong_type"),
         (["--amount", ""], 2, "wrong_type"),
+        (["--amount", "²"], 2, "wrong_type"),
+        (["--amount", "\u0661\u0660\u0660"], 2, "wrong_type"),
         (["--amount", "0"], 1, "amount_must_be_positive"),
         (["--amount", "-5"], 1, "amount_must_be_positive"),
         (["--amount=-5"], 1, "amount_must_be_positive"),
         ([], 1, "amount_must_be_positive"),
         (["--amount", "100", "--flag", "urgent"], 2, "unknown_flag"),
     ],
-    ids=["float", "letters", "empty", "zero", "negative", "negative_equals", "missing", "flag"],
+    ids=[
+        "float",
+        "letters",
+        "empty",
+        "superscript",
+        "arabic_indic",
+        "zero",
+        "negative",
+        "negative_equals",
+        "missing",
+        "flag",
+    ],
 )
 def test_transfers_create_with_bad_input_exits_non_zero_and_writes_nothing(
     paycore: Any, ledger: Ledger, funded: Any, extra: list[str], exit_code: int, message: str

@@ -154,3 +154,14 @@ def test_the_nonce_guard_forgets_nonces_once_they_are_older_than_twice_the_windo
     guard.first_use("paycore", "n3", now_s=40)  # rotates again: n1 is gone
 
     assert guard.first_use("paycore", "n1", now_s=41)
+
+
+@pytest.mark.parametrize("timestamp", ["²", "\u0661\u0668" + "\u0660" * 8, f"{NOW}\n"])
+def test_a_timestamp_that_is_not_ascii_digits_is_a_bad_signature(timestamp: str) -> None:
+    headers = _signed()
+    headers[signing.TIMESTAMP_HEADER] = timestamp
+
+    with pytest.raises(signing.SignatureError) as refused:
+        _verify(headers)
+
+    assert refused.value.code == "bad_signature"

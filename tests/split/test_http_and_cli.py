@@ -206,6 +206,14 @@ def test_the_cli_creates_a_rule_shows_and_confirms_a_split(
             ("rules-create", "--merchant", "m", "--product", "goods", "--receiver", "alice:pct=5"),
             "invalid_share",
         ),
+        (
+            ("rules-create", "--merchant", "m", "--product", "goods", "--receiver", "alice:bps=²"),
+            "invalid_share",
+        ),
+        (
+            ("refund", "spl_nope", "--amount", "5", "--key", "k", "--part", "alice=²"),
+            "invalid_part",
+        ),
         (("confirm", "spl_nope"), "split_not_found"),
         (("refund", "spl_nope", "--amount", "5", "--key", "k", "--part", "alice"), "invalid_part"),
         (("show", "spl_nope"), "split_not_found"),

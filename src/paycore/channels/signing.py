@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from paycore.errors import PaycoreError
+from paycore.text import is_ascii_digits
 
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
@@ -179,7 +180,8 @@ def verify(
     key_id = header(headers, KEY_ID_HEADER) or ""
     if signature is None or timestamp_text is None or nonce is None:
         raise SignatureError("bad_signature", "signature headers are missing")
-    if not timestamp_text.isdigit() or len(timestamp_text) > 12 or len(nonce) > NONCE_LENGTH_MAX:
+    malformed_time = not is_ascii_digits(timestamp_text) or len(timestamp_text) > 12
+    if malformed_time or len(nonce) > NONCE_LENGTH_MAX:
         raise SignatureError("bad_signature", "malformed X-Timestamp or X-Nonce")
     timestamp = int(timestamp_text)
     message = canonical_message(verb=verb, path=path, timestamp=timestamp, nonce=nonce, body=body)

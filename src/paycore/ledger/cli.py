@@ -29,6 +29,7 @@ from paycore.ledger.service import AccountRequest, Ledger
 from paycore.money import format_minor, is_known_currency
 from paycore.platform.config import Settings
 from paycore.platform.db import make_engine
+from paycore.text import is_ascii_digits
 
 accounts_app = typer.Typer(help="Create and inspect ledger accounts.", no_args_is_help=True)
 transfers_app = typer.Typer(help="Post transfers.", no_args_is_help=True)
@@ -202,7 +203,7 @@ def account_status(
 def _parse_amount(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.lstrip("-").isdigit():
+    if not is_ascii_digits(raw.lstrip("-")):
         raise fail("wrong_type", f"amount {raw!r} must be an integer of minor units")
     return int(raw)
 

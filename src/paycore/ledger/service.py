@@ -35,6 +35,7 @@ from paycore.ledger.model import (
 from paycore.ledger.posting import Posting
 from paycore.money import is_known_currency
 from paycore.platform.db import WRITER
+from paycore.text import is_ascii_digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,7 +438,7 @@ def _is_due(transfer: Transfer, now: datetime) -> bool:
 def _parse_cursor(after: str | None) -> int | None:
     if after is None:
         return None
-    if not after.isdigit() or len(after) > 19:
+    if not is_ascii_digits(after) or len(after) > 19:
         raise Rejected("cursor_invalid", "use the next_cursor of the previous page")
     return int(after)
 

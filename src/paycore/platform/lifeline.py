@@ -33,6 +33,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from paycore.text import is_ascii_digits
+
 LIFELINE_ENV = "PAYCORE_LIFELINE_FD"
 GRACE_S = 5.0
 """How long a child whose parent is gone may take to shut down before it exits hard."""
@@ -84,7 +86,7 @@ def stop_with_parent() -> None:
     """In a child started by `start_child`: stop when the parent ends. A no-op otherwise.
     The variable is removed so that this process's own children do not watch our parent."""
     fd_text = os.environ.pop(LIFELINE_ENV, "")
-    if not fd_text.isdigit():
+    if not is_ascii_digits(fd_text):
         return
     thread = threading.Thread(target=_watch, args=(int(fd_text),), name="lifeline", daemon=True)
     thread.start()

@@ -40,7 +40,7 @@ def _text(data: Mapping[str, Any], name: str, *, max_length: int, required: bool
 
 def reference_of(data: Mapping[str, Any], name: str = "reference") -> str:
     value = _text(data, name, max_length=REFERENCE_LENGTH_MAX)
-    if not _REFERENCE.match(value):
+    if not _REFERENCE.fullmatch(value):
         raise Rejected(INVALID_REQUEST, f"{name} has characters other than A-Z a-z 0-9 _ . : -")
     return value
 
@@ -98,7 +98,7 @@ def card_of(data: Mapping[str, Any]) -> tuple[str, bool]:
     """(masked card 6+4, whether the number passes the Luhn check)."""
     card = object_of(data, "card")
     number = _text(card, "number", max_length=19)
-    if not _DIGITS.match(number) or len(number) < 12:
+    if not _DIGITS.fullmatch(number) or len(number) < 12:
         raise Rejected(INVALID_REQUEST, "card.number must be 12 to 19 digits")
     _text(card, "name", max_length=NAME_LENGTH_MAX, required=False)
     return f"{number[:6]}******{number[-4:]}", luhn_valid(number)
@@ -108,7 +108,7 @@ def account_of(data: Mapping[str, Any]) -> str:
     """The beneficiary's account, masked to its last four digits."""
     account = object_of(data, "beneficiary")
     number = _text(account, "account_number", max_length=34)
-    if not _DIGITS.match(number) or len(number) < 6:
+    if not _DIGITS.fullmatch(number) or len(number) < 6:
         raise Rejected(INVALID_REQUEST, "beneficiary.account_number must be 6 to 34 digits")
     _text(account, "name", max_length=NAME_LENGTH_MAX)
     _text(account, "bank_code", max_length=32, required=False)

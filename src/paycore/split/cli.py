@@ -12,6 +12,7 @@ from paycore.commands import console, open_runtime, print_json, refuse
 from paycore.money import format_minor
 from paycore.split.model import Share, SplitMode
 from paycore.split.views import refund_view, rule_view, split_view
+from paycore.text import is_ascii_digits
 
 split_app = typer.Typer(help="Split settlement (分账).", no_args_is_help=True)
 Merchant = Annotated[str, typer.Option("--merchant", help="merchant id (mch_...)")]
@@ -27,7 +28,7 @@ def _shares(receivers: list[str]) -> list[Share]:
     for spec in receivers:
         owner, _, term = spec.partition(":")
         kind, _, value = term.partition("=")
-        if kind not in ("bps", "amount") or not value.isdigit():
+        if kind not in ("bps", "amount") or not is_ascii_digits(value):
             raise refuse("invalid_share", f"{spec!r}: use owner:bps=N or owner:amount=N")
         shares.append(Share(owner, **{kind: int(value)}))
     return shares
@@ -39,7 +40,7 @@ def _parts(parts: list[str] | None) -> dict[str, int] | None:
     found: dict[str, int] = {}
     for spec in parts:
         owner, _, value = spec.partition("=")
-        if not value.isdigit():
+        if not is_ascii_digits(value):
             raise refuse("invalid_part", f"{spec!r}: use owner=amount")
         found[owner] = int(value)
     return found

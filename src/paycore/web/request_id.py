@@ -28,7 +28,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(HEADER, b"")
-        request_id = given.decode() if _ACCEPTED.match(given) else new_id("req")
+        request_id = given.decode() if _ACCEPTED.fullmatch(given) else new_id("req")
         # Not reset afterwards: each request runs in its own task, whose context dies with it,
         # and the server's last-resort error handler (outside this middleware) still reads it.
         current.set(request_id)
