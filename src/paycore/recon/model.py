@@ -187,24 +187,26 @@ class MalformedStatement(Rejected):
 def parse_amount(
     text: str, currency: str, *, line: int | None = None, field: str | None = None
 ) -> int:
-    """'1,234.50' CNY -> 123450. Decimal text only (no floats); more decimals than the
-    currency has is an error, not a rounding. Integer arithmetic on the digits: this runs
-    once per statement line, millions of times a day."""
+    """'1,234.50' CNY -> 123450. Decimal text only (no floats), commas only as thousands
+    separators; more decimals than the currency has is an error, not a rounding. Integer
+    arithmetic on the digits: this runs once per statement line, millions of times a day."""
     if not is_known_currency(currency):
         raise MalformedStatement(f"unknown currency {currency!r}", line=line, field=field)
-    cleaned = text.strip().replace(",", "")
+    cleaned = text.strip()
     signed = cleaned[:1] in ("+", "-")
     sign = -1 if cleaned.startswith("-") else 1
     whole, dot, fraction = cleaned[1 if signed else 0 :].partition(".")
+    if "," in whole and _thousands_grouped(whole):
+        whole = whole.replace(",", "")  # any other comma stays, and is not a digit
     if not (_digits(whole) and (not dot or _digits(fraction))):
         raise MalformedStatement(f"{shown(text)} is not an amount", line=line, field=field)
     exponent = currency_of(currency).exponent
     kept, dropped = fraction[:exponent], fraction[exponent:]
-    if dropped.strip("0"):
+    if dropped.strip("0"):  # pragma: no mutate: equivalent, on digits "XX0XX" strips as "0"
         raise MalformedStatement(
             f"{shown(text)} has more decimals than {currency} allows", line=line, field=field
         )
-    whole = whole.lstrip("0")
+    whole = whole.lstrip("0")  # pragma: no mutate: equivalent, on digits "XX0XX" strips as "0"
     if len(whole) > _WHOLE_DIGITS_MAX:  # before int(): it refuses 4,300 digits, slowly
         raise MalformedStatement(f"{shown(text)} is too large", line=line, field=field)
     scale = int(10**exponent)
@@ -223,6 +225,18 @@ def shown(text: str) -> str:
     if len(text) <= _SHOWN_CHARS_MAX:
         return repr(text)
     return repr(text[:_SHOWN_CHARS_MAX]) + f"... ({len(text)} characters)"
+
+
+def _thousands_grouped(whole: str) -> bool:
+    """'1,234,567', or '12,34,567' as Indian banks group (lakh, crore): commas only between
+    digit groups that end with three. Any other comma is refused, not dropped: '1,23' (a
+    decimal comma) would read as 123.00, '1.000,00' as 1.00."""
+    first, *middle, last = whole.split(",")
+    if len(last) != 3:
+        return False
+    western = 1 <= len(first) <= 3 and all(len(group) == 3 for group in middle)
+    indian = 1 <= len(first) <= 2 and all(len(group) == 2 for group in middle)
+    return western or indian
 
 
 def _digits(part: str) -> bool:
