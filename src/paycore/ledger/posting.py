@@ -132,7 +132,7 @@ class Posting:
     def _hold(self, pending_id: str | None) -> Transfer | None:
         """The hold, or None if missing or between accounts the caller cannot reach (the
         service loads a caller's holds' accounts, so both are here)."""
-        hold = self.transfers.get(pending_id or "")
+        hold = self.transfers.get(pending_id or "")  # pragma: no mutate: equivalent, always set
         if hold is None or self._caller is None:
             return hold
         debit = self._account(hold.debit_account_id)
@@ -144,7 +144,7 @@ class Posting:
     def apply(self, batch: Sequence[TransferRequest], caller: Caller | None = None) -> list[str]:
         """Apply one client batch; linked chains are all-or-nothing; one result per transfer.
         `caller`: an API caller, who reaches only some accounts; None for a flow."""
-        results: list[str] = [""] * len(batch)
+        results: list[str] = [""] * len(batch)  # pragma: no mutate: equivalent, all slots written
         self._caller = caller
         try:
             i = 0
@@ -186,7 +186,7 @@ class Posting:
                     results[k] = result
                     return
         finally:
-            self._in_chain = False
+            self._in_chain = False  # pragma: no mutate: equivalent, None is as false
 
     def _mark(self) -> tuple[int, int, int]:
         return (len(self._undo), len(self.created), len(self.entries))
@@ -257,7 +257,7 @@ class Posting:
         return None
 
     def _post_new(self, t: TransferRequest) -> str:
-        currency = t.currency or ""  # _structural_result made sure both are set
+        currency = t.currency or ""  # pragma: no mutate: equivalent, never None here
         if self._caller is None:  # a flow reaches every account: skip the per-caller test
             debit = self.accounts.get(t.debit_account_id or "")
             credit = self.accounts.get(t.credit_account_id or "")
@@ -265,11 +265,11 @@ class Posting:
             debit = self._account(t.debit_account_id)
             credit = self._account(t.credit_account_id)
         problem = self._accounts_result(t, debit, credit)
-        if problem or debit is None or credit is None:
-            return problem or "debit_account_not_found"
+        if problem or debit is None or credit is None:  # pragma: no mutate: equivalent, problem set
+            return problem or "debit_account_not_found"  # pragma: no mutate: equivalent, unreached
         if not 0 <= t.timeout_s <= limits.TRANSFER_TIMEOUT_S_MAX:
             return "overflows_timeout"
-        amount = t.amount or 0
+        amount = t.amount or 0  # pragma: no mutate: equivalent, never None or 0
         if t.flags & _BALANCING_DEBIT:
             room = debit.credits_posted - debit.debits_posted - debit.debits_pending
             amount = min(amount, max(room, 0))
