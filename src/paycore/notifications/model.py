@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from paycore import limits
 from paycore.errors import Rejected
+from paycore.text import is_ascii_digits
 
 EVENT_TYPE_LENGTH_MAX = 64
 PAYLOAD_BYTES_MAX = 64 * 1024
@@ -261,7 +262,7 @@ def verify_signature(
     candidates: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and is_ascii_digits(value):
             timestamp = int(value)
         elif key == "v1" and value:
             candidates.append(value)
