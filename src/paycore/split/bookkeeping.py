@@ -170,7 +170,9 @@ def confirm_plan(split: Split, amounts: Mapping[str, int], prefix: str) -> Plan:
                 metadata=_meta(split, "confirm"),
             )
         )
-        leg.state, leg.frozen, leg.received = LegState.POSTED, 0, amount
+        # `+=`: an undone claw-back may have frozen again part of a leg already confirmed.
+        leg.state, leg.frozen = LegState.POSTED, 0
+        leg.received += amount
     return Plan(_linked(transfers), legs)
 
 
@@ -186,27 +188,27 @@ def cancel_plan(split: Split, prefix: str) -> Plan:
 
 def clawback_plan(split: Split, claws: list[Claw], prefix: str, now: datetime) -> Plan:
     """Take each leg's share back to the merchant's wallet: a frozen leg is voided (and
-    frozen again for what it keeps); a paid leg gives back from its wallet, and the rest
-    as a debt booked on its receivable."""
+    frozen again for what it keeps, for the time it has left; with none left what it
+    keeps is the merchant's, as the expiry gives it); a paid leg gives back from its
+    wallet, and the rest as a debt booked on its receivable."""
     legs = copy_legs(split.legs)
     by_key = {leg.key: leg for leg in legs}
     transfers: list[TransferRequest] = []
+    left_s = remaining_s(split, now)
     for claw in claws:
         leg = by_key[claw.key]
         if claw.from_frozen:
             transfers.append(_void(split, leg, f"{prefix}_{leg.key}_v"))
             leg.frozen -= claw.from_frozen
-            if leg.frozen:
+            if leg.frozen and left_s:
                 leg.transfer_id = f"{prefix}_{leg.key}_f"
                 transfers.append(
                     _freeze(
-                        split,
-                        leg,
-                        transfer_id=leg.transfer_id,
-                        amount=leg.frozen,
-                        timeout_s=remaining_s(split, now),
+                        split, leg, transfer_id=leg.transfer_id, amount=leg.frozen, timeout_s=left_s
                     )
                 )
+            elif leg.frozen:  # a hold with timeout 0 would never expire
+                leg.state, leg.frozen = LegState.EXPIRED, 0
             else:
                 leg.state = LegState.VOIDED
             continue
