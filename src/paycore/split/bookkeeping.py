@@ -190,7 +190,7 @@ def clawback_plan(split: Split, claws: list[Claw], prefix: str, now: datetime) -
     """Take each leg's share back to the merchant's wallet: a frozen leg is voided (and
     frozen again for what it keeps, for the time it has left; with none left what it
     keeps is the merchant's, as the expiry gives it); a paid leg gives back from its
-    wallet, and the rest as a debt booked on its receivable."""
+    wallet, and the rest as a debt booked on its receivable; a leg both does both."""
     legs = copy_legs(split.legs)
     by_key = {leg.key: leg for leg in legs}
     transfers: list[TransferRequest] = []
@@ -211,7 +211,6 @@ def clawback_plan(split: Split, claws: list[Claw], prefix: str, now: datetime) -
                 leg.state, leg.frozen = LegState.EXPIRED, 0
             else:
                 leg.state = LegState.VOIDED
-            continue
         source = _receiver_account(split, leg)
         if claw.from_wallet:
             transfers.append(
@@ -236,7 +235,7 @@ def clawback_plan(split: Split, claws: list[Claw], prefix: str, now: datetime) -
                     reason=REASON_CLAWBACK,
                 )
             )
-        leg.clawed += claw.share
+        leg.clawed += claw.share - claw.from_frozen  # `clawed` counts what it received only
     return Plan(_linked(transfers), legs)
 
 
@@ -251,9 +250,7 @@ def undo_plan(split: Split, claws: list[Claw], prefix: str, now: datetime) -> Pl
     left_s = remaining_s(split, now)
     for claw in claws:
         leg = by_key[claw.key]
-        if claw.from_frozen:
-            if not left_s:
-                continue
+        if claw.from_frozen and left_s:
             if leg.state is LegState.PENDING:
                 transfers.append(_void(split, leg, f"{prefix}_{leg.key}_v"))
             leg.frozen += claw.from_frozen
@@ -263,6 +260,8 @@ def undo_plan(split: Split, claws: list[Claw], prefix: str, now: datetime) -> Pl
                     split, leg, transfer_id=leg.transfer_id, amount=leg.frozen, timeout_s=left_s
                 )
             )
+        received = claw.share - claw.from_frozen  # what the wallet (or a debt) gave
+        if not received:
             continue
         transfers.append(
             _move(
@@ -270,11 +269,11 @@ def undo_plan(split: Split, claws: list[Claw], prefix: str, now: datetime) -> Pl
                 f"{prefix}_{leg.key}_w",
                 dr=_merchant(split),
                 cr=_receiver_account(split, leg),
-                amount=claw.share,
+                amount=received,
                 reason=REASON_UNDO,
             )
         )
-        leg.clawed -= claw.share
+        leg.clawed -= received
     return Plan(_linked(transfers), legs)
 
 

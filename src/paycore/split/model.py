@@ -220,10 +220,13 @@ def plan_legs(split_id: str, rule: Rule, parts: Parts) -> list[Leg]:
 def status_of(legs: Sequence[Leg]) -> SplitStatus:
     """What a split is, read from its legs once the ledger has them."""
     states = {leg.state for leg in legs}
+    # A leg's state is that of the transfer it names now: one frozen again, voided or
+    # expired after it was paid (an undone claw-back) has still paid its receiver.
+    paid = LegState.POSTED in states or any(leg.received for leg in legs)
     if LegState.PENDING in states:
-        posted = LegState.POSTED in states or LegState.EXPIRED in states
+        posted = paid or LegState.EXPIRED in states
         return SplitStatus.PARTIALLY_CONFIRMED if posted else SplitStatus.FROZEN
-    if LegState.POSTED in states:
+    if paid:
         return SplitStatus.SETTLED
     if LegState.EXPIRED in states:
         return SplitStatus.EXPIRED

@@ -154,15 +154,20 @@ class SplitRefunds:
 
     def _claw_of(self, split: Split, key: str, share: int) -> Claw:
         leg = split.leg(key)
-        if leg.state is LegState.PENDING:
-            return Claw(key, share, from_frozen=share)
+        # A leg can hold money frozen and money received at once (an undone claw-back froze
+        # again part of a leg confirmed meanwhile): the hold gives what it holds, at most,
+        # and what it received gives the rest.
+        from_frozen = min(share, leg.frozen) if leg.state is LegState.PENDING else 0
+        rest = share - from_frozen
+        if not rest:
+            return Claw(key, share, from_frozen=from_frozen)
         if leg.owner is None:
-            return Claw(key, share, from_wallet=share)
+            return Claw(key, share, from_frozen=from_frozen, from_wallet=rest)
         wallet = self._book.wallets.get(split.merchant_id, leg.owner, split.currency)
         from_wallet, debt = cover(
-            share, available=wallet.available, allow_negative=wallet.allow_negative
+            rest, available=wallet.available, allow_negative=wallet.allow_negative
         )
-        return Claw(key, share, from_wallet=from_wallet, as_debt=debt)
+        return Claw(key, share, from_frozen=from_frozen, from_wallet=from_wallet, as_debt=debt)
 
     def _ask_payments(self, refund: dict[str, Any]) -> None:
         order_id = refund["refund_order_id"] or self._create_order(refund)
