@@ -23,10 +23,13 @@ PRODUCTS_PER_BANK_MAX = 16
 SUBACCOUNTS_CHECKED_MAX = 10_000
 """The daily check reads every sub-account of a bank; beyond this, split the bank."""
 
+# Always fullmatch: `$` alone also matches before a trailing newline, and str.isdigit()
+# takes digits of any script ("²", "٣") that no bank account number holds.
 _BANK_NAME = re.compile(r"^[a-z][a-z0-9_]{1,23}$")
 _PRODUCT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _CUTOFF = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])$")
 _VIRTUAL_ACCOUNT = re.compile(r"^[0-9]{8,32}$")
+_PREFIX = re.compile(r"^[0-9]{1,8}$")
 
 
 class Mode(enum.StrEnum):
@@ -122,7 +125,7 @@ def parse_bank(entry: Any) -> CustodyBank:
     if unknown:
         raise Rejected("invalid_custody_config", f"unknown fields {sorted(unknown)}")
     name = entry.get("name")
-    if not isinstance(name, str) or not _BANK_NAME.match(name):
+    if not isinstance(name, str) or not _BANK_NAME.fullmatch(name):
         raise Rejected("invalid_bank_name", "name is 2-24 of a-z 0-9 _, starting with a letter")
     currency = entry.get("currency", "CNY")
     if not isinstance(currency, str) or not is_known_currency(currency):
@@ -131,11 +134,11 @@ def parse_bank(entry: Any) -> CustodyBank:
     if (
         not isinstance(products, list)
         or not 0 < len(products) <= PRODUCTS_PER_BANK_MAX
-        or not all(isinstance(p, str) and _PRODUCT.match(p) for p in products)
+        or not all(isinstance(p, str) and _PRODUCT.fullmatch(p) for p in products)
     ):
         raise Rejected("invalid_custody_products", f"1-{PRODUCTS_PER_BANK_MAX} product names")
     prefix = entry.get("virtual_account_prefix", "6228")
-    if not isinstance(prefix, str) or not (prefix.isdigit() and 1 <= len(prefix) <= 8):
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
         raise Rejected("invalid_virtual_account_prefix", "1-8 digits")
     bank = CustodyBank(
         name=name,
@@ -152,7 +155,7 @@ def parse_bank(entry: Any) -> CustodyBank:
 def _timezone(value: Any) -> str:
     try:
         if not isinstance(value, str) or not value:
-            raise ValueError(value)
+            raise ValueError(value)  # pragma: no mutate: equivalent, caught below, unread
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise Rejected("unknown_timezone", f"{value!r} is not an IANA time zone") from None
@@ -160,7 +163,7 @@ def _timezone(value: Any) -> str:
 
 
 def _cutoff(value: Any) -> str:
-    found = _CUTOFF.match(value) if isinstance(value, str) else None
+    found = _CUTOFF.fullmatch(value) if isinstance(value, str) else None
     if found is None or (found.group(1) == "24" and found.group(2) != "00") or value == "00:00":
         raise Rejected("invalid_cutoff", "cutoff is HH:MM, 00:01 to 24:00")
     return str(value)
@@ -200,13 +203,21 @@ def check_business_date(bank: CustodyBank, business_date: date) -> None:
 
 
 def business_date_of(bank: CustodyBank, at: datetime) -> date:
-    """The business day an instant belongs to (a receipt after the cut-off is tomorrow's)."""
-    local_date = at.astimezone(bank.tz).date()
-    for candidate in (local_date - timedelta(days=1), local_date, local_date + timedelta(days=1)):
-        start, end = day_window(bank, candidate)
-        if start <= at < end:
-            return candidate
-    raise Rejected("invalid_cutoff", f"no business day holds {at.isoformat()}")  # pragma: no cover
+    """The business day an instant belongs to (a receipt after the cut-off is tomorrow's).
+    An instant whose day's window falls off the calendar (year 1 or 9999) is refused."""
+    try:
+        local_date = at.astimezone(bank.tz).date()
+        for candidate in (
+            local_date - timedelta(days=1),
+            local_date,
+            local_date + timedelta(days=1),
+        ):
+            start, end = day_window(bank, candidate)
+            if start <= at < end:
+                return candidate
+    except OverflowError:
+        raise Rejected("date_out_of_range", f"{at.isoformat()} is outside the calendar") from None
+    raise Rejected("invalid_cutoff", f"no business day holds {at.isoformat()}")
 
 
 # -- virtual accounts ----------------------------------------------------------------------
@@ -220,7 +231,7 @@ def virtual_account_number(bank: CustodyBank, merchant_id: str, owner: str) -> s
 
 
 def check_virtual_account(number: str) -> None:
-    if not _VIRTUAL_ACCOUNT.match(number):
+    if not _VIRTUAL_ACCOUNT.fullmatch(number):
         raise Rejected("invalid_virtual_account", "a virtual account number is 8-32 digits")
 
 
