@@ -18,7 +18,7 @@ from paycore.ledger.model import (
     TransferStatus,
 )
 from paycore.ledger.posting import Posting
-from tests.ledger.test_posting_rules import DR_LIMIT, account, ledger, one, req
+from tests.ledger.posting_kit import DR_LIMIT, account, ledger, one, req
 
 F = TransferFlags
 

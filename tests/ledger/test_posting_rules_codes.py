@@ -13,7 +13,7 @@ import pytest
 
 from paycore.ledger.model import AccountStatus, TransferFlags, TransferRequest
 from paycore.ledger.posting import Posting
-from tests.ledger.test_posting_rules import NOW, account, ledger, one, req
+from tests.ledger.posting_kit import NOW, account, ledger, one, req
 
 F = TransferFlags
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from paycore import limits
 from paycore.ledger.model import Entry, Transfer, TransferFlags, TransferRequest, TransferStatus
 from paycore.ledger.posting import Posting
-from tests.ledger.test_posting_rules import NOW, account, ledger, one, req
+from tests.ledger.posting_kit import NOW, account, ledger, one, req
 
 F = TransferFlags
 

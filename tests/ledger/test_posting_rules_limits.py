@@ -7,7 +7,7 @@ import pytest
 
 from paycore import limits
 from paycore.ledger.model import TransferFlags
-from tests.ledger.test_posting_rules import CR_LIMIT, DR_LIMIT, account, ledger, one, req
+from tests.ledger.posting_kit import CR_LIMIT, DR_LIMIT, account, ledger, one, req
 
 F = TransferFlags
 MAX = limits.AMOUNT_MAX

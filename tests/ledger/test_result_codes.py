@@ -26,6 +26,7 @@ from paycore.ledger.model import (
     TransferStatus,
 )
 from paycore.ledger.service import AccountRequest, Ledger
+from tests.ledger.posting_kit import req as t
 
 F = TransferFlags
 MAX = limits.AMOUNT_MAX
@@ -51,33 +52,6 @@ def bal(dp: int = 0, dpo: int = 0, cp: int = 0, cpo: int = 0) -> Balances:
 
 
 # -- building requests -----------------------------------------------------------------
-
-
-def t(
-    id: str,
-    dr: str | None = "A",
-    cr: str | None = "B",
-    amount: int | None = 100,
-    *,
-    flags: TransferFlags = F.NONE,
-    currency: str | None = "CNY",
-    pending_id: str | None = None,
-    timeout_s: int = 0,
-    code: int = 0,
-    metadata: Mapping[str, object] | None = None,
-) -> TransferRequest:
-    return TransferRequest(
-        id=id,
-        debit_account_id=dr,
-        credit_account_id=cr,
-        amount=amount,
-        currency=currency,
-        flags=flags,
-        pending_id=pending_id,
-        timeout_s=timeout_s,
-        code=code,
-        metadata=metadata,
-    )
 
 
 def hold(
