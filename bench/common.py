@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -53,3 +55,23 @@ def reset_sqlite(path: Path) -> str:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path.resolve()}"
+
+
+def stop_gracefully(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGINT (uvicorn shuts down gracefully, closing the ledger), then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)
+
+
+def log_tail(path: Path, lines: int) -> str:
+    """The last lines of a process's log, for a failure message."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

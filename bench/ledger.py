@@ -36,7 +36,6 @@ import platform
 import random
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -57,7 +56,7 @@ from rich.table import Table
 from sqlalchemy.engine import URL
 
 import pgbench_floor
-from common import check_pg_url, free_port, psycopg_dsn
+from common import check_pg_url, free_port, log_tail, psycopg_dsn, stop_gracefully
 from paycore.ledger.model import AccountFlags, AccountOrigin, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.platform.db import make_engine, upgrade
@@ -396,20 +395,10 @@ class Server:
         raise RuntimeError(f"paycore serve not healthy after {SERVER_START_TIMEOUT_S:.0f} s")
 
     def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)  # uvicorn shuts down gracefully, closing the ledger
-        try:
-            self.proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
+        stop_gracefully(self.proc, SERVER_STOP_TIMEOUT_S)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.log_path, lines)
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server and its worker processes so far (from /proc)."""

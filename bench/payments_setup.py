@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from psycopg import sql
 from rich.console import Console
 from sqlalchemy.engine import URL
 
-from common import free_port, psycopg_dsn
+from common import free_port, log_tail, psycopg_dsn, stop_gracefully
 from paycore.platform.lifeline import start_child
 from proc_cpu import process_cpu
 
@@ -93,20 +92,10 @@ class Process:
             return [self.proc.pid]
 
     def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)  # uvicorn shuts down gracefully
-        try:
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        stop_gracefully(self.proc, STOP_TIMEOUT_S)
 
     def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.log_path, lines)
 
 
 class Bank(Process):

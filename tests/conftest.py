@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,6 +30,7 @@ from paycore.security.crypto import FieldCipher
 from paycore.security.model import Scope
 from paycore.security.service import ApiKeys
 from paycore.tables import metadata
+from paycore.web import fastlane
 from paycore.web.app import create_app
 
 pytest_plugins = ["tests.pii_guard"]  # no clear card, ID or phone number in any output
@@ -137,3 +139,17 @@ def client(runtime: Runtime, admin_key: str) -> Iterator[TestClient]:
     app = create_app(runtime=runtime)
     with TestClient(app, headers={"Authorization": f"Bearer {admin_key}"}) as client:
         yield client
+
+
+@pytest.fixture
+def laned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The paths the web fast lane served, in order."""
+    served: list[str] = []
+    real = fastlane.LaneRequest
+
+    def spy(**fields: Any) -> fastlane.LaneRequest:
+        served.append(fields["scope"]["path"])
+        return real(**fields)
+
+    monkeypatch.setattr(fastlane, "LaneRequest", spy)
+    yield served

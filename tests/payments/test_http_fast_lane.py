@@ -3,29 +3,12 @@ the routes answer them: same status, body, headers, idempotent replay and refusa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
 
 from paycore.runtime import Runtime
-from paycore.web import fastlane
 from tests.payments.fakes import ScriptedChannel
 from tests.payments.http_conftest import Tenant, create_payin, new_tenant, notify, payin_body
-
-
-@pytest.fixture
-def laned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    served: list[str] = []
-    real = fastlane.LaneRequest
-
-    def spy(**fields: Any) -> fastlane.LaneRequest:
-        served.append(fields["scope"]["path"])
-        return real(**fields)
-
-    monkeypatch.setattr(fastlane, "LaneRequest", spy)
-    yield served
 
 
 @pytest.fixture

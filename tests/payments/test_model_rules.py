@@ -4,6 +4,7 @@ the limit and one past it, and each refusal by its stable code."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -15,7 +16,6 @@ from hypothesis import strategies as st
 from paycore import limits
 from paycore.errors import Rejected
 from paycore.payments.model import (
-    Order,
     OrderKind,
     OrderStatus,
     check_amount,
@@ -26,29 +26,11 @@ from paycore.payments.model import (
     fee_for,
     payin_expiry,
 )
+from tests.payments.orders import NOW
+from tests.payments.orders import order as any_order
 
-NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-
-
-def order(
-    kind: OrderKind = OrderKind.PAYIN,
-    status: OrderStatus = OrderStatus.SUCCEEDED,
-    *,
-    amount: int = 10_000,
-    refunded: int = 0,
-) -> Order:
-    return Order(
-        id="pay_1",
-        kind=kind,
-        merchant_id="m1",
-        product="rent",
-        amount=amount,
-        currency="CNY",
-        status=status,
-        created_at=NOW,
-        updated_at=NOW,
-        refunded_amount=refunded,
-    )
+# The refund rules read settled pay-ins: a succeeded order unless a test says otherwise.
+order = functools.partial(any_order, status=OrderStatus.SUCCEEDED)
 
 
 def refusal(call: Callable[..., object], *args: object) -> Rejected:

@@ -3,7 +3,7 @@ is left to refund, which failures never reached a bank, and the success rates.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -20,36 +20,9 @@ from paycore.payments.model import (
     never_reached_bank,
     next_query_at,
 )
+from tests.payments.orders import NOW, order
 
-NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SCHEDULE = (60, 300, 1800, 7200)  # the README's: 1 min, 5 min, 30 min, 2 h, then every 2 h
-
-
-def order(
-    kind: OrderKind = OrderKind.PAYIN,
-    status: OrderStatus = OrderStatus.PROCESSING,
-    *,
-    attempts: int = 0,
-    expires_at: datetime | None = None,
-    amount: int = 10_000,
-    refunded: int = 0,
-    failure: Failure | None = None,
-) -> Order:
-    return Order(
-        id="pay_1",
-        kind=kind,
-        merchant_id="m1",
-        product="rent",
-        amount=amount,
-        currency="CNY",
-        status=status,
-        created_at=NOW,
-        updated_at=NOW,
-        query_attempts=attempts,
-        expires_at=expires_at,
-        refunded_amount=refunded,
-        failure=failure,
-    )
 
 
 # -- the janitor's schedule -------------------------------------------------------------

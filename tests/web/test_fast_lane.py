@@ -4,7 +4,6 @@ route would, and leaves every request it is not sure about to the route."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,20 +15,6 @@ from paycore.security.service import ApiKeys
 from paycore.web import fastlane
 
 PROBLEM_JSON = "application/problem+json"
-
-
-@pytest.fixture
-def laned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The paths the lane served, in order."""
-    served: list[str] = []
-    real = fastlane.LaneRequest
-
-    def spy(**fields: Any) -> fastlane.LaneRequest:
-        served.append(fields["scope"]["path"])
-        return real(**fields)
-
-    monkeypatch.setattr(fastlane, "LaneRequest", spy)
-    yield served
 
 
 @pytest.fixture
