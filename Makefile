@@ -7,6 +7,9 @@ PYTHON ?= python3
 .PHONY: install run test lint bench bench-payments bench-rewards bench-recon profile coverage mutation clean
 
 $(STAMP): pyproject.toml
+	# The bill page is rendered in headless Chromium in tests; its Chinese needs a CJK font.
+	command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
+		apt-get install -y -q chromium fonts-wqy-microhei >/dev/null
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

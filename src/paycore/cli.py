@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import typer
 
+from paycore.bills.cli import bills_app
 from paycore.collection.cli import collection_app
 from paycore.commands import TextArguments
 from paycore.custody.cli import custody_app
@@ -52,6 +53,7 @@ app.add_typer(wallets_app, name="wallets")
 app.add_typer(split_app, name="split")
 app.add_typer(custody_app, name="custody")
 app.add_typer(collection_app, name="collection")
+app.add_typer(bills_app, name="bills")
 app.add_typer(rewards_app, name="rewards")
 app.add_typer(recon_app, name="recon")
 recon_app.add_typer(h2h_app, name="h2h")

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from paycore.bills.service import Bills
 from paycore.channels.config import Channels, load_channels
 from paycore.channels.h2h import H2hBankChannel
 from paycore.channels.model import BankAccount
@@ -100,6 +101,8 @@ class Runtime:
     rewards: Rewards
     recon: Recon
     recon_daily: DailyClose
+    reports_engine: Engine
+    bills: Bills
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -116,6 +119,7 @@ class Runtime:
         channels: Channels | None = None,
         cipher: FieldCipher | None = None,
         query_schedule_s: tuple[int, ...] | None = None,
+        reports_engine: Engine | None = None,
     ) -> Runtime:
         settings = settings or Settings.from_env()
         owned_engine = engine is None
@@ -154,6 +158,13 @@ class Runtime:
             cipher=cipher,
             fee_bps_of=channels.fee_bps,
         )
+        owned_reports = reports_engine is None and bool(settings.reports_database_url)
+        if reports_engine is None:
+            reports_engine = (
+                make_engine(settings.reports_database_url, pool_size=settings.reports_pool_size)
+                if settings.reports_database_url
+                else engine
+            )
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -198,7 +209,11 @@ class Runtime:
             recon_daily=DailyClose(
                 recon, channels.registry, data_dir=Path(settings.data_dir), clock=clock
             ),
+            reports_engine=reports_engine,
+            bills=Bills(engine, reports_engine, clock),
         )
+        if owned_reports:
+            runtime._closers.append(reports_engine.dispose)
         recon.handover.register(_custody_claims(runtime.custody))
         if owned_ledger:
             runtime._closers.append(ledger.close)

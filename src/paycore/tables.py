@@ -20,6 +20,7 @@ _STORES = (
     "paycore.rewards.store",
     "paycore.recon.store",
     "paycore.recon.h2h_store",
+    "paycore.bills.store",
 )
 
 for _name in _STORES:

@@ -37,6 +37,12 @@ class Settings:
     custody_file: str = ""
     """PAYCORE_CUSTODY_FILE: JSON describing custody banks. Empty: one built-in sandbox
     custody bank (product house_deposit, Asia/Shanghai, cut-off 24:00)."""
+    reports_database_url: str = ""
+    """PAYCORE_REPORTS_DATABASE_URL: where bills and reports read (a read replica). Empty:
+    the main database, through a pool of its own."""
+    reports_pool_size: int = 4
+    """PAYCORE_REPORTS_POOL_SIZE: connections of the reports pool per process; bills never
+    take a connection payments need."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,6 +57,8 @@ class Settings:
             public_url=os.environ.get("PAYCORE_PUBLIC_URL", "http://127.0.0.1:8000"),
             workers_enabled=os.environ.get("PAYCORE_WORKERS", "1") not in ("0", "false", "no"),
             custody_file=os.environ.get("PAYCORE_CUSTODY_FILE", ""),
+            reports_database_url=os.environ.get("PAYCORE_REPORTS_DATABASE_URL", ""),
+            reports_pool_size=int(os.environ.get("PAYCORE_REPORTS_POOL_SIZE", "4")),
             ledger_check_interval_s=float(
                 os.environ.get("PAYCORE_LEDGER_CHECK_INTERVAL_S", "3600")
             ),

@@ -11,6 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from paycore import __version__
+from paycore.bills import api as bills_api
+from paycore.bills import export_api as bills_export_api
+from paycore.bills import page_api as bills_page_api
 from paycore.channels.model import ChannelError
 from paycore.collection import api as collection_api
 from paycore.consistency import api as consistency_api
@@ -104,6 +107,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         recon_api.router,
         h2h_api.router,
         consistency_api.router,
+        bills_api.router,
+        bills_page_api.router,
+        bills_export_api.router,
         ops.router,
     ):
         app.include_router(router)

@@ -1,0 +1,1 @@
+"""Merchant statements, monthly settlement, the plain-language bill and bill queries."""

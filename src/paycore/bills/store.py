@@ -1,0 +1,3 @@
+"""Tables and SQL of the bills slice."""
+
+from __future__ import annotations
