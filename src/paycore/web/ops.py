@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from paycore.bills import freshness
 from paycore.runtime import Runtime
 from paycore.security.api import require
 from paycore.security.model import Principal
@@ -79,12 +80,35 @@ class _PaycoreCollector(Collector):
                 "time since the last ledger self-check started",
                 (self._runtime.clock.now() - last_check.started_at).total_seconds(),
             )
+        yield from _reports_freshness(self._runtime)
         open_channels = GaugeMetricFamily(
             "paycore_channel_open", "1 while a channel is taken out of traffic", labels=["channel"]
         )
         for snapshot in self._runtime.channels.registry.snapshots():
             open_channels.add_metric([snapshot.channel], 0 if snapshot.state == "closed" else 1)
         yield open_channels
+
+
+def _reports_freshness(runtime: Runtime) -> Iterator[GaugeMetricFamily]:
+    """How far the database bills read from trails the primary (0 when it is the primary)."""
+    found = freshness.of_engine(runtime.reports_engine)
+    if found is None:
+        return
+    yield GaugeMetricFamily(
+        "paycore_reports_in_recovery",
+        "1 while bills read from a standby (a read replica)",
+        1 if found.in_recovery else 0,
+    )
+    yield GaugeMetricFamily(
+        "paycore_reports_replica_lag_seconds",
+        "how stale bills may be: age of the replica's data behind the primary",
+        found.lag_s,
+    )
+    yield GaugeMetricFamily(
+        "paycore_reports_replica_lag_bytes",
+        "WAL the replica has received and not yet replayed",
+        found.bytes_behind,
+    )
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
