@@ -137,6 +137,16 @@ class Movement:
     def net(self) -> int:
         return self.amount_in - self.amount_out
 
+    def line_filter(self, period_label: str) -> dict[str, str]:
+        """What finds the transfers behind this line again (`Bills.line_transfers`)."""
+        return {
+            "period_label": period_label,
+            "account_id": self.account_id,
+            "category": self.category.value,
+            "product": self.product,
+            "channel": self.channel,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class AccountStatement:
@@ -174,6 +184,10 @@ class Period:
     end: datetime
 
     @property
+    def is_month(self) -> bool:
+        return len(self.label) == 7
+
+    @property
     def days(self) -> list[date]:
         first = self.start.astimezone(BILL_ZONE).date()
         last = self.end.astimezone(BILL_ZONE).date()
@@ -205,6 +219,19 @@ def month_period(label: str) -> Period:
     first = date(year, month, 1)
     following = date(year + month // 12, month % 12 + 1, 1)
     return Period(label, _midnight(first), _midnight(following))
+
+
+def period_of(label: str) -> Period:
+    """A month `YYYY-MM` or a day `YYYY-MM-DD`."""
+    if len(label) == 7:
+        return month_period(label)
+    try:
+        day = date.fromisoformat(label) if len(label) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise Rejected("invalid_period", f"period must be YYYY-MM or YYYY-MM-DD, got {label!r}")
+    return day_period(day)
 
 
 def day_period(day: date) -> Period:
@@ -257,7 +284,12 @@ def statement_lines(statement: Statement) -> list[dict[str, object]]:
     for account in sorted(statement.accounts, key=lambda a: a.account_id):
         base = {"account_id": account.account_id, "currency": account.currency}
         lines.append(
-            {**base, "line": "opening", "amount": account.opening.posted(account.debit_normal)}
+            {
+                **base,
+                "line": "opening",
+                "amount": account.opening.posted(account.debit_normal),
+                "balances": balances_list(account.opening),
+            }
         )
         if account.adjustment:
             lines.append({**base, "line": "adjustment", "amount": account.adjustment})
@@ -274,10 +306,30 @@ def statement_lines(statement: Statement) -> list[dict[str, object]]:
                 }
             )
         lines.append(
-            {**base, "line": "closing", "amount": account.closing.posted(account.debit_normal)}
+            {
+                **base,
+                "line": "closing",
+                "amount": account.closing.posted(account.debit_normal),
+                "balances": balances_list(account.closing),
+            }
         )
         lines.append({**base, "line": "on_hold", "amount": account.closing.on_hold()})
     return lines
+
+
+def balances_list(b: Balances) -> list[int]:
+    """The four balances in the ledger's column order, as sealed lines keep them."""
+    return [b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted]
+
+
+def sealed_closings(lines: Iterable[Mapping[str, object]]) -> dict[str, Balances]:
+    """Each account's closing balances in a sealed month's lines."""
+    found: dict[str, Balances] = {}
+    for line in lines:
+        values = line.get("balances")
+        if line.get("line") == "closing" and isinstance(values, list) and len(values) == 4:
+            found[str(line["account_id"])] = Balances(*(int(v) for v in values))
+    return found
 
 
 def unbalanced(statements: Sequence[AccountStatement]) -> list[AccountStatement]:
