@@ -1,4 +1,5 @@
-"""`paycore demo` in-process: a small day of traffic against a real sandbox bank."""
+"""`paycore demo` in-process: a small day of traffic against a real sandbox bank, the
+business flows' scenes and the marketplace's bill of the month."""
 
 from __future__ import annotations
 
@@ -11,12 +12,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from pypdf import PdfReader
 from rich.console import Console
 from typer.testing import CliRunner
 
+from paycore.bills.page import BillView
+from paycore.bills.proof import CheckReport as BillsProof
+from paycore.bills.proof import CheckRow
+from paycore.bills.sealing import SealProblem
 from paycore.cli import app
+from paycore.demo.bill import TITLE as BILL_TITLE
+from paycore.demo.bill import proof_problems
 from paycore.demo.customers import (
     MERCHANTS,
     PRODUCTS,
@@ -26,15 +35,18 @@ from paycore.demo.customers import (
     plan_payins,
     split_amount,
 )
-from paycore.demo.flows import SCENES
+from paycore.demo.flows import MARKETPLACE_ID, SCENES
 from paycore.demo.report import DemoReport
 from paycore.demo.run import PAYINS_MAX, DemoOptions, run_demo
 from paycore.demo.stage import DEMO_FAULTS, free_port
 from paycore.errors import Rejected
 from paycore.payments.model import Order, OrderKind, OrderStatus
+from paycore.runtime import Runtime
 from paycore.sandbox_bank.config import BankConfig
 from paycore.sandbox_bank.launcher import ensure_keys
 from paycore.sandbox_bank.server import run_bank
+from paycore.web.app import create_app
+from tests.bills.test_page_http import figures
 
 QUICK_PAYINS = 40
 
@@ -68,7 +80,9 @@ def _expected_balance(orders: Sequence[Order], merchant_id: str) -> int:
     )
 
 
-def test_the_demo_resolves_every_order_keeps_the_books_and_can_run_again(demo_env: Path) -> None:
+def test_the_demo_resolves_every_order_keeps_the_books_and_can_run_again(
+    demo_env: Path, runtime: Runtime
+) -> None:
     options = DemoOptions(
         payins=QUICK_PAYINS,
         seed=7,
@@ -81,7 +95,7 @@ def test_the_demo_resolves_every_order_keeps_the_books_and_can_run_again(demo_en
     # Again, against a bank that was already running: the demo leaves its failure mix as it was.
     with run_bank(BankConfig(data_dir=demo_env / "sandbox-bank")) as bank_url:
         faults_before = httpx.get(f"{bank_url}/admin/faults").json()
-        second, _ = _run(replace(options, seed=8, bank_url=bank_url))
+        second, second_output = _run(replace(options, seed=8, bank_url=bank_url))
         assert httpx.get(f"{bank_url}/admin/faults").json() == faults_before
     assert not second.started_bank
 
@@ -91,7 +105,10 @@ def test_the_demo_resolves_every_order_keeps_the_books_and_can_run_again(demo_en
         assert report.errors == []
         assert report.ledger.ok, report.ledger.problems
         assert sum(1 for o in report.orders if o.kind is OrderKind.PAYIN) == QUICK_PAYINS
-        assert set(report.keys) == {*(m.id for m in MERCHANTS), "admin"}
+        assert set(report.keys) == {*(m.id for m in MERCHANTS), MARKETPLACE_ID, "admin"}
+        assert report.bill is not None and report.bill.proof.ok, report.errors
+        proved = {row.merchant_id for row in report.bill.proof.rows}
+        assert {*(m.id for m in MERCHANTS), MARKETPLACE_ID} <= proved
     assert {o.kind for o in orders} == set(OrderKind)
     for merchant in MERCHANTS:
         [wallet] = second.balances[merchant.id]
@@ -105,6 +122,71 @@ def test_the_demo_resolves_every_order_keeps_the_books_and_can_run_again(demo_en
         assert scene[0] in output
     assert "refused" not in output
     assert "/docs" in output
+    # Each run writes the month's bill again, over the last one.
+    _assert_the_bill_is_written_and_served(second, second_output, runtime, data_dir=demo_env)
+    assert second.bill is not None
+    assert _summary(second.bill.view) == figures(
+        runtime.bills.statement(MARKETPLACE_ID, second.bill.month)
+    )  # the last bill shows the month as the journal has it after both runs
+
+
+def _summary(view: BillView) -> dict[str, int]:
+    [cny] = view.currencies
+    return {
+        "opening": cny.opening.minor,
+        "in": cny.money_in.minor,
+        "out": cny.money_out.minor,
+        "closing": cny.closing.minor,
+    }
+
+
+def _assert_the_bill_is_written_and_served(
+    report: DemoReport, output: str, runtime: Runtime, *, data_dir: Path
+) -> None:
+    """The bill scene's verdict, headline figures, files and curl line, and the key it
+    printed opens the page it names."""
+    bill = report.bill
+    assert bill is not None
+    assert BILL_TITLE in output
+    assert f"bills proof of {bill.month}: ok" in output
+    [cny] = bill.view.currencies
+    headline = (cny.opening, cny.money_in, cny.money_out, cny.closing, cny.fees, cny.on_hold)
+    summary = _summary(bill.view)
+    assert summary["opening"] + summary["in"] - summary["out"] == summary["closing"]
+    assert summary["in"] > 0 and cny.fees.minor > 0  # the marketplace was paid, and charged
+    html = bill.html_path.read_text(encoding="utf-8")
+    reader = PdfReader(bill.pdf_path)
+    pdf = "\n".join(page.extract_text() for page in reader.pages)
+    for money in headline:
+        assert money.text in output
+        assert money.text in html
+    for money in headline[:4]:  # the PDF's glance: the four figures of the balance sum
+        assert money.text in pdf
+    assert bill.view.title in html and bill.view.title in pdf
+    for path in (bill.html_path, bill.pdf_path):
+        assert path.parent == (data_dir / "bills").resolve() and str(path) in output
+    assert f'curl -H "Authorization: Bearer {bill.key}" "{bill.url}"' in output
+    route = bill.url.removeprefix(report.server_url)
+    with TestClient(create_app(runtime=runtime)) as client:
+        answer = client.get(route, headers={"Authorization": f"Bearer {bill.key}"})
+    assert answer.status_code == 200, answer.text
+    assert bill.view.title in answer.text
+
+
+def test_a_bills_proof_that_fails_names_each_account_and_seal_among_the_demos_errors() -> None:
+    fine = CheckRow("mch_a", "acct_mw_a", 0, 0, 100, 100, 100)
+    wrong = CheckRow("mch_a", "acct_mw_b", 0, 0, 100, 90, 100, ("closing != posted transfers",))
+    proof = BillsProof(
+        "2026-12",
+        (fine, wrong),
+        (SealProblem("mch_c", "2026-12", "hash differs"),),
+    )
+
+    assert proof_problems(proof) == [
+        "bills proof 2026-12: mch_a acct_mw_b: closing != posted transfers",
+        "bills proof 2026-12: mch_c seal: hash differs",
+    ]
+    assert proof_problems(replace(proof, rows=proof.rows[:1], seals=())) == []
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,8 @@ TARGETS: tuple[Target, ...] = (
     _t("sandbox_bank/model.py", "the sandbox bank's own rules and fees"),
     _t("security/model.py", "API key scopes"),
     _t("wallets/model.py", "wallet accounts"),
+    _t("bills/model.py", "bill lines of journal movements, Shanghai periods, month seal"),
+    _t("bills/journal.py", "folding the journal into statement lines, pay-in gross and fee"),
 )
 
 

@@ -17,6 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from paycore.bills import reports_pool
+from paycore.bills.admission import Admission, Limits
+from paycore.bills.export_jobs import EXPORT_POLL_S, ExportJobs, run_export_worker
 from paycore.bills.service import Bills
 from paycore.channels.config import Channels, load_channels
 from paycore.channels.h2h import H2hBankChannel
@@ -55,6 +58,8 @@ takes effect within it."""
 JANITOR_INTERVAL_S = 5.0
 RELAY_INTERVAL_S = 0.2
 FLOWS_INTERVAL_S = 2.0
+BILLS_CLOSE_INTERVAL_S = 30.0
+"""How often `serve` closes finished bill days and seals finished months."""
 LEDGER_CHECK_POLL_S = 60.0
 """How often the server asks whether the scheduled ledger check is due."""
 
@@ -103,6 +108,7 @@ class Runtime:
     recon_daily: DailyClose
     reports_engine: Engine
     bills: Bills
+    bills_admission: Admission
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -158,13 +164,10 @@ class Runtime:
             cipher=cipher,
             fee_bps_of=channels.fee_bps,
         )
-        owned_reports = reports_engine is None and bool(settings.reports_database_url)
+        owned_reports = reports_engine is None
         if reports_engine is None:
-            reports_engine = (
-                make_engine(settings.reports_database_url, pool_size=settings.reports_pool_size)
-                if settings.reports_database_url
-                else engine
-            )
+            reports_engine = _reports_engine(settings, engine)
+            owned_reports = reports_engine is not engine
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -211,6 +214,7 @@ class Runtime:
             ),
             reports_engine=reports_engine,
             bills=Bills(engine, reports_engine, clock),
+            bills_admission=Admission(Limits.of(settings)),
         )
         if owned_reports:
             runtime._closers.append(reports_engine.dispose)
@@ -249,6 +253,14 @@ class Runtime:
         self._closers.insert(0, relay.close)
         self._spawn("webhook-relay", relay.run, stop, RELAY_INTERVAL_S)
         self._spawn("flows", self.run_flows, stop, FLOWS_INTERVAL_S)
+        self._spawn("bills-close", self.bills.run_worker, stop, BILLS_CLOSE_INTERVAL_S)
+        self._spawn(
+            "bill-exports",
+            run_export_worker,
+            ExportJobs.for_runtime(self),
+            poll_s=EXPORT_POLL_S,
+            stop=stop,
+        )
         self._spawn(
             "ledger-check",
             run_check_worker,
@@ -306,6 +318,16 @@ def _custody_claims(custody: Custody) -> Claimer:
         )
 
     return claim
+
+
+def _reports_engine(settings: Settings, engine: Engine) -> Engine:
+    """Bills' own bounded engine, always (reports_pool.py): on the reports URL, else on the
+    main database; the main engine itself only for in-memory SQLite (a second engine would
+    open an empty database)."""
+    url = reports_pool.reports_url(settings, engine)
+    if reports_pool.shares_memory(url):
+        return engine
+    return reports_pool.make_reports_engine(url, settings)
 
 
 def _derived_key(cipher: FieldCipher) -> bytes:

@@ -21,6 +21,8 @@ _STORES = (
     "paycore.recon.store",
     "paycore.recon.h2h_store",
     "paycore.bills.store",
+    "paycore.bills.query_store",
+    "paycore.bills.export_store",
 )
 
 for _name in _STORES:

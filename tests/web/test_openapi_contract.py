@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import Case, CheckContext, Response
 from sqlalchemy import Engine
 
+from paycore.bills.admission import Admission, Limits
 from paycore.clock import ManualClock
 from paycore.ledger.service import Ledger
 from paycore.runtime import Runtime
@@ -78,15 +79,27 @@ def refused_only_by_business_rules(ctx: CheckContext, response: Response, case: 
 def runtime(
     database_url: str, engine: Engine, clock: ManualClock, ledger: Ledger, field_cipher: FieldCipher
 ) -> Iterator[Runtime]:
-    """The root runtime, with two scripted fake banks as its channels."""
-    yield from scripted_runtime(
+    """The root runtime, with two scripted fake banks as its channels, and bill admission
+    that never refuses: the run sends hundreds of bills a second, and load refusals are
+    test_admission.py's subject, not the documents'."""
+    for built in scripted_runtime(
         database_url=database_url,
         engine=engine,
         clock=clock,
         ledger=ledger,
         cipher=field_cipher,
         channels=[ScriptedChannel("alpha"), ScriptedChannel("beta")],
-    )
+    ):
+        built.bills_admission = Admission(
+            Limits(
+                running_max=1_000,
+                running_per_merchant_max=1_000,
+                rate_per_s=1e9,
+                burst=10**9,
+                time_share=1.0,
+            )
+        )
+        yield built
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from paycore.bills.admission import admit
+from paycore.bills.admission import RESPONSES, admit
 from paycore.bills.service import LINE_PAGE_MAX, Bills
 from paycore.bills.views import plain, statement_view
 from paycore.security.api import require, require_visible
@@ -17,7 +17,11 @@ from paycore.security.model import Principal
 from paycore.web.bodies import JsonRoute
 
 router = APIRouter(
-    prefix="/v1", tags=["bills"], route_class=JsonRoute, dependencies=[Depends(admit)]
+    prefix="/v1",
+    tags=["bills"],
+    route_class=JsonRoute,
+    dependencies=[Depends(admit)],
+    responses=RESPONSES,
 )
 
 

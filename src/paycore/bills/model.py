@@ -26,7 +26,7 @@ pay-in at 23:30 UTC on the 30th belongs to the 1st of the next month."""
 MONTHS_SHOWN_MAX = 12
 """The bill's month-against-previous-months chart looks back at most this far."""
 
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")  # not \d: it reads other scripts' digits too
 
 
 class Category(StrEnum):

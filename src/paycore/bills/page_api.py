@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from paycore.bills.admission import admit
+from paycore.bills.admission import RESPONSES, admit
 from paycore.bills.page import BillView
 from paycore.bills.page_service import BillPages, render_html
 from paycore.bills.pdf import render_pdf
@@ -19,7 +19,11 @@ from paycore.security.model import Principal
 from paycore.web.bodies import JsonRoute
 
 router = APIRouter(
-    prefix="/v1", tags=["bills"], route_class=JsonRoute, dependencies=[Depends(admit)]
+    prefix="/v1",
+    tags=["bills"],
+    route_class=JsonRoute,
+    dependencies=[Depends(admit)],
+    responses=RESPONSES,
 )
 
 Reader = Annotated[Principal, Depends(require("payments:read"))]

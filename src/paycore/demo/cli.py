@@ -31,7 +31,8 @@ def demo(
 ) -> None:
     """Run the sandbox bank and a day of mixed traffic (pay-ins, refunds, payouts with
     declines, timeouts, unknown results and duplicated callbacks), then show orders,
-    wallet balances, success rates, the ledger check and API keys to try the HTTP API."""
+    wallet balances, success rates, the ledger check, the marketplace's bill of the month
+    (proved, and written as HTML and PDF) and API keys to try the HTTP API."""
     from rich.console import Console
 
     from paycore.demo.run import PAYINS_QUICK, DemoOptions, run_demo

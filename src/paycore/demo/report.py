@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from paycore.demo.bill import BillScene
 from paycore.demo.customers import MERCHANTS
 from paycore.ledger.service import CheckReport
 from paycore.money import format_minor
@@ -39,6 +40,7 @@ class DemoReport:
     server_running: bool
     seed: int
     started_bank: bool
+    bill: BillScene | None = None  # the last scene: the marketplace's bill of the month
 
     @property
     def unresolved(self) -> list[Order]:

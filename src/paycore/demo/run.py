@@ -21,8 +21,9 @@ from rich.progress import (
 
 from paycore.channels.config import DEFAULT_SANDBOX_URL
 from paycore.demo import stage
+from paycore.demo.bill import run_scene as bill_scene
 from paycore.demo.customers import MERCHANTS, plan_payins
-from paycore.demo.flows import show_flows
+from paycore.demo.flows import MARKETPLACE_ID, show_flows
 from paycore.demo.report import DemoReport, render
 from paycore.demo.traffic import CALLBACKS_GRACE_S, Traffic
 from paycore.errors import Rejected
@@ -88,20 +89,28 @@ def run_demo(
         keys = stage.issue_keys(runtime)
         traffic, orders = _day(runtime, options, seed, console)
         flow_problems = show_flows(runtime, console, bank_url=options.bank_url)
+        bill, bill_problems = bill_scene(
+            runtime,
+            console,
+            merchant_id=MARKETPLACE_ID,
+            server_url=settings.public_url.rstrip("/"),
+            server_running=own_port is None,
+        )
         report = DemoReport(
             orders=orders,
             balances={m.id: runtime.payments.balances(m.id) for m in MERCHANTS},
             rates=_rates(runtime, traffic),
             ledger=runtime.ledger.check(),
-            keys=keys,
+            keys={**keys, MARKETPLACE_ID: bill.key} if bill else keys,
             refused=dict(traffic.refused),
             first_answers=dict(traffic.first_answers),
-            errors=list(traffic.errors) + flow_problems,
+            errors=list(traffic.errors) + flow_problems + bill_problems,
             elapsed_s=time.monotonic() - started,
             server_url=settings.public_url.rstrip("/"),
             server_running=own_port is None,
             seed=seed,
             started_bank=started_bank,
+            bill=bill,
         )
     render(console, report)
     return report

@@ -43,6 +43,25 @@ class Settings:
     reports_pool_size: int = 4
     """PAYCORE_REPORTS_POOL_SIZE: connections of the reports pool per process; bills never
     take a connection payments need."""
+    reports_pool_timeout_s: float = 2.0
+    """PAYCORE_REPORTS_POOL_TIMEOUT_S: how long a bill waits for a reports connection. Bills
+    are admitted up to the pool's size, so none should wait; this only bounds a surprise."""
+    bills_statement_timeout_ms: int = 5000
+    """PAYCORE_BILLS_STATEMENT_TIMEOUT_MS: the longest any one bill query may run; past it
+    the bill answers 503 `bills_query_timeout` with Retry-After."""
+    bills_concurrency_per_merchant: int = 2
+    """PAYCORE_BILLS_CONCURRENCY_PER_MERCHANT: bills of one merchant running at once, per
+    server process; more answer 429 `bills_busy`."""
+    bills_rate_per_s: float = 1.0
+    """PAYCORE_BILLS_RATE_PER_S: bills one merchant may start per second, per server process,
+    on average (a token bucket); past it 429 `bills_rate_limited`."""
+    bills_burst: int = 10
+    """PAYCORE_BILLS_BURST: bills a merchant may start at once after a quiet spell (the
+    bucket's size)."""
+    bills_time_share: float = 0.2
+    """PAYCORE_BILLS_TIME_SHARE: seconds of bills a server process runs per second, on
+    average (their wall time, added up): bills are Python in the process that serves
+    pay-ins, so a storm of them would otherwise take its CPU. Past it 429 `bills_busy`."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,6 +78,16 @@ class Settings:
             custody_file=os.environ.get("PAYCORE_CUSTODY_FILE", ""),
             reports_database_url=os.environ.get("PAYCORE_REPORTS_DATABASE_URL", ""),
             reports_pool_size=int(os.environ.get("PAYCORE_REPORTS_POOL_SIZE", "4")),
+            reports_pool_timeout_s=float(os.environ.get("PAYCORE_REPORTS_POOL_TIMEOUT_S", "2")),
+            bills_statement_timeout_ms=int(
+                os.environ.get("PAYCORE_BILLS_STATEMENT_TIMEOUT_MS", "5000")
+            ),
+            bills_concurrency_per_merchant=int(
+                os.environ.get("PAYCORE_BILLS_CONCURRENCY_PER_MERCHANT", "2")
+            ),
+            bills_rate_per_s=float(os.environ.get("PAYCORE_BILLS_RATE_PER_S", "1")),
+            bills_burst=int(os.environ.get("PAYCORE_BILLS_BURST", "10")),
+            bills_time_share=float(os.environ.get("PAYCORE_BILLS_TIME_SHARE", "0.2")),
             ledger_check_interval_s=float(
                 os.environ.get("PAYCORE_LEDGER_CHECK_INTERVAL_S", "3600")
             ),

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from paycore import __version__
+from paycore.bills import admission as bills_admission
 from paycore.bills import api as bills_api
 from paycore.bills import export_api as bills_export_api
 from paycore.bills import page_api as bills_page_api
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_exception_handler(Rejected, on_rejected)
+    bills_admission.install(app)  # load refusals: their own status and Retry-After
     app.add_exception_handler(Unauthenticated, on_unauthenticated)
     app.add_exception_handler(ChannelError, on_channel_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

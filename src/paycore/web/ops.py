@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from paycore.bills import freshness
+from paycore.bills.admission import BillsCollector
 from paycore.runtime import Runtime
 from paycore.security.api import require
 from paycore.security.model import Principal
@@ -116,4 +117,5 @@ def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus exposition. Unauthenticated like any scrape target: keep it internal."""
     registry = CollectorRegistry()
     registry.register(_PaycoreCollector(runtime))
+    registry.register(BillsCollector(runtime.bills_admission, runtime.reports_engine))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,187 @@
+"""Bill exports as CSV and XLSX, written row by row: memory holds one page of rows
+whatever the month holds (a million lines cost what a thousand do).
+
+Money is an integer of minor units in one column and its currency in the next, never a
+float, so a sum in a spreadsheet is exact. Text a person typed (a description, a
+reference) is written so that a spreadsheet never runs it as a formula (CSV injection).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+import xlsxwriter  # type: ignore[import-untyped]
+
+from paycore.bills.queries import Row
+
+PROGRESS_EVERY_ROWS = 1000
+"""How often a writer reports how far it got (the CLI's bar, a job's progress)."""
+CSV_CHUNK_ROWS = 500
+"""Rows per chunk of a streamed CSV response: one write to the socket per chunk."""
+XLSX_SHEET_ROWS_MAX = 1_048_576
+"""Excel's row limit per sheet; a longer export goes on in a next sheet."""
+XLSX_EXACT_INTEGER_MAX = 10**15 - 1
+"""Excel keeps 15 significant digits: a larger integer is written as text, not rounded."""
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_BOM = "\ufeff"
+"""Excel opens a CSV as UTF-8 (Chinese names, 店东) only when it starts with a BOM."""
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+MEDIA_TYPES = {
+    Format.CSV: "text/csv; charset=utf-8",
+    Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+Progress = Callable[[int], None]
+
+
+def cell_text(value: str) -> str:
+    """Text a spreadsheet shows as typed: a leading = + - @ (or tab, CR) would make it a
+    formula, so it gets the quote prefix Excel and LibreOffice hide on display."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _csv_values(row: Row, columns: Sequence[str]) -> list[str | int]:
+    values: list[str | int] = []
+    append = values.append  # once per cell of every exported row
+    for name in columns:
+        value = row[name]
+        if value is None:
+            append("")
+        elif type(value) is str:
+            append("'" + value if value.startswith(_FORMULA_START) else value)
+        else:
+            append(value)
+    return values
+
+
+def csv_chunks(
+    rows: Iterable[Row], columns: Sequence[str], *, progress: Progress | None = None
+) -> Iterator[bytes]:
+    """The CSV, as UTF-8 chunks of CSV_CHUNK_ROWS rows, for a streamed response."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write(CSV_BOM)
+    writer.writerow(columns)
+    done = 0
+    for row in rows:
+        writer.writerow(_csv_values(row, columns))
+        done += 1
+        if done % CSV_CHUNK_ROWS == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+        if progress is not None and done % PROGRESS_EVERY_ROWS == 0:
+            progress(done)
+    yield buffer.getvalue().encode()
+    if progress is not None:
+        progress(done)
+
+
+def write_csv(
+    rows: Iterable[Row],
+    columns: Sequence[str],
+    out: IO[bytes],
+    *,
+    progress: Progress | None = None,
+) -> int:
+    """Write the CSV to a binary file; returns the rows written."""
+    counted = _Counter(rows)
+    for chunk in csv_chunks(counted, columns, progress=progress):
+        out.write(chunk)
+    return counted.count
+
+
+def write_xlsx(
+    rows: Iterable[Row],
+    columns: Sequence[str],
+    path: Path,
+    *,
+    sheet: str = "export",
+    progress: Progress | None = None,
+) -> int:
+    """Write an XLSX workbook at `path` in XlsxWriter's constant-memory mode (each row goes
+    to disk as it is written; strings inline, no shared table). Returns the rows written."""
+    options = {
+        "constant_memory": True,
+        "strings_to_numbers": False,
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+    }
+    workbook = xlsxwriter.Workbook(str(path), options)
+    try:
+        header = workbook.add_format({"bold": True})
+        done, sheet_row, sheets = 0, 0, 0
+        worksheet = None
+        for row in rows:
+            if worksheet is None or sheet_row == XLSX_SHEET_ROWS_MAX:
+                sheets += 1
+                worksheet = workbook.add_worksheet(sheet if sheets == 1 else f"{sheet} {sheets}")
+                worksheet.freeze_panes(1, 0)
+                worksheet.write_row(0, 0, list(columns), header)
+                sheet_row = 1
+            _write_xlsx_row(worksheet, sheet_row, row, columns)
+            sheet_row += 1
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY_ROWS == 0:
+                progress(done)
+        if worksheet is None:  # no rows: still a sheet with the header
+            worksheet = workbook.add_worksheet(sheet)
+            worksheet.write_row(0, 0, list(columns), header)
+    finally:
+        workbook.close()
+    if progress is not None:
+        progress(done)
+    return done
+
+
+def _write_xlsx_row(worksheet: Any, at: int, row: Row, columns: Sequence[str]) -> None:
+    write_number, write_string = worksheet.write_number, worksheet.write_string
+    for col, name in enumerate(columns):
+        value = row[name]
+        if value is None:
+            continue
+        if isinstance(value, int) and abs(value) <= XLSX_EXACT_INTEGER_MAX:
+            write_number(at, col, value)
+        else:
+            # Written as a string cell, text is never read as a formula by Excel.
+            write_string(at, col, str(value))
+
+
+def write_file(
+    rows: Iterable[Row],
+    columns: Sequence[str],
+    path: Path,
+    fmt: Format,
+    *,
+    sheet: str = "export",
+    progress: Progress | None = None,
+) -> int:
+    """Write the export at `path` in `fmt`; returns the rows written."""
+    if fmt is Format.XLSX:
+        return write_xlsx(rows, columns, path, sheet=sheet, progress=progress)
+    with path.open("wb") as out:
+        return write_csv(rows, columns, out, progress=progress)
+
+
+class _Counter:
+    """Passes rows through and counts them."""
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        self._rows = rows
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Row]:
+        for row in self._rows:
+            self.count += 1
+            yield row

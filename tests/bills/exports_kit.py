@@ -1,0 +1,155 @@
+"""What the query, export and export-job tests share: orders written straight to the
+table (thousands, fast), an app whose export jobs write under the test's own folder, and
+an XLSX reader (zipfile + XML: openpyxl is not installed)."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, insert
+
+from paycore.bills.admission import admit
+from paycore.bills.export_jobs import ExportJobs
+from paycore.bills.queries import BillQueries
+from paycore.ids import new_id
+from paycore.payments.store import orders
+from paycore.runtime import Runtime
+from paycore.web.app import create_app
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def order_rows(
+    merchant_id: str,
+    count: int,
+    *,
+    start: datetime,
+    step_s: float = 60.0,
+    product: str = "rent",
+    status: str = "succeeded",
+    description: str = "",
+) -> list[dict[str, Any]]:
+    rows = []
+    for n in range(count):
+        at = start + timedelta(seconds=n * step_s)
+        rows.append(
+            {
+                "id": new_id("pay"),
+                "kind": "payin",
+                "merchant_id": merchant_id,
+                "merchant_reference": None,
+                "product": product,
+                "amount": 1_000 + n,
+                "currency": "CNY",
+                "fee_amount": 10,
+                "status": status,
+                "result_unknown": False,
+                "channel": "alpha",
+                "channel_txn_id": None,
+                "failure_class": None,
+                "failure_code": None,
+                "failure_message": "",
+                "parent_id": None,
+                "refunded_amount": 0,
+                "description": description,
+                "party_enc": {},
+                "party_masked": {"name": "张*"},
+                "metadata": {},
+                "expires_at": None,
+                "created_at": at,
+                "updated_at": at,
+                "finished_at": at,
+                "next_query_at": None,
+                "query_attempts": 0,
+                "version": 1,
+            }
+        )
+    return rows
+
+
+def insert_orders(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(orders), rows)
+
+
+def export_jobs(runtime: Runtime, data_dir: Path) -> ExportJobs:
+    return ExportJobs(
+        engine=runtime.engine,
+        queries=BillQueries(runtime.bills),
+        clock=runtime.clock,
+        data_dir=data_dir,
+        link_key=b"k" * 32,
+    )
+
+
+async def _admitted() -> AsyncIterator[None]:
+    yield
+
+
+@contextmanager
+def bill_client(
+    runtime: Runtime, jobs: ExportJobs, key: str, *, limits: bool = False
+) -> Iterator[TestClient]:
+    """The app with `jobs` as its export jobs. The month-end limits (admission.py: 10
+    requests a burst per merchant, a share of the process's time) are lifted unless
+    `limits`: these tests page and download far faster than a person would."""
+    app = create_app(runtime=runtime)
+    app.state.bill_exports = jobs
+    if not limits:
+        app.dependency_overrides[admit] = _admitted
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+        yield client
+
+
+def read_xlsx(content: bytes) -> dict[str, list[list[str | int | None]]]:
+    """Every sheet's cells by row: numbers as int, strings as str (inline or shared)."""
+    sheets: dict[str, list[list[str | int | None]]] = {}
+    with zipfile.ZipFile(io.BytesIO(content)) as book:
+        shared = _shared_strings(book)
+        workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+        names = [s.get("name", "") for s in workbook.iter(f"{_MAIN}sheet")]
+        for position, name in enumerate(names, start=1):
+            xml = ElementTree.fromstring(book.read(f"xl/worksheets/sheet{position}.xml"))
+            sheets[name] = [_row(r, shared) for r in xml.iter(f"{_MAIN}row")]
+    return sheets
+
+
+def _shared_strings(book: zipfile.ZipFile) -> list[str]:
+    if "xl/sharedStrings.xml" not in book.namelist():
+        return []
+    xml = ElementTree.fromstring(book.read("xl/sharedStrings.xml"))
+    return ["".join(t.text or "" for t in si.iter(f"{_MAIN}t")) for si in xml.iter(f"{_MAIN}si")]
+
+
+def _row(row: ElementTree.Element, shared: list[str]) -> list[str | int | None]:
+    cells: list[str | int | None] = []
+    for cell in row.iter(f"{_MAIN}c"):
+        column = _column(cell.get("r", "A1"))
+        cells.extend([None] * (column - len(cells)))
+        kind = cell.get("t")
+        if kind == "inlineStr":
+            cells.append("".join(t.text or "" for t in cell.iter(f"{_MAIN}t")))
+        elif kind == "s":
+            cells.append(shared[int(cell.findtext(f"{_MAIN}v") or "0")])
+        elif kind == "str":
+            cells.append(cell.findtext(f"{_MAIN}v") or "")
+        else:
+            cells.append(int(cell.findtext(f"{_MAIN}v") or "0"))
+    return cells
+
+
+def _column(reference: str) -> int:
+    letters = re.match(r"[A-Z]+", reference)
+    value = 0
+    for letter in letters.group() if letters else "A":
+        value = value * 26 + ord(letter) - 64
+    return value - 1
