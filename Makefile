@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench bench-payments bench-rewards bench-recon profile coverage mutation clean
+.PHONY: install run test lint bench bench-payments bench-rewards bench-recon bench-bills profile coverage mutation clean
 
 $(STAMP): pyproject.toml
 	# The bill page is rendered in headless Chromium in tests; its Chinese needs a CJK font.
@@ -56,6 +56,9 @@ profile: install  ## where a pay-in's CPU goes, per process and library (py-spy;
 
 bench-rewards: install  ## a 10,000-row reward batch and its re-runs on SQLite and PostgreSQL
 	$(BIN)/python bench/rewards.py
+
+bench-bills: install  ## bills: a merchant's year (1M entries SQLite, 10M PostgreSQL): statement, page, CSV export, proof, storm
+	$(BIN)/python bench/bills.py
 
 bench-recon: install  ## reconciliation: 1,000,000 statement lines against 1,000,000 orders
 	$(BIN)/python bench/recon.py
