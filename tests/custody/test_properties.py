@@ -24,10 +24,13 @@ payins = st.lists(
 
 
 # Each example is a day on one shared database, and every cut-off also follows the earlier
-# days' refunds (still processing at the scripted bank), so the cost grows faster than the
-# count: 12 examples took about 5 s here, 50 about 37 s.
+# days' refunds (still processing at the scripted bank), so the cost grows with the square
+# of the count: 50 examples took 40 s on SQLite and 160 s on PostgreSQL, the suite's
+# slowest test. 25 still draw each branch (no buyer, one, two or more; with and without
+# strangers; either rest_to; no commission or part of the deposit) several times a run, and
+# a commission of all of it in most runs (measured); each run draws new examples.
 @settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     plan=payins,
