@@ -9,7 +9,7 @@ import re
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -153,3 +153,68 @@ def _column(reference: str) -> int:
     for letter in letters.group() if letters else "A":
         value = value * 26 + ord(letter) - 64
     return value - 1
+
+
+# Instants an export must spell exactly: whole seconds (isoformat drops ".000000"), either
+# side of a Shanghai midnight, and 1988, when Shanghai kept summer time (+09:00): a bill
+# day is the zone's, never a fixed offset.
+_GOLDEN_INSTANTS = (
+    datetime(2026, 11, 3, 15, 59, 59, 999_999, tzinfo=UTC),
+    datetime(2026, 11, 3, 16, 0, tzinfo=UTC),
+    datetime(2026, 11, 3, 16, 0, tzinfo=UTC),  # the same instant: ordered by id
+    datetime(2026, 12, 31, 16, 0, 0, 1, tzinfo=UTC),
+    datetime(1988, 6, 15, 15, 30, tzinfo=UTC),
+    datetime(1988, 6, 15, 14, 30, 12, 500_000, tzinfo=UTC),
+    datetime(2000, 2, 29, 23, 59, 59, tzinfo=UTC),
+)
+_GOLDEN_PARTIES: tuple[Any, ...] = (
+    {"name": "张*"},
+    {},
+    {"name": ""},
+    {"name": 5},
+    {"name": None},
+    {"name": '=cmd|" /C calc"!A0'},
+    {"name": 'a, "b"\r\nc', "card": "6228****0018"},
+    [],
+    "x",
+)
+_GOLDEN_TEXTS: tuple[str | None, ...] = (
+    "",
+    "房租 12月",
+    '=HYPERLINK("http://x")',
+    "+1",
+    "-2",
+    "@SUM(A1)",
+    "\ttab",
+    "\rcr",
+    'comma, "quote"\nnewline',
+    "plain =",
+    None,
+)
+
+
+def golden_orders(merchant_id: str) -> list[dict[str, Any]]:
+    """Orders with fixed ids and every value an export spells differently: the fixture
+    of the byte-exact export test (its expectation was written by the earlier writer)."""
+    rows: list[dict[str, Any]] = []
+    count = len(_GOLDEN_INSTANTS) * 4
+    for n in range(count):
+        (row,) = order_rows(merchant_id, 1, start=_GOLDEN_INSTANTS[n % len(_GOLDEN_INSTANTS)])
+        text = _GOLDEN_TEXTS[n % len(_GOLDEN_TEXTS)]
+        row.update(
+            id=f"pay_golden_{n:03d}",
+            kind=("payin", "refund", "payout")[n % 3],
+            parent_id="pay_golden_000" if n % 3 == 1 else None,
+            status=("succeeded", "failed", "processing")[n % 3],
+            amount=(0, 1, 10**15 + 7, 2**62)[n % 4] + n,
+            fee_amount=n % 5,
+            refunded_amount=n % 2,
+            currency=("CNY", "USD")[n % 2],
+            product=("rent", "deposit")[n % 2],
+            merchant_reference=None if n % 2 else _GOLDEN_TEXTS[(n + 3) % len(_GOLDEN_TEXTS)],
+            description=text if text is not None else "",
+            party_masked=_GOLDEN_PARTIES[n % len(_GOLDEN_PARTIES)],
+            finished_at=None if n % 3 == 2 else row["created_at"] + timedelta(seconds=n * 7.5),
+        )
+        rows.append(row)
+    return rows

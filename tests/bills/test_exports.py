@@ -6,22 +6,34 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from paycore.bills import export_api
+from paycore.bills import export_api, exports
 from paycore.bills.cli import bills_app
-from paycore.bills.exports import CSV_BOM, Format, cell_text, write_csv, write_file, write_xlsx
+from paycore.bills.exports import (
+    CSV_BOM,
+    Format,
+    cell_text,
+    csv_chunks,
+    write_csv,
+    write_file,
+    write_xlsx,
+)
 from paycore.bills.queries import COLUMNS, BillQueries, Filters, Row, What, filters_of
 from tests.bills.conftest import Shop, new_shop
 from tests.bills.exports_kit import (
     bill_client,
     export_jobs,
+    golden_orders,
     insert_orders,
     order_rows,
     read_xlsx,
@@ -267,3 +279,57 @@ def test_the_command_line_exports_with_progress_and_queries_as_a_table(
     assert queried.exit_code == 0 and "next_cursor: " in queried.output
     assert "100000" in queried.output and "50000" in queried.output
     assert refused.exit_code == 2 and "period_required" in refused.output
+
+
+# -- byte for byte -------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def test_an_orders_export_is_byte_for_byte_the_one_the_earlier_writer_made(shop: Shop) -> None:
+    """tests/bills/golden/orders.csv and .json were written by the exporter before it
+    streamed tuples (keyset pages of dicts): whole seconds, a Shanghai midnight, summer
+    time of 1988, names that are not strings, formulas, quotes and newlines."""
+    insert_orders(shop.runtime.engine, golden_orders(shop.merchant_id))
+    queries = BillQueries(shop.runtime.bills)
+    rows = list(queries.rows(What.ORDERS, shop.merchant_id, Filters()))
+    out = io.BytesIO()
+    write_csv(iter(rows), COLUMNS[What.ORDERS], out)
+    streamed = b"".join(csv_chunks(queries.rows(What.ORDERS, shop.merchant_id, Filters()),
+                                   COLUMNS[What.ORDERS]))  # fmt: skip
+    pages, after = [], None
+    while True:
+        page = queries.page(What.ORDERS, shop.merchant_id, Filters(), after=after, limit=4)
+        pages += page.rows
+        if (after := page.next_cursor) is None:
+            break
+
+    assert out.getvalue() == streamed == (GOLDEN / "orders.csv").read_bytes()
+    assert rows == pages == json.loads((GOLDEN / "orders.json").read_text())
+
+
+_CELLS = st.one_of(
+    st.none(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.text(alphabet='=+-@\t\r\n,"a 张', max_size=6),
+)
+
+
+@given(st.lists(st.lists(_CELLS, min_size=3, max_size=3), max_size=12))
+@example([["a", 1, None]] * 4 + [["=1,2", 1, None]])
+def test_every_text_cell_that_starts_as_a_formula_is_quoted_and_nothing_else_changes(
+    cells: list[list[str | int | None]],
+) -> None:
+    """Chunks of 4 rows: a formula may start a chunk, sit in its first or last column,
+    or hide after a comma or a newline inside quoted text; a negative number is never
+    a formula."""
+    rows: list[Row] = [dict(zip("abc", values, strict=True)) for values in cells]
+    out = io.BytesIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(exports, "CSV_CHUNK_ROWS", 4)
+        written = write_csv(iter(rows), ("a", "b", "c"), out)
+
+    expected = [["" if v is None else cell_text(v) if isinstance(v, str) else str(v)
+                 for v in values] for values in cells]  # fmt: skip
+    assert parse_csv(out.getvalue()) == [["a", "b", "c"], *expected]
+    assert written == len(rows)

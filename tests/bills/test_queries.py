@@ -7,10 +7,22 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given as hypothesis_given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from paycore.bills.model import statement_lines
-from paycore.bills.queries import BillQueries, Filters, Page, What, filters_of, line_row
+from paycore.bills import queries as queries_module
+from paycore.bills.model import bill_day_of, statement_lines
+from paycore.bills.queries import (
+    COLUMNS,
+    BillQueries,
+    Filters,
+    Page,
+    What,
+    filters_of,
+    line_row,
+)
+from paycore.bills.query_rows import order_lines, order_row
 from paycore.errors import Rejected
 from paycore.ledger.store import accounts, transfers
 from paycore.payments.store import orders
@@ -315,3 +327,57 @@ def test_orders_at_the_same_instant_page_by_id(shop: Shop) -> None:
                          Filters(), 2)  # fmt: skip
 
     assert [r["id"] for r in found] == sorted(r["id"] for r in rows)
+
+
+def test_an_orders_export_streamed_in_small_batches_holds_every_row_once_in_page_order(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries_module, "EXPORT_FETCH_ROWS", 7)
+    at = datetime(2026, 11, 5, tzinfo=UTC)
+    insert_orders(shop.runtime.engine, order_rows(shop.merchant_id, 50, start=at, step_s=0.5))
+    queries = BillQueries(shop.runtime.bills)
+    november = month("2026-11")
+    paged, _ = every_page(queries, What.ORDERS, shop.merchant_id, november, 9)
+
+    assert list(queries.rows(What.ORDERS, shop.merchant_id, november)) == paged
+    assert len(paged) == 50
+
+
+def _one_order_line(created: datetime, finished: datetime | str | None) -> tuple:
+    (line,) = order_lines([("pay_1", "payin", created, None, "rent", "alpha", "succeeded",
+                            "CNY", 1, 0, 0, None, None, finished, "")])  # fmt: skip
+    return line
+
+
+@hypothesis_given(
+    st.datetimes(min_value=datetime(1850, 1, 1), max_value=datetime(2200, 1, 1)),
+    st.sampled_from(["naive", "text"]),
+)
+def test_an_export_line_spells_instants_and_bill_days_as_a_page_row_does(
+    at: datetime, form: str
+) -> None:
+    """Whatever the instant (Shanghai's local mean time before 1901, its summer times,
+    whole seconds or not) and as SQLite's text or a naive UTC datetime, an export line
+    says what `order_row` says: the bill day is looked up by UTC hour only where the
+    zone keeps one date for the whole hour."""
+    utc = at.replace(tzinfo=UTC)
+    stored: datetime | str = at if form == "naive" else at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    line = dict(zip(COLUMNS[What.ORDERS], _one_order_line(stored, stored), strict=True))
+    row = order_row(("pay_1", "payin", None, "rent", "alpha", "succeeded", 1, 0, 0, "CNY",
+                     None, {}, "", utc, utc))  # fmt: skip
+
+    assert (line["created_at"], line["bill_date"], line["finished_at"]) == (
+        row["created_at"], row["bill_date"], row["finished_at"],
+    )  # fmt: skip
+    assert line["bill_date"] == bill_day_of(utc).isoformat()
+
+
+def test_the_bill_day_of_an_hour_that_holds_a_shanghai_midnight_is_not_cached() -> None:
+    """Before 1901 Shanghai kept local mean time (+08:05:43): its midnight fell at
+    15:54:17 UTC, inside an hour, so two instants of one UTC hour are two bill days."""
+    lines = order_lines(
+        (f"pay_{n}", "payin", at, None, "rent", "alpha", "succeeded", "CNY", 1, 0, 0, None,
+         None, None, "")
+        for n, at in enumerate([datetime(1900, 6, 1, 15, 50), datetime(1900, 6, 1, 15, 58)])
+    )  # fmt: skip
+    assert [line[3] for line in lines] == ["1900-06-01", "1900-06-02"]

@@ -29,14 +29,12 @@ from paycore.bills.query_model import (
     fingerprint,
     line_key,
     line_key_of,
-    line_row,
     order_cursor_key,
     order_key,
-    order_row,
     page_size,
     transfer_key,
-    transfer_row,
 )
+from paycore.bills.query_rows import OrderLine, line_row, order_lines, order_row, transfer_row
 from paycore.bills.service import Bills
 from paycore.errors import Rejected
 from paycore.platform.db import one_read
@@ -45,6 +43,7 @@ __all__ = [
     "COLUMNS",
     "BillQueries",
     "Filters",
+    "OrderLine",
     "Page",
     "Row",
     "What",
@@ -61,6 +60,8 @@ SCAN_ROWS_MAX = 5000
 (a transfer's kind): past it the page comes back short, with a cursor to go on."""
 FILTERED_BATCH_ROWS = 500
 """Rows read at a time when a filter is applied after reading (a transfer's kind)."""
+EXPORT_FETCH_ROWS = 2000
+"""Orders an export fetches at a time from its one streamed statement (memory: a batch)."""
 TRANSFER_WINDOW_PER_ROW = 2
 TRANSFER_WINDOW_MIN = 256
 TRANSFER_WINDOW_GROWTH = 8
@@ -128,11 +129,17 @@ class BillQueries:
         return self._lines(merchant_id, filters, query, parts, size)
 
     def rows(self, what: What, merchant_id: str, filters: Filters) -> Iterator[Row]:
-        """Every row of the query, a page at a time: memory stays one page whatever the
-        month holds, and no connection is held between pages."""
+        """Every row of the query, for an export: memory stays one batch whatever the
+        month holds. Orders come from one streamed statement (`order_lines`), transfers
+        a page at a time (no connection is held between pages)."""
         if what is What.LINES:
             check_filters(what, filters)
             yield from self._statement_rows(merchant_id, filters)
+            return
+        if what is What.ORDERS:
+            columns = COLUMNS[What.ORDERS]
+            for line in self.order_lines(merchant_id, filters):
+                yield dict(zip(columns, line, strict=True))
             return
         after: str | None = None
         while True:
@@ -141,6 +148,22 @@ class BillQueries:
             if found.next_cursor is None:
                 return
             after = found.next_cursor
+
+    def order_lines(self, merchant_id: str, filters: Filters) -> Iterator[OrderLine]:
+        """Every order of the query as a tuple of COLUMNS[What.ORDERS]'s values, from
+        one statement on one reports connection, held until the last row is read.
+
+        One statement rather than keyset pages: an export reads the month once, in
+        order, and needs no cursor to resume from. With the plain rows of
+        `query_store.order_stream` and `query_rows.order_lines`, a line of the bench's
+        million-line export costs 13 µs of CPU instead of 26 (bench/bills.py, on
+        PostgreSQL). The connection is held as long as the export runs: the HTTP route
+        holds its admission slot as long (admission.py), and a statement timeout bounds
+        each fetch on PostgreSQL (reports_pool.py)."""
+        check_filters(What.ORDERS, filters)
+        where = _order_where(merchant_id, filters)
+        with self.bills.read_engine.connect() as conn:
+            yield from order_lines(store.order_stream(conn, where, fetch_rows=EXPORT_FETCH_ROWS))
 
     def count(self, what: What, merchant_id: str, filters: Filters, *, cap: int | None) -> int:
         """How many rows the query holds (at most cap + 1 when capped)."""

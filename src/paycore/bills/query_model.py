@@ -16,17 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 from urllib.parse import quote, unquote
 
-from paycore.bills.model import (
-    Category,
-    Period,
-    bill_day_of,
-    classify,
-    day_period,
-    month_period,
-)
+from paycore.bills.model import Category, Period, day_period, month_period
 from paycore.errors import Rejected
 from paycore.ledger.model import TransferStatus
 from paycore.limits import BUSINESS_DATE_MAX, BUSINESS_DATE_MIN, ID_LENGTH_MAX
@@ -339,80 +331,3 @@ def line_key(parts: list[str]) -> LineKey:
         raise Rejected("invalid_cursor", "a lines cursor holds an account and a line")
     account, rank, line, product, channel = parts
     return (_text(account), _number(rank, maximum=4), line, product, channel)
-
-
-# -- rows ------------------------------------------------------------------------------
-
-
-def _instant(at: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z (the database hands back UTC instants: UTCDateTime)."""
-    return None if at is None else at.isoformat().replace("+00:00", "Z")
-
-
-def order_row(r: Any) -> Row:
-    # Unpacked, not read by attribute: this runs once per exported row.
-    (
-        order_id, kind, reference, product, channel, status, amount, fee, refunded,
-        currency, parent_id, party, description, created_at, finished_at,
-    ) = r  # fmt: skip
-    name = party.get("name") if isinstance(party, dict) else None
-    return {
-        "id": order_id,
-        "kind": kind,
-        "created_at": _instant(created_at),
-        "bill_date": bill_day_of(created_at).isoformat(),
-        "merchant_reference": reference,
-        "product": product,
-        "channel": channel,
-        "status": status,
-        "currency": currency,
-        "amount_minor": amount,
-        "fee_minor": fee,
-        "refunded_minor": refunded,
-        "counterparty": name if isinstance(name, str) and name else None,
-        "parent_id": parent_id,
-        "finished_at": _instant(finished_at),
-        "description": description,
-    }
-
-
-def transfer_row(r: Any) -> Row:
-    (
-        _seq, account_id, side, transfer_id, debit_id, credit_id, amount, currency, code,
-        status, pending_id, metadata, created_at, own,
-    ) = r  # fmt: skip
-    incoming = side == "credit"
-    order_id = metadata.get("order_id") if isinstance(metadata, dict) else None
-    return {
-        "id": transfer_id,
-        "created_at": _instant(created_at),
-        "bill_date": bill_day_of(created_at).isoformat(),
-        "account_id": account_id,
-        "direction": "own" if own else ("in" if incoming else "out"),
-        "counterparty": debit_id if incoming else credit_id,
-        "category": classify(transfer_id, code, incoming).value,
-        "currency": currency,
-        "amount_minor": amount,
-        "code": code,
-        "status": status,
-        "pending_id": pending_id,
-        "order_id": order_id if isinstance(order_id, str) else None,
-    }
-
-
-def line_row(line: dict[str, object]) -> Row:
-    def integer(name: str) -> int | None:
-        value = line.get(name)
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    return {
-        "account_id": str(line.get("account_id", "")),
-        "line": str(line.get("line", "")),
-        "product": str(line.get("product") or "") or None,
-        "channel": str(line.get("channel") or "") or None,
-        "currency": str(line.get("currency", "")),
-        "amount_minor": integer("amount"),
-        "amount_in_minor": integer("amount_in"),
-        "amount_out_minor": integer("amount_out"),
-        "count": integer("count"),
-    }

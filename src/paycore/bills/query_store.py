@@ -5,7 +5,7 @@ page costs the same on the first day of the month as on the last.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,14 +13,17 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    DateTime,
     Index,
     Select,
+    String,
     and_,
     case,
     func,
     literal,
     or_,
     select,
+    type_coerce,
 )
 
 from paycore.ledger.store import accounts, entries, transfers
@@ -120,6 +123,57 @@ def order_page(
         # walk the index from `at` on (`>=` is the range; the OR only trims its start).
         query = query.where(o.created_at >= at, or_(o.created_at > at, o.id > order_id))
     return conn.execute(query.order_by(o.created_at, o.id).limit(limit)).all()
+
+
+def order_stream(conn: Connection, where: OrderWhere, *, fetch_rows: int) -> Iterator[Any]:
+    """Every order of `where` in (created_at, id) order, as plain tuples in the export's
+    column order (bill_date aside: see query_rows.order_lines), from one statement whose
+    rows are fetched `fetch_rows` at a time (PostgreSQL: a server-side cursor; memory
+    holds one batch). The instants come as naive UTC (a datetime, or SQLite's text of
+    one) and the counterparty is read out of the JSON in SQL: decoding both per row in
+    Python cost more than writing the row (measured on a million-line export)."""
+    o = orders.c
+    query = select(
+        o.id,
+        o.kind,
+        _utc(conn, o.created_at),
+        o.merchant_reference,
+        o.product,
+        o.channel,
+        o.status,
+        o.currency,
+        o.amount,
+        o.fee_amount,
+        o.refunded_amount,
+        _party_name(conn),
+        o.parent_id,
+        _utc(conn, o.finished_at),
+        o.description,
+    ).where(*_order_filters(where))
+    streamed = conn.execution_options(stream_results=True, yield_per=fetch_rows)
+    result = streamed.execute(query.order_by(o.created_at, o.id))
+    for batch in result.partitions():
+        yield from batch
+
+
+def _utc(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """The instant as stored, without the per-row conversion of UTCDateTime: SQLite's
+    naive UTC text, PostgreSQL's timestamptz as a naive UTC timestamp."""
+    if conn.dialect.name == "postgresql":
+        return func.timezone("UTC", column, type_=DateTime())
+    return type_coerce(column, String)
+
+
+def _party_name(conn: Connection) -> ColumnElement[Any]:
+    """The masked name in `party_masked`, when it is a non-empty string (else NULL)."""
+    party = orders.c.party_masked
+    if conn.dialect.name == "postgresql":
+        is_text = func.jsonb_typeof(party.op("->")(literal("name"))) == "string"
+        name: Any = party.op("->>")(literal("name"))
+    else:
+        is_text = func.json_type(party, "$.name") == "text"
+        name = func.json_extract(party, "$.name")
+    return case((is_text, func.nullif(type_coerce(name, String), "")), else_=None)
 
 
 def count_orders(conn: Connection, where: OrderWhere, *, cap: int | None = None) -> int:
