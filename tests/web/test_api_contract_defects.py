@@ -263,3 +263,57 @@ def test_keys_of_a_dict_field_are_documented_as_text_and_its_values_keep_their_t
 
     assert parts["propertyNames"]["pattern"] == TEXT_PATTERN
     assert parts["additionalProperties"] == {"type": "integer", "minimum": 0}
+
+
+def _untyped_schemas(node: Any, where: str) -> list[str]:
+    """Where a request body's schema says "any value" (`{}`): such a value may hold text,
+    and every text the app reads refuses control characters."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if key in ("examples", "example", "default"):
+                continue
+            if child == {} and key in ("items", "additionalProperties"):
+                found.append(f"{where}/{key}")
+            if key == "properties" and isinstance(child, dict):
+                found += [f"{where}/{name}" for name, value in child.items() if value == {}]
+            found += _untyped_schemas(child, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            found += _untyped_schemas(child, f"{where}/{index}")
+    return found
+
+
+def test_a_request_body_value_of_any_type_is_documented_as_json_whose_strings_are_text() -> None:
+    bodies = [
+        (f"{method} {path}", operation["requestBody"])
+        for method, path, operation in _operations()
+        if "requestBody" in operation
+    ]
+    schemas = {f"#/components/schemas/{n}": s for n, s in DOCUMENT["components"]["schemas"].items()}
+
+    untyped = [
+        spot
+        for name, body in bodies
+        for spot in _untyped_schemas(body, name)
+        + [
+            f"{name} {ref}{spot}"
+            for ref in _refs(body)
+            for spot in _untyped_schemas(schemas.get(ref, {}), "")
+        ]
+    ]
+
+    assert untyped == []
+    rows = _operation("post", "/v1/reward-batches")["requestBody"]["content"]["application/json"]
+    assert rows["schema"]["properties"]["rows"]["items"] == {
+        "$ref": "#/components/schemas/JsonText"
+    }
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for child in node.values() for ref in _refs(child)]
+    if isinstance(node, list):
+        return [ref for child in node for ref in _refs(child)]
+    return []

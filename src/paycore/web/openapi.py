@@ -260,8 +260,15 @@ def _document_text(node: Any) -> None:
         node["propertyNames"] = {"pattern": TEXT_PATTERN}
         node["additionalProperties"] = _JSON_TEXT_REF
     for key, child in node.items():
-        if key not in ("examples", "default", "example"):
-            _document_text(child)
+        if key in ("examples", "default", "example"):
+            continue
+        if child == {} and key in ("items", "additionalProperties"):
+            node[key] = dict(_JSON_TEXT_REF)  # "any value" (`list[Any]`): its strings are text too
+        elif key == "properties" and isinstance(child, dict):
+            for name, value in child.items():
+                if value == {}:
+                    child[name] = dict(_JSON_TEXT_REF)
+        _document_text(node[key])
 
 
 def _document_refusals(operation: dict[str, Any], method: str) -> None:
