@@ -21,6 +21,7 @@ from paycore.bills import reports_pool
 from paycore.bills.admission import Admission, Limits
 from paycore.bills.export_jobs import EXPORT_POLL_S, ExportJobs, run_export_worker
 from paycore.bills.service import Bills
+from paycore.bills.workers import BillReader, BillWorkers
 from paycore.channels.config import Channels, load_channels
 from paycore.channels.h2h import H2hBankChannel
 from paycore.channels.model import BankAccount
@@ -109,6 +110,7 @@ class Runtime:
     reports_engine: Engine
     bills: Bills
     bills_admission: Admission
+    bill_workers: BillWorkers
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -168,6 +170,8 @@ class Runtime:
         if reports_engine is None:
             reports_engine = _reports_engine(settings, engine)
             owned_reports = reports_engine is not engine
+        bills = Bills(engine, reports_engine, clock)
+        workers = _bill_workers(settings, engine, BillReader(bills, merchants), clock)
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -213,9 +217,12 @@ class Runtime:
                 recon, channels.registry, data_dir=Path(settings.data_dir), clock=clock
             ),
             reports_engine=reports_engine,
-            bills=Bills(engine, reports_engine, clock),
-            bills_admission=Admission(Limits.of(settings)),
+            bills=bills,
+            bills_admission=Admission(Limits.of(settings, in_workers=workers.processes > 0)),
+            bill_workers=workers,
         )
+        runtime.bills_admission.workers = runtime.bill_workers
+        runtime._closers.append(runtime.bill_workers.close)
         if owned_reports:
             runtime._closers.append(reports_engine.dispose)
         recon.handover.register(_custody_claims(runtime.custody))
@@ -328,6 +335,18 @@ def _reports_engine(settings: Settings, engine: Engine) -> Engine:
     if reports_pool.shares_memory(url):
         return engine
     return reports_pool.make_reports_engine(url, settings)
+
+
+def _bill_workers(
+    settings: Settings, engine: Engine, local: BillReader, clock: Clock
+) -> BillWorkers:
+    """Bills in worker processes reading the reports URL; in the server's threads when
+    asked (0 processes) or when that URL is an in-memory database only this process sees."""
+    url = reports_pool.reports_url(settings, engine)
+    processes = 0 if reports_pool.shares_memory(url) else settings.bills_processes
+    return BillWorkers(
+        processes=processes, settings=settings, reports_url=url, local=local, clock=clock
+    )
 
 
 def _derived_key(cipher: FieldCipher) -> bytes:

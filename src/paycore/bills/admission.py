@@ -6,12 +6,14 @@ Every heavy bill route takes `dependencies=[Depends(admit)]`. A request is admit
   an admitted bill never waits for one: else 429 `bills_busy`;
 - fewer than PAYCORE_BILLS_CONCURRENCY_PER_MERCHANT (2) run for its merchant: else 429
   `bills_busy`, so one merchant's storm leaves room for the others;
-- bills used no more than PAYCORE_BILLS_TIME_SHARE (0.2) of this process's time lately
-  (their wall time added up, at most 1 s saved): else 429 `bills_busy`. A bill is Python
-  in the process that serves pay-ins; without this, bills admitted one after another by
-  the limits above took ~80% of its time in a storm and pay-ins queued behind them;
+- only where bills run in this process (PAYCORE_BILLS_PROCESSES=0, see workers.py): bills
+  used no more than PAYCORE_BILLS_TIME_SHARE (0.2) of its time lately (their wall time
+  added up, at most 1 s saved): else 429 `bills_busy`. There a bill is Python beside the
+  pay-ins, and bills admitted one after another took ~80% of the process in a storm.
+  In worker processes they take none of it, and the share only starved them;
 - its merchant's token bucket (PAYCORE_BILLS_RATE_PER_S 1, PAYCORE_BILLS_BURST 10) has a
-  token: else 429 `bills_rate_limited`, Retry-After when the next one is due.
+  token: else 429 `bills_rate_limited`, Retry-After when the first token not yet promised
+  to an earlier refusal is due (so a merchant's waiting readers come back one by one).
 A refusal is decided in memory, on the event loop, without the database. The Retry-After
 of `bills_busy` is the expected wait (refusals within the last Retry-After, times the
 average bill time, over the slots; 1-60 s), so readers who honour it come back about as
@@ -30,7 +32,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -45,6 +47,9 @@ from paycore.security.api import authenticated
 from paycore.security.model import Principal
 from paycore.web.problems import problem
 
+if TYPE_CHECKING:
+    from paycore.bills.workers import BillWorkers
+
 BUSY_RETRY_AFTER_S_MAX = 60
 """The longest wait a busy refusal asks for (see `Admission.busy_retry_after_s`)."""
 BILL_TIME_SMOOTHING = 0.1
@@ -57,7 +62,12 @@ MERCHANTS_TRACKED_MAX = 10_000
 PLATFORM = "platform"
 """The bucket of a platform key's requests that name no merchant."""
 
-REFUSAL_STATUS = {"bills_busy": 429, "bills_rate_limited": 429, "bills_query_timeout": 503}
+REFUSAL_STATUS = {
+    "bills_busy": 429,
+    "bills_rate_limited": 429,
+    "bills_query_timeout": 503,
+    "bills_worker_lost": 503,
+}
 
 _RETRY_AFTER = {"description": "seconds to wait before asking again", "schema": {"type": "integer"}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -69,7 +79,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     503: {
         "description": "`bills_query_timeout`: a query of this bill ran past the statement "
-        "timeout; ask again after `Retry-After` seconds, or for less (a day, a filter).",
+        "timeout; ask again after `Retry-After` seconds, or for less (a day, a filter). "
+        "`bills_worker_lost`: the process computing it stopped; ask again shortly.",
         "headers": {"Retry-After": _RETRY_AFTER},
     },
 }
@@ -85,11 +96,19 @@ class BillsRefused(Rejected):
         self.status = REFUSAL_STATUS[code]
         self.retry_after_s = retry_after_s
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a bill worker process (workers.py), it crosses back pickled.
+        return _refused, (self.code, self.detail, self.retry_after_s)
+
+
+def _refused(code: str, detail: str, retry_after_s: int) -> BillsRefused:
+    return BillsRefused(code, detail, retry_after_s=retry_after_s)
+
 
 class TokenBucket:
     """`burst` tokens, refilled at `rate_per_s`; time is given, so the rule is pure."""
 
-    __slots__ = ("burst", "rate_per_s", "tokens", "updated_s")
+    __slots__ = ("burst", "promised_s", "rate_per_s", "tokens", "updated_s")
 
     def __init__(self, *, rate_per_s: float, burst: int, now_s: float) -> None:
         if rate_per_s <= 0 or burst < 1:
@@ -98,6 +117,7 @@ class TokenBucket:
         self.burst = burst
         self.tokens = float(burst)
         self.updated_s = now_s
+        self.promised_s = now_s
 
     def take(self, now_s: float) -> float:
         """Take a token: 0.0, or the seconds until one is due (none is taken then)."""
@@ -108,6 +128,16 @@ class TokenBucket:
             self.tokens -= 1.0
             return 0.0
         return (1.0 - self.tokens) / self.rate_per_s
+
+    def promise(self, now_s: float, wait_s: float) -> float:
+        """How long a caller refused for `wait_s` should wait: until the first token not yet
+        promised to an earlier refusal (at most BUSY_RETRY_AFTER_S_MAX). Told `wait_s`, a
+        merchant's 20 readers came back together every second, 19 refused again."""
+        at_s = max(now_s + wait_s, self.promised_s)
+        if at_s - now_s > BUSY_RETRY_AFTER_S_MAX:
+            return BUSY_RETRY_AFTER_S_MAX
+        self.promised_s = at_s + 1.0 / self.rate_per_s
+        return at_s - now_s
 
 
 class TimeBudget:
@@ -143,16 +173,17 @@ class Limits:
     running_per_merchant_max: int
     rate_per_s: float
     burst: int
-    time_share: float
+    time_share: float | None
+    """None: no time budget (bills run in worker processes, taking none of this one's)."""
 
     @classmethod
-    def of(cls, settings: Settings) -> Limits:
+    def of(cls, settings: Settings, *, in_workers: bool = False) -> Limits:
         return cls(
             running_max=settings.reports_pool_size,
             running_per_merchant_max=settings.bills_concurrency_per_merchant,
             rate_per_s=settings.bills_rate_per_s,
             burst=settings.bills_burst,
-            time_share=settings.bills_time_share,
+            time_share=None if in_workers else settings.bills_time_share,
         )
 
 
@@ -174,10 +205,17 @@ class Admission:
         share = limits.time_share
         # Saved up to one second of the process's bill time: a quiet process lets a few
         # bills start at once, never a second's worth more than its share.
-        self._time = TimeBudget(share=share, burst_s=max(1.0, share), now_s=monotonic())
+        self._time = (
+            None
+            if share is None
+            else TimeBudget(share=share, burst_s=max(1.0, share), now_s=monotonic())
+        )
         self.running = 0
         self.admitted_total = 0
-        self.refused_total: dict[str, int] = dict.fromkeys(REFUSAL_STATUS, 0)
+        self.refused_total: dict[str, int] = dict.fromkeys(
+            ("bills_busy", "bills_rate_limited", "bills_query_timeout"), 0
+        )
+        self.workers: BillWorkers | None = None  # for the metrics (runtime.py sets it)
 
     def enter(self, merchant: str) -> float:
         """Admit a bill of `merchant` (or raise BillsRefused); the instant it started."""
@@ -198,7 +236,8 @@ class Admission:
                 now_s = self._monotonic()
                 took_s = max(0.0, now_s - started_s)
                 self._bill_s += BILL_TIME_SMOOTHING * (took_s - self._bill_s)
-                self._time.spend(took_s, now_s)
+                if self._time is not None:
+                    self._time.spend(took_s, now_s)
             self.running -= 1
             left = self._running.pop(merchant) - 1
             if left:
@@ -207,7 +246,7 @@ class Admission:
     def count(self, refusal: BillsRefused) -> None:
         """A refusal decided after admission (a statement timeout), for the metrics."""
         with self._lock:
-            self.refused_total[refusal.code] += 1
+            self.refused_total[refusal.code] = self.refused_total.get(refusal.code, 0) + 1
 
     def busy_retry_after_s(self, now_s: float) -> int:
         """When a busy refusal should come back: the bills waiting (those refused within the
@@ -230,14 +269,16 @@ class Admission:
         if self._running.get(merchant, 0) >= limits.running_per_merchant_max:
             detail = f"{limits.running_per_merchant_max} bills of this merchant are running"
             return BillsRefused("bills_busy", detail, retry_after_s=self.busy_retry_after_s(now_s))
-        debt_s = self._time.wait_s(now_s)
+        debt_s = 0.0 if self._time is None else self._time.wait_s(now_s)
         if debt_s > 0:
             detail = f"bills used their share ({limits.time_share:g}) of this server's time"
             retry_after_s = max(self.busy_retry_after_s(now_s), math.ceil(debt_s))
             return BillsRefused("bills_busy", detail, retry_after_s=retry_after_s)
-        wait_s = self._bucket(merchant).take(now_s)
+        bucket = self._bucket(merchant)
+        wait_s = bucket.take(now_s)
         if wait_s > 0:
             detail = f"more than {limits.rate_per_s:g} bills a second for this merchant"
+            wait_s = bucket.promise(now_s, wait_s)
             return BillsRefused(
                 "bills_rate_limited", detail, retry_after_s=max(1, math.ceil(wait_s))
             )
@@ -272,11 +313,20 @@ async def admit(
 ) -> AsyncIterator[None]:
     """A FastAPI dependency for every heavy bill route: holds a slot for the request's
     merchant while it runs (a streamed answer: until its last byte is sent)."""
+    from paycore.bills import front  # it builds on this module
+
     admission: Admission = request.app.state.runtime.bills_admission
-    merchant = merchant_of(request, principal)
-    started_s = admission.enter(merchant)
+    ticket = front.taken(request.scope)  # admitted before the router (front.py)
+    if ticket is not None:
+        merchant, started_s = ticket.merchant, ticket.started_s
+    else:
+        merchant = merchant_of(request, principal)
+        started_s = admission.enter(merchant)
     try:
         yield
+    except BillsRefused as refused:  # decided in a bill worker (workers.py)
+        admission.count(refused)
+        raise
     except Exception as exc:
         refusal = refusal_for(exc)
         if refusal is None:
@@ -310,9 +360,14 @@ async def on_refused(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Answer refusals with their status and Retry-After (idempotent; app.py calls it)."""
+    """Answer refusals with their status and Retry-After, those decided before the router
+    too (idempotent; app.py calls it)."""
+    from paycore.bills.front import BillsFront  # it builds on this module
+
     if BillsRefused not in app.exception_handlers:
         app.add_exception_handler(BillsRefused, on_refused)
+        # Refusals before the router, where they cost least (front.py).
+        app.router.middleware_stack = BillsFront(app.router.middleware_stack)
 
 
 class BillsCollector(Collector):
@@ -336,6 +391,9 @@ class BillsCollector(Collector):
         for code, total in sorted(admission.refused_total.items()):
             refused.add_metric([code], total)
         yield refused
-        for name, documentation, value in reports_pool.pool_metrics_rows(self._reports_engine):
+        rows = list(reports_pool.pool_metrics_rows(self._reports_engine))
+        if admission.workers is not None:
+            rows += admission.workers.metrics_rows()
+        for name, documentation, value in rows:
             kind = CounterMetricFamily if name.endswith("_total") else GaugeMetricFamily
             yield kind(name.removesuffix("_total"), documentation, value)

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from paycore.bills.admission import RESPONSES, admit
-from paycore.bills.service import LINE_PAGE_MAX, Bills
+from paycore.bills.service import LINE_PAGE_MAX
 from paycore.bills.views import plain, statement_view
+from paycore.bills.workers import BillReader, BillWorkers
 from paycore.security.api import require, require_visible
 from paycore.security.model import Principal
 from paycore.web.bodies import JsonRoute
@@ -25,12 +25,12 @@ router = APIRouter(
 )
 
 
-async def get_bills(request: Request) -> Bills:
-    bills: Bills = request.app.state.runtime.bills
-    return bills
+async def get_workers(request: Request) -> BillWorkers:
+    workers: BillWorkers = request.app.state.runtime.bill_workers
+    return workers
 
 
-BillsDep = Annotated[Bills, Depends(get_bills)]
+Workers = Annotated[BillWorkers, Depends(get_workers)]
 Reader = Annotated[Principal, Depends(require("payments:read"))]
 Owner = Annotated[str | None, Query(max_length=64, description="one wallet owner's statement")]
 
@@ -43,13 +43,12 @@ def _visible(principal: Principal, merchant: str) -> None:
 
 @router.get("/bills/{merchant}/statements/{period}")
 async def get_statement(
-    merchant: str, period: str, bills: BillsDep, principal: Reader, owner_id: Owner = None
+    merchant: str, period: str, workers: Workers, principal: Reader, owner_id: Owner = None
 ) -> dict[str, Any]:
     """A month (YYYY-MM) or day (YYYY-MM-DD) statement in China Standard Time: per account
     opening, lines by category (pay-ins by product and channel), closing, on hold."""
     _visible(principal, merchant)
-    statement = await run_in_threadpool(bills.statement, merchant, period, owner_id)
-    return statement_view(statement)
+    return await workers.run(statement_work, merchant, period, owner_id)
 
 
 @router.get("/bills/{merchant}/statements/{period}/lines/{account_id}/{category}")
@@ -58,7 +57,7 @@ async def get_line_transfers(
     period: str,
     account_id: str,
     category: str,
-    bills: BillsDep,
+    workers: Workers,
     principal: Reader,
     product: Annotated[str, Query(max_length=32)] = "",
     channel: Annotated[str, Query(max_length=24)] = "",
@@ -67,8 +66,8 @@ async def get_line_transfers(
 ) -> dict[str, Any]:
     """The transfers (and orders) behind one statement line, in journal order."""
     _visible(principal, merchant)
-    page = await run_in_threadpool(
-        bills.line_transfers,
+    return await workers.run(
+        line_transfers_work,
         merchant,
         period,
         account_id,
@@ -78,16 +77,32 @@ async def get_line_transfers(
         after,
         limit,
     )
-    result: dict[str, Any] = plain(page)
-    return result
 
 
 @router.get("/bills/{merchant}/{month}/statement")
 async def get_month_statement(
-    merchant: str, month: str, bills: BillsDep, principal: Reader
+    merchant: str, month: str, workers: Workers, principal: Reader
 ) -> dict[str, Any]:
     """A month as sealed (its lines, hash and the previous month's hash), or as the journal
     says so far if it is not sealed yet; `as_of` says how fresh."""
     _visible(principal, merchant)
-    result: dict[str, Any] = plain(await run_in_threadpool(bills.month_statement, merchant, month))
+    return await workers.run(month_statement_work, merchant, month)
+
+
+# The work itself, run by a bill worker (workers.py): module functions returning plain data.
+
+
+def statement_work(
+    reader: BillReader, merchant: str, period: str, owner_id: str | None
+) -> dict[str, Any]:
+    return statement_view(reader.bills.statement(merchant, period, owner_id))
+
+
+def line_transfers_work(reader: BillReader, *args: Any) -> dict[str, Any]:
+    result: dict[str, Any] = plain(reader.bills.line_transfers(*args))
+    return result
+
+
+def month_statement_work(reader: BillReader, merchant: str, month: str) -> dict[str, Any]:
+    result: dict[str, Any] = plain(reader.bills.month_statement(merchant, month))
     return result

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
 from paycore.bills.admission import RESPONSES, admit
 from paycore.bills.page import BillView
 from paycore.bills.page_service import BillPages, render_html
 from paycore.bills.pdf import render_pdf
+from paycore.bills.workers import BillReader, BillWorkers
 from paycore.security.api import require, require_visible
 from paycore.security.model import Principal
 from paycore.web.bodies import JsonRoute
@@ -31,19 +31,20 @@ Lang = Annotated[str, Query(pattern="^(zh|en)$", description="zh (default) or en
 Owner = Annotated[str | None, Query(max_length=32, description="one wallet owner's bill")]
 
 
-def _pages(request: Request) -> BillPages:
-    runtime = request.app.state.runtime
-    return BillPages(runtime.bills, runtime.merchants)
-
-
-async def _view(
-    request: Request, principal: Principal, merchant: str, month: str, lang: str, owner: str | None
-) -> BillView:
+async def _run(
+    request: Request,
+    principal: Principal,
+    work: Any,
+    merchant: str,
+    month: str,
+    lang: str,
+    owner: str | None,
+) -> Any:
     require_visible(
         principal, merchant, code="merchant_not_found", detail=f"no merchant {merchant}"
     )
-    pages = _pages(request)
-    return await run_in_threadpool(pages.view, merchant, month, owner_id=owner, lang=lang)
+    workers: BillWorkers = request.app.state.runtime.bill_workers
+    return await workers.run(work, merchant, month, lang, owner)
 
 
 @router.get("/bills/{merchant}/{month}.html", response_class=HTMLResponse)
@@ -56,8 +57,7 @@ async def bill_html(
     owner: Owner = None,
 ) -> HTMLResponse:
     """The month's bill as one page a shop owner reads (charts inline)."""
-    view = await _view(request, principal, merchant, month, lang, owner)
-    return HTMLResponse(await run_in_threadpool(render_html, view))
+    return HTMLResponse(await _run(request, principal, html_work, merchant, month, lang, owner))
 
 
 @router.get(
@@ -74,9 +74,8 @@ async def bill_pdf(
     owner: Owner = None,
 ) -> Response:
     """The same page as a PDF."""
-    view = await _view(request, principal, merchant, month, lang, owner)
-    pdf = await run_in_threadpool(lambda: render_pdf(render_html(view)))
-    name = f"bill-{merchant}-{view.month}.pdf"
+    pdf, shown = await _run(request, principal, pdf_work, merchant, month, lang, owner)
+    name = f"bill-{merchant}-{shown}.pdf"
     return Response(
         pdf,
         media_type="application/pdf",
@@ -94,5 +93,31 @@ async def bill_json(
     owner: Owner = None,
 ) -> dict[str, Any]:
     """The page's content as data: money as integer minor units beside its text."""
-    view = await _view(request, principal, merchant, month, lang, owner)
-    return view.to_json()
+    result: dict[str, Any] = await _run(request, principal, json_work, merchant, month, lang, owner)
+    return result
+
+
+# The work itself, run by a bill worker (workers.py): module functions returning plain data.
+
+
+def _view(reader: BillReader, merchant: str, month: str, lang: str, owner: str | None) -> BillView:
+    pages = BillPages(reader.bills, reader.merchants)
+    return pages.view(merchant, month, owner_id=owner, lang=lang)
+
+
+def html_work(reader: BillReader, merchant: str, month: str, lang: str, owner: str | None) -> str:
+    return render_html(_view(reader, merchant, month, lang, owner))
+
+
+def pdf_work(
+    reader: BillReader, merchant: str, month: str, lang: str, owner: str | None
+) -> tuple[bytes, str]:
+    """The PDF and the month it shows (for its file name)."""
+    view = _view(reader, merchant, month, lang, owner)
+    return render_pdf(render_html(view)), view.month
+
+
+def json_work(
+    reader: BillReader, merchant: str, month: str, lang: str, owner: str | None
+) -> dict[str, Any]:
+    return _view(reader, merchant, month, lang, owner).to_json()

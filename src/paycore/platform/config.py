@@ -59,9 +59,15 @@ class Settings:
     """PAYCORE_BILLS_BURST: bills a merchant may start at once after a quiet spell (the
     bucket's size)."""
     bills_time_share: float = 0.2
-    """PAYCORE_BILLS_TIME_SHARE: seconds of bills a server process runs per second, on
-    average (their wall time, added up): bills are Python in the process that serves
-    pay-ins, so a storm of them would otherwise take its CPU. Past it 429 `bills_busy`."""
+    """PAYCORE_BILLS_TIME_SHARE: with PAYCORE_BILLS_PROCESSES=0 only, seconds of bills a
+    server process runs per second, on average (their wall time, added up): there bills
+    are Python in the process that serves pay-ins. Past it 429 `bills_busy`."""
+
+    bills_processes: int = 0
+    """PAYCORE_BILLS_PROCESSES (2 from the environment, so for `serve`): worker processes
+    that compute bills, niced, beside each server process, so a storm of bills takes no
+    CPU or GIL from pay-ins (bills/workers.py). 0 computes them in the server's threads:
+    the default of Settings built in code (tests with a ManualClock, in-memory SQLite)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -88,6 +94,7 @@ class Settings:
             bills_rate_per_s=float(os.environ.get("PAYCORE_BILLS_RATE_PER_S", "1")),
             bills_burst=int(os.environ.get("PAYCORE_BILLS_BURST", "10")),
             bills_time_share=float(os.environ.get("PAYCORE_BILLS_TIME_SHARE", "0.2")),
+            bills_processes=int(os.environ.get("PAYCORE_BILLS_PROCESSES", "2")),
             ledger_check_interval_s=float(
                 os.environ.get("PAYCORE_LEDGER_CHECK_INTERVAL_S", "3600")
             ),
