@@ -9,52 +9,27 @@ reason codes those flows use, on the merchant's own and its wallet owners' accou
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine
 
 from paycore.channels.model import BankAccount, Payer
 from paycore.clock import ManualClock
 from paycore.ledger.model import AccountFlags, TransferFlags, TransferRequest
-from paycore.ledger.service import AccountRequest, Ledger
+from paycore.ledger.service import AccountRequest
 from paycore.payments.service import PayinCommand, PayoutCommand, RefundCommand
 from paycore.runtime import Runtime
-from paycore.security.crypto import FieldCipher
 from tests.payments.fakes import SECRET, ScriptedChannel, callback_body, succeeded
-from tests.payments.http_conftest import scripted_runtime
+from tests.payments.http_conftest import (  # noqa: F401 - fixtures
+    one_scripted_bank,
+    runtime_with_one_scripted_bank,
+)
 
 OCT_START = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)  # 10:00 on 1 October in Shanghai
 BENEFICIARY = BankAccount(account_number="6214830100001234", name="李四", bank_code="CMB")
 PAYER = Payer(card_number="6228480402564890018", name="张三", phone="13812345678")
 _ids = itertools.count(1)
-
-
-@pytest.fixture
-def alpha() -> ScriptedChannel:
-    return ScriptedChannel("alpha")
-
-
-@pytest.fixture
-def runtime(
-    database_url: str,
-    engine: Engine,
-    clock: ManualClock,
-    ledger: Ledger,
-    field_cipher: FieldCipher,
-    alpha: ScriptedChannel,
-) -> Iterator[Runtime]:
-    """Every service on the test database, with one scripted bank for any product."""
-    yield from scripted_runtime(
-        database_url=database_url,
-        engine=engine,
-        clock=clock,
-        ledger=ledger,
-        cipher=field_cipher,
-        channels=[alpha],
-    )
 
 
 @dataclass

@@ -4,7 +4,6 @@ money in its wallet, and helpers to write plans and move the clock in Shanghai t
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,17 +11,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from paycore.clock import ManualClock
 from paycore.collection.model import Method, Plan, Terms, parse_month
-from paycore.ledger.service import Ledger
 from paycore.notifications.store import events
 from paycore.payments import bookkeeping as books
 from paycore.runtime import Runtime
-from paycore.security.crypto import FieldCipher
 from paycore.wallets.model import wallet_account
 from tests.payments.conftest import fund_merchant
-from tests.payments.fakes import ScriptedChannel
-from tests.payments.http_conftest import Tenant, new_tenant, scripted_runtime
+from tests.payments.http_conftest import (  # noqa: F401 - fixtures
+    Tenant,
+    new_tenant,
+    one_scripted_bank,
+    runtime_with_one_scripted_bank,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CARD = "6222021234567890123"
@@ -48,30 +48,6 @@ def terms(**changes: Any) -> Terms:
     }
     values.update(changes)
     return Terms(**values)
-
-
-@pytest.fixture
-def alpha() -> ScriptedChannel:
-    return ScriptedChannel("alpha")
-
-
-@pytest.fixture
-def runtime(
-    database_url: str,
-    engine: Engine,
-    clock: ManualClock,
-    ledger: Ledger,
-    field_cipher: FieldCipher,
-    alpha: ScriptedChannel,
-) -> Iterator[Runtime]:
-    yield from scripted_runtime(
-        database_url=database_url,
-        engine=engine,
-        clock=clock,
-        ledger=ledger,
-        cipher=field_cipher,
-        channels=[alpha],
-    )
 
 
 @pytest.fixture

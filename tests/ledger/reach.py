@@ -5,25 +5,23 @@ finds them; `runtime` needs `alpha` bound too."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
-from paycore.clock import ManualClock
-from paycore.ledger.service import Ledger
 from paycore.runtime import Runtime
-from paycore.security.crypto import FieldCipher
 from paycore.security.model import Scope
-from tests.payments.fakes import ScriptedChannel
 from tests.payments.http_conftest import (
     Tenant,
+    one_scripted_bank,
     paid_payin,
     payout_body,
-    scripted_runtime,
+    runtime_with_one_scripted_bank,
 )
+
+alpha = one_scripted_bank
+runtime = runtime_with_one_scripted_bank
 
 PAYMENTS_AND_LEDGER = [
     Scope.PAYMENTS_READ,
@@ -33,30 +31,6 @@ PAYMENTS_AND_LEDGER = [
     Scope.LEDGER_READ,
     Scope.LEDGER_WRITE,
 ]
-
-
-@pytest.fixture
-def alpha() -> ScriptedChannel:
-    return ScriptedChannel("alpha")
-
-
-@pytest.fixture
-def runtime(
-    database_url: str,
-    engine: Engine,
-    clock: ManualClock,
-    ledger: Ledger,
-    field_cipher: FieldCipher,
-    alpha: ScriptedChannel,
-) -> Iterator[Runtime]:
-    yield from scripted_runtime(
-        database_url=database_url,
-        engine=engine,
-        clock=clock,
-        ledger=ledger,
-        cipher=field_cipher,
-        channels=[alpha],
-    )
 
 
 def tenant(runtime: Runtime, name: str) -> Tenant:

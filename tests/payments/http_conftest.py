@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine
@@ -26,11 +27,38 @@ from paycore.payments.model import OrderKind
 from paycore.platform.config import Settings
 from paycore.runtime import Runtime
 from paycore.security.crypto import FieldCipher
-from tests.payments.fakes import SECRET, callback_body
+from tests.payments.fakes import SECRET, ScriptedChannel, callback_body
 
 CARD = "6222021234567890123"
 PHONE = "13812345678"
 _keys = itertools.count(1)
+
+
+@pytest.fixture(name="alpha")
+def one_scripted_bank() -> ScriptedChannel:
+    """The scripted bank `alpha`. With `runtime_with_one_scripted_bank`, a conftest that
+    imports both gets `alpha` and a `runtime` that routes every product to it."""
+    return ScriptedChannel("alpha")
+
+
+@pytest.fixture(name="runtime")
+def runtime_with_one_scripted_bank(
+    database_url: str,
+    engine: Engine,
+    clock: ManualClock,
+    ledger: Ledger,
+    field_cipher: FieldCipher,
+    alpha: ScriptedChannel,
+) -> Iterator[Runtime]:
+    """Every service on the test database, with the scripted bank `alpha` for any product."""
+    yield from scripted_runtime(
+        database_url=database_url,
+        engine=engine,
+        clock=clock,
+        ledger=ledger,
+        cipher=field_cipher,
+        channels=[alpha],
+    )
 
 
 def scripted_runtime(

@@ -4,55 +4,29 @@ with a 1% fee, and its receivers' wallets, for the split tests."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Engine
 
 from paycore.channels.model import Payer
-from paycore.clock import ManualClock
 from paycore.ledger.model import AccountFlags, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.payments import bookkeeping as books
 from paycore.payments.model import Order
 from paycore.payments.service import PayinCommand
 from paycore.runtime import Runtime
-from paycore.security.crypto import FieldCipher
 from paycore.split.model import Share, SplitMode
 from paycore.split.service import Splits
 from paycore.wallets.model import Wallet
 from tests.payments.fakes import ScriptedChannel, declined, succeeded
-from tests.payments.http_conftest import scripted_runtime
+from tests.payments.http_conftest import (  # noqa: F401 - fixtures
+    one_scripted_bank,
+    runtime_with_one_scripted_bank,
+)
 
 CARD = "6222021234567890123"
 
 _keys = itertools.count(1)
-
-
-@pytest.fixture
-def alpha() -> ScriptedChannel:
-    return ScriptedChannel("alpha")
-
-
-@pytest.fixture
-def runtime(
-    database_url: str,
-    engine: Engine,
-    clock: ManualClock,
-    ledger: Ledger,
-    field_cipher: FieldCipher,
-    alpha: ScriptedChannel,
-) -> Iterator[Runtime]:
-    """Every service on the test database; the scripted bank answers every product."""
-    yield from scripted_runtime(
-        database_url=database_url,
-        engine=engine,
-        clock=clock,
-        ledger=ledger,
-        cipher=field_cipher,
-        channels=[alpha],
-    )
 
 
 @dataclass
