@@ -13,6 +13,7 @@ from rich.table import Table
 
 from paycore.bills.exports import Format, write_file
 from paycore.bills.queries import COLUMNS, BillQueries, What, filters_of
+from paycore.bills.query_model import Filters
 from paycore.commands import console, open_runtime
 
 Merchant = Annotated[str, typer.Option("--merchant", help="merchant id (mch_...)")]
@@ -59,19 +60,8 @@ def export(
 ) -> None:
     """Write a merchant's orders, transfers or statement lines to a CSV or XLSX file,
     row by row (memory stays flat however large the month)."""
-    filters = filters_of(
-        {
-            "month": month,
-            "day": day,
-            "from": date_from,
-            "to": date_to,
-            "product": product,
-            "channel": channel,
-            "status": status,
-            "counterparty": counterparty,
-            "kind": kind,
-            "owner": owner,
-        }
+    filters = _filters(
+        month, day, date_from, date_to, product, channel, status, counterparty, kind, owner
     )
     with open_runtime(channels=False) as rt:
         queries = BillQueries(rt.bills)
@@ -113,7 +103,36 @@ def query(
 ) -> None:
     """One page of a merchant's orders, transfers or statement lines, as a table; the
     cursor of the next page is printed under it."""
-    filters = filters_of(
+    filters = _filters(
+        month, day, date_from, date_to, product, channel, status, counterparty, kind, owner
+    )
+    with open_runtime(channels=False) as rt:
+        page = BillQueries(rt.bills).page(what, merchant, filters, after=after, limit=limit)
+    table = Table(title=f"{what.value} of {escape(merchant)}")
+    columns = _SHOWN[what]
+    for name in columns:
+        numeric = name.endswith("_minor") or name in ("count", "code")
+        table.add_column(name, justify="right" if numeric else "left")
+    for row in page.rows:
+        table.add_row(*(escape("" if row[c] is None else str(row[c])) for c in columns))
+    console.print(table)
+    console.print(f"next_cursor: {page.next_cursor or '-'}")
+
+
+def _filters(
+    month: str | None,
+    day: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    product: str | None,
+    channel: str | None,
+    status: str | None,
+    counterparty: str | None,
+    kind: str | None,
+    owner: str | None,
+) -> Filters:
+    """The commands' filter options under the names the queries know (`from`, `to`)."""
+    return filters_of(
         {
             "month": month,
             "day": day,
@@ -127,14 +146,3 @@ def query(
             "owner": owner,
         }
     )
-    with open_runtime(channels=False) as rt:
-        page = BillQueries(rt.bills).page(what, merchant, filters, after=after, limit=limit)
-    table = Table(title=f"{what.value} of {escape(merchant)}")
-    columns = _SHOWN[what]
-    for name in columns:
-        numeric = name.endswith("_minor") or name in ("count", "code")
-        table.add_column(name, justify="right" if numeric else "left")
-    for row in page.rows:
-        table.add_row(*(escape("" if row[c] is None else str(row[c])) for c in columns))
-    console.print(table)
-    console.print(f"next_cursor: {page.next_cursor or '-'}")
