@@ -21,10 +21,14 @@ from paycore.ledger.service import AccountRequest
 from paycore.payments.service import PayinCommand, PayoutCommand, RefundCommand
 from paycore.runtime import Runtime
 from tests.payments.fakes import SECRET, ScriptedChannel, callback_body, succeeded
-from tests.payments.http_conftest import (  # noqa: F401 - fixtures
+from tests.payments.http_conftest import (
     one_scripted_bank,
     runtime_with_one_scripted_bank,
 )
+
+# The one-bank fixtures, under the names this slice's tests (and consistency's) use.
+alpha = one_scripted_bank
+runtime = runtime_with_one_scripted_bank
 
 OCT_START = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)  # 10:00 on 1 October in Shanghai
 BENEFICIARY = BankAccount(account_number="6214830100001234", name="李四", bank_code="CMB")

@@ -17,12 +17,16 @@ from paycore.payments import bookkeeping as books
 from paycore.runtime import Runtime
 from paycore.wallets.model import wallet_account
 from tests.payments.conftest import fund_merchant
-from tests.payments.http_conftest import (  # noqa: F401 - fixtures
+from tests.payments.http_conftest import (
     Tenant,
     new_tenant,
     one_scripted_bank,
     runtime_with_one_scripted_bank,
 )
+
+# The one-bank fixtures, under the names this slice's tests (and consistency's) use.
+alpha = one_scripted_bank
+runtime = runtime_with_one_scripted_bank
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CARD = "6222021234567890123"

@@ -19,10 +19,14 @@ from paycore.split.model import Share, SplitMode
 from paycore.split.service import Splits
 from paycore.wallets.model import Wallet
 from tests.payments.fakes import ScriptedChannel, declined, succeeded
-from tests.payments.http_conftest import (  # noqa: F401 - fixtures
+from tests.payments.http_conftest import (
     one_scripted_bank,
     runtime_with_one_scripted_bank,
 )
+
+# The one-bank fixtures, under the names this slice's tests (and consistency's) use.
+alpha = one_scripted_bank
+runtime = runtime_with_one_scripted_bank
 
 CARD = "6222021234567890123"
 
