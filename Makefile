@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	# The bill page is rendered in headless Chromium in tests; its Chinese needs a CJK font.
 	command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
 		apt-get install -y -q chromium fonts-wqy-microhei >/dev/null
+	# The exported alert rules are checked by promtool (Debian's prometheus package).
+	command -v promtool >/dev/null || apt-get install -y -q prometheus >/dev/null
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

@@ -23,6 +23,9 @@ _STORES = (
     "paycore.bills.store",
     "paycore.bills.query_store",
     "paycore.bills.export_store",
+    "paycore.ops.store",
+    "paycore.ops.store_incidents",
+    "paycore.finance.store",
 )
 
 for _name in _STORES:
