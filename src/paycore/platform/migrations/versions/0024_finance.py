@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("business_date", sa.Date, primary_key=True),
         sa.Column("vouchers", sa.Integer, nullable=False),
         sa.Column("derived_at", UTCDateTime, nullable=False),
+        sa.Column("last_seq", sa.BigInteger, nullable=False),
         sa.Column("recon_status", sa.String(16), nullable=False),
         sa.Column("recon_at", UTCDateTime, nullable=True),
         sa.Column("recon_breaks", JSONDocument, nullable=False),
