@@ -11,9 +11,10 @@ another grade, and the record keeps both.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 from paycore.errors import Rejected
 
@@ -36,7 +37,8 @@ class Severity(enum.StrEnum):
 class Signal:
     """One condition firing now. `key` is the deduplication key: `burn:<slo>:<window>`,
     `breaker:<channel>`, `unresolved_orders`, `webhook_backlog`, `bills_pool`,
-    `heartbeat:<node>:<worker>`, `finance_push`, `worker_crash:<node>:<worker>`."""
+    `heartbeat:<node>` (its silent workers in the details), `finance_push`,
+    `worker_crash:<node>:<worker>`."""
 
     key: str
     source: SignalSource
@@ -89,6 +91,14 @@ class Impact:
     duration_s: int = 0
     products: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
+    checks_failed: int = 0
+    """Failed ledger or cross-slice checks, and finance days left with missing vouchers,
+    in the window. Counts as money mis-moved even when no amount could be measured: a
+    check that fails says money is not where the records put it."""
+
+    @property
+    def money_mismoved(self) -> bool:
+        return self.checks_failed > 0 or any(v != 0 for v in self.money_mismoved_minor.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +112,7 @@ class GradeRule:
     any_money_mismoved: bool = False
 
     def met_by(self, impact: Impact) -> bool:
-        if self.any_money_mismoved and any(v != 0 for v in impact.money_mismoved_minor.values()):
+        if self.any_money_mismoved and impact.money_mismoved:
             return True
         return (
             (self.duration_s_min is not None and impact.duration_s >= self.duration_s_min)
@@ -166,9 +176,137 @@ class Incident:
     handling: str = ""
     review_notes: str = ""
     timeline: tuple[IncidentEvent, ...] = ()
+    severity: Severity = Severity.TICKET
+    source: SignalSource = SignalSource.DETECTOR
+    last_fired_at: datetime | None = None
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
+
+    @property
+    def awaiting_review(self) -> bool:
+        return self.grade is None
 
     @property
     def duration_s(self) -> int | None:
         if self.closed_at is None:
             return None
         return int((self.closed_at - self.opened_at).total_seconds())
+
+
+INCIDENTS_PAGE_DEFAULT = 50
+INCIDENTS_PAGE_MAX = 500
+REVIEW_TEXT_MAX = 4000
+"""Characters of a review's cause, handling or notes."""
+REVIEWER_MAX = 64
+
+
+# -- configuration: detector thresholds and grade rules ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """When a detector fires and when an incident closes: configuration with these
+    documented defaults (PAYCORE_OPS_INCIDENTS_FILE, key "thresholds")."""
+
+    clear_after_s: int = 60
+    """An incident closes once its key has not fired for this long, so a flapping
+    detector does not open and close one incident after another."""
+    breaker_open_s: int = 60
+    """A channel breaker open (or half-open) for longer than this."""
+    unresolved_age_s: int = 600
+    """Orders still waiting for a result when older than this."""
+    webhook_pending_max: int = 10_000
+    webhook_oldest_age_s: int = 300
+    bills_refused_min: int = 20
+    """Bill requests refused (busy, rate limited, timed out) between two ticks."""
+    bills_pool_waits_min: int = 1
+    """Bills that waited for, or gave up on, a reports connection between two ticks."""
+    bills_full_ticks_min: int = 3
+    """Ticks in a row with every reports connection in use."""
+    heartbeat_every_s: int = 5
+    """A worker writes its heartbeat at most this often."""
+    heartbeat_margin_s: int = 30
+    """Stale = no beat for the worker's own wait interval + heartbeat_every_s + this."""
+    heartbeat_margin_s_by_worker: Mapping[str, int] = field(
+        default_factory=lambda: {"ledger-check": 3600, "bill-exports": 600}
+    )
+    """Workers whose one iteration may rightly take long (a full ledger check, an export)."""
+    heartbeat_forget_s: int = 3600
+    """A node silent this long is gone (stopped or replaced), not hung: its rows are ignored
+    and its incident closes. A clean stop removes its rows at once."""
+    crash_restarts_min: int = 3
+    crash_window_s: int = 600
+    """A worker restarted crash_restarts_min times within crash_window_s is a crash loop."""
+    restart_backoff_s: float = 1.0
+    restart_backoff_max_s: float = 60.0
+    finance_push_age_s: int = 900
+    """Vouchers still pending the push when created longer ago than this."""
+
+    def heartbeat_margin_for(self, worker: str) -> int:
+        return self.heartbeat_margin_s_by_worker.get(worker, self.heartbeat_margin_s)
+
+
+@dataclass(frozen=True, slots=True)
+class OpsConfig:
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    grade_rules: tuple[GradeRule, ...] = DEFAULT_GRADE_RULES
+
+
+def _invalid(detail: str) -> Rejected:
+    return Rejected("invalid_ops_config", detail)
+
+
+def thresholds_from(doc: Mapping[str, Any]) -> Thresholds:
+    """Thresholds from a JSON object; a name not listed or a value of the wrong type is
+    refused, never ignored (a typo must not leave a default silently in force)."""
+    known = {f.name: f for f in fields(Thresholds)}
+    values: dict[str, Any] = {}
+    for name, value in doc.items():
+        if name not in known:
+            raise _invalid(f"thresholds: unknown name {name!r}")
+        if name == "heartbeat_margin_s_by_worker":
+            if not isinstance(value, Mapping) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()
+            ):
+                raise _invalid(f"thresholds: {name} maps worker names to seconds")
+            values[name] = dict(value)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise _invalid(f"thresholds: {name} must be a number >= 0")
+        values[name] = value
+    return Thresholds(**values)
+
+
+def grade_rules_from(doc: Sequence[Mapping[str, Any]]) -> tuple[GradeRule, ...]:
+    """Grade rules from a JSON list of objects like the defaults' fields."""
+    names = {f.name for f in fields(GradeRule)}
+    rules: list[GradeRule] = []
+    for item in doc:
+        if not isinstance(item, Mapping) or set(item) - names or "grade" not in item:
+            raise _invalid(f"grade_rules: each rule has a grade and only {sorted(names)}")
+        bounds = {k: v for k, v in item.items() if k not in ("grade", "any_money_mismoved")}
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                   for v in bounds.values() if v is not None):  # fmt: skip
+            raise _invalid("grade_rules: bounds are integers >= 0 or null")
+        rules.append(
+            GradeRule(
+                grade=parse_grade(str(item["grade"])),
+                any_money_mismoved=bool(item.get("any_money_mismoved", False)),
+                **bounds,
+            )
+        )
+    if len({r.grade for r in rules}) != len(rules) or Grade.D in {r.grade for r in rules}:
+        raise _invalid("grade_rules: at most one rule per grade A, B, C (D is what is left)")
+    return tuple(rules)
+
+
+def ops_config_from(doc: Mapping[str, Any]) -> OpsConfig:
+    unknown = set(doc) - {"thresholds", "grade_rules"}
+    if unknown:
+        raise _invalid(f"unknown keys {sorted(unknown)}")
+    return OpsConfig(
+        thresholds=thresholds_from(doc.get("thresholds", {})),
+        grade_rules=grade_rules_from(doc["grade_rules"])
+        if "grade_rules" in doc
+        else DEFAULT_GRADE_RULES,
+    )

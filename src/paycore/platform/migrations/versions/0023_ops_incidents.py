@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("summary", sa.String(256), nullable=False),
         sa.Column("opened_at", UTCDateTime, nullable=False),
         sa.Column("last_fired_at", UTCDateTime, nullable=False),
+        sa.Column("cleared_at", UTCDateTime, nullable=True),
         sa.Column("closed_at", UTCDateTime, nullable=True),
         sa.Column("impact", JSONDocument, nullable=False),
         sa.Column("auto_grade", sa.String(1), nullable=False),
@@ -42,6 +43,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_ops_incidents_key_status", "ops_incidents", ["key", "status"])
     op.create_index("ix_ops_incidents_opened", "ops_incidents", ["opened_at"])
+    # One open incident per key, however many processes run the same tick.
+    op.create_index(
+        "ux_ops_incidents_open_key",
+        "ops_incidents",
+        ["key"],
+        unique=True,
+        postgresql_where=sa.text("status = 'open'"),
+        sqlite_where=sa.text("status = 'open'"),
+    )
     op.create_table(
         "ops_incident_events",
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
@@ -57,6 +67,7 @@ def upgrade() -> None:
         sa.Column("worker", sa.String(64), nullable=False),
         sa.Column("pid", sa.Integer, nullable=False),
         sa.Column("beat_at", UTCDateTime, nullable=False),
+        sa.Column("interval_ms", sa.Integer, nullable=False),
         sa.Column("started_at", UTCDateTime, nullable=False),
         sa.Column("restarts", sa.Integer, nullable=False),
         sa.Column("last_error", sa.String(256), nullable=False),
