@@ -17,15 +17,20 @@ from paycore.collection.cli import collection_app
 from paycore.commands import TextArguments
 from paycore.custody.cli import custody_app
 from paycore.demo.cli import demo
+from paycore.finance.cli import finance_app
 from paycore.ledger.cli import accounts_app, ledger_app, transfers_app
 from paycore.merchants.cli import merchants_app
 from paycore.notifications.cli import notifications_app
+from paycore.ops.cli import incidents_app
+from paycore.ops.cli_report import report_app
+from paycore.ops.cli_slo import slo_app
 from paycore.payments.cli import payins_app, payments_app, payouts_app, refunds_app
 from paycore.platform.config import Settings
 from paycore.recon.cli import recon_app
 from paycore.recon.h2h_cli import h2h_app
 from paycore.rewards.cli import rewards_app
 from paycore.sandbox_bank.cli import serve_bank
+from paycore.sandbox_finance.cli import serve_finance
 from paycore.security.cli import keys_app
 from paycore.split.cli import split_app
 from paycore.wallets.cli import wallets_app
@@ -41,6 +46,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(transfers_app, name="transfers")
 app.add_typer(ledger_app, name="ledger")
 app.command("sandbox-bank")(serve_bank)
+app.command("sandbox-finance")(serve_finance)
 app.command("demo")(demo)
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(keys_app, name="keys")
@@ -57,6 +63,10 @@ app.add_typer(bills_app, name="bills")
 app.add_typer(rewards_app, name="rewards")
 app.add_typer(recon_app, name="recon")
 recon_app.add_typer(h2h_app, name="h2h")
+app.add_typer(finance_app, name="finance")
+app.add_typer(report_app, name="report")
+app.add_typer(slo_app, name="slo")
+app.add_typer(incidents_app, name="incidents")
 
 
 @db_app.command("upgrade")
@@ -104,7 +114,9 @@ def serve(
     """
     # Channels call back where this server listens, unless told otherwise (a proxy, say).
     os.environ.setdefault("PAYCORE_PUBLIC_URL", f"http://{host}:{port}")
-    bank = _prepare_channels(Settings.from_env(), start_sandbox=sandbox)
+    settings = Settings.from_env()
+    bank = _prepare_channels(settings, start_sandbox=sandbox)
+    receiver = _prepare_finance(settings, start_sandbox=sandbox)
     # uvicorn stops on SIGTERM, then raises it again under the handler it found: with the
     # default one the process would die there, before the bank is stopped below. (The bank
     # stops with this process anyway, even on SIGKILL: it holds a lifeline.)
@@ -116,6 +128,10 @@ def serve(
             from paycore.sandbox_bank import launcher
 
             launcher.stop_bank(bank)
+        if receiver is not None:
+            from paycore.sandbox_finance import launcher as finance_launcher
+
+            finance_launcher.stop_receiver(receiver)
 
 
 def _run_server(
@@ -184,6 +200,23 @@ def _prepare_channels(settings: Settings, *, start_sandbox: bool) -> subprocess.
             typer.echo(f"sandbox bank running (pid {bank.pid})")
             return bank
     return None
+
+
+def _prepare_finance(settings: Settings, *, start_sandbox: bool) -> subprocess.Popen[bytes] | None:
+    """The finance system vouchers are pushed to: the sandbox receiver's secret is made, a
+    receiver answering with another secret is refused, and with none answering one is
+    started (when sandboxes are on, no secret file is configured and the URL is local)."""
+    from paycore.errors import Rejected
+    from paycore.sandbox_finance import launcher
+
+    data_dir = Path(settings.data_dir) / "sandbox-finance"
+    try:
+        return launcher.prepare_for_serve(
+            settings.finance_url, data_dir, start=start_sandbox and not settings.finance_secret_file
+        )
+    except Rejected as exc:
+        typer.echo(f"error {exc.code}: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def main() -> None:

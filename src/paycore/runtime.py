@@ -30,12 +30,23 @@ from paycore.clock import Clock, SystemClock
 from paycore.collection.service import Collections
 from paycore.consistency.service import FlowCheck
 from paycore.custody.service import Custody
+from paycore.finance import service as finance_service
+from paycore.finance.chart import load_chart
+from paycore.finance.push import FinancePush
+from paycore.finance.receiver_client import FinanceReceiverClient
 from paycore.ledger.checks import LedgerChecks, run_check_worker
 from paycore.ledger.service import Ledger, run_expiry_worker
 from paycore.merchants.model import MerchantStatus
 from paycore.merchants.service import Merchants
 from paycore.notifications.relay import WebhookRelay
 from paycore.notifications.service import Notifications, enqueue
+from paycore.ops.alerts import BurnRateAlerts
+from paycore.ops.heartbeat import Heartbeats, WorkerWatch, node_name
+from paycore.ops.incidents import Incidents
+from paycore.ops.prober import Prober
+from paycore.ops.service import OPS_TICK_S, Ops, load_ops_config
+from paycore.ops.sli import FLUSH_INTERVAL_S, SliRecorder
+from paycore.ops.slo import SloConfig, load_config
 from paycore.payments.janitor import Janitor, run_janitor
 from paycore.payments.service import Payments
 from paycore.payments.settle import PaymentsContext
@@ -111,6 +122,15 @@ class Runtime:
     bills: Bills
     bills_admission: Admission
     bill_workers: BillWorkers
+    finance: finance_service.Finance
+    finance_push: FinancePush | None
+    """None without the finance system's secret: vouchers wait, and ops says so."""
+    slo_config: SloConfig
+    sli: SliRecorder
+    slo_alerts: BurnRateAlerts
+    incidents: Incidents
+    worker_watch: WorkerWatch
+    ops: Ops = field(init=False)
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -172,6 +192,11 @@ class Runtime:
             owned_reports = reports_engine is not engine
         bills = Bills(engine, reports_engine, clock)
         workers = _bill_workers(settings, engine, BillReader(bills, merchants), clock)
+        receiver = _finance_receiver(settings)
+        slo_config = load_config(settings.slo_file)
+        sli = SliRecorder(slo_config, clock)
+        ops_config = load_ops_config(settings.ops_incidents_file)
+        heartbeats = Heartbeats(engine, clock, node=node_name(), thresholds=ops_config.thresholds)
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -220,7 +245,28 @@ class Runtime:
             bills=bills,
             bills_admission=Admission(Limits.of(settings, in_workers=workers.processes > 0)),
             bill_workers=workers,
+            finance=finance_service.Finance(
+                engine,
+                clock,
+                chart=load_chart(settings.finance_chart_file),
+                booked=receiver.booked if receiver else None,
+            ),
+            finance_push=FinancePush(engine, receiver, clock=clock) if receiver else None,
+            slo_config=slo_config,
+            sli=sli,
+            slo_alerts=BurnRateAlerts(engine, clock, slo_config, recorder=sli),
+            incidents=Incidents(engine, clock, config=ops_config),
+            worker_watch=WorkerWatch(heartbeats, clock),
         )
+        runtime.ops = Ops.for_runtime(
+            runtime,
+            alerts=runtime.slo_alerts,
+            heartbeats=heartbeats,
+            incidents=runtime.incidents,
+            config=ops_config,
+        )
+        if receiver is not None:
+            runtime._closers.append(receiver.close)
         runtime.bills_admission.workers = runtime.bill_workers
         runtime._closers.append(runtime.bill_workers.close)
         if owned_reports:
@@ -275,6 +321,16 @@ class Runtime:
             poll_s=LEDGER_CHECK_POLL_S,
             stop=stop,
         )
+        self._spawn("finance", self.finance.run_worker, stop, finance_service.WORKER_INTERVAL_S)
+        if self.finance_push is not None:
+            interval_s = self.settings.finance_push_interval_s
+            self._spawn("finance-push", self.finance_push.run, stop, interval_s)
+        self._spawn("sli-flush", self.sli.run_flusher, self.engine, stop, FLUSH_INTERVAL_S)
+        self._spawn("ops", self.ops.run_worker, stop, OPS_TICK_S)
+        if self.slo_config.probe.enabled:
+            slo_prober = Prober.for_runtime(self, self.slo_config.probe, self.sli)
+            self._closers.insert(0, slo_prober.close)
+            self._spawn("slo-prober", slo_prober.run, stop)
         prober = HealthProber(self.channels.registry)
         prober.start()
         self._closers.insert(0, prober.stop)
@@ -292,7 +348,10 @@ class Runtime:
                     log.exception("%s tick failed", type(flow).__name__)
 
     def _spawn(self, name: str, target: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        thread = threading.Thread(target=target, name=name, args=args, kwargs=kwargs, daemon=True)
+        """A daemon thread that beats a heartbeat each time it waits on the stop event and
+        is restarted with backoff if it crashes (ops/heartbeat.py)."""
+        run = self.worker_watch.wrap(name, target, args, kwargs, stop=self._stop)
+        thread = threading.Thread(target=run, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
@@ -300,6 +359,11 @@ class Runtime:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
+        if self._threads:
+            try:  # a clean stop must not look like a hung node
+                self.worker_watch.heartbeats.forget()
+            except Exception:
+                log.exception("could not remove this node's heartbeats")
         for closer in self._closers:
             closer()
         for name in self.channels.registry.names():
@@ -347,6 +411,16 @@ def _bill_workers(
     return BillWorkers(
         processes=processes, settings=settings, reports_url=url, local=local, clock=clock
     )
+
+
+def _finance_receiver(settings: Settings) -> FinanceReceiverClient | None:
+    """The finance system's client, once its secret exists (`serve` makes the sandbox
+    receiver's before building the runtime)."""
+    secret_file = settings.finance_secret_path()
+    if not secret_file.exists():
+        return None
+    secret = secret_file.read_text().strip().encode()
+    return FinanceReceiverClient(settings.finance_url, secret=secret)
 
 
 def _derived_key(cipher: FieldCipher) -> bytes:

@@ -9,8 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paycore.clock import ManualClock
-from paycore.ops import api_slo
-from paycore.ops.alerts import BurnRateAlerts
 from paycore.ops.sli import SliRecorder
 from paycore.ops.slo import SloConfig
 from paycore.runtime import Runtime
@@ -30,9 +28,7 @@ def recorder(slo_config: SloConfig, clock: ManualClock) -> SliRecorder:
 
 @pytest.fixture
 def ops_client(runtime: Runtime, admin_key: str) -> Iterator[TestClient]:
-    """The API with the SLO routes, as web/app.py will mount them, and the admin key."""
+    """The API, with the SLO routes, and the admin key."""
     app = create_app(runtime=runtime)
-    app.include_router(api_slo.router)
-    runtime.slo_alerts = BurnRateAlerts(runtime.engine, runtime.clock)  # type: ignore[attr-defined]
     with TestClient(app, headers={"Authorization": f"Bearer {admin_key}"}) as client:
         yield client

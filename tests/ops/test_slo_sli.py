@@ -116,12 +116,11 @@ def test_the_flusher_writes_once_more_when_stopped(recorder: SliRecorder, engine
     assert sum(total for _, total in _rows(engine).values()) == 1
 
 
-def test_the_paycore_app_counts_its_requests_once_the_middleware_is_installed(
+def test_the_paycore_app_counts_each_of_its_requests_once(
     runtime: Runtime, recorder: SliRecorder, engine: Engine, clock: ManualClock
 ) -> None:
+    runtime.sli = recorder  # the app's lifespan hands the runtime's recorder to the middleware
     app = create_app(runtime=runtime)
-    app.add_middleware(SliMiddleware)  # as web/app.py installs it, outermost
-    app.state.sli = recorder
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/v1/balances").status_code == 401  # the caller's fault, not ours

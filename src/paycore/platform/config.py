@@ -69,6 +69,31 @@ class Settings:
     CPU or GIL from pay-ins (bills/workers.py). 0 computes them in the server's threads:
     the default of Settings built in code (tests with a ManualClock, in-memory SQLite)."""
 
+    slo_file: str = ""
+    """PAYCORE_SLO_FILE: SLO targets, latency thresholds and the prober (JSON, ops/slo.py:
+    {"slos": [...], "probe": {"enabled", "interval_s", "timeout_s", ...}}). Empty: the
+    documented defaults (ops/README.md)."""
+    ops_incidents_file: str = ""
+    """PAYCORE_OPS_INCIDENTS_FILE: detector thresholds and grading rules (JSON
+    {"thresholds": {...}, "grade_rules": [...]}, ops/model.py). Empty: the documented
+    defaults (ops/README.md)."""
+    finance_chart_file: str = ""
+    """PAYCORE_FINANCE_CHART_FILE: JSON mapping ledger account codes to general-ledger
+    accounts. Empty: the default chart (finance/chart.py, finance/README.md)."""
+    finance_url: str = "http://127.0.0.1:8300"
+    """PAYCORE_FINANCE_URL: the finance system vouchers are pushed to (`serve` starts the
+    sandbox finance receiver there when nothing answers and the URL is on this machine)."""
+    finance_secret_file: str = ""
+    """PAYCORE_FINANCE_SECRET_FILE: the secret pushes are signed with. Empty: the sandbox
+    receiver's, data_dir/sandbox-finance/push_secret. Without the file nothing is pushed."""
+    finance_push_interval_s: float = 5.0
+    """PAYCORE_FINANCE_PUSH_INTERVAL_S: how often `serve` pushes due vouchers."""
+
+    def finance_secret_path(self) -> Path:
+        return Path(
+            self.finance_secret_file or Path(self.data_dir) / "sandbox-finance" / "push_secret"
+        )
+
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
@@ -95,6 +120,12 @@ class Settings:
             bills_burst=int(os.environ.get("PAYCORE_BILLS_BURST", "10")),
             bills_time_share=float(os.environ.get("PAYCORE_BILLS_TIME_SHARE", "0.2")),
             bills_processes=int(os.environ.get("PAYCORE_BILLS_PROCESSES", "2")),
+            slo_file=os.environ.get("PAYCORE_SLO_FILE", ""),
+            ops_incidents_file=os.environ.get("PAYCORE_OPS_INCIDENTS_FILE", ""),
+            finance_chart_file=os.environ.get("PAYCORE_FINANCE_CHART_FILE", ""),
+            finance_url=os.environ.get("PAYCORE_FINANCE_URL", "http://127.0.0.1:8300"),
+            finance_secret_file=os.environ.get("PAYCORE_FINANCE_SECRET_FILE", ""),
+            finance_push_interval_s=float(os.environ.get("PAYCORE_FINANCE_PUSH_INTERVAL_S", "5")),
             ledger_check_interval_s=float(
                 os.environ.get("PAYCORE_LEDGER_CHECK_INTERVAL_S", "3600")
             ),

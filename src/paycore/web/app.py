@@ -20,9 +20,14 @@ from paycore.collection import api as collection_api
 from paycore.consistency import api as consistency_api
 from paycore.custody import api as custody_api
 from paycore.errors import Rejected
+from paycore.finance import api as finance_api
 from paycore.ledger import api as ledger_api
 from paycore.merchants import api as merchants_api
 from paycore.notifications import api as notifications_api
+from paycore.ops import api as ops_incidents_api
+from paycore.ops import api_report as ops_report_api
+from paycore.ops import api_slo
+from paycore.ops.sli import SliMiddleware
 from paycore.payments import api as payments_api
 from paycore.platform.config import Settings
 from paycore.recon import api as recon_api
@@ -62,6 +67,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.merchants = current.merchants
         app.state.payments = current.payments
         app.state.notifications = current.notifications
+        app.state.sli = current.sli
         if owned and config.workers_enabled:
             current.start_workers()
         # Everything alive now lives as long as the server. Moving it out of the collector's
@@ -92,6 +98,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_exception_handler(HTTPException, on_http_exception)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SliMiddleware)  # outermost: it sees every 5xx and escaped error
     # In front of the route list, inside every middleware and exception handler.
     app.router.middleware_stack = FastLane(
         app.router.middleware_stack, [*ledger_api.LANES, *payments_api.LANES]
@@ -112,6 +119,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         bills_api.router,
         bills_page_api.router,
         bills_export_api.router,
+        finance_api.router,
+        ops_report_api.router,
+        ops_incidents_api.router,
+        api_slo.router,
         ops.router,
     ):
         app.include_router(router)

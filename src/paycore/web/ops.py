@@ -14,6 +14,8 @@ from prometheus_client.registry import Collector
 
 from paycore.bills import freshness
 from paycore.bills.admission import BillsCollector
+from paycore.ops.incidents_metrics import IncidentsCollector
+from paycore.ops.metrics import SloCollector
 from paycore.runtime import Runtime
 from paycore.security.api import require
 from paycore.security.model import Principal
@@ -118,4 +120,6 @@ def metrics(runtime: RuntimeDep) -> Response:
     registry = CollectorRegistry()
     registry.register(_PaycoreCollector(runtime))
     registry.register(BillsCollector(runtime.bills_admission, runtime.reports_engine))
+    registry.register(SloCollector(runtime.slo_alerts, runtime.sli))
+    registry.register(IncidentsCollector(runtime.incidents, runtime.clock))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

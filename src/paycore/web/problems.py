@@ -74,6 +74,9 @@ _STATUS_BY_CODE = {
     "bad_signature": 401,
     "stale_notification": 401,
     "malformed_notification": 400,
+    "finance_voucher_conflict": 409,
+    "finance_receiver_unavailable": 503,
+    "incident_still_open": 409,
 }
 
 
