@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench bench-payments bench-rewards bench-recon bench-bills profile coverage mutation clean
+.PHONY: install run test lint bench bench-payments bench-rewards bench-recon bench-bills bench-dr profile coverage mutation clean
 
 $(STAMP): pyproject.toml
 	# The bill page is rendered in headless Chromium in tests; its Chinese needs a CJK font.
@@ -61,6 +61,9 @@ bench-rewards: install  ## a 10,000-row reward batch and its re-runs on SQLite a
 
 bench-bills: install  ## bills: a merchant's year (1M entries SQLite, 10M PostgreSQL): statement, page, CSV export, proof, storm
 	$(BIN)/python bench/bills.py
+
+bench-dr: install  ## disaster recovery: 1,000,000 transfers backed up, restored and checked (PostgreSQL private cluster, SQLite)
+	$(BIN)/python bench/dr.py
 
 bench-recon: install  ## reconciliation: 1,000,000 statement lines against 1,000,000 orders
 	$(BIN)/python bench/recon.py

@@ -17,6 +17,7 @@ from paycore.collection.cli import collection_app
 from paycore.commands import TextArguments
 from paycore.custody.cli import custody_app
 from paycore.demo.cli import demo
+from paycore.dr.cli import dr_app
 from paycore.finance.cli import finance_app
 from paycore.ledger.cli import accounts_app, ledger_app, transfers_app
 from paycore.merchants.cli import merchants_app
@@ -64,6 +65,7 @@ app.add_typer(rewards_app, name="rewards")
 app.add_typer(recon_app, name="recon")
 recon_app.add_typer(h2h_app, name="h2h")
 app.add_typer(finance_app, name="finance")
+app.add_typer(dr_app, name="dr")
 app.add_typer(report_app, name="report")
 app.add_typer(slo_app, name="slo")
 app.add_typer(incidents_app, name="incidents")

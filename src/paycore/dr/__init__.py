@@ -1,0 +1,1 @@
+"""Disaster recovery: backups proven by restoring them. See README.md."""
