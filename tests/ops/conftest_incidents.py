@@ -65,6 +65,7 @@ def add_order(
     product: str = "qr",
     failure_class: str | None = None,
     finished_after_s: float | None = 1.0,
+    kind: str = "payin",
 ) -> str:
     """One payment order row as the payments slice stores it (only what impact reads
     matters; the rest is filled plausibly)."""
@@ -73,7 +74,7 @@ def add_order(
         None if finished_after_s is None else created_at + timedelta(seconds=finished_after_s)
     )
     values: Mapping[str, Any] = {
-        "id": order_id, "kind": "payin", "merchant_id": merchant_id, "merchant_reference": order_id,
+        "id": order_id, "kind": kind, "merchant_id": merchant_id, "merchant_reference": order_id,
         "product": product, "amount": amount, "currency": currency, "fee_amount": 0,
         "status": status, "result_unknown": False, "channel": channel, "channel_txn_id": None,
         "failure_class": failure_class, "failure_code": None, "failure_message": "",

@@ -103,7 +103,7 @@ def _pay_in(runtime: Runtime, merchant_id: str, n: int) -> None:
     )
 
 
-def test_channel_failures_of_pay_ins_burn_that_channels_and_the_products_budget(
+def test_channel_failures_of_pay_ins_burn_that_channels_and_the_pay_in_budget(
     runtime: Runtime, alpha: ScriptedChannel, clock: ManualClock
 ) -> None:
     merchant, _ = runtime.merchants.create(name="shop")
@@ -114,7 +114,7 @@ def test_channel_failures_of_pay_ins_burn_that_channels_and_the_products_budget(
     signals = BurnRateAlerts(runtime.engine, clock).evaluate()
     assert {"burn:success:payin:1h/5m", "burn:success:payin:alpha:1h/5m"} <= keys(signals)
     per_channel = next(s for s in signals if s.key == "burn:success:payin:alpha:1h/5m")
-    assert per_channel.channels == ("alpha",) and per_channel.products == ("payin",)
+    assert per_channel.channels == ("alpha",) and per_channel.kinds == ("payin",) and per_channel.products == ()
     assert not any("payout" in s.key for s in signals)
 
 

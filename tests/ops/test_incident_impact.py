@@ -8,6 +8,7 @@ from sqlalchemy import Engine, insert
 
 from paycore.clock import ManualClock
 from paycore.finance.store import derived_days, vouchers
+from paycore.ops.alerts import scope_of
 from paycore.ops.impact import ImpactMeter, imbalances
 from paycore.ops.model import Grade, grade_of
 from tests.ops.conftest_incidents import add_check_run, add_order
@@ -104,6 +105,23 @@ def test_orders_of_other_products_are_left_out_when_the_incident_names_its_produ
 
     assert impact.orders == 1 and impact.products == ("card",)
     assert impact.traffic_share_ppm == 1_000_000 // 3
+
+
+def test_a_burn_rate_incident_on_a_channels_pay_ins_counts_that_channels_failed_pay_ins(
+    engine: Engine, clock: ManualClock
+) -> None:
+    start = clock.now()
+    for kind, channel in (("payin", "alpha"), ("payout", "alpha"), ("payin", "beta")):
+        add_order(engine, created_at=start + timedelta(seconds=5), status="failed",
+                  failure_class="channel", kind=kind, channel=channel)  # fmt: skip
+    kinds, channels = scope_of("success:payin:alpha")
+
+    impact = ImpactMeter(engine).measure(
+        start=start, end=start + timedelta(minutes=1), kinds=kinds, channels=channels
+    )
+
+    assert impact.orders == 1 and impact.kinds == ("payin",) and impact.channels == ("alpha",)
+    assert impact.products == ("qr",)  # the product the failed pay-in was for
 
 
 def test_imbalances_add_pending_and_posted_gaps_per_currency() -> None:

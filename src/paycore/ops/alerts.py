@@ -247,8 +247,9 @@ def _new_row(verdict: Verdict, now: datetime) -> dict[str, Any]:
 
 
 def scope_of(slo_name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(products, channels) an SLO is about: `success:payin:alpha` -> (payin,), (alpha,);
-    `probe:payin:alpha` likewise; others name none."""
+    """(order kinds, channels) an SLO is about: `success:payin:alpha` -> (payin,), (alpha,);
+    `probe:payin:alpha` likewise; others name none. A kind, not a product: orders' products
+    are what merchants sell (qr, rent), and an SLO on pay-ins covers all of them."""
     parts = slo_name.split(":")
     if parts[0] in ("success", "probe") and len(parts) >= 2 and parts[1] != "health":
         kind = parts[1]
@@ -260,7 +261,7 @@ def scope_of(slo_name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _signal(verdict: Verdict, since: datetime) -> Signal:
     slo, pair = verdict.slo, verdict.pair
-    products, channels = scope_of(slo.name)
+    kinds, channels = scope_of(slo.name)
     burn_long = float(verdict.burn_long)  # for a person to read, not to compute with
     summary = (
         f"{slo.name} burning its error budget {burn_long:.1f}x over {pair.name} "
@@ -273,7 +274,7 @@ def _signal(verdict: Verdict, since: datetime) -> Signal:
         severity=pair.severity,
         summary=summary,
         since=since,
-        products=products,
+        kinds=kinds,
         channels=channels,
         details={
             "slo": slo.name,

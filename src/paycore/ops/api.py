@@ -139,6 +139,7 @@ def view(incident: Incident, *, timeline: bool = False) -> dict[str, Any]:
             "duration_s": impact.duration_s,
             "products": list(impact.products),
             "channels": list(impact.channels),
+            "kinds": list(impact.kinds),
         },
         "cause": incident.cause,
         "handling": incident.handling,

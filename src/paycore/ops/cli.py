@@ -140,6 +140,7 @@ def _print(i: Incident) -> None:
         ("traffic share (ppm)", str(impact.traffic_share_ppm)),
         ("products", ", ".join(impact.products) or "-"),
         ("channels", ", ".join(impact.channels) or "-"),
+        ("order kinds", ", ".join(impact.kinds) or "-"),
         ("cause", i.cause or "-"), ("handling", i.handling or "-"),
         ("review notes", i.review_notes or "-"),
         ("reviewed", f"{_when(i.reviewed_at)} by {i.reviewed_by}" if i.reviewed_by else "-"),

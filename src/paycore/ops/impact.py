@@ -36,11 +36,13 @@ class ImpactMeter:
         end: datetime,
         products: Sequence[str] = (),
         channels: Sequence[str] = (),
+        kinds: Sequence[str] = (),
     ) -> Impact:
-        """The impact of a window on the given products and channels (all when empty)."""
+        """The impact of a window on the given products, channels and order kinds (all
+        when empty)."""
         with self._engine.connect() as conn:
             touched = store_impact.orders_touched(
-                conn, start=start, end=end, products=products, channels=channels
+                conn, start=start, end=end, products=products, channels=channels, kinds=kinds
             )
             check = store_impact.last_check_run(conn, start=start, end=end)
             days = [d for d in store_impact.finance_breaks(conn, start=start, end=end) if d]
@@ -65,6 +67,7 @@ class ImpactMeter:
             duration_s=max(0, int((end - start).total_seconds())),
             products=tuple(sorted({*products, *touched.products})),
             channels=tuple(sorted({*channels, *touched.channels})),
+            kinds=tuple(sorted(kinds)),
             checks_failed=failed,
         )
 
@@ -116,6 +119,7 @@ def impact_to_json(impact: Impact) -> dict[str, Any]:
         "duration_s": impact.duration_s,
         "products": list(impact.products),
         "channels": list(impact.channels),
+        "kinds": list(impact.kinds),
         "checks_failed": impact.checks_failed,
     }
 
@@ -130,5 +134,6 @@ def impact_from_json(doc: Mapping[str, Any]) -> Impact:
         duration_s=int(doc.get("duration_s", 0)),
         products=tuple(doc.get("products", ())),
         channels=tuple(doc.get("channels", ())),
+        kinds=tuple(doc.get("kinds", ())),
         checks_failed=int(doc.get("checks_failed", 0)),
     )

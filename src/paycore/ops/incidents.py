@@ -141,7 +141,11 @@ class Incidents:
         end = row["cleared_at"] or now
         scope = impact_from_json(row["impact"])
         impact = self._meter.measure(
-            start=row["opened_at"], end=end, products=scope.products, channels=scope.channels
+            start=row["opened_at"],
+            end=end,
+            products=scope.products,
+            channels=scope.channels,
+            kinds=scope.kinds,
         )
         grade = grade_of(impact, self.config.grade_rules)
         values = {"closed_at": end, "impact": impact_to_json(impact), "auto_grade": grade.value}
@@ -253,7 +257,7 @@ def _check_review_text(**texts: str | None) -> None:
 def _new_row(
     incident_id: str, signal: Signal, opened_at: datetime, now: datetime
 ) -> dict[str, Any]:
-    scope = Impact(products=signal.products, channels=signal.channels)
+    scope = Impact(products=signal.products, channels=signal.channels, kinds=signal.kinds)
     return {
         "id": incident_id,
         "key": signal.key[:KEY_MAX],

@@ -52,7 +52,10 @@ class Signal:
     since: datetime
     """When the condition started, as far as the detector knows (UTC)."""
     products: tuple[str, ...] = ()
+    """Payment products (an order's `product`: qr, rent, ...) or the area (bills, finance)."""
     channels: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    """Order kinds (payin, payout, refund): a success-rate SLO is about a kind, not a product."""
     details: Mapping[str, str | int] = field(default_factory=dict)
 
 
@@ -91,6 +94,8 @@ class Impact:
     duration_s: int = 0
     products: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    """Order kinds the incident is about (payin, payout, refund); all when empty."""
     checks_failed: int = 0
     """Failed ledger or cross-slice checks, and finance days left with missing vouchers,
     in the window. Counts as money mis-moved even when no amount could be measured: a

@@ -53,8 +53,11 @@ def orders_touched(
     end: datetime,
     products: Sequence[str],
     channels: Sequence[str],
+    kinds: Sequence[str] = (),
 ) -> OrdersTouched:
     where = [_touched(start, end)]
+    if kinds:
+        where.append(orders.c.kind.in_(list(kinds)))
     if products:
         where.append(orders.c.product.in_(list(products)))
     if channels:
