@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench bench-payments bench-rewards bench-recon bench-bills bench-dr profile coverage mutation clean
+.PHONY: install run test lint bench bench-payments bench-rewards bench-recon bench-bills bench-dr bench-finance profile coverage mutation clean
 
 $(STAMP): pyproject.toml
 	# The bill page is rendered in headless Chromium in tests; its Chinese needs a CJK font.
@@ -64,6 +64,9 @@ bench-bills: install  ## bills: a merchant's year (1M entries SQLite, 10M Postgr
 
 bench-dr: install  ## disaster recovery: 1,000,000 transfers backed up, restored and checked (PostgreSQL private cluster, SQLite)
 	$(BIN)/python bench/dr.py
+
+bench-finance: install  ## finance: a business day of 1,000,000 journal entries (PostgreSQL; 200,000 SQLite): derive, replay, push 2,000 vouchers to the sandbox receiver, reconcile
+	$(BIN)/python bench/finance.py
 
 bench-recon: install  ## reconciliation: 1,000,000 statement lines against 1,000,000 orders
 	$(BIN)/python bench/recon.py

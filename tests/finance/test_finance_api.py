@@ -1,4 +1,5 @@
-"""`/v1/finance/...` for admin keys: a day's vouchers, one voucher, derive, reconcile."""
+"""`/v1/finance/...` for admin keys: a day's vouchers, one voucher, derive, reconcile,
+status."""
 
 from __future__ import annotations
 
@@ -83,3 +84,18 @@ def test_a_key_without_the_admin_scope_is_forbidden(http: TestClient, runtime: R
         headers={"Authorization": f"Bearer {clear}"},
     )
     assert answer.status_code == 403
+
+
+def test_the_status_says_what_is_behind(seeded_day: Shop, http: TestClient) -> None:
+    after_day(seeded_day.clock)
+    underived = http.get("/v1/finance/status").json()
+    http.post("/v1/finance/days/2026-11-30/derive")
+    seeded_day.clock.advance(60)
+
+    pending = http.get("/v1/finance/status").json()
+
+    assert (underived["finished_days_not_derived"], underived["oldest_underived_day"]) == (
+        1, "2026-11-30"
+    )  # fmt: skip
+    assert (pending["finished_days_not_derived"], pending["vouchers_pending"]) == (0, 6)
+    assert pending["behind"] == ["vouchers not pushed: 6, oldest 60 s"]

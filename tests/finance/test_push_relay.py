@@ -71,6 +71,15 @@ def test_every_pending_voucher_is_pushed_once_and_marked_with_the_receivers_ref(
     assert {s.push_attempts for s in states(harness.engine).values()} == {1}
 
 
+def test_a_claim_leases_at_most_the_batch_and_the_rest_stays_for_the_next(
+    harness: Harness,
+) -> None:
+    pending(harness, 12)
+    relay = harness.relay(batch_max=5)
+
+    assert [len(relay.claim(harness.clock.now())[1]) for _ in range(4)] == [5, 5, 2, 0]
+
+
 def test_a_receiver_down_for_a_while_gets_everything_once_it_is_up(harness: Harness) -> None:
     documents = pending(harness, 4)
     harness.faults(down_rate=1)

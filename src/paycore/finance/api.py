@@ -1,4 +1,4 @@
-"""HTTP routes of finance (admin keys only): vouchers, derivation and reconciliation."""
+"""HTTP routes of finance (admin keys only): vouchers, derivation, reconciliation, status."""
 
 from __future__ import annotations
 
@@ -66,3 +66,11 @@ async def reconciliation(finance: FinanceDep, _admin: Admin, day: Day) -> dict[s
     """The day's last recorded reconciliation: `ok` with 0 breaks, `breaks`, `pending`."""
     found = await run_in_threadpool(finance.reconciliation, day)
     return found.view()
+
+
+@router.get("/status")
+async def status(finance: FinanceDep, _admin: Admin) -> dict[str, Any]:
+    """How far behind finance is (`Finance.backlog`): finished days not derived, vouchers
+    not pushed or refused, days that do not reconcile; `behind` says it in words."""
+    found = await run_in_threadpool(finance.backlog)
+    return found.view() | {"behind": found.reasons(age_s=0)}

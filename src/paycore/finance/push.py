@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -74,6 +74,15 @@ class PushReport:
     unrecorded: int = 0  # pushed, outcome not written (a database error): re-pushed later
     lost_leases: int = 0  # outcome not written: another relay holds the voucher now
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        """Vouchers this report is done with: booked, or refused for good."""
+        return self.acked + self.duplicates + self.rejected
+
+
+_COUNTS = ("claimed", "acked", "duplicates", "retried", "rejected", "released", "unrecorded",
+           "lost_leases")  # fmt: skip
 
 
 def voucher_of(claimed: Claimed) -> Voucher:
@@ -214,16 +223,25 @@ class FinancePush:
         except Exception:  # their leases run out instead
             log.exception("finance push release failed", extra={"vouchers": len(ids)})
 
-    def push_all(self, now: datetime | None = None, *, rounds_max: int = 1000) -> PushReport:
-        """push_due until a batch claims nothing (or one fails): for the CLI and tests."""
+    def push_all(
+        self,
+        now: datetime | None = None,
+        *,
+        rounds_max: int = 1000,
+        on_batch: Callable[[PushReport], None] | None = None,
+    ) -> PushReport:
+        """push_due until a batch claims nothing or meets trouble that a retry later may
+        clear (a refused voucher is final and does not stop the rest): for the CLI and
+        tests. `on_batch` sees each batch's report (a progress bar)."""
         total = PushReport()
         for _ in range(rounds_max):
             report = self.push_due(now)
-            for name in ("claimed", "acked", "duplicates", "retried", "rejected", "released",
-                         "unrecorded", "lost_leases"):  # fmt: skip
+            for name in _COUNTS:
                 setattr(total, name, getattr(total, name) + getattr(report, name))
             total.errors.extend(report.errors)
-            if report.claimed == 0 or report.claimed > report.acked + report.duplicates:
+            if on_batch is not None:
+                on_batch(report)
+            if report.claimed == 0 or report.claimed > report.finished:
                 break
         return total
 

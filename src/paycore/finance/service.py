@@ -25,6 +25,7 @@ from paycore.bills.model import bill_day_of, day_period
 from paycore.clock import Clock, check_date
 from paycore.errors import Rejected
 from paycore.finance import reconcile, store, store_journal
+from paycore.finance.backlog import NONE_UNDERIVED, FinanceBacklog, Underived, read_backlog
 from paycore.finance.chart import DEFAULT_CHART, FinanceChart, load_chart
 from paycore.finance.model import Voucher, build_vouchers, replay_conflicts, voucher_body
 
@@ -102,6 +103,8 @@ class Finance:
         self.chart = chart
         self.booked = booked
         """None: no finance system to ask; the reconciliation checks the ledger only."""
+        self.derive_error = ""
+        """Why this object's last derivation failed ('' once one succeeds): for `backlog`."""
 
     @classmethod
     def for_runtime(cls, runtime: Runtime, *, booked: Booked | None = None) -> Finance:
@@ -175,6 +178,10 @@ class Finance:
         except IntegrityError:
             log.info("finance day %s was derived by another worker", day)
             return self._replay(day)
+        except Exception as error:  # kept for `backlog` (the ops detector), then raised
+            self.derive_error = f"{day}: {error}"
+            raise
+        self.derive_error = ""
         log.info("finance day derived", extra={"day": day.isoformat(), "vouchers": len(vouchers)})
         return DeriveResult(day, tuple(v.id for v in vouchers), len(vouchers))
 
@@ -211,6 +218,25 @@ class Finance:
             raise Rejected("finance_voucher_not_found", f"no voucher {voucher_id}")
         return _record(row, lines)
 
+    # -- how far behind (backlog.py) ---------------------------------------------------
+
+    def backlog(self, now: datetime | None = None) -> FinanceBacklog:
+        """Finished days not derived, vouchers not pushed or refused, days that do not
+        reconcile: what the ops "finance push behind" detector and `paycore finance
+        status` read."""
+        now = now or self.clock.now()
+        underived = self._underived(now)
+        with self.engine.connect() as conn:
+            return read_backlog(conn, now=now, underived=underived, derive_error=self.derive_error)
+
+    def _underived(self, now: datetime) -> Underived:
+        day = self._next_day()
+        if day is None or not self._is_over(day, now):
+            return NONE_UNDERIVED
+        last_over = bill_day_of(now - timedelta(seconds=DERIVE_GRACE_S)) - timedelta(days=1)
+        due_at = day_period(day).end + timedelta(seconds=DERIVE_GRACE_S)
+        return Underived((last_over - day).days + 1, day, (now - due_at).total_seconds())
+
     # -- reconciliation (reconcile.py) -------------------------------------------------
 
     def reconcile_day(self, business_date: date) -> reconcile.DayReconciliation:
@@ -222,7 +248,8 @@ class Finance:
         return reconcile.last_reconciliation(self, business_date)
 
     def reconcile_due(self) -> list[reconcile.DayReconciliation]:
-        """Reconcile the days whose vouchers are all pushed (what the worker does)."""
+        """Reconcile the days none of whose vouchers waits to be pushed (what the worker
+        does); a finance system that cannot answer is recorded on the day, not raised."""
         return reconcile.reconcile_due(self)
 
     def run_worker(self, stop: threading.Event, interval_s: float = WORKER_INTERVAL_S) -> None:

@@ -33,9 +33,14 @@ PUSH_PENDING = "pending"
 """A new voucher: the push relay sends it from `next_push_at` on."""
 PUSH_PUSHED = "pushed"
 """The finance system acknowledged it."""
+PUSH_REJECTED = "rejected"
+"""The finance system refused it for good (409, an invalid document): pushing is over
+until a person requeues it; the reconciliation shows why."""
 RECON_PENDING = "pending"
 RECON_OK = "ok"
 RECON_BREAKS = "breaks"
+RECON_UNAVAILABLE = "unavailable"
+"""The worker's last try could not ask the finance system: only the ledger was checked."""
 
 vouchers = Table(
     "finance_vouchers",
@@ -275,27 +280,45 @@ def record_recon(
     )
 
 
-def days_to_reconcile(conn: Connection, *, retry_before: datetime, limit: int) -> list[date]:
-    """Days never reconciled, or with breaks last seen before `retry_before`, whose
-    vouchers have all been pushed (before that, a voucher is missing at the receiver by
-    design)."""
-    unpushed = (
+def recon_days(conn: Connection, statuses: Sequence[str]) -> dict[str, tuple[int, date | None]]:
+    """status -> (days, the oldest day) of the derived days last reconciled so."""
+    rows = conn.execute(
+        select(
+            derived_days.c.recon_status,
+            func.count(),
+            func.min(derived_days.c.business_date),
+        )
+        .where(derived_days.c.recon_status.in_(list(statuses)))
+        .group_by(derived_days.c.recon_status)
+    ).all()
+    return {r[0]: (int(r[1]), r[2]) for r in rows}
+
+
+def days_to_reconcile(
+    conn: Connection, *, retry_before: datetime, unavailable_before: datetime, limit: int
+) -> list[date]:
+    """Days never reconciled, with breaks last seen before `retry_before`, or whose finance
+    system could not answer before `unavailable_before`, none of whose vouchers still waits
+    to be pushed (before that, a voucher is missing at the receiver by design). A rejected
+    voucher has finished pushing: its day is reconciled and shows the break."""
+    waiting = (
         select(vouchers.c.id)
         .where(
             vouchers.c.business_date == derived_days.c.business_date,
-            vouchers.c.push_status != PUSH_PUSHED,
+            vouchers.c.push_status == PUSH_PENDING,
         )
         .exists()
     )
+    status, recon_at = derived_days.c.recon_status, derived_days.c.recon_at
     rows = conn.execute(
         select(derived_days.c.business_date)
         .where(
             or_(
-                derived_days.c.recon_status == RECON_PENDING,
-                (derived_days.c.recon_status == RECON_BREAKS)
-                & (derived_days.c.recon_at < retry_before),
+                status == RECON_PENDING,
+                (status == RECON_BREAKS) & (recon_at < retry_before),
+                (status == RECON_UNAVAILABLE) & (recon_at < unavailable_before),
             ),
-            ~unpushed,
+            ~waiting,
         )
         .order_by(derived_days.c.business_date)
         .limit(limit)

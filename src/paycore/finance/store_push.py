@@ -18,13 +18,13 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from paycore.finance.store import PUSH_PENDING, PUSH_PUSHED, voucher_lines, vouchers
+from paycore.finance.store import PUSH_PENDING, PUSH_PUSHED, PUSH_REJECTED, voucher_lines, vouchers
 
 
 class PushStatus(StrEnum):
     PENDING = PUSH_PENDING
     PUSHED = PUSH_PUSHED
-    REJECTED = "rejected"  # refused for good (409 conflict, invalid): a person must look
+    REJECTED = PUSH_REJECTED  # refused for good (409 conflict, invalid): a person must look
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,10 @@ def claim_due(
 ) -> list[Claimed]:
     """Lease up to `limit` due vouchers, earliest due first; returns them with their lines.
 
-    PostgreSQL: the inner SELECT locks with SKIP LOCKED, so concurrent relays take disjoint
-    vouchers without waiting; the outer WHERE re-checks a row another relay leased meanwhile.
+    The ids are chosen first, then leased by id: PostgreSQL may run a LIMIT subquery inside
+    `UPDATE ... WHERE id IN (...)` again for each row and lease far more than `limit`.
+    PostgreSQL: the SELECT locks with SKIP LOCKED, so concurrent relays take disjoint
+    vouchers without waiting; the UPDATE re-checks a row another relay leased meanwhile.
     SQLite renders no FOR UPDATE: the caller's BEGIN IMMEDIATE makes claims one at a time.
     """
     v = vouchers.c
@@ -59,9 +61,12 @@ def claim_due(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    ids = list(conn.execute(due).scalars())
+    if not ids:
+        return []
     rows = conn.execute(
         update(vouchers)
-        .where(v.id.in_(due.scalar_subquery()), _claimable(now))
+        .where(v.id.in_(ids), _claimable(now))
         .values(lease_id=lease_id, leased_until=leased_until)
         .returning(*vouchers.c)
     ).all()
@@ -162,24 +167,26 @@ def requeue(conn: Connection, *, voucher_id: str, now: datetime) -> bool:
 @dataclass(frozen=True, slots=True)
 class Backlog:
     pending: int
-    overdue: int  # pending and due before `overdue_before`
+    overdue: int  # pending and due at or before `overdue_before`
     oldest_pending_date: Any  # the business date of the oldest pending voucher, or None
     rejected: int
+    oldest_pending_at: datetime | None = None  # when the oldest pending one was derived
 
 
 def backlog(conn: Connection, *, overdue_before: datetime) -> Backlog:
-    """How far behind the push is: what the incident detector "finance push behind" reads."""
+    """How far behind the push is (finance.backlog.FinanceBacklog adds the days' side)."""
     v = vouchers.c
     pending = v.push_status == PushStatus.PENDING.value
     row = conn.execute(
         select(
             func.count().filter(pending),
-            func.count().filter(and_(pending, v.next_push_at < overdue_before)),
+            func.count().filter(and_(pending, v.next_push_at <= overdue_before)),
             func.min(v.business_date).filter(pending),
             func.count().filter(v.push_status == PushStatus.REJECTED.value),
+            func.min(v.created_at).filter(pending),
         )
     ).one()
-    return Backlog(int(row[0]), int(row[1]), row[2], int(row[3]))
+    return Backlog(int(row[0]), int(row[1]), row[2], int(row[3]), row[4])
 
 
 def push_state(conn: Connection, voucher_ids: Sequence[str] | None = None) -> list[Any]:
