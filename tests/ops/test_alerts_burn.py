@@ -114,7 +114,11 @@ def test_channel_failures_of_pay_ins_burn_that_channels_and_the_pay_in_budget(
     signals = BurnRateAlerts(runtime.engine, clock).evaluate()
     assert {"burn:success:payin:1h/5m", "burn:success:payin:alpha:1h/5m"} <= keys(signals)
     per_channel = next(s for s in signals if s.key == "burn:success:payin:alpha:1h/5m")
-    assert per_channel.channels == ("alpha",) and per_channel.kinds == ("payin",) and per_channel.products == ()
+    assert (
+        per_channel.channels == ("alpha",)
+        and per_channel.kinds == ("payin",)
+        and per_channel.products == ()
+    )
     assert not any("payout" in s.key for s in signals)
 
 

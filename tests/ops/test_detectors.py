@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, insert
+import pytest
+from sqlalchemy import Engine
 
 from paycore.bills.admission import Admission, Limits
 from paycore.channels.health import BreakerState, HealthSnapshot
 from paycore.clock import ManualClock
-from paycore.finance.store import vouchers
+from paycore.finance.backlog import FinanceBacklog
 from paycore.notifications.service import DeliveryStats
 from paycore.ops import detectors
 from paycore.ops.heartbeat import Heartbeats
@@ -147,22 +150,43 @@ def test_a_worker_restarted_again_and_again_fires_as_a_crash_loop_until_it_stays
     assert detector(clock.now()) == []
 
 
-def test_vouchers_left_unpushed_past_their_age_fire_the_finance_push(
-    engine: Engine, clock: ManualClock
+def _backlog(**changes: Any) -> FinanceBacklog:
+    quiet = FinanceBacklog(
+        finished_days_not_derived=0, oldest_underived_day=None, oldest_underived_age_s=0.0,
+        vouchers_pending=0, oldest_pending_age_s=0.0, vouchers_rejected=0, days_with_breaks=0,
+        oldest_break_day=None, days_receiver_unavailable=0, oldest_unavailable_day=None,
+        derive_error="",
+    )  # fmt: skip
+    return replace(quiet, **changes)
+
+
+def test_vouchers_left_unpushed_past_their_age_fire_the_finance_push(clock: ManualClock) -> None:
+    now, age_s = clock.now(), T.finance_push_age_s
+    young = _backlog(vouchers_pending=2, oldest_pending_age_s=age_s - 1)
+    assert detectors.FinancePush(lambda _now: young, T)(now) == []
+
+    old = _backlog(vouchers_pending=2, oldest_pending_age_s=age_s + 1)
+    (fired,) = detectors.FinancePush(lambda _now: old, T)(now)
+
+    assert fired.key == "finance_push" and fired.kind == "finance_push_behind"
+    assert fired.since == now - timedelta(seconds=age_s + 1)
+    assert "vouchers not pushed: 2" in fired.summary
+
+
+@pytest.mark.parametrize(
+    "behind",
+    [
+        {"finished_days_not_derived": 1, "oldest_underived_day": date(2026, 1, 1),
+         "oldest_underived_age_s": T.finance_push_age_s + 1,
+         "derive_error": "finance_code_unmapped: 4002"},
+        {"vouchers_rejected": 1},
+        {"days_with_breaks": 1, "oldest_break_day": date(2026, 1, 1)},
+        {"days_receiver_unavailable": 1, "oldest_unavailable_day": date(2026, 1, 1)},
+    ],
+)  # fmt: skip
+def test_days_not_derived_refused_vouchers_and_unreconciled_days_fire_the_finance_push_too(
+    clock: ManualClock, behind: dict[str, Any]
 ) -> None:
-    now = clock.now()
-    old = now - timedelta(seconds=T.finance_push_age_s + 1)
-    with engine.begin() as conn:
-        for n, (created, status) in enumerate(
-            [(old, "pending"), (old, "pending"), (old, "pushed"), (now, "pending")]
-        ):
-            conn.execute(insert(vouchers).values(
-                id=f"vch_{n}", business_date=date(2026, 1, 1), currency="CNY",
-                voucher_type="fee", summary="", debit_total_minor=1, credit_total_minor=1,
-                transfer_count=1, body_hash="0" * 64, created_at=created, push_status=status,
-                push_attempts=0, next_push_at=created, last_error="",
-            ))  # fmt: skip
+    (fired,) = detectors.FinancePush(lambda _now: _backlog(**behind), T)(clock.now())
 
-    (fired,) = detectors.FinancePush(engine, T)(now)
-
-    assert fired.key == "finance_push" and fired.details["vouchers"] == 2 and fired.since == old
+    assert fired.kind == "finance_push_behind" and fired.since <= clock.now()

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from paycore.bills import reports_pool
 from paycore.bills.admission import Admission
 from paycore.channels.health import BreakerState, HealthSnapshot
+from paycore.finance.backlog import FinanceBacklog
 from paycore.notifications.service import DeliveryStats
 from paycore.ops import store_impact
 from paycore.ops.heartbeat import Heartbeats, WorkerBeat, in_crash_loop, is_stale
@@ -275,30 +276,35 @@ class CrashLoops:
 
 
 class FinancePush:
-    """Vouchers the finance push has not delivered long after they were derived."""
+    """Finance behind (finance/backlog.py): finished days not derived (an unmapped ledger
+    code stops a day), vouchers not pushed long after they were derived, vouchers the
+    finance system refused, and days that do not reconcile or could not be asked about."""
 
     prefix = "finance_push"
 
-    def __init__(self, engine: Engine, t: Thresholds) -> None:
-        self._engine = engine
-        self._age = timedelta(seconds=t.finance_push_age_s)
+    def __init__(self, backlog: Callable[[datetime], FinanceBacklog], t: Thresholds) -> None:
+        self._backlog = backlog
+        self._age_s = t.finance_push_age_s
 
     def __call__(self, now: datetime) -> list[Signal]:
-        with self._engine.connect() as conn:
-            count, oldest = store_impact.vouchers_unpushed(conn, created_before=now - self._age)
-        if not count or oldest is None:
+        behind = self._backlog(now)
+        reasons = behind.reasons(age_s=self._age_s)
+        if not reasons:
             return []
-        summary = (
-            f"finance push behind: {count} vouchers not pushed, oldest {_age_s(now, oldest)} s"
-        )
+        waited_s = max(behind.oldest_pending_age_s, behind.oldest_underived_age_s)
         return [
             _signal(
                 "finance_push",
                 "finance_push_behind",
                 Severity.PAGE,
-                summary,
-                oldest,
+                "finance behind: " + "; ".join(reasons),
+                now - timedelta(seconds=waited_s),
                 products=("finance",),
-                details={"vouchers": count},
+                details={
+                    "vouchers_pending": behind.vouchers_pending,
+                    "vouchers_rejected": behind.vouchers_rejected,
+                    "days_not_derived": behind.finished_days_not_derived,
+                    "days_with_breaks": behind.days_with_breaks,
+                },
             )
         ]

@@ -94,7 +94,7 @@ class Ops:
             detectors.BillsPool(lambda: detectors.bills_reading(admission, reports_engine), t),
             detectors.HungWorkers(heartbeats),
             detectors.CrashLoops(heartbeats),
-            detectors.FinancePush(engine, t),
+            detectors.FinancePush(runtime.finance.backlog, t),
         ]
         incidents = incidents or Incidents(engine, clock, config=config)
         return cls(engine, clock, incidents=incidents, detectors=found, alerts=alerts)

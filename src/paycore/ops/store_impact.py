@@ -152,13 +152,3 @@ def unresolved_orders(conn: Connection, *, created_before: datetime) -> Waiting:
         products=tuple(sorted({row[0] for row in rows})),
         channels=tuple(sorted({row[1] for row in rows if row[1]})),
     )
-
-
-def vouchers_unpushed(conn: Connection, *, created_before: datetime) -> tuple[int, datetime | None]:
-    """Vouchers the push has not delivered, created before the cut: count and oldest."""
-    row = conn.execute(
-        select(func.count(), func.min(vouchers.c.created_at)).where(
-            vouchers.c.push_status == "pending", vouchers.c.created_at < created_before
-        )
-    ).one()
-    return int(row[0]), row[1]
