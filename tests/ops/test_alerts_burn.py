@@ -15,6 +15,7 @@ from paycore.ops.alerts import SLI_RETENTION_DAYS, BurnRateAlerts
 from paycore.ops.model import Severity, Signal, SignalSource
 from paycore.ops.sli import SliRecorder, minute_of
 from paycore.ops.slo import Counts
+from paycore.payments.model import PROBE_MERCHANT_ID
 from paycore.payments.service import PayinCommand
 from paycore.runtime import Runtime
 from tests.payments.fakes import ScriptedChannel, declined, succeeded
@@ -134,6 +135,20 @@ def test_pay_ins_the_payer_declined_do_not_count_against_the_effective_rate(
     assert alerts.evaluate() == []
     payin = next(s for s in alerts.status() if s.slo.name == "success:payin:alpha")
     assert (payin.counts[300].good, payin.counts[300].total) == (1, 1)
+
+
+def test_the_probers_failed_pay_ins_burn_the_probe_budget_not_the_merchants_success_rate(
+    runtime: Runtime, alpha: ScriptedChannel, clock: ManualClock
+) -> None:
+    runtime.merchants.create(name="paycore prober", merchant_id=PROBE_MERCHANT_ID)
+    alpha.then(*[declined("bank_down", FailureClass.CHANNEL)] * 3)
+    for n in range(3):
+        _pay_in(runtime, PROBE_MERCHANT_ID, n)
+    clock.advance(30)
+    alerts = BurnRateAlerts(runtime.engine, clock)
+    assert not any(s.key.startswith("burn:success:") for s in alerts.evaluate())
+    counted = {s.slo.name: s.counts[300].total for s in alerts.status()}
+    assert counted.get("success:payin", 0) == counted.get("success:payin:alpha", 0) == 0
 
 
 def test_recounting_the_orders_grows_the_counters_once(

@@ -11,6 +11,7 @@ from paycore.finance.store import derived_days, vouchers
 from paycore.ops.alerts import scope_of
 from paycore.ops.impact import ImpactMeter, imbalances
 from paycore.ops.model import Grade, grade_of
+from paycore.payments.model import PROBE_MERCHANT_ID
 from tests.ops.conftest_incidents import add_check_run, add_order
 
 
@@ -122,6 +123,19 @@ def test_a_burn_rate_incident_on_a_channels_pay_ins_counts_that_channels_failed_
 
     assert impact.orders == 1 and impact.kinds == ("payin",) and impact.channels == ("alpha",)
     assert impact.products == ("qr",)  # the product the failed pay-in was for
+
+
+def test_the_probers_synthetic_pay_ins_are_not_orders_an_incident_touched(
+    engine: Engine, clock: ManualClock
+) -> None:
+    start = clock.now()
+    for merchant in ("mch_1", PROBE_MERCHANT_ID, PROBE_MERCHANT_ID):
+        add_order(engine, created_at=start + timedelta(seconds=5), status="failed",
+                  failure_class="channel", merchant_id=merchant)  # fmt: skip
+
+    impact = ImpactMeter(engine).measure(start=start, end=start + timedelta(minutes=1))
+
+    assert (impact.orders, impact.merchants, impact.traffic_share_ppm) == (1, 1, 1_000_000)
 
 
 def test_imbalances_add_pending_and_posted_gaps_per_currency() -> None:

@@ -6,9 +6,9 @@ import pytest
 
 from paycore.channels.model import ChannelTimeout, ChannelUnavailable, FailureClass, Payer
 from paycore.errors import Rejected
-from paycore.payments.model import OrderKind
+from paycore.payments.model import PROBE_MERCHANT_ID, OrderKind
 from paycore.payments.service import PayinCommand
-from tests.payments.conftest import World
+from tests.payments.conftest import FEES, World
 from tests.payments.fakes import SECRET, callback_body, declined, succeeded
 
 CARD = "6228480402564890018"
@@ -281,3 +281,21 @@ def test_per_order_an_order_that_failed_over_and_succeeded_counts_once_as_a_succ
     assert (row.succeeded, row.failed_user, row.failed_channel) == (2, 1, 2)
     assert row.effective_rate == 2 / 4
     assert row.raw_rate == 2 / 5
+
+
+def test_success_rates_leave_out_the_probers_synthetic_pay_ins_unless_asked_for_by_name(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(FEES, PROBE_MERCHANT_ID, 0)
+    world.alpha.then(succeeded(), declined("bank_system_error", FailureClass.CHANNEL))
+    world.payments.create_payin(payin(), idempotency_key="shop")
+    world.payments.create_payin(payin(merchant=PROBE_MERCHANT_ID), idempotency_key="probe")
+    day = world.clock.now().date()
+
+    [everyone] = world.payments.success_rates(date_from=day, date_to=day)
+    [probes] = world.payments.success_rates(
+        date_from=day, date_to=day, merchant_id=PROBE_MERCHANT_ID
+    )
+
+    assert (everyone.succeeded, everyone.failed_channel) == (1, 0)
+    assert (probes.succeeded, probes.failed_channel) == (0, 1)

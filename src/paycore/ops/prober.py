@@ -47,6 +47,7 @@ from paycore.ops import store
 from paycore.ops.heartbeat import node_name
 from paycore.ops.sli import SliRecorder
 from paycore.ops.slo import ProbeConfig
+from paycore.payments.model import PROBE_MERCHANT_ID
 from paycore.payments.service import PayinCommand, Payments
 from paycore.platform.db import WRITER
 from paycore.security.crypto import FieldCipher
@@ -54,7 +55,6 @@ from paycore.security.service import ApiKeys
 
 log = logging.getLogger(__name__)
 
-PROBE_MERCHANT_ID = "mch_probe"
 PROBE_PAYER = Payer(card_number="6200000000000005", name="paycore probe")
 """A test card (passes the Luhn check), never a person's."""
 TARGET_HEALTH = "health"

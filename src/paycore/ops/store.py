@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from paycore.payments.model import PROBE_MERCHANT_ID
 from paycore.payments.store import orders
 from paycore.platform.db import UTCDateTime
 from paycore.platform.schema import metadata
@@ -178,6 +179,7 @@ def order_outcome_minutes(
         select(o.c.kind, channel, minute, good, bad)
         .where(
             o.c.kind.in_(["payin", "payout", "refund"]),
+            o.c.merchant_id != PROBE_MERCHANT_ID,  # the prober's have their own SLO
             o.c.status.in_([*FINAL_GOOD, "failed"]),
             o.c.finished_at >= start,
             o.c.finished_at < end,

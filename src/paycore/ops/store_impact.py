@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from paycore.finance.store import derived_days, vouchers
 from paycore.ledger.store_checks import checks
+from paycore.payments.model import PROBE_MERCHANT_ID
 from paycore.payments.store import orders
 
 UNRESOLVED = ("created", "processing")
@@ -38,6 +39,7 @@ def _touched(start: datetime, end: datetime) -> Any:
     return and_(
         orders.c.created_at >= start,
         orders.c.created_at < end,
+        orders.c.merchant_id != PROBE_MERCHANT_ID,
         or_(
             and_(orders.c.status == "failed", orders.c.failure_class.in_(CAUSED_BY_US)),
             orders.c.finished_at.is_(None),
@@ -90,7 +92,11 @@ def orders_touched(
 
 
 def orders_created(conn: Connection, *, start: datetime, end: datetime) -> int:
-    query = select(func.count()).where(orders.c.created_at >= start, orders.c.created_at < end)
+    query = select(func.count()).where(
+        orders.c.created_at >= start,
+        orders.c.created_at < end,
+        orders.c.merchant_id != PROBE_MERCHANT_ID,  # merchants' traffic only
+    )
     return int(conn.execute(query).scalar_one())
 
 

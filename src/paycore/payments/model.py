@@ -230,6 +230,11 @@ def next_query_at(order: Order, now: datetime, schedule_s: tuple[int, ...]) -> d
 
 # -- success rates ----------------------------------------------------------------------
 
+PROBE_MERCHANT_ID = "mch_probe"
+"""The merchant of the ops prober's synthetic pay-ins (ops/prober.py): real orders through
+real channels that measure availability, but not merchants' traffic, so success rates,
+their SLOs and incident impact leave them out unless asked for this merchant by name."""
+
 
 @dataclass(frozen=True, slots=True)
 class RateRow:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal, select
 
 from paycore.channels.model import FailureClass
-from paycore.payments.model import RateRow
+from paycore.payments.model import PROBE_MERCHANT_ID, RateRow
 from paycore.payments.store import attempts
 
 ORDER_CHANNEL = "*"
@@ -67,6 +67,8 @@ def success_rates(
     ):
         if value is not None:
             query = query.where(column == value)
+    if merchant_id is None:
+        query = query.where(a.c.merchant_id != PROBE_MERCHANT_ID)
     group = (a.c.business_date, a.c.kind, a.c.product) + (() if per_order else (a.c.channel,))
     rows = conn.execute(query.group_by(*group).order_by(*group))
     return [
