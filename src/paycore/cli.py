@@ -213,12 +213,16 @@ def _prepare_finance(settings: Settings, *, start_sandbox: bool) -> subprocess.P
 
     data_dir = Path(settings.data_dir) / "sandbox-finance"
     try:
-        return launcher.prepare_for_serve(
+        receiver = launcher.prepare_for_serve(
             settings.finance_url, data_dir, start=start_sandbox and not settings.finance_secret_file
         )
     except Rejected as exc:
         typer.echo(f"error {exc.code}: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
+    if receiver is not None:
+        where = f"{settings.finance_url} ({data_dir})"
+        typer.echo(f"sandbox finance receiver running on {where} (pid {receiver.pid})")
+    return receiver
 
 
 def main() -> None:
