@@ -23,6 +23,7 @@ from paycore.ledger.cli import accounts_app, ledger_app, transfers_app
 from paycore.merchants.cli import merchants_app
 from paycore.notifications.cli import notifications_app
 from paycore.ops.cli import incidents_app
+from paycore.ops.cli_drill import drill_app
 from paycore.ops.cli_report import report_app
 from paycore.ops.cli_slo import slo_app
 from paycore.payments.cli import payins_app, payments_app, payouts_app, refunds_app
@@ -69,6 +70,7 @@ app.add_typer(dr_app, name="dr")
 app.add_typer(report_app, name="report")
 app.add_typer(slo_app, name="slo")
 app.add_typer(incidents_app, name="incidents")
+app.add_typer(drill_app, name="drill")
 
 
 @db_app.command("upgrade")
