@@ -51,6 +51,26 @@ def test_a_breaker_open_longer_than_its_threshold_fires_once_per_channel(
     assert all(s.kind == "breaker_open" and s.severity is Severity.PAGE for s in fired)
 
 
+def test_a_breaker_whose_failed_probes_reopen_it_counts_from_when_it_first_left_traffic(
+    clock: ManualClock,
+) -> None:
+    first_open = clock.now()
+    current = [snapshot("alpha", BreakerState.OPEN, first_open)]
+    detector = detectors.BreakerOpen(lambda: current, T)
+    assert detector(clock.now()) == []
+    # Each failed half-open probe opens the breaker again, with a new opened_at.
+    while clock.now() - first_open <= timedelta(seconds=T.breaker_open_s):
+        clock.advance(5)
+        current = [snapshot("alpha", BreakerState.OPEN, clock.now() - timedelta(seconds=1))]
+        fired = detector(clock.now())
+
+    assert [(s.key, s.since) for s in fired] == [("breaker:alpha", first_open)]
+    current = [snapshot("alpha", BreakerState.CLOSED, None)]
+    assert detector(clock.now()) == []
+    current = [snapshot("alpha", BreakerState.OPEN, clock.now())]
+    assert detector(clock.now()) == []  # back in traffic in between: counted afresh
+
+
 def test_orders_unresolved_past_their_age_fire_with_their_products_and_channels(
     engine: Engine, clock: ManualClock
 ) -> None:

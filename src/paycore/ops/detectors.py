@@ -59,31 +59,45 @@ def _age_s(now: datetime, since: datetime) -> int:
 
 
 class BreakerOpen:
-    """A channel taken out of traffic (breaker open or half-open) for too long."""
+    """A channel taken out of traffic (breaker open or half-open) for too long, counted from
+    when this detector first saw it leave traffic: each failed half-open probe opens the
+    breaker again with a new `opened_at`, so a dead channel's own `opened_at` stays young."""
 
     prefix = "breaker:"
 
     def __init__(self, snapshots: Callable[[], Sequence[HealthSnapshot]], t: Thresholds) -> None:
         self._snapshots = snapshots
         self._limit = timedelta(seconds=t.breaker_open_s)
+        self._out_since: dict[str, datetime] = {}
 
     def __call__(self, now: datetime) -> list[Signal]:
-        return [
-            _signal(
-                f"breaker:{s.channel}",
-                "breaker_open",
-                Severity.PAGE,
-                f"channel {s.channel} out of traffic for {int((now - s.opened_at).total_seconds())}"
-                f" s ({s.open_reason or 'unknown'})",
-                s.opened_at,
-                channels=(s.channel,),
-                details={"reason": s.open_reason or ""},
-            )
+        out = {
+            s.channel: (s, s.opened_at)
             for s in self._snapshots()
-            if s.state is not BreakerState.CLOSED
-            and s.opened_at is not None
-            and now - s.opened_at > self._limit
-        ]
+            if s.state is not BreakerState.CLOSED and s.opened_at is not None
+        }
+        for channel in set(self._out_since) - set(out):
+            del self._out_since[channel]  # back in traffic: a later opening counts afresh
+        fired: list[Signal] = []
+        for channel, (s, opened_at) in out.items():
+            since = min(self._out_since.get(channel, opened_at), opened_at)
+            self._out_since[channel] = since
+            if now - since > self._limit:
+                fired.append(_breaker_signal(s, since, now))
+        return fired
+
+
+def _breaker_signal(s: HealthSnapshot, since: datetime, now: datetime) -> Signal:
+    return _signal(
+        f"breaker:{s.channel}",
+        "breaker_open",
+        Severity.PAGE,
+        f"channel {s.channel} out of traffic for {int((now - since).total_seconds())}"
+        f" s ({s.open_reason or 'unknown'})",
+        since,
+        channels=(s.channel,),
+        details={"reason": s.open_reason or ""},
+    )
 
 
 class UnresolvedOrders:
