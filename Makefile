@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench bench-payments bench-rewards bench-recon bench-bills bench-dr bench-finance profile coverage mutation clean
+.PHONY: install run test lint bench bench-payments bench-rewards bench-recon bench-bills bench-dr bench-finance bench-sli profile coverage mutation clean
 
 $(STAMP): pyproject.toml
 	# The bill page is rendered in headless Chromium in tests; its Chinese needs a CJK font.
@@ -67,6 +67,9 @@ bench-dr: install  ## disaster recovery: 1,000,000 transfers backed up, restored
 
 bench-finance: install  ## finance: a business day of 1,000,000 journal entries (PostgreSQL; 200,000 SQLite): derive, replay, push 2,000 vouchers to the sandbox receiver, reconcile
 	$(BIN)/python bench/finance.py
+
+bench-sli: install  ## what the SLI middleware costs a request (CPU per request with and without it, same run)
+	$(BIN)/python bench/sli.py
 
 bench-recon: install  ## reconciliation: 1,000,000 statement lines against 1,000,000 orders
 	$(BIN)/python bench/recon.py
