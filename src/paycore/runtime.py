@@ -42,6 +42,7 @@ from paycore.notifications.relay import WebhookRelay
 from paycore.notifications.service import Notifications, enqueue
 from paycore.ops.alerts import BurnRateAlerts
 from paycore.ops.heartbeat import Heartbeats, WorkerWatch, node_name
+from paycore.ops.heartbeat_node import NodeWatch
 from paycore.ops.incidents import Incidents
 from paycore.ops.prober import Prober
 from paycore.ops.service import OPS_TICK_S, Ops, load_ops_config
@@ -130,6 +131,7 @@ class Runtime:
     slo_alerts: BurnRateAlerts
     incidents: Incidents
     worker_watch: WorkerWatch
+    node_watch: NodeWatch
     ops: Ops = field(init=False)
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -257,6 +259,7 @@ class Runtime:
             slo_alerts=BurnRateAlerts(engine, clock, slo_config, recorder=sli),
             incidents=Incidents(engine, clock, config=ops_config),
             worker_watch=WorkerWatch(heartbeats, clock),
+            node_watch=NodeWatch(heartbeats, clock),
         )
         runtime.ops = Ops.for_runtime(
             runtime,
@@ -264,6 +267,7 @@ class Runtime:
             heartbeats=heartbeats,
             incidents=runtime.incidents,
             config=ops_config,
+            node_watch=runtime.node_watch,
         )
         if receiver is not None:
             runtime._closers.append(receiver.close)
@@ -283,6 +287,12 @@ class Runtime:
         rewards, debts, the daily reconciliation), the scheduled ledger check and channel
         probes, in daemon threads."""
         stop = self._stop
+        # The node's own beat and stall watch: not a supervised worker (it is the beat).
+        watch = threading.Thread(
+            target=self.node_watch.run, args=(stop,), name="node-watch", daemon=True
+        )
+        watch.start()
+        self._threads.append(watch)
         self._spawn(
             "ledger-expiry",
             run_expiry_worker,

@@ -24,6 +24,8 @@ from sqlalchemy import Engine, select
 from paycore.channels.config import DEFAULT_CHANNEL_NAME
 from paycore.clock import SystemClock
 from paycore.finance.service import WORKER_INTERVAL_S as FINANCE_INTERVAL_S
+from paycore.ops.heartbeat import NODE_WORKER
+from paycore.ops.model import Thresholds
 from paycore.ops.service import OPS_TICK_S
 from paycore.ops.sli import FLUSH_INTERVAL_S
 from paycore.ops.store_incidents import heartbeats
@@ -146,6 +148,7 @@ def test_serve_probes_and_beats_without_counting_probes_as_orders_and_stops_clea
     for name, interval_s in OPS_WORKERS_INTERVAL_S.items():
         assert beats[name]["interval_ms"] == int(interval_s * 1000), beats[name]
     assert all(beat["restarts"] == 0 and beat["last_error"] == "" for beat in beats.values())
+    assert beats[NODE_WORKER]["interval_ms"] == int(Thresholds().node_beat_every_s * 1000)
     assert wait_until(lambda: process_is_gone(receiver_pid), timeout_s=GONE_WITHIN_S)
     assert not port_is_open(int(serving.finance_url.rsplit(":", 1)[1]))
     assert _heartbeat_rows(serving.engine, pid=serving.process.pid) == []

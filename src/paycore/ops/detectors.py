@@ -1,12 +1,15 @@
 """Detectors: direct checks of the system's state, each returning the signals that fire
 now. Thresholds are `model.Thresholds` (configuration with documented defaults).
 
+The node-hang detector is heartbeat_node.NodeHangs, beside the node watch it reads.
+
 Each detector owns the keys starting with its `prefix`: when it cannot run, the service
 holds those incidents as they are instead of taking the silence for a recovery.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +23,7 @@ from paycore.channels.health import BreakerState, HealthSnapshot
 from paycore.finance.backlog import FinanceBacklog
 from paycore.notifications.service import DeliveryStats
 from paycore.ops import store_impact
-from paycore.ops.heartbeat import Heartbeats, WorkerBeat, in_crash_loop, is_stale
+from paycore.ops.heartbeat import NODE_WORKER, Heartbeats, WorkerBeat, in_crash_loop, is_stale
 from paycore.ops.model import Severity, Signal, SignalSource, Thresholds
 
 
@@ -61,30 +64,62 @@ def _age_s(now: datetime, since: datetime) -> int:
 class BreakerOpen:
     """A channel taken out of traffic (breaker open or half-open) for too long, counted from
     when this detector first saw it leave traffic: each failed half-open probe opens the
-    breaker again with a new `opened_at`, so a dead channel's own `opened_at` stays young."""
+    breaker again with a new `opened_at`, so a dead channel's own `opened_at` stays young.
+    `sample` (the node watch, every second) looks between ticks too: an outage past the
+    limit that ended before the next tick (a 10-12 s hang between 10 s ticks) fires once
+    at that tick."""
 
     prefix = "breaker:"
 
     def __init__(self, snapshots: Callable[[], Sequence[HealthSnapshot]], t: Thresholds) -> None:
         self._snapshots = snapshots
         self._limit = timedelta(seconds=t.breaker_open_s)
-        self._out_since: dict[str, datetime] = {}
+        self._out: dict[str, _Outage] = {}
+        self._ended: dict[str, Signal] = {}
+        self._lock = threading.Lock()
+
+    def sample(self, now: datetime) -> None:
+        with self._lock:
+            self._look(now)
 
     def __call__(self, now: datetime) -> list[Signal]:
+        with self._lock:
+            fired = {s.key: s for s in self._look(now)} | self._ended
+            self._ended = {}
+            for outage in self._out.values():
+                outage.fired |= f"breaker:{outage.snapshot.channel}" in fired
+        return [fired[key] for key in sorted(fired)]
+
+    def _look(self, now: datetime) -> list[Signal]:
         out = {
             s.channel: (s, s.opened_at)
             for s in self._snapshots()
             if s.state is not BreakerState.CLOSED and s.opened_at is not None
         }
-        for channel in set(self._out_since) - set(out):
-            del self._out_since[channel]  # back in traffic: a later opening counts afresh
+        for channel in set(self._out) - set(out):  # back in traffic: counted afresh later
+            gone = self._out.pop(channel)
+            if not gone.fired and gone.seen_at - gone.since > self._limit:
+                self._ended[f"breaker:{channel}"] = _breaker_signal(
+                    gone.snapshot, gone.since, gone.seen_at
+                )
         fired: list[Signal] = []
         for channel, (s, opened_at) in out.items():
-            since = min(self._out_since.get(channel, opened_at), opened_at)
-            self._out_since[channel] = since
+            known = self._out.get(channel)
+            since = opened_at if known is None else min(known.since, opened_at)
+            self._out[channel] = _Outage(s, since, now, fired=known.fired if known else False)
             if now - since > self._limit:
                 fired.append(_breaker_signal(s, since, now))
         return fired
+
+
+@dataclass(slots=True)
+class _Outage:
+    snapshot: HealthSnapshot
+    since: datetime
+    seen_at: datetime
+    """The last time it was seen out of traffic."""
+    fired: bool = False
+    """Fired at a tick while it lasted: no second signal when it ends."""
 
 
 def _breaker_signal(s: HealthSnapshot, since: datetime, now: datetime) -> Signal:
@@ -246,7 +281,7 @@ class HungWorkers:
         t = self._heartbeats.thresholds
         stale: dict[str, list[WorkerBeat]] = {}
         for beat in self._heartbeats.all():
-            if is_stale(beat, now, t):
+            if beat.worker != NODE_WORKER and is_stale(beat, now, t):
                 stale.setdefault(beat.node, []).append(beat)
         return [self._signal(node, beats, now) for node, beats in sorted(stale.items())]
 

@@ -6,13 +6,12 @@ closed on the drill's clock, its vouchers derived, pushed to a sandbox receiver 
 reconciled with 0 missing).
 
 The machinery uses the deployment's ops configuration (PAYCORE_OPS_INCIDENTS_FILE, else
-the documented defaults), except where a drill states its own (node-hang: the NODE_HANG_*
-thresholds, since the defaults are set against noise and a 3-10 s hang is below them).
+the documented defaults) for every drill, node-hang included: the defaults catch the
+seed's 3-10 s hangs (the node watch, ops/heartbeat_node.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -25,24 +24,17 @@ from sqlalchemy import Engine
 from paycore.clock import ManualClock, SystemClock
 from paycore.ledger.service import Ledger
 from paycore.ops import drill_deploy, drill_finance, drill_hang, drill_storm
-from paycore.ops.drill_faults import SteppedWorker
 from paycore.ops.drill_sandbox import Sandbox, sandbox
 from paycore.ops.drill_traffic import Traffic, banks_verdict, flows_verdict, ledger_verdict
 from paycore.ops.drills import DrillName, Driver, Timeline
 from paycore.ops.heartbeat import Heartbeats
+from paycore.ops.heartbeat_node import NodeWatch
 from paycore.ops.model import INCIDENTS_PAGE_MAX, Incident, OpsConfig
 from paycore.ops.service import Ops, load_ops_config
 from paycore.payments.model import OrderKind
 from paycore.platform.config import Settings
 from paycore.security.crypto import FieldCipher
 
-NODE_HANG_BREAKER_OPEN_S = 3
-NODE_HANG_HEARTBEAT_EVERY_S = 1
-NODE_HANG_HEARTBEAT_MARGIN_S = 2
-"""What catches a 3-10 s hang: a channel out of traffic for 3 s, a worker of a 1 s loop
-silent for 4 s (1 + 1 + 2). The defaults (60 s; 1 + 5 + 30 s) let such a hang pass."""
-DRILL_WORKER = "drill-loop"
-DRILL_WORKER_INTERVAL_S = 1.0
 EARLIER_DRILL_CLEARANCE_S = 600
 """On a database where an earlier drill ran, a drill starts this long after that one's last
 pay-in (its clock ran ahead of the real one), so each measures only its own traffic."""
@@ -55,9 +47,11 @@ TICKS_S: Mapping[DrillName, int] = {
 class Machinery:
     """Ops over the sandbox; incidents that existed before the drill are not its own."""
 
-    def __init__(self, ops: Ops, heartbeats: Heartbeats) -> None:
+    def __init__(self, ops: Ops, heartbeats: Heartbeats, node_watch: NodeWatch) -> None:
         self.ops = ops
         self.heartbeats = heartbeats
+        self.node_watch = node_watch
+        """The drill node's watch, on the drill's clock; only node-hang steps it."""
         self._before = {i.id for i in self._listed()}
 
     @classmethod
@@ -65,7 +59,11 @@ class Machinery:
         runtime = box.runtime
         node = f"drill:{os.getpid()}"
         heartbeats = Heartbeats(runtime.engine, box.clock, node=node, thresholds=config.thresholds)
-        return cls(Ops.for_runtime(runtime, heartbeats=heartbeats, config=config), heartbeats)
+        watch = NodeWatch(
+            heartbeats, box.clock, monotonic=lambda: drill_hang.HungNode.monotonic_of(box.clock)
+        )
+        ops = Ops.for_runtime(runtime, heartbeats=heartbeats, config=config, node_watch=watch)
+        return cls(ops, heartbeats, watch)
 
     def tick(self) -> None:
         self.ops.tick()
@@ -75,18 +73,6 @@ class Machinery:
 
     def _listed(self) -> list[Incident]:
         return list(self.ops.incidents.list(limit=INCIDENTS_PAGE_MAX).incidents)
-
-
-def drill_config(name: DrillName, config: OpsConfig) -> OpsConfig:
-    if name is not DrillName.NODE_HANG:
-        return config
-    thresholds = dataclasses.replace(
-        config.thresholds,
-        breaker_open_s=NODE_HANG_BREAKER_OPEN_S,
-        heartbeat_every_s=NODE_HANG_HEARTBEAT_EVERY_S,
-        heartbeat_margin_s=NODE_HANG_HEARTBEAT_MARGIN_S,
-    )
-    return dataclasses.replace(config, thresholds=thresholds)
 
 
 def run_drill(
@@ -103,7 +89,6 @@ def run_drill(
     clock = clock or ManualClock(SystemClock().now())
     if config is None:
         config = load_ops_config(getattr(settings, "ops_incidents_file", ""))
-    config = drill_config(name, config)
     with (
         tempfile.TemporaryDirectory(prefix="paycore-drill-") as scratch,
         sandbox(settings, clock, engine=engine, ledger=ledger, cipher=cipher) as box,
@@ -158,10 +143,11 @@ def _finance(driver: Driver, box: Sandbox, traffic: Traffic, _m: Machinery, d: P
 
 
 def _hang(driver: Driver, box: Sandbox, traffic: Traffic, m: Machinery, _d: Path) -> None:
-    worker = SteppedWorker(m.heartbeats, DRILL_WORKER, interval_s=DRILL_WORKER_INTERVAL_S)
-    driver.beside_tick.append(worker.iterate)
-    worker.iterate()
-    drill_hang.run(driver, box, traffic, worker.hang)
+    node = drill_hang.HungNode(m.node_watch, box.clock)
+    with m.node_watch.batching():  # as in `serve`: the watch writes every beat of the node
+        driver.beside_tick.append(node.step)
+        node.step()
+        drill_hang.run(driver, box, traffic, node.hang)
 
 
 def _deploy(driver: Driver, box: Sandbox, traffic: Traffic, m: Machinery, _d: Path) -> None:

@@ -17,20 +17,21 @@ touched (0 missing, each voucher booked once by the receiver) and the banks' own
 |--------------------|-------------------------------------|----------------------|-------|--------|
 | month-end-storm    | 24 readers ask for bills non-stop   | bills_pool_saturated | D     | 10 s   |
 | finance-db-failure | "voucher pushed" writes fail 20 min | finance_push_behind  | C     | 960 s  |
-| node-hang          | bank alpha and a worker hang 8 s    | breaker_open         | D     | 10 s   |
-|                    |                                     | heartbeat_missing    | B     | 10 s   |
+| node-hang          | the node stands still, alpha hangs  | node_hang            | B     | 10 s   |
+|                    | (8 s)                               | breaker_open         | D     | 12 s   |
 | bad-deploy         | a worker raises at start, in a loop | worker_crash_loop    | D     | 20 s   |
 
 Why these grades, by the default rules (ops/model.py): the storm touches no pay-in and is
 short (D); the push is behind for over 10 minutes, nothing lost (C, by duration); alpha's
 breaker scopes its incident to alpha, and no alpha order is created while it is out of
-traffic (D); the hung worker's incident covers all traffic of the hang, where the pay-ins
-that reached alpha before its breaker opened (a third of them) waited a minute for their
-result (B: 20% of traffic or more); the crash loop touches no order (D). The limits: the
+traffic (D); the node's own stall report covers all traffic of the hang, where the pay-ins
+that reached alpha before its breaker opened (4 of 14, 29%) were still without a result
+at its end (B: 20% of traffic or more); the crash loop touches no order (D). The limits: the
 storm and the crash loop show at the ops tick after they start (the crash loop after
 three restarts at 1 s and 2 s backoff in `serve`); the push detector fires 900 s after
-the vouchers were derived, plus a tick; the hang must be caught while it lasts, which
-the default thresholds cannot (drill_run.NODE_HANG_THRESHOLDS says what it runs with).
+the vouchers were derived, plus a tick; the node reports its stall at the first tick
+after it (8 s), and alpha's breaker pages once it has been out `breaker_open_s` (8 s),
+its first probe having failed. Every drill runs on the documented default thresholds.
 
 The table is `EXPECTATIONS`; the CLI prints it before the timeline. Times are seconds of
 the drill's clock from the fault's injection to the tick that first saw the incident.
@@ -69,8 +70,8 @@ DESCRIPTIONS: Mapping[DrillName, str] = {
     " answers 429, pay-ins succeed, the bills-pool detector opens an incident",
     DrillName.FINANCE_DB_FAILURE: "the write marking vouchers pushed fails for 20 minutes: the"
     " push falls behind, resumes, and the day reconciles with 0 missing",
-    DrillName.NODE_HANG: "bank alpha and a worker hang 8 s: the breaker takes alpha out of"
-    " traffic, pay-ins fail over to beta, the hung worker's heartbeat goes stale",
+    DrillName.NODE_HANG: "the node stands still 8 s while bank alpha hangs: the node reports"
+    " its own stall, the breaker takes alpha out of traffic, pay-ins fail over to beta",
     DrillName.BAD_DEPLOY: "a release whose worker raises at start: the supervisor restarts it"
     " in a loop until it is rolled back",
 }
@@ -92,8 +93,8 @@ EXPECTATIONS: Mapping[DrillName, tuple[Expected, ...]] = {
     DrillName.MONTH_END_STORM: (Expected("bills_pool_saturated", Grade.D, 10, "bills_pool"),),
     DrillName.FINANCE_DB_FAILURE: (Expected("finance_push_behind", Grade.C, 960, "finance_push"),),
     DrillName.NODE_HANG: (
-        Expected("breaker_open", Grade.D, 10, "breaker:alpha"),
-        Expected("heartbeat_missing", Grade.B, 10, "heartbeat:drill:"),
+        Expected("node_hang", Grade.B, 10, "node_hang:drill:"),
+        Expected("breaker_open", Grade.D, 12, "breaker:alpha"),
     ),
     DrillName.BAD_DEPLOY: (Expected("worker_crash_loop", Grade.D, 20, "worker_crash:drill-v2:"),),
 }

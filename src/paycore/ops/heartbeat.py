@@ -8,6 +8,10 @@ event: each call writes the worker's beat (at most one write per worker every
 beats, and the hung-worker detector sees its row go stale: no beat for longer than the
 worker's own wait interval plus the write throttle plus a margin.
 
+With the node watch running (heartbeat_node.py, one thread per process), beats are not
+written one by one: `beat` keeps each worker's latest in memory and the watch writes them,
+with the node's own beat, in one transaction every `node_beat_every_s`.
+
 Without a supervisor a worker thread that raised just died and said nothing. `WorkerWatch`
 logs the error and restarts the loop with exponential backoff (capped), and counts the
 restarts within the crash-loop window in the worker's row, which the crash-loop detector
@@ -38,6 +42,10 @@ NODE_NAME_MAX = 64
 ERROR_LOG_EVERY_S = 60.0
 """A database that refuses beats is logged at most this often per process."""
 UNBOUNDED_MS = -1
+BEAT_COLUMNS = ("pid", "beat_at", "interval_ms")
+"""What a beat changes in an existing row (a start also sets restarts and the error)."""
+NODE_WORKER = "@node"
+"""The worker name of a node's own beat (the node watch's row): not a worker's loop."""
 
 
 def node_name(configured: str = "") -> str:
@@ -91,12 +99,20 @@ class Heartbeats:
         """The interval each worker's row holds, as this process last wrote it."""
         self._lock = threading.Lock()
         self._error_logged_at: datetime | None = None
+        self.batched = False
+        """Set while a node watch runs: beats wait in `_pending` for its `flush`."""
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._node_started_at: datetime | None = None
 
     def beat(self, worker: str, interval_s: float | None) -> None:
-        """Record that `worker` is alive and will wait `interval_s`; throttled; never raises."""
+        """Record that `worker` is alive and will wait `interval_s`; throttled (or batched
+        into the node watch's next write); never raises."""
         now = self._clock.now()
         every_s = self.thresholds.heartbeat_every_s
         with self._lock:
+            if self.batched:
+                self._pending[worker] = self._row(worker, now, interval_s)
+                return
             last = self._written.get(worker)
             recent = last is not None and (now - last).total_seconds() < every_s
             # A longer wait than the row says is written at once, or the worker looks hung.
@@ -105,7 +121,7 @@ class Heartbeats:
             self._written[worker] = now
             self._intervals[worker] = interval_s
         values = self._row(worker, now, interval_s)
-        self._write(values, changing=("pid", "beat_at", "interval_ms"))
+        self._write(values, changing=BEAT_COLUMNS)
 
     def started(self, worker: str, *, restarts: int, error: str = "") -> None:
         """The worker (re)starts: restarts counts those within the crash-loop window."""
@@ -113,8 +129,28 @@ class Heartbeats:
         with self._lock:
             self._written.pop(worker, None)  # its first wait writes the interval at once
             self._intervals.pop(worker, None)
+            self._pending.pop(worker, None)  # older than this row: it must not win
         values = {**self._row(worker, now, None), "restarts": restarts, "last_error": error[:256]}
         self._write(values, changing=tuple(values.keys() - {"node", "worker"}))
+
+    def flush(self) -> None:
+        """The node's beat and every worker beat held since the last flush, in one write
+        transaction (the node watch calls it every `node_beat_every_s`); never raises."""
+        now = self._clock.now()
+        with self._lock:
+            rows = [self._pending[w] for w in sorted(self._pending)]
+            self._pending.clear()
+        node_row = self._row(NODE_WORKER, now, self.thresholds.node_beat_every_s)
+        if self._node_started_at is None:
+            self._node_started_at = now
+        node_row["started_at"] = self._node_started_at
+        try:
+            with store.writing(self._engine) as conn:
+                for row in rows:
+                    store.upsert_heartbeat(conn, row, changing=BEAT_COLUMNS)
+                store.upsert_heartbeat(conn, node_row, changing=BEAT_COLUMNS)
+        except Exception:  # the next flush writes newer beats; the node watch goes on
+            self._log_refused(NODE_WORKER)
 
     def forget(self) -> None:
         """A clean stop: this node's workers are gone, not hung."""
@@ -143,11 +179,14 @@ class Heartbeats:
             with store.writing(self._engine) as conn:
                 store.upsert_heartbeat(conn, values, changing=changing)
         except Exception:  # a beat must never stop the worker it reports on
-            now = self._clock.now()
-            last = self._error_logged_at
-            if last is None or (now - last).total_seconds() >= ERROR_LOG_EVERY_S:
-                self._error_logged_at = now
-                log.exception("heartbeat not written", extra={"worker": values["worker"]})
+            self._log_refused(values["worker"])
+
+    def _log_refused(self, worker: str) -> None:
+        now = self._clock.now()
+        last = self._error_logged_at
+        if last is None or (now - last).total_seconds() >= ERROR_LOG_EVERY_S:
+            self._error_logged_at = now
+            log.exception("heartbeat not written", extra={"worker": worker})
 
 
 def _longer(interval_s: float | None, than_s: float | None) -> bool:

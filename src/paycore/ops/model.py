@@ -37,15 +37,15 @@ class Severity(enum.StrEnum):
 class Signal:
     """One condition firing now. `key` is the deduplication key: `burn:<slo>:<window>`,
     `breaker:<channel>`, `unresolved_orders`, `webhook_backlog`, `bills_pool`,
-    `heartbeat:<node>` (its silent workers in the details), `finance_push`,
-    `worker_crash:<node>:<worker>`."""
+    `heartbeat:<node>` (its silent workers in the details), `node_hang:<node>`,
+    `finance_push`, `worker_crash:<node>:<worker>`."""
 
     key: str
     source: SignalSource
     kind: str
     """What fired, for grading and the report: burn_rate | breaker_open | unresolved_orders |
-    webhook_backlog | bills_pool_saturated | heartbeat_missing | finance_push_behind |
-    worker_crash_loop."""
+    webhook_backlog | bills_pool_saturated | heartbeat_missing | node_hang |
+    finance_push_behind | worker_crash_loop."""
     severity: Severity
     summary: str
     """One line a person on call reads first (no personal data)."""
@@ -216,8 +216,14 @@ class Thresholds:
     clear_after_s: int = 60
     """An incident closes once its key has not fired for this long, so a flapping
     detector does not open and close one incident after another."""
-    breaker_open_s: int = 60
-    """A channel breaker open (or half-open) for longer than this."""
+    breaker_open_s: int = 8
+    """A channel out of traffic (breaker open or half-open) for longer than this. Above one
+    healthy opening, below two: a breaker stays open `open_s` (5 s), then two probes 1 s
+    apart (the prober looks every 0.25 s) close it, so a channel that comes back at its
+    first half-open probe is out about 6.5 s (7.5 s with slow probes) and never pages;
+    one whose first probe failed (still hanging 5 s after it was taken out, as in the
+    seed's 3-10 s hangs) is out at least 2 x open_s = 10 s and pages at 8 s. 60 s let such
+    a hang pass unseen."""
     unresolved_age_s: int = 600
     """Orders still waiting for a result when older than this."""
     webhook_pending_max: int = 10_000
@@ -229,13 +235,27 @@ class Thresholds:
     bills_full_ticks_min: int = 3
     """Ticks in a row with every reports connection in use."""
     heartbeat_every_s: int = 5
-    """A worker writes its heartbeat at most this often."""
+    """A worker writes its heartbeat at most this often (when no node watch batches the
+    beats: with one, they reach the database within `node_beat_every_s`)."""
     heartbeat_margin_s: int = 30
     """Stale = no beat for the worker's own wait interval + heartbeat_every_s + this."""
     heartbeat_margin_s_by_worker: Mapping[str, int] = field(
         default_factory=lambda: {"ledger-check": 3600, "bill-exports": 600}
     )
     """Workers whose one iteration may rightly take long (a full ledger check, an export)."""
+    node_beat_every_s: float = 1.0
+    """The node watch (one thread per `serve` process) beats the node and writes every
+    beat of the process, its workers' too, in one transaction this often."""
+    node_beat_margin_s: float = 3.0
+    """Peers see a node hung when its node beat is older than node_beat_every_s + this
+    (4 s), counted against the freshest node beat so a database that stalls every
+    writer is not taken for hung nodes. 3 s: the seed's hangs start at 3 s, and a beat's
+    write and the process's GC pauses take well under a second; per-worker margins stay
+    generous, since one slow iteration is not a hung node."""
+    node_stall_min_s: float = 3.0
+    """A node-watch sleep of node_beat_every_s that took this long or longer (monotonic
+    time) means the whole process stalled (a GIL hog, SIGSTOP, a VM or GC pause): the
+    node reports it itself, since a single node has no peer to notice."""
     heartbeat_forget_s: int = 3600
     """A node silent this long is gone (stopped or replaced), not hung: its rows are ignored
     and its incident closes. A clean stop removes its rows at once."""

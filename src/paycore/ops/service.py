@@ -18,6 +18,7 @@ from paycore.clock import Clock
 from paycore.errors import Rejected
 from paycore.ops import detectors
 from paycore.ops.heartbeat import Heartbeats, node_name
+from paycore.ops.heartbeat_node import NodeHangs, NodeWatch
 from paycore.ops.incidents import Incidents, Reconciled
 from paycore.ops.model import OpsConfig, Signal, ops_config_from
 
@@ -27,8 +28,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OPS_TICK_S = 10.0
-"""How often `serve` evaluates alerts and detectors (the detectors' own thresholds are
-minutes; this only bounds how late an incident opens or closes)."""
+"""How often `serve` evaluates alerts and detectors; it bounds how late an incident opens
+or closes. Conditions shorter than a tick are not lost: a node reports its own stall at
+the next tick, and the breaker detector samples the breakers at every node-watch beat
+(1 s), so a channel out of traffic past `breaker_open_s` between two ticks still fires."""
 ALERT_PREFIX = "burn:"
 
 
@@ -75,9 +78,11 @@ class Ops:
         heartbeats: Heartbeats | None = None,
         incidents: Incidents | None = None,
         config: OpsConfig | None = None,
+        node_watch: NodeWatch | None = None,
     ) -> Ops:
         """Every detector over the runtime's services; the burn-rate alerts given, else
-        ones over the default SLOs; the incidents service given, else one of its own."""
+        ones over the default SLOs; the incidents service given, else one of its own.
+        `node_watch`: this process's, whose stalls the node itself reports."""
         config = config or load_ops_config(getattr(runtime.settings, "ops_incidents_file", ""))
         engine, clock, t = runtime.engine, runtime.clock, config.thresholds
         if heartbeats is None:
@@ -87,12 +92,16 @@ class Ops:
 
             alerts = BurnRateAlerts(engine, clock)
         admission, reports_engine = runtime.bills_admission, runtime.reports_engine
+        breakers = detectors.BreakerOpen(runtime.channels.registry.snapshots, t)
+        if node_watch is not None:  # looks every second: an outage between ticks counts
+            node_watch.on_beat.append(breakers.sample)
         found: list[detectors.Detector] = [
-            detectors.BreakerOpen(runtime.channels.registry.snapshots, t),
+            breakers,
             detectors.UnresolvedOrders(engine, t),
             detectors.WebhookBacklog(runtime.notifications.delivery_stats, t),
             detectors.BillsPool(lambda: detectors.bills_reading(admission, reports_engine), t),
             detectors.HungWorkers(heartbeats),
+            NodeHangs(heartbeats, node_watch),
             detectors.CrashLoops(heartbeats),
             detectors.FinancePush(runtime.finance.backlog, t),
         ]
