@@ -104,3 +104,13 @@ def add_check_run(
                 trigger="schedule",
             )
         )
+
+
+def closed(incidents: Incidents, clock: ManualClock, key: str) -> str:
+    """An incident opened by `key`, quiet for the clear delay, and closed: its id."""
+    incident_id = incidents.reconcile([signal(key, since=clock.now())]).opened[0]
+    clock.advance(1)
+    incidents.reconcile([])
+    clock.advance(CLEAR_AFTER_S)
+    incidents.reconcile([])
+    return incident_id

@@ -15,7 +15,7 @@ from paycore.runtime import Runtime
 from paycore.security.model import Scope
 from paycore.web.app import create_app
 from tests.ops.conftest_incidents import (  # noqa: F401
-    CLEAR_AFTER_S,
+    closed,
     incidents_fixture,
     signal,
     thresholds_fixture,
@@ -25,19 +25,9 @@ from tests.ops.conftest_incidents import (  # noqa: F401
 @pytest.fixture
 def http(runtime: Runtime, admin_key: str, incidents: Incidents) -> Iterator[TestClient]:
     app = create_app(runtime=runtime)
-    app.include_router(incidents_api.router)
     app.dependency_overrides[incidents_api.get_incidents] = lambda: incidents
     with TestClient(app, headers={"Authorization": f"Bearer {admin_key}"}) as client:
         yield client
-
-
-def closed(incidents: Incidents, clock: ManualClock, key: str) -> str:
-    incident_id = incidents.reconcile([signal(key, since=clock.now())]).opened[0]
-    clock.advance(1)
-    incidents.reconcile([])
-    clock.advance(CLEAR_AFTER_S)
-    incidents.reconcile([])
-    return incident_id
 
 
 def test_an_incident_is_listed_shown_with_its_timeline_and_reviewed(

@@ -13,7 +13,7 @@ from paycore.clock import ManualClock
 from paycore.ops.cli import incidents_app
 from paycore.ops.incidents import Incidents
 from tests.ops.conftest_incidents import (  # noqa: F401
-    CLEAR_AFTER_S,
+    closed,
     incidents_fixture,
     signal,
     thresholds_fixture,
@@ -30,15 +30,6 @@ def run(database_url: str) -> Run:
         return runner.invoke(incidents_app, list(args), env={"PAYCORE_DATABASE_URL": database_url})
 
     return invoke
-
-
-def closed(incidents: Incidents, clock: ManualClock, key: str) -> str:
-    incident_id = incidents.reconcile([signal(key, since=clock.now())]).opened[0]
-    clock.advance(1)
-    incidents.reconcile([])
-    clock.advance(CLEAR_AFTER_S)
-    incidents.reconcile([])
-    return incident_id
 
 
 def test_list_show_and_review_an_incident(
