@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 		apt-get install -y -q chromium fonts-wqy-microhei >/dev/null
 	# The exported alert rules are checked by promtool (Debian's prometheus package).
 	command -v promtool >/dev/null || apt-get install -y -q prometheus >/dev/null
+	# Key-encryption keys live on a PKCS#11 token; tests make one with SoftHSM2.
+	test -e /usr/lib/softhsm/libsofthsm2.so || apt-get install -y -q softhsm2 >/dev/null
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

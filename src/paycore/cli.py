@@ -34,6 +34,8 @@ from paycore.rewards.cli import rewards_app
 from paycore.sandbox_bank.cli import serve_bank
 from paycore.sandbox_finance.cli import serve_finance
 from paycore.security.cli import keys_app
+from paycore.security.cli_inventory import security_app
+from paycore.security.cli_keys import security_keys_app
 from paycore.split.cli import split_app
 from paycore.wallets.cli import wallets_app
 
@@ -71,6 +73,8 @@ app.add_typer(report_app, name="report")
 app.add_typer(slo_app, name="slo")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(drill_app, name="drill")
+app.add_typer(security_app, name="security")
+security_app.registered_commands += security_keys_app.registered_commands
 
 
 @db_app.command("upgrade")

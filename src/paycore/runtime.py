@@ -157,7 +157,9 @@ class Runtime:
         clock = clock or SystemClock()
         owned_ledger = ledger is None
         ledger = ledger or Ledger(engine, clock=clock)
-        cipher = cipher or load_field_cipher(settings)
+        # Bound: new values go under data keys kept in the database, wrapped by the key
+        # provider's KEK (a cipher without a provider, as tests build, ignores it).
+        cipher = (cipher or load_field_cipher(settings)).bind(engine, clock=clock)
         merchants = Merchants(engine, cipher, clock)
         channels = channels or load_channels(settings, clock=clock)
         for name in channels.registry.names():

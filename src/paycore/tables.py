@@ -26,6 +26,7 @@ _STORES = (
     "paycore.ops.store",
     "paycore.ops.store_incidents",
     "paycore.finance.store",
+    "paycore.security.store_keys",
 )
 
 for _name in _STORES:

@@ -60,7 +60,7 @@ def test_set_webhook_rotates_and_prints_the_new_secret_once(
     second = value_of(rotated.stdout, "webhook_secret")
     # The CLI encrypted with the development key it generated under the data dir.
     settings = Settings(database_url=database_url, expiry_interval_s=1.0, data_dir=str(tmp_path))
-    endpoint = Merchants(engine, load_field_cipher(settings)).webhook_endpoint("mch_s")
+    endpoint = Merchants(engine, load_field_cipher(settings).bind(engine)).webhook_endpoint("mch_s")
     assert second != first
     assert endpoint is not None and endpoint.secret == second
     assert endpoint.url == "https://s.example/hook"

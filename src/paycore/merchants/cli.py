@@ -35,7 +35,7 @@ def open_merchants() -> Iterator[Merchants]:
     settings = Settings.from_env()
     engine = make_engine(settings.database_url, pool_size=2)
     try:
-        yield Merchants(engine, load_field_cipher(settings))
+        yield Merchants(engine, load_field_cipher(settings).bind(engine))
     except Rejected as exc:
         err.print(f"[red]error[/red] {exc.code}: {exc.detail}")
         raise typer.Exit(2) from exc

@@ -77,6 +77,15 @@ class Settings:
     """PAYCORE_OPS_INCIDENTS_FILE: detector thresholds and grading rules (JSON
     {"thresholds": {...}, "grade_rules": [...]}, ops/model.py). Empty: the documented
     defaults (ops/README.md)."""
+    key_provider: str = "file"
+    """PAYCORE_KEY_PROVIDER: who holds the key-encryption keys that wrap the data keys:
+    `file` (data_dir/keys/kek.json, development) or `pkcs11` (a hardware or SoftHSM2 token)."""
+    pkcs11_library: str = "/usr/lib/softhsm/libsofthsm2.so"
+    """PAYCORE_PKCS11_LIBRARY: the PKCS#11 module of the token."""
+    pkcs11_token: str = "paycore"
+    """PAYCORE_PKCS11_TOKEN: the token's label."""
+    pkcs11_pin: str = ""
+    """PAYCORE_PKCS11_PIN: the token's user PIN (from a secret store)."""
     finance_chart_file: str = ""
     """PAYCORE_FINANCE_CHART_FILE: JSON mapping ledger account codes to general-ledger
     accounts. Empty: the default chart (finance/chart.py, finance/README.md)."""
@@ -122,6 +131,12 @@ class Settings:
             bills_processes=int(os.environ.get("PAYCORE_BILLS_PROCESSES", "2")),
             slo_file=os.environ.get("PAYCORE_SLO_FILE", ""),
             ops_incidents_file=os.environ.get("PAYCORE_OPS_INCIDENTS_FILE", ""),
+            key_provider=os.environ.get("PAYCORE_KEY_PROVIDER", "file"),
+            pkcs11_library=os.environ.get(
+                "PAYCORE_PKCS11_LIBRARY", "/usr/lib/softhsm/libsofthsm2.so"
+            ),
+            pkcs11_token=os.environ.get("PAYCORE_PKCS11_TOKEN", "paycore"),
+            pkcs11_pin=os.environ.get("PAYCORE_PKCS11_PIN", ""),
             finance_chart_file=os.environ.get("PAYCORE_FINANCE_CHART_FILE", ""),
             finance_url=os.environ.get("PAYCORE_FINANCE_URL", "http://127.0.0.1:8300"),
             finance_secret_file=os.environ.get("PAYCORE_FINANCE_SECRET_FILE", ""),
