@@ -34,6 +34,7 @@ from paycore.rewards.cli import rewards_app
 from paycore.sandbox_bank.cli import serve_bank
 from paycore.sandbox_finance.cli import serve_finance
 from paycore.security.cli import keys_app
+from paycore.security.cli_audit import audit_app
 from paycore.security.cli_inventory import security_app
 from paycore.security.cli_keys import security_keys_app
 from paycore.split.cli import split_app
@@ -74,6 +75,7 @@ app.add_typer(slo_app, name="slo")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(drill_app, name="drill")
 app.add_typer(security_app, name="security")
+app.add_typer(audit_app, name="audit")
 security_app.registered_commands += security_keys_app.registered_commands
 
 

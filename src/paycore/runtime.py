@@ -58,6 +58,7 @@ from paycore.recon.handover import Claimer, UnclaimedMoney
 from paycore.recon.service import Recon
 from paycore.rewards.service import Rewards
 from paycore.security.crypto import FieldCipher, load_field_cipher
+from paycore.security.reveal import AuditLog, Reveals, payment_sources
 from paycore.security.service import ApiKeys
 from paycore.split.service import Splits
 from paycore.wallets.service import Wallets
@@ -133,6 +134,8 @@ class Runtime:
     worker_watch: WorkerWatch
     node_watch: NodeWatch
     ops: Ops = field(init=False)
+    audit_log: AuditLog = field(init=False)
+    reveals: Reveals = field(init=False)
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -263,6 +266,8 @@ class Runtime:
             worker_watch=WorkerWatch(heartbeats, clock),
             node_watch=NodeWatch(heartbeats, clock),
         )
+        runtime.audit_log = AuditLog(engine, clock)
+        runtime.reveals = Reveals(runtime.audit_log, payment_sources(payments))
         runtime.ops = Ops.for_runtime(
             runtime,
             alerts=runtime.slo_alerts,

@@ -27,6 +27,7 @@ _STORES = (
     "paycore.ops.store_incidents",
     "paycore.finance.store",
     "paycore.security.store_keys",
+    "paycore.security.store_audit",
 )
 
 for _name in _STORES:

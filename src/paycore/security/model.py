@@ -33,7 +33,17 @@ class Scope(enum.StrEnum):
     LEDGER_READ = "ledger:read"
     LEDGER_WRITE = "ledger:write"
     ADMIN = "admin"
-    """Everything, including managing merchants and keys. Platform keys only."""
+    """Everything but the scopes of EXPLICIT_SCOPES, including managing merchants and keys.
+    Platform keys only."""
+    PII_REVEAL = "pii:reveal"
+    """See the clear personal data of an object the key sees (with a reason, audited)."""
+
+
+EXPLICIT_SCOPES = frozenset({Scope.PII_REVEAL})
+"""Scopes `admin` does not imply: a key has them only if they are named when it is issued.
+Seeing a payer's clear card or ID number is a grant of its own under JR/T 0171 (least
+privilege, separation of duties): the operator who runs the platform with an admin key is
+not thereby entitled to read personal data, and a leaked admin key does not leak it."""
 
 
 DEFAULT_MERCHANT_SCOPES = frozenset(
@@ -60,7 +70,9 @@ class Principal:
     scopes: frozenset[str]
 
     def can(self, scope: str) -> bool:
-        return scope in self.scopes or Scope.ADMIN in self.scopes
+        if scope in self.scopes:
+            return True
+        return Scope.ADMIN in self.scopes and scope not in EXPLICIT_SCOPES
 
     @property
     def is_admin(self) -> bool:

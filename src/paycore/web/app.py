@@ -34,6 +34,7 @@ from paycore.recon import api as recon_api
 from paycore.recon import h2h_api
 from paycore.rewards import api as rewards_api
 from paycore.runtime import Runtime
+from paycore.security import api_reveal
 from paycore.security.api import on_unauthenticated
 from paycore.security.masking import install_redaction
 from paycore.security.model import Unauthenticated
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.payments = current.payments
         app.state.notifications = current.notifications
         app.state.sli = current.sli
+        app.state.reveals = current.reveals
         if owned and config.workers_enabled:
             current.start_workers()
         # Everything alive now lives as long as the server. Moving it out of the collector's
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ops_report_api.router,
         ops_incidents_api.router,
         api_slo.router,
+        api_reveal.router,
         ops.router,
     ):
         app.include_router(router)

@@ -77,6 +77,9 @@ _STATUS_BY_CODE = {
     "finance_voucher_conflict": 409,
     "finance_receiver_unavailable": 503,
     "incident_still_open": 409,
+    "reveal_reason_required": 422,
+    "reveal_field_unknown": 422,
+    "reveal_object_type_unknown": 422,
 }
 
 

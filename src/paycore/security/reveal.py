@@ -1,0 +1,235 @@
+"""Use cases of the audit log: reveal clear personal data (audited), verify, list.
+
+A reveal reads the object and appends its audit record in one transaction, and the clear
+values are handed back only after that transaction commits: if the record cannot be
+written, nothing is revealed. Clear values are never logged; the log line of a reveal
+names the key, the object, the field names and the audit seq.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from paycore.clock import Clock, SystemClock
+from paycore.errors import Rejected
+from paycore.payments import store as payments_store
+from paycore.payments.model import OrderKind
+from paycore.payments.service import Payments
+from paycore.platform.db import WRITER
+from paycore.security import store_audit
+from paycore.security.audit import (
+    FIELDS_MAX,
+    LIST_PAGE_MAX,
+    AuditAction,
+    AuditEntry,
+    AuditRecord,
+    ChainBreak,
+    ChainHead,
+    ChainWalk,
+    check_reason,
+    next_record,
+)
+from paycore.security.model import Principal, Scope
+
+log = logging.getLogger(__name__)
+
+VERIFY_PAGE = 1000
+"""Records read per round trip while walking the chain."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """An object's encrypted personal data, as found."""
+
+    owner_id: str | None
+    open: Callable[[], Mapping[str, str]]
+    """Decrypts every field the object holds (absent ones are not in the mapping)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RevealSource:
+    """An object type whose personal data can be revealed."""
+
+    fields: frozenset[str]
+    not_found_code: str
+    load: Callable[[Connection, str], Sealed | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Revealed:
+    object_type: str
+    object_id: str
+    fields: Mapping[str, str]
+    audit_seq: int | None
+    """None when the object held none of the fields asked for (nothing was seen)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    head: ChainHead
+    broken: ChainBreak | None
+
+
+class AuditLog:
+    """Thread-safe; one per process and database."""
+
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**WRITER)
+        self.clock = clock or SystemClock()
+
+    def append(self, conn: Connection, entry: AuditEntry) -> AuditRecord:
+        """Chains `entry` in the caller's transaction (which commits it with its own work)."""
+        record = next_record(store_audit.lock_head(conn), entry)
+        store_audit.append(conn, record)
+        return record
+
+    def record(self, entry: AuditEntry) -> AuditRecord:
+        with self.begin() as conn:
+            return self.append(conn, entry)
+
+    def begin(self) -> AbstractContextManager[Connection]:
+        """A writing transaction for work that appends a record with its own."""
+        return self._writer.begin()
+
+    def verify(self, anchor: ChainHead | None = None) -> Verified:
+        """Walks the whole chain in one snapshot, so appends made meanwhile do not count."""
+        walk = ChainWalk(anchor)
+        options = {"isolation_level": "REPEATABLE READ"} if self._is_postgres else {}
+        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+            while walk.broken is None:
+                records = store_audit.records_after(conn, walk.last.seq, limit=VERIFY_PAGE)
+                walk.feed(records)
+                if len(records) < VERIFY_PAGE:
+                    break
+            head = store_audit.head(conn)
+        return Verified(head or walk.last, walk.finish(head))
+
+    def list(
+        self,
+        *,
+        since: datetime | None = None,
+        actor_key_id: str | None = None,
+        limit: int = LIST_PAGE_MAX,
+    ) -> list[AuditRecord]:
+        if not 1 <= limit <= LIST_PAGE_MAX:
+            raise Rejected("invalid_limit", f"limit is 1-{LIST_PAGE_MAX}")
+        with self._engine.connect() as conn:
+            return store_audit.page(conn, since=since, actor_key_id=actor_key_id, limit=limit)
+
+    @property
+    def _is_postgres(self) -> bool:
+        return self._engine.dialect.name == "postgresql"
+
+
+class Reveals:
+    """Reveal the clear personal data of the objects of `sources`, one audit record each."""
+
+    def __init__(self, audit: AuditLog, sources: Mapping[str, RevealSource]) -> None:
+        self._audit = audit
+        self._sources = dict(sources)
+
+    @property
+    def object_types(self) -> list[str]:
+        return sorted(self._sources)
+
+    def reveal(
+        self,
+        principal: Principal,
+        *,
+        object_type: str,
+        object_id: str,
+        fields: Sequence[str] | None,
+        reason: str | None,
+        request_id: str,
+    ) -> Revealed:
+        """The clear `fields` (all the object holds when None) of an object the principal
+        sees, for a key with `pii:reveal` and a reason of 10-500 characters."""
+        if not principal.can(Scope.PII_REVEAL):
+            raise Rejected("forbidden", f"this API key lacks the {Scope.PII_REVEAL} scope")
+        stored_reason = check_reason(reason)
+        source = self._source(object_type)
+        wanted = _wanted(source, fields)
+        with self._audit.begin() as conn:
+            sealed = source.load(conn, object_id)
+            if sealed is None or not principal.sees(sealed.owner_id):
+                raise Rejected(source.not_found_code, f"no {object_type} {object_id}")
+            clear = {k: v for k, v in sealed.open().items() if k in wanted}
+            if not clear:
+                return Revealed(object_type, object_id, {}, None)
+            entry = AuditEntry(
+                at=self._audit.clock.now(),
+                actor_key_id=principal.key_id,
+                merchant_id=principal.merchant_id,
+                action=AuditAction.PII_REVEAL,
+                object_type=object_type,
+                object_id=object_id,
+                fields=tuple(sorted(clear)),
+                reason=stored_reason,
+                request_id=request_id,
+            )
+            record = self._audit.append(conn, entry)
+        _log_reveal(record)
+        return Revealed(object_type, object_id, clear, record.seq)
+
+    def _source(self, object_type: str) -> RevealSource:
+        source = self._sources.get(object_type)
+        if source is None:
+            raise Rejected(
+                "reveal_object_type_unknown", f"object_type is one of {self.object_types}"
+            )
+        return source
+
+
+def _log_reveal(record: AuditRecord) -> None:
+    """Who saw which fields of what: names only, never a value."""
+    entry = record.entry
+    log.info(
+        "key %s revealed %s of %s %s (audit seq %d, request %s)",
+        entry.actor_key_id,
+        ",".join(entry.fields),
+        entry.object_type,
+        entry.object_id,
+        record.seq,
+        entry.request_id,
+    )
+
+
+def _wanted(source: RevealSource, fields: Sequence[str] | None) -> frozenset[str]:
+    if fields is None:
+        return source.fields
+    if len(fields) > FIELDS_MAX:
+        raise Rejected("reveal_field_unknown", f"at most {FIELDS_MAX} fields")
+    unknown = sorted(set(fields) - source.fields)
+    if unknown or not fields:
+        shown = ", ".join(repr(f[:32]) for f in unknown) or "none"
+        raise Rejected("reveal_field_unknown", f"{shown}: fields are {sorted(source.fields)}")
+    return frozenset(fields)
+
+
+PAYIN_FIELDS = frozenset({"card_number", "name", "id_number", "phone"})
+PAYOUT_FIELDS = frozenset({"account_number", "name"})
+
+
+def payment_sources(payments: Payments) -> dict[str, RevealSource]:
+    """Pay-ins (the payer) and payouts (the beneficiary), decrypted by the payments slice."""
+
+    def loader(kind: OrderKind) -> Callable[[Connection, str], Sealed | None]:
+        def load(conn: Connection, order_id: str) -> Sealed | None:
+            order = payments_store.get_order(conn, order_id)
+            if order is None or order.kind is not kind:
+                return None
+            return Sealed(order.merchant_id, lambda: payments.reveal_party(order))
+
+        return load
+
+    return {
+        "payin": RevealSource(PAYIN_FIELDS, "order_not_found", loader(OrderKind.PAYIN)),
+        "payout": RevealSource(PAYOUT_FIELDS, "order_not_found", loader(OrderKind.PAYOUT)),
+    }
