@@ -32,6 +32,7 @@ from paycore.merchants.service import Merchants
 from paycore.platform.config import Settings
 from paycore.platform.db import make_engine, upgrade
 from paycore.runtime import Runtime
+from paycore.security.blind import BlindIndexer
 from paycore.security.crypto import FieldCipher
 from paycore.security.model import Scope
 from paycore.security.service import ApiKeys
@@ -182,6 +183,7 @@ def runtime(
         ledger=ledger,
         channels=Channels(registry, Router(registry, [])),
         cipher=field_cipher,
+        blind_indexer=BlindIndexer({"test1": os.urandom(32)}, "test1"),
     )
     yield runtime
     runtime.close()

@@ -37,6 +37,7 @@ from paycore.security.cli import keys_app
 from paycore.security.cli_audit import audit_app
 from paycore.security.cli_inventory import security_app
 from paycore.security.cli_keys import security_keys_app
+from paycore.security.cli_lookup import lookup_app
 from paycore.split.cli import split_app
 from paycore.wallets.cli import wallets_app
 
@@ -77,6 +78,7 @@ app.add_typer(drill_app, name="drill")
 app.add_typer(security_app, name="security")
 app.add_typer(audit_app, name="audit")
 security_app.registered_commands += security_keys_app.registered_commands
+security_app.add_typer(lookup_app, name="lookup")
 
 
 @db_app.command("upgrade")

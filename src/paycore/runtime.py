@@ -57,6 +57,8 @@ from paycore.recon.daily import DailyClose
 from paycore.recon.handover import Claimer, UnclaimedMoney
 from paycore.recon.service import Recon
 from paycore.rewards.service import Rewards
+from paycore.security.blind import BlindIndexer, load_blind_indexer
+from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher, load_field_cipher
 from paycore.security.reveal import AuditLog, Reveals, payment_sources
 from paycore.security.service import ApiKeys
@@ -106,6 +108,7 @@ class Runtime:
     clock: Clock
     ledger: Ledger
     cipher: FieldCipher
+    blind_index: BlindIndex
     api_keys: ApiKeys
     merchants: Merchants
     notifications: Notifications
@@ -151,6 +154,7 @@ class Runtime:
         ledger: Ledger | None = None,
         channels: Channels | None = None,
         cipher: FieldCipher | None = None,
+        blind_indexer: BlindIndexer | None = None,
         query_schedule_s: tuple[int, ...] | None = None,
         reports_engine: Engine | None = None,
     ) -> Runtime:
@@ -163,6 +167,11 @@ class Runtime:
         # Bound: new values go under data keys kept in the database, wrapped by the key
         # provider's KEK (a cipher without a provider, as tests build, ignores it).
         cipher = (cipher or load_field_cipher(settings)).bind(engine, clock=clock)
+        blind = BlindIndex(
+            engine,
+            blind_indexer or load_blind_indexer(settings.blind_index_key, Path(settings.data_dir)),
+            clock,
+        )
         merchants = Merchants(engine, cipher, clock)
         channels = channels or load_channels(settings, clock=clock)
         for name in channels.registry.names():
@@ -183,7 +192,9 @@ class Runtime:
             ctx.query_schedule_s = lambda _channel: query_schedule_s
         else:
             ctx.query_schedule_s = channels.query_schedule_s
-        payments = Payments(ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants))
+        payments = Payments(
+            ctx, cipher=cipher, merchant_fee_bps=_MerchantFees(merchants), blind=blind
+        )
         wallets = Wallets(ledger)
         recon = Recon(
             engine=engine,
@@ -192,6 +203,7 @@ class Runtime:
             payments=payments,
             cipher=cipher,
             fee_bps_of=channels.fee_bps,
+            blind=blind,
         )
         owned_reports = reports_engine is None
         if reports_engine is None:
@@ -210,6 +222,7 @@ class Runtime:
             clock=clock,
             ledger=ledger,
             cipher=cipher,
+            blind_index=blind,
             api_keys=ApiKeys(engine, clock),
             merchants=merchants,
             notifications=Notifications(engine, clock=clock),
@@ -234,6 +247,7 @@ class Runtime:
                 payments=payments,
                 settings=settings,
                 cipher=cipher,
+                blind=blind,
             ),
             collection=Collections(
                 engine=engine,
@@ -242,6 +256,7 @@ class Runtime:
                 payments=payments,
                 wallets=wallets,
                 cipher=cipher,
+                blind=blind,
             ),
             rewards=Rewards(engine=engine, ledger=ledger, clock=clock),
             recon=recon,

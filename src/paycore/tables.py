@@ -11,6 +11,7 @@ _STORES = (
     "paycore.ledger.store_checks",
     "paycore.merchants.store",
     "paycore.security.store",
+    "paycore.security.store_blind",
     "paycore.payments.store",
     "paycore.payments.store_idempotency",
     "paycore.notifications.store",

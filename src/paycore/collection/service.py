@@ -39,6 +39,7 @@ from paycore.payments import bookkeeping as books
 from paycore.payments.model import Order
 from paycore.payments.service import Payments
 from paycore.platform.db import WRITER
+from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import mask_card
 from paycore.wallets.service import Wallets
@@ -58,8 +59,10 @@ class Collections:
         payments: Payments,
         wallets: Wallets,
         cipher: FieldCipher,
+        blind: BlindIndex | None = None,
     ) -> None:
         self._engine = engine
+        self._blind = blind
         self._ledger = ledger
         self._clock = clock
         self._payments = payments
@@ -115,6 +118,14 @@ class Collections:
         try:
             with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
                 store.insert_plan(conn, plan)
+                if self._blind is not None:  # the plan's card, findable without decrypting
+                    self._blind.write(
+                        conn,
+                        object_type="collection_plan",
+                        object_id=plan.id,
+                        merchant_id=merchant_id,
+                        numbers={"card_number": card_number},
+                    )
                 self._event(conn, plan, "collection.plan_created", now)
         except IntegrityError:
             # The same reference, created concurrently: answer that one (or refuse).

@@ -5,10 +5,10 @@ pay-ins catches any the listener missed (a crash, another process)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from paycore.clock import Clock
@@ -89,12 +89,16 @@ class Landing:
             return receipt
         return self.post(bank, receipt)
 
-    def record(self, receipt: Receipt) -> Receipt:
+    def record(
+        self, receipt: Receipt, *, on_record: Callable[[Connection], None] | None = None
+    ) -> Receipt:
         """Record a receipt about to land, once: the stored one if another worker (the
         listener and the sweep, two reconciliation runs) recorded it first."""
         try:
             with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
                 store.insert_receipt(conn, receipt, self._clock.now())
+                if on_record is not None:  # e.g. the payer's blind index, with the row
+                    on_record(conn)
         except IntegrityError:
             pass  # raced: the other one's stands
         with self._engine.connect() as conn:

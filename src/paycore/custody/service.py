@@ -42,6 +42,7 @@ from paycore.payments.model import Order, OrderKind, OrderStatus
 from paycore.payments.service import Payments
 from paycore.platform.config import Settings
 from paycore.platform.db import WRITER
+from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher
 
 LIST_MAX = 500
@@ -71,6 +72,7 @@ class Custody:
         payments: Payments,
         cipher: FieldCipher,
         banks: Sequence[CustodyBank] | None = None,
+        blind: BlindIndex | None = None,
     ) -> None:
         self._engine = engine
         self._ledger = ledger
@@ -103,6 +105,7 @@ class Custody:
             cipher=cipher,
             landing=self._landing,
             banks=configured,
+            blind=blind,
         )
         self.cutoff = CutoffJob(
             engine=engine,

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from paycore.channels.model import BankAccount
 from paycore.clock import Clock
@@ -32,6 +32,7 @@ from paycore.custody.model import (
 from paycore.ledger.model import AccountStatus
 from paycore.ledger.service import Ledger
 from paycore.payments import bookkeeping as books
+from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import mask_account_number
 
@@ -48,8 +49,10 @@ class StatementMoney:
         cipher: FieldCipher,
         landing: Landing,
         banks: Sequence[CustodyBank],
+        blind: BlindIndex | None = None,
     ) -> None:
         self._engine = engine
+        self._blind = blind
         self._clock = clock
         self._ledger = ledger
         self._cipher = cipher
@@ -105,6 +108,7 @@ class StatementMoney:
                     ),
                     source_account=held_in,
                 ),
+                on_record=self._indexing(receipt_id, str(row["merchant_id"]), payer),
             )
         if receipt.status is ReceiptStatus.LANDING:
             receipt = self._landing.post(bank, receipt)
@@ -114,6 +118,21 @@ class StatementMoney:
             f"custody receipt {receipt.id} in {bank.name} "
             f"{mask_account_number(virtual_account)} ({receipt.owner}): "
             f"unless a deal claims it, paid back to its payer at the {bank.cutoff} cut-off"
+        )
+
+    def _indexing(
+        self, receipt_id: str, merchant_id: str, payer: BankAccount
+    ) -> Callable[[Connection], None] | None:
+        """The blind index of a statement payer's account number, written with the receipt."""
+        blind = self._blind
+        if blind is None:
+            return None
+        return lambda conn: blind.write(
+            conn,
+            object_type="custody_receipt",
+            object_id=receipt_id,
+            merchant_id=merchant_id,
+            numbers={"account_number": payer.account_number},
         )
 
     def payer(self, receipt: Receipt) -> BankAccount:

@@ -61,9 +61,11 @@ class Steps:
         first_channel: list[str],
         *,
         reserve_from: Order | None = None,
+        on_record: Callable[[Connection], None] | None = None,
     ) -> Created | None:
         """Step 1: the idempotency key, the order and its first attempt, in one transaction.
-        Returns a replayed answer, or None: go on and call the channel."""
+        `on_record` writes more with the order, in its transaction (the blind index of its
+        numbers). Returns a replayed answer, or None: go on and call the channel."""
         request_hash = self.ctx.request_hash(canonical)
         now = self.ctx.clock.now()
         if first_channel:
@@ -99,6 +101,8 @@ class Steps:
                     f"{order.amount} is more than what is still refundable on {reserve_from.id}",
                 )
             store.insert_order(conn, order)
+            if on_record is not None:
+                on_record(conn)
             if first_channel:
                 self.settler.new_attempt(conn, order, first_channel[0])
             return None

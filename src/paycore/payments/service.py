@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
+
 from paycore import ids, limits
 from paycore.channels.model import BankAccount, Operation, Payer
 from paycore.errors import Rejected
@@ -35,6 +37,7 @@ from paycore.payments.model import (
 from paycore.payments.reads import PaymentReads
 from paycore.payments.settle import Idem, PaymentsContext, Settler
 from paycore.platform.db import WRITER
+from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import (
     mask_account_number,
@@ -88,8 +91,10 @@ class Payments(PaymentReads):
         *,
         cipher: FieldCipher,
         merchant_fee_bps: Callable[[str], int | None],
+        blind: BlindIndex | None = None,
     ) -> None:
         self.ctx = ctx
+        self._blind = blind
         self.settler = Settler(ctx)
         self._steps = Steps(ctx, self.settler)
         self._cipher = cipher
@@ -127,7 +132,9 @@ class Payments(PaymentReads):
         }
         idem = Idem(cmd.merchant_id, idempotency_key)
         candidates = self.ctx.router.candidates(cmd.product, cmd.currency, Operation.PAYIN)
-        recorded = self._steps.record(order, idem, _canonical(cmd), candidates[:1])
+        recorded = self._steps.record(
+            order, idem, _canonical(cmd), candidates[:1], on_record=self._indexing(order, payer)
+        )
         if isinstance(recorded, Created):
             return recorded
         call = sending.payin_call(self.ctx, order, cmd.payer)
@@ -170,7 +177,10 @@ class Payments(PaymentReads):
         }
         idem = Idem(cmd.merchant_id, idempotency_key)
         candidates = self.ctx.router.candidates(cmd.product, cmd.currency, Operation.PAYOUT)
-        recorded = self._steps.record(order, idem, _canonical(cmd), candidates[:1])
+        numbers = {"account_number": account.account_number}
+        recorded = self._steps.record(
+            order, idem, _canonical(cmd), candidates[:1], on_record=self._indexing(order, numbers)
+        )
         if isinstance(recorded, Created):
             return recorded
         self._steps.hold(order, idem, reason=books.REASON_PAYOUT)
@@ -300,6 +310,21 @@ class Payments(PaymentReads):
         if fee_bps is None:
             raise Rejected("merchant_not_active", f"merchant {merchant_id} is unknown or suspended")
         return fee_bps
+
+    def _indexing(
+        self, order: Order, numbers: Mapping[str, str]
+    ) -> Callable[[Connection], None] | None:
+        """The blind index of the order's numbers, written with the order."""
+        blind = self._blind
+        if blind is None:
+            return None
+        return lambda conn: blind.write(
+            conn,
+            object_type=order.kind.value,
+            object_id=order.id,
+            merchant_id=order.merchant_id,
+            numbers=numbers,
+        )
 
     def _encrypt(self, order_id: str, fields: Mapping[str, str]) -> dict[str, str]:
         return {

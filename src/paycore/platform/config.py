@@ -21,6 +21,10 @@ class Settings:
     development key is generated under data_dir/keys/ (never do that in production)."""
     field_key_id: str = ""
     """PAYCORE_FIELD_KEY_ID: which key encrypts new values; older ones still decrypt."""
+    blind_index_key: str = ""
+    """PAYCORE_BLIND_INDEX_KEY: the blind index's HMAC key (base64, 32 bytes), or
+    `kid:base64,kid2:base64` during a rotation (the last writes). Empty: a development key
+    is generated under data_dir/keys/ (never do that in production)."""
     channels_file: str = ""
     """PAYCORE_CHANNELS_FILE: JSON describing channels and routes. Empty: one sandbox-bank
     channel at PAYCORE_SANDBOX_URL using the keys under data_dir/sandbox-bank/."""
@@ -111,6 +115,7 @@ class Settings:
             data_dir=os.environ.get("PAYCORE_DATA_DIR", DEFAULT_DATA_DIR),
             field_keys=os.environ.get("PAYCORE_FIELD_KEYS", ""),
             field_key_id=os.environ.get("PAYCORE_FIELD_KEY_ID", ""),
+            blind_index_key=os.environ.get("PAYCORE_BLIND_INDEX_KEY", ""),
             channels_file=os.environ.get("PAYCORE_CHANNELS_FILE", ""),
             sandbox_url=os.environ.get("PAYCORE_SANDBOX_URL", "http://127.0.0.1:8100"),
             public_url=os.environ.get("PAYCORE_PUBLIC_URL", "http://127.0.0.1:8000"),

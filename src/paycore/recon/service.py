@@ -39,6 +39,7 @@ from paycore.recon.model import (
     Statement,
     business_date_of,
 )
+from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,11 @@ class Recon:
         window_days: int = CROSS_DAY_WINDOW_DAYS,
         cipher: FieldCipher | None = None,
         fee_bps_of: Callable[[str], int | None] = lambda _source: None,
+        blind: BlindIndex | None = None,
     ) -> None:
         """Without a `cipher` no counterparty (personal data) is kept from the files."""
         self.engine = engine
+        self.blind = blind
         self.clock = clock
         self.payments = payments
         self.window_days = window_days
@@ -117,6 +120,7 @@ class Recon:
         import_id = ids.new_id("imp")
         count = credits = debits = 0
         chunk: list[list[Any]] = []
+        counterparties: list[tuple[int, str]] = []  # (line_no, account number): blind index
         try:
             with (
                 self.engine.connect().execution_options(**WRITER) as conn,
@@ -134,6 +138,7 @@ class Recon:
                             line.counterparty,
                             context=line_context(import_id, line.line_no),
                         )
+                        counterparties.append((line.line_no, line.counterparty.account_number))
                     chunk.append(stored)
                     count += 1
                     if line.direction is Direction.CREDIT:
@@ -153,6 +158,8 @@ class Recon:
                 store.refresh_statistics(conn)
                 store.lock_imports_of(conn, source=source)
                 repeated = store.drop_repeats(conn, import_id=import_id, source=source)
+                if self.blind is not None:  # after the repeats went: only lines kept
+                    self.blind.write_recon_import(conn, import_id, counterparties)
                 store.mark_duplicates(conn, import_id=import_id, source=source)
                 info = statement.info
                 now = self.clock.now()

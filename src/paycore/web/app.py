@@ -34,7 +34,7 @@ from paycore.recon import api as recon_api
 from paycore.recon import h2h_api
 from paycore.rewards import api as rewards_api
 from paycore.runtime import Runtime
-from paycore.security import api_reveal
+from paycore.security import api_lookup, api_reveal
 from paycore.security.api import on_unauthenticated
 from paycore.security.masking import install_redaction
 from paycore.security.model import Unauthenticated
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.ledger = current.ledger
         app.state.api_keys = current.api_keys
         app.state.field_cipher = current.cipher
+        app.state.blind_index = current.blind_index
         app.state.merchants = current.merchants
         app.state.payments = current.payments
         app.state.notifications = current.notifications
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ops_incidents_api.router,
         api_slo.router,
         api_reveal.router,
+        api_lookup.router,
         ops.router,
     ):
         app.include_router(router)

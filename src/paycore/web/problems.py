@@ -80,6 +80,7 @@ _STATUS_BY_CODE = {
     "reveal_reason_required": 422,
     "reveal_field_unknown": 422,
     "reveal_object_type_unknown": 422,
+    "invalid_lookup_value": 422,
 }
 
 
