@@ -1,6 +1,10 @@
 """Bill exports as CSV and XLSX, written row by row: memory holds one page of rows
 whatever the month holds (a million lines cost what a thousand do).
 
+Kept exports name payers: `write_sealed_file` encrypts as it writes (security/files.py);
+an XLSX, a zip that XlsxWriter must finish on a path, is written in a private temporary
+folder first and sealed from there.
+
 Money is an integer of minor units in one column and its currency in the next, never a
 float, so a sum in a spreadsheet is exact. Text a person typed (a description, a
 reference) is written so that a spreadsheet never runs it as a formula (CSV injection).
@@ -21,6 +25,7 @@ from typing import IO, Any
 import xlsxwriter  # type: ignore[import-untyped]
 
 from paycore.bills.queries import Row
+from paycore.security import files
 
 PROGRESS_EVERY_ROWS = 1000
 """How often a writer reports how far it got (the CLI's bar, a job's progress)."""
@@ -81,10 +86,14 @@ that starts with CR is quoted). Finding them costs a quarter of the regexes (mea
 
 
 def _may_hold_formula(text: str, start: int) -> bool:
-    """Whether the chunk written from `start` on may hold a cell that starts as a formula."""
+    """Whether the chunk written from `start` on may hold a cell that starts as a formula.
+    The chunk's first cell is looked at before the marks: a lone "-" there follows no
+    comma or line end, so no mark would find it."""
+    if _FIRST_CELL_RISKY.match(text, start):
+        return True
     if all(text.find(mark, start) < 0 for mark in _FORMULA_MARKS):
         return False
-    return bool(_FIRST_CELL_RISKY.match(text, start) or _NEXT_CELL_RISKY.search(text, start))
+    return bool(_NEXT_CELL_RISKY.search(text, start))
 
 
 def csv_chunks(
@@ -129,7 +138,7 @@ def _chunks(
 def write_csv(
     rows: Iterable[Row],
     columns: Sequence[str],
-    out: IO[bytes],
+    out: IO[bytes] | files.SealedWriter,
     *,
     progress: Progress | None = None,
 ) -> int:
@@ -210,3 +219,27 @@ def write_file(
         return write_xlsx(rows, columns, path, sheet=sheet, progress=progress)
     with path.open("wb") as out:
         return write_csv(rows, columns, out, progress=progress)
+
+
+EXPORT_FILE_KIND = "bills_export"
+"""The file kind a kept export's data key is sealed under (security/files.py)."""
+
+
+def write_sealed_file(
+    rows: Iterable[Row],
+    columns: Sequence[str],
+    path: Path,
+    fmt: Format,
+    cipher: files.FieldSealer,
+    *,
+    sheet: str = "export",
+    progress: Progress | None = None,
+) -> tuple[int, int]:
+    """Write the export at `path` in `fmt`, encrypted; (rows written, clear bytes)."""
+    if fmt is Format.XLSX:
+        with files.clear_scratch(f"{path.stem}.xlsx") as scratch:
+            done = write_xlsx(rows, columns, scratch, sheet=sheet, progress=progress)
+            return done, files.seal_file(scratch, path, cipher, kind=EXPORT_FILE_KIND)
+    with path.open("wb") as raw, files.SealedWriter(raw, cipher, kind=EXPORT_FILE_KIND) as out:
+        done = write_csv(rows, columns, out, progress=progress)
+    return done, out.clear_bytes
