@@ -35,6 +35,7 @@ from paycore.sandbox_bank.cli import serve_bank
 from paycore.sandbox_finance.cli import serve_finance
 from paycore.security.cli import keys_app
 from paycore.security.cli_audit import audit_app
+from paycore.security.cli_files import files_app
 from paycore.security.cli_inventory import security_app
 from paycore.security.cli_keys import security_keys_app
 from paycore.security.cli_lookup import lookup_app
@@ -79,6 +80,7 @@ app.add_typer(security_app, name="security")
 app.add_typer(audit_app, name="audit")
 security_app.registered_commands += security_keys_app.registered_commands
 security_app.add_typer(lookup_app, name="lookup")
+security_app.registered_commands += files_app.registered_commands
 
 
 @db_app.command("upgrade")

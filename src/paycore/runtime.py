@@ -60,6 +60,7 @@ from paycore.rewards.service import Rewards
 from paycore.security.blind import BlindIndexer, load_blind_indexer
 from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher, load_field_cipher
+from paycore.security.retention import PURGE_INTERVAL_S, retention_for, run_retention_worker
 from paycore.security.reveal import AuditLog, Reveals, payment_sources
 from paycore.security.service import ApiKeys
 from paycore.split.service import Splits
@@ -344,6 +345,13 @@ class Runtime:
             run_export_worker,
             ExportJobs.for_runtime(self),
             poll_s=EXPORT_POLL_S,
+            stop=stop,
+        )
+        self._spawn(
+            "file-retention",
+            run_retention_worker,
+            retention_for(self.settings, self.channels.registry, clock=self.clock),
+            interval_s=PURGE_INTERVAL_S,
             stop=stop,
         )
         self._spawn(

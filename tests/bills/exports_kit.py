@@ -88,6 +88,7 @@ def export_jobs(runtime: Runtime, data_dir: Path) -> ExportJobs:
         clock=runtime.clock,
         data_dir=data_dir,
         link_key=b"k" * 32,
+        cipher=runtime.cipher,  # kept files encrypted, as the runtime's jobs keep them
     )
 
 

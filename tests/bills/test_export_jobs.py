@@ -135,6 +135,7 @@ def test_a_job_that_crashes_on_every_attempt_ends_failed(
         raise OSError("disk full")
 
     monkeypatch.setattr(jobs_module, "write_file", broken)
+    monkeypatch.setattr(jobs_module, "write_sealed_file", broken)  # kept encrypted
     attempts = [jobs.run_next() for _ in range(jobs_module.EXPORT_ATTEMPTS_MAX + 1)]
 
     view = jobs.get(None, queued["id"])

@@ -17,6 +17,7 @@ from paycore.payments.model import Order
 from paycore.recon.daily import GRACE_S, RETRY_S, DailyClose
 from paycore.runtime import Runtime
 from paycore.sandbox_bank import statement as bank_statement
+from paycore.security import files
 from tests.payments.fakes import ScriptedChannel
 from tests.recon.conftest import pay
 
@@ -73,7 +74,8 @@ def test_each_day_is_closed_once_after_its_grace_period(
     assert too_early == again == []
     assert (closed.channel, closed.business_date) == ("alpha", day)
     assert (closed.run["lines"], closed.run["matched"], closed.run["breaks_new"]) == (2, 2, 0)
-    assert (tmp_path / "recon" / "alpha" / f"{day.isoformat()}.statement").is_file()
+    kept = tmp_path / "recon" / "alpha" / f"{day.isoformat()}.statement.enc"
+    assert kept.is_file() and files.is_sealed(kept)  # it names payers: encrypted at rest
 
 
 def test_a_statement_not_published_yet_is_asked_for_again_minutes_later_not_every_tick(

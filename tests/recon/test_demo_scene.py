@@ -87,7 +87,7 @@ def test_the_scene_reconciles_today_and_resolves_the_walk_in_pay_in_booked_to_su
     assert f"reconciliation of alpha, {business_date_of(runtime.clock.now())}" in text
     assert "│ matched                    │     2 │" in text
     assert f"({walk_in}), booked to suspense" in text and "resolved: paid at the bank" in text
-    kept = list((tmp_path / "recon" / "alpha").glob("*.demo-*.statement"))
+    kept = list((tmp_path / "recon" / "alpha").glob("*.demo-*.statement.enc"))
     assert len(kept) == 1
     assert runtime.ledger.check().ok
 

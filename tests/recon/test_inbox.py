@@ -19,9 +19,10 @@ from paycore.payments.model import OrderStatus
 from paycore.recon.camt_writer import StatementHeader, write_camt053
 from paycore.recon.h2h_cli import h2h_app
 from paycore.recon.h2h_service import H2hFiles
-from paycore.recon.inbox import H2hInbox, inbound_dir
+from paycore.recon.inbox import INBOUND_FILE_KIND, H2hInbox, inbound_dir
 from paycore.recon.model import Direction, LineKind, StatementLine
 from paycore.runtime import Runtime
+from paycore.security import files as sealed_files
 from tests.recon.h2h_bank import status_report
 from tests.recon.test_h2h import (  # noqa: F401 - fixtures
     FIXTURES,
@@ -112,7 +113,8 @@ def test_a_status_report_in_the_inbox_settles_its_payouts_and_moves_to_processed
     assert [status_of(runtime, o) for o in orders] == [OrderStatus.SUCCEEDED] * 2
     assert wallet(runtime, merchant) == (65_000, 65_000)
     assert list(inbound_dir(bank).glob("*.xml")) == []
-    assert (inbound_dir(bank) / "processed" / "STS-1.xml").read_bytes() == report
+    kept = inbound_dir(bank) / "processed" / "STS-1.xml.enc"  # it names payees: sealed
+    assert sealed_files.read_clear(kept, runtime.cipher, kind=INBOUND_FILE_KIND) == report
 
 
 def test_a_camt053_in_the_inbox_is_imported_and_every_business_day_it_covers_is_run(
@@ -177,7 +179,8 @@ def test_a_file_that_cannot_be_applied_is_rejected_beside_an_error_file_naming_t
     assert item.detail["code"] == (code or "malformed_status_report")
     assert f"code: {item.detail['code']}\n" in error
     assert f"detail: {item.detail['detail']}\n" in error and item.detail["detail"]
-    assert (rejected / name).read_bytes() == data
+    kept = rejected / f"{name}.enc"
+    assert sealed_files.read_clear(kept, runtime.cipher, kind=INBOUND_FILE_KIND) == data
     assert not (inbound_dir(bank) / name).exists()
 
 
@@ -211,7 +214,7 @@ def test_the_same_files_twice_change_nothing_the_second_time(
     assert wallet(runtime, merchant) == (60_000, 60_000)
     assert runtime.ledger.check() == entries_before
     processed = sorted(p.name for p in (inbound_dir(bank) / "processed").iterdir())
-    assert processed == ["STS-1.xml", "STS-1.xml.1", "camt053.xml", "camt053.xml.1"]
+    assert processed == ["STS-1.xml.1.enc", "STS-1.xml.enc", "camt053.xml.1.enc", "camt053.xml.enc"]
 
 
 def test_a_file_still_being_written_is_left_alone_until_it_is_renamed(

@@ -85,7 +85,7 @@ def test_a_second_worker_collecting_while_the_first_applies_a_file_neither_fails
     rejected = (inbound / "rejected").exists() and list((inbound / "rejected").iterdir())
     assert failures == []
     assert [(i.name, i.moved_to) for i in first + second] == [("STS-1.xml", "processed")]
-    assert processed == ["STS-1.xml"] and not rejected
+    assert processed == ["STS-1.xml.enc"] and not rejected  # kept sealed (security/files.py)
     assert [status_of(runtime, o) for o in orders] == [OrderStatus.SUCCEEDED] * 2
     assert wallet(runtime, merchant) == (65_000, 65_000)
 

@@ -268,7 +268,7 @@ def download(token: str, jobs: Jobs) -> Response:
             raise
         return _refusal(refused)
     return StreamingResponse(
-        chunks_of(found.path),
+        jobs.chunks(found),  # decrypted chunk by chunk as the client reads
         media_type=found.media_type,
         headers={"Content-Disposition": f'attachment; filename="{found.file_name}"'},
     )

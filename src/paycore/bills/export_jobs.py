@@ -6,6 +6,9 @@ while it writes it renews the lease with its progress, and it can finish the job
 while it still holds the lease. Two workers never both finish a job: one that stalled past
 its lease finds the lease gone at its next renewal, stops and removes its file.
 
+File: kept under `<data dir>/exports/`, encrypted when the jobs have a cipher (the
+runtime's): a fresh data key per file, streamed back decrypted with flat memory.
+
 Link: `/v1/bills/exports/download/{job}.{expires}.{signature}`, an HMAC over the job and
 the instant the link expires, with a key derived from the field key (nothing secret is
 stored; any process of the deployment can check it). A link past its instant is 410.
@@ -28,12 +31,20 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from paycore.bills import export_store as store
-from paycore.bills.exports import MEDIA_TYPES, Format, write_file
-from paycore.bills.queries import COLUMNS, BillQueries, What, check_filters, filters_of
+from paycore.bills.exports import (
+    EXPORT_FILE_KIND,
+    MEDIA_TYPES,
+    Format,
+    Progress,
+    write_file,
+    write_sealed_file,
+)
+from paycore.bills.queries import COLUMNS, BillQueries, Row, What, check_filters, filters_of
 from paycore.clock import Clock
 from paycore.errors import Rejected
 from paycore.ids import new_id
 from paycore.platform.db import WRITER, one_read
+from paycore.security.files import SEALED_SUFFIX, FieldSealer, iter_clear
 from paycore.text import is_ascii_digits
 
 if TYPE_CHECKING:
@@ -77,12 +88,15 @@ class ExportJobs:
         clock: Clock,
         data_dir: Path,
         link_key: bytes,
+        cipher: FieldSealer | None = None,
     ) -> None:
         self.engine = engine
         self.queries = queries
         self.clock = clock
         self.directory = data_dir / "exports"
         self._link_key = link_key
+        self._cipher = cipher
+        """With a cipher, files are kept encrypted (`<job>.<lease>.<format>.enc`)."""
 
     @classmethod
     def for_runtime(cls, runtime: Runtime) -> ExportJobs:
@@ -92,6 +106,7 @@ class ExportJobs:
             clock=runtime.clock,
             data_dir=Path(runtime.settings.data_dir),
             link_key=runtime.cipher.derive_key("paycore/bills-export-link"),
+            cipher=runtime.cipher,
         )
 
     # -- requests ------------------------------------------------------------------------
@@ -226,18 +241,15 @@ class ExportJobs:
         form, what = Format(row.format), What(row.what)
         part = self.directory / f"{row.id}.{lease_id}.part"
         final = self.directory / f"{row.id}.{lease_id}.{form.value}"
+        if self._cipher is not None:
+            final = final.with_name(final.name + SEALED_SUFFIX)
         try:
             filters = filters_of(row.filters)
             total = self.queries.count(what, row.merchant_id, filters, cap=None)
             self._write(store.set_total, row.id, lease_id, total)
             rows = self.queries.rows(what, row.merchant_id, filters)
-            done = write_file(
-                rows,
-                COLUMNS[what],
-                part,
-                form,
-                sheet=what.value,
-                progress=lambda n: self._renew(row.id, lease_id, n),
+            done, clear_bytes = self._write_file(
+                rows, what, form, part, lambda n: self._renew(row.id, lease_id, n)
             )
             part.replace(final)
             finished = self._write(
@@ -247,7 +259,7 @@ class ExportJobs:
                 status="succeeded",
                 rows_done=done,
                 file_name=final.name,
-                file_bytes=final.stat().st_size,
+                file_bytes=clear_bytes,
                 finished_at=self.clock.now(),
             )
             if not finished:
@@ -272,6 +284,24 @@ class ExportJobs:
             again = row.attempts < EXPORT_ATTEMPTS_MAX
             status = "queued" if again else "failed"
             self._write(store.finish, row.id, lease_id, status=status, error="internal_error")
+
+    def _write_file(
+        self, rows: Iterator[Row], what: What, form: Format, part: Path, progress: Progress
+    ) -> tuple[int, int]:
+        """(rows written, bytes of the clear file): sealed with a cipher, else in clear."""
+        if self._cipher is not None:
+            return write_sealed_file(
+                rows, COLUMNS[what], part, form, self._cipher, sheet=what.value, progress=progress
+            )
+        done = write_file(rows, COLUMNS[what], part, form, sheet=what.value, progress=progress)
+        return done, part.stat().st_size
+
+    def chunks(self, download: Download) -> Iterator[bytes]:
+        """The clear content of a download, streamed: decrypted chunk by chunk (flat
+        memory) when kept sealed; a file kept in clear before encryption was on, as is."""
+        if self._cipher is None:
+            return chunks_of(download.path)
+        return iter_clear(download.path, self._cipher, kind=EXPORT_FILE_KIND)
 
     def _renew(self, job_id: str, lease_id: str, rows_done: int) -> None:
         until = self.clock.now() + timedelta(seconds=EXPORT_LEASE_S)

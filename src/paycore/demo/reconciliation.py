@@ -23,6 +23,7 @@ from rich.table import Table
 from paycore.channels.model import ChannelStatus, Operation, Payer, PayinRequest
 from paycore.money import format_minor
 from paycore.recon.breaks import BreakType
+from paycore.recon.daily import keep_statement, readable_statement
 from paycore.recon.model import business_date_of
 from paycore.runtime import Runtime
 
@@ -47,7 +48,8 @@ def show(runtime: Runtime, console: Console, merchant_id: str) -> None:
     walk_in = _paid_behind_our_back(runtime, channel)
     today = business_date_of(runtime.clock.now())
     path = _fetch_today(runtime, channel)
-    imported, _new = runtime.recon.import_file(path, format=statement_format, source=channel)
+    with readable_statement(path, runtime.recon.cipher) as clear:
+        imported, _new = runtime.recon.import_file(clear, format=statement_format, source=channel)
     run = runtime.recon.run(source=channel, business_date=today)
     console.print(_run_table(run, channel))
     found = _break_of(runtime, channel, str(imported["id"])) if walk_in else None
@@ -92,12 +94,8 @@ def _fetch_today(runtime: Runtime, channel: str) -> Path:
     now = runtime.clock.now()
     body = runtime.channels.registry.get(channel).fetch_statement(business_date_of(now))
     folder = Path(runtime.settings.data_dir) / "recon" / channel
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{business_date_of(now).isoformat()}.demo-{now:%H%M%S}.statement"
-    part = path.with_suffix(".part")
-    part.write_bytes(body)
-    part.replace(path)
-    return path
+    name = f"{business_date_of(now).isoformat()}.demo-{now:%H%M%S}.statement"
+    return keep_statement(folder, name, body, runtime.recon.cipher)
 
 
 def _run_table(run: dict[str, Any], channel: str) -> Table:

@@ -18,6 +18,7 @@ from paycore.dr.model import Manifest, RestoreReport, Target
 from paycore.dr.service import DisasterRecovery
 from paycore.errors import Rejected
 from paycore.platform.config import Settings
+from paycore.security.crypto import load_field_cipher
 
 dr_app = typer.Typer(help="Disaster recovery: backups and restore-checks.", no_args_is_help=True)
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -26,6 +27,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 @contextmanager
 def _service() -> Iterator[DisasterRecovery]:
+    settings = Settings.from_env()
     with err.status("starting") as status:
 
         def progress(step: str) -> None:
@@ -34,7 +36,11 @@ def _service() -> Iterator[DisasterRecovery]:
 
         try:
             yield DisasterRecovery(
-                source_url=Settings.from_env().database_url, clock=SystemClock(), progress=progress
+                source_url=settings.database_url,
+                clock=SystemClock(),
+                progress=progress,
+                # The static-key cipher, never bound: see DisasterRecovery.
+                cipher=load_field_cipher(settings),
             )
         except Rejected as exc:
             err.print(f"[red]error[/red] {exc.code}: {exc.detail}")
@@ -44,11 +50,14 @@ def _service() -> Iterator[DisasterRecovery]:
 @dr_app.command("backup")
 def backup(
     to: Annotated[Path, typer.Option("--to", help="a new or empty folder")],
+    encrypt: Annotated[
+        bool, typer.Option("--encrypt", help="SQLite: keep the copy only encrypted")
+    ] = False,
 ) -> None:
     """Back up the database (SQLite: the online backup API; PostgreSQL: pg_basebackup and
     the WAL streamed by pg_receivewal up to a named restore point) with a manifest."""
     with _service() as dr:
-        manifest = dr.backup(to)
+        manifest = dr.backup(to, encrypt=encrypt)
     _print_manifest(manifest, to)
 
 

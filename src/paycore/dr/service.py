@@ -8,6 +8,14 @@ point: the restored fingerprint equals the manifest's and the live source's at t
 seq, and the restored accounts' balances equal each account's balance recomputed from the
 journal at that seq. The first differing journal position is found by bisection over seq
 ranges, digests on both sides, so a difference is named, not only detected.
+
+Encrypted backups (`backup(..., encrypt=True)`, `paycore dr backup --encrypt`): SQLite's
+copy is made in a private temporary folder and kept only as `paycore.db.enc`
+(security/files.py), its data key sealed with the static field key (PAYCORE_FIELD_KEYS),
+which a restore needs and nothing else: not the database's own data keys, which are inside
+the backup. A PostgreSQL base backup and its WAL are not encrypted by paycore: they are
+written by pg_basebackup and pg_receivewal into a folder the operator names; put that
+folder on an encrypted volume (LUKS) or ship it with the storage's server-side encryption.
 """
 
 from __future__ import annotations
@@ -47,6 +55,11 @@ from paycore.dr.model import (
 )
 from paycore.errors import Rejected
 from paycore.ledger.service import Ledger
+from paycore.security import files
+
+SEALED_SQLITE_FILE_NAME = SQLITE_FILE_NAME + files.SEALED_SUFFIX
+BACKUP_FILE_KIND = "dr_backup"
+"""The file kind a backup's data key is sealed under (security/files.py)."""
 
 
 def kind_of(url: str) -> Kind:
@@ -69,23 +82,40 @@ def read_manifest(backup_dir: Path) -> Manifest:
 
 
 class DisasterRecovery:
-    def __init__(self, *, source_url: str, clock: Clock, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        source_url: str,
+        clock: Clock,
+        progress: Progress | None = None,
+        cipher: files.FieldSealer | None = None,
+    ) -> None:
         self._source_url = source_url
         self._clock = clock
         self._progress = progress or (lambda _step: None)
+        self._cipher = cipher
+        """Seals SQLite backups made with `encrypt=True` and opens sealed ones. Give the
+        static-key cipher (`load_field_cipher(settings)`, not bound): a data key kept in
+        the database being backed up would be inside the backup it must open."""
 
     # -- backup -------------------------------------------------------------------------
 
-    def backup(self, target_dir: Path) -> Manifest:
-        """A consistent backup of the source into `target_dir` (new or empty)."""
+    def backup(self, target_dir: Path, *, encrypt: bool = False) -> Manifest:
+        """A consistent backup of the source into `target_dir` (new or empty); with
+        `encrypt`, SQLite's copy is kept only encrypted (`paycore.db.enc`)."""
         if target_dir.exists() and any(target_dir.iterdir()):
             raise Rejected("backup_target_not_empty", f"{target_dir} is not empty")
         target_dir.mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
         created_at = self._clock.now()
         kind = kind_of(self._source_url)
+        if encrypt and (kind is not Kind.SQLITE or self._cipher is None):
+            raise Rejected(
+                "backup_encryption_unsupported",
+                "only a SQLite backup is encrypted here, and it needs the field cipher",
+            )
         if kind is Kind.SQLITE:
-            copied = self._backup_sqlite(target_dir)
+            copied = self._backup_sqlite(target_dir, encrypt=encrypt)
         else:
             copied = service_pg.backup(self._source_url, target_dir, self._progress)
         manifest = Manifest(
@@ -101,16 +131,23 @@ class DisasterRecovery:
         (target_dir / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
         return manifest
 
-    def _backup_sqlite(self, target_dir: Path) -> Copied:
-        copy = target_dir / SQLITE_FILE_NAME
-        self._progress("copying the database (SQLite online backup)")
-        sqlite.backup(sqlite.database_path(self._source_url), copy)
-        self._progress("fingerprinting the copy")
-        with _read_only(copy) as engine, engine.connect() as conn:
-            seq = store.last_seq(conn)
-            fingerprint = store.fingerprint(conn, seq)
-        files = {SQLITE_FILE_NAME: sqlite.sha256(copy)}
-        return Copied(Point(seq=seq), fingerprint, files=files)
+    def _backup_sqlite(self, target_dir: Path, *, encrypt: bool) -> Copied:
+        # Encrypted: the clear copy is made and fingerprinted in a private temporary
+        # folder, never in the backup folder.
+        with files.clear_scratch(SQLITE_FILE_NAME) as scratch:
+            copy = scratch if encrypt else target_dir / SQLITE_FILE_NAME
+            self._progress("copying the database (SQLite online backup)")
+            sqlite.backup(sqlite.database_path(self._source_url), copy)
+            self._progress("fingerprinting the copy")
+            with _read_only(copy) as engine, engine.connect() as conn:
+                seq = store.last_seq(conn)
+                fingerprint = store.fingerprint(conn, seq)
+            if encrypt and self._cipher is not None:
+                self._progress("encrypting the copy")
+                sealed = target_dir / SEALED_SQLITE_FILE_NAME
+                files.seal_file(copy, sealed, self._cipher, kind=BACKUP_FILE_KIND)
+                return Copied(Point(seq=seq), fingerprint, {sealed.name: sqlite.sha256(sealed)})
+        return Copied(Point(seq=seq), fingerprint, files={SQLITE_FILE_NAME: sqlite.sha256(copy)})
 
     # -- restore-check --------------------------------------------------------------------
 
@@ -143,12 +180,14 @@ class DisasterRecovery:
     ) -> Iterator[tuple[str, Callable[[], float]]]:
         began = time.monotonic()
         if manifest.kind is Kind.SQLITE:
-            backup_file = backup_dir / SQLITE_FILE_NAME
+            sealed = SEALED_SQLITE_FILE_NAME in manifest.files
+            name = SEALED_SQLITE_FILE_NAME if sealed else SQLITE_FILE_NAME
+            backup_file = backup_dir / name
             self._progress("verifying the backup file")
-            _verify_sqlite(backup_file, manifest, report)
+            _verify_sqlite(backup_file, manifest, report, name=name)
             with tempfile.TemporaryDirectory(prefix="paycore-dr-") as scratch:
                 self._progress("restoring into a fresh database")
-                sqlite.restore(backup_file, Path(scratch) / SQLITE_FILE_NAME)
+                self._restore_sqlite(backup_file, Path(scratch) / SQLITE_FILE_NAME, sealed=sealed)
                 report.restore_s = time.monotonic() - began
                 report.add(Step("restore", report.restore_s, 0, True, "copy of the backup"))
                 yield f"sqlite:///{Path(scratch) / SQLITE_FILE_NAME}", lambda: 0.0
@@ -165,6 +204,14 @@ class DisasterRecovery:
             where = "the backup's point" if target.is_backup_point else "the target"
             report.add(Step("restore", report.restore_s, 0, True, f"recovered to {where}"))
             yield cluster.url(self._source_url), cluster.server_cpu_s
+
+    def _restore_sqlite(self, backup_file: Path, target: Path, *, sealed: bool) -> None:
+        if not sealed:
+            sqlite.restore(backup_file, target)
+        elif self._cipher is None:
+            raise Rejected("backup_encrypted", "an encrypted backup needs the field cipher")
+        else:  # decrypted straight into the scratch database: the only clear copy
+            files.unseal_file(backup_file, target, self._cipher, kind=BACKUP_FILE_KIND)
 
     def _run_checks(self, engine: Engine, report: RestoreReport) -> None:
         self._progress("ledger self-check on the restored database")
@@ -256,15 +303,15 @@ def _read_only(path: Path) -> Iterator[Engine]:
         engine.dispose()
 
 
-def _verify_sqlite(backup_file: Path, manifest: Manifest, report: RestoreReport) -> None:
+def _verify_sqlite(
+    backup_file: Path, manifest: Manifest, report: RestoreReport, *, name: str
+) -> None:
     began = time.monotonic()
     if not backup_file.exists():
-        raise Rejected("backup_incomplete", f"no {SQLITE_FILE_NAME} in {backup_file.parent}")
-    expected = manifest.files.get(SQLITE_FILE_NAME)
+        raise Rejected("backup_incomplete", f"no {name} in {backup_file.parent}")
+    expected = manifest.files.get(name)
     actual = sqlite.sha256(backup_file)
-    problems = (
-        [] if actual == expected else [f"{SQLITE_FILE_NAME}: sha256 differs from the manifest"]
-    )
+    problems = [] if actual == expected else [f"{name}: sha256 differs from the manifest"]
     report.add(Step("verify backup", time.monotonic() - began, 0, not problems, "sha256"), problems)
 
 

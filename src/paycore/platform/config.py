@@ -81,6 +81,10 @@ class Settings:
     """PAYCORE_OPS_INCIDENTS_FILE: detector thresholds and grading rules (JSON
     {"thresholds": {...}, "grade_rules": [...]}, ops/model.py). Empty: the documented
     defaults (ops/README.md)."""
+    file_retention_days: str = ""
+    """PAYCORE_FILE_RETENTION_DAYS: `kind=days,...` over the defaults (statement 180,
+    inbound 180, h2h_outbound 7, export 7; security/retention.py): kept files older than
+    that are purged."""
     key_provider: str = "file"
     """PAYCORE_KEY_PROVIDER: who holds the key-encryption keys that wrap the data keys:
     `file` (data_dir/keys/kek.json, development) or `pkcs11` (a hardware or SoftHSM2 token)."""
@@ -136,6 +140,7 @@ class Settings:
             bills_processes=int(os.environ.get("PAYCORE_BILLS_PROCESSES", "2")),
             slo_file=os.environ.get("PAYCORE_SLO_FILE", ""),
             ops_incidents_file=os.environ.get("PAYCORE_OPS_INCIDENTS_FILE", ""),
+            file_retention_days=os.environ.get("PAYCORE_FILE_RETENTION_DAYS", ""),
             key_provider=os.environ.get("PAYCORE_KEY_PROVIDER", "file"),
             pkcs11_library=os.environ.get(
                 "PAYCORE_PKCS11_LIBRARY", "/usr/lib/softhsm/libsofthsm2.so"

@@ -3,17 +3,20 @@
 A payment department reconciles every day. Once a business day (Asia/Shanghai) has ended
 and a grace period has passed for the channel to publish its file, the flows worker
 fetches the statement of each channel that serves one online, keeps the file under
-`data_dir/recon/<channel>/`, imports it and runs the day. Everything here is idempotent:
-a statement is imported once (by its hash), a day's run adds no break twice, and a day
-that has a run is not closed again; a channel whose file is not there yet is asked again
-a few minutes later (RETRY_S). A host-to-host bank's files (pain.002 reports, camt.053
-statements) are taken from its inbound folder on every tick (`inbox.py`); Alipay and WeChat
-bills are imported with `paycore recon import`.
+`data_dir/recon/<channel>/` (encrypted with the recon's cipher as `<day>.statement.enc`:
+it names payers and their accounts; see security/files.py), imports it and runs the day.
+Everything here is idempotent: a statement is imported once (by its hash), a day's run
+adds no break twice, and a day that has a run is not closed again; a channel whose file
+is not there yet is asked again a few minutes later (RETRY_S). A host-to-host bank's files
+(pain.002 reports, camt.053 statements) are taken from its inbound folder on every tick
+(`inbox.py`); Alipay and WeChat bills are imported with `paycore recon import`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,6 +31,7 @@ from paycore.recon.h2h_service import H2hFiles
 from paycore.recon.inbox import H2hInbox, InboxItem
 from paycore.recon.model import business_date_of, day_start
 from paycore.recon.service import Recon
+from paycore.security import files
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ tick: a channel that is down or slow gets no extra load from the daily close."""
 
 STATEMENT_FORMAT_ATTRIBUTE = "statement_format"
 """A channel adapter that serves statements online names their format in this attribute."""
+STATEMENT_FILE_KIND = "channel_statement"
+"""The file kind a kept statement's data key is sealed under (security/files.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +101,10 @@ class DailyClose:
         # Straight to the adapter, not through the registry: a file not published yet says
         # nothing about the channel's payments, so it must not count in its health.
         body = self._channels.get(channel).fetch_statement(day)
-        path = self._dir / channel / f"{day.isoformat()}.statement"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_suffix(".part")
-        part.write_bytes(body)
-        part.replace(path)  # whole or not at all, for whoever reads the folder
-        imported, _new = self._recon.import_file(path, format=fmt, source=channel)
+        cipher = self._recon.cipher
+        path = keep_statement(self._dir / channel, f"{day.isoformat()}.statement", body, cipher)
+        with readable_statement(path, cipher) as clear:
+            imported, _new = self._recon.import_file(clear, format=fmt, source=channel)
         run = self._recon.run(source=channel, business_date=day)
         return Closed(channel, day, str(imported["id"]), run)
 
@@ -134,3 +138,29 @@ class DailyClose:
             else:
                 self._not_before.pop((channel, day), None)
         return closed
+
+
+def keep_statement(folder: Path, name: str, body: bytes, cipher: files.FieldSealer | None) -> Path:
+    """Keep a fetched statement in `folder`, whole or not at all for whoever reads the
+    folder: sealed as `<name>.enc` with a cipher, in clear without one (tests, tools)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if cipher is not None:
+        path = folder / f"{name}{files.SEALED_SUFFIX}"
+        files.seal_bytes(path, body, cipher, kind=STATEMENT_FILE_KIND)
+        return path
+    path = folder / name
+    part = path.with_suffix(".part")
+    part.write_bytes(body)
+    part.replace(path)
+    return path
+
+
+@contextmanager
+def readable_statement(path: Path, cipher: files.FieldSealer | None) -> Iterator[Path]:
+    """A path the statement parsers can read: a kept clear file as it is, a sealed one as
+    a private clear copy that is gone once the import is done."""
+    if cipher is None or not files.is_sealed(path):
+        yield path
+        return
+    with files.clear_copy(path, cipher, kind=STATEMENT_FILE_KIND) as clear:
+        yield clear

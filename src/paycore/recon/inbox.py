@@ -7,7 +7,9 @@ file is recognised by the XML namespace of its root: a pain.002 goes through the
 service's status apply, a camt.053 or camt.054 is imported with the channel as source and
 every business day its lines cover is run. Then the file moves to `inbound/processed/`;
 one that cannot be applied moves to `inbound/rejected/` beside `<name>.error.txt` naming
-the stable code and detail.
+the stable code and detail. Moved files name payers and their accounts, so with the
+recon's cipher they are kept encrypted as `<name>.enc` (security/files.py) and the clear
+file the bank dropped is removed; the retention purge removes them in time.
 
 Crash-safe by order: a file is moved only after it was applied, and applying it again is a
 no-op (imports are remembered by the file's hash, reports by theirs), so a crash before the
@@ -36,6 +38,7 @@ from paycore.recon import store, xsd
 from paycore.recon.h2h_service import H2hFiles
 from paycore.recon.pain import PAIN002_NAMESPACE
 from paycore.recon.service import Recon
+from paycore.security import files as sealed_files
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ LOCK_NAME = "inbound.lock"
 KIND_OF_FAMILY = {"camt.052": "camt052", "camt.053": "camt053", "camt.054": "camt054"}
 """Statement message families the inbox imports, and the import format of each."""
 PAIN002 = "pain002"
+INBOUND_FILE_KIND = "h2h_inbound_statement"
+"""The file kind a kept bank file's data key is sealed under (security/files.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +126,11 @@ class H2hInbox:
             kind = kind_of(path)
             detail = self._apply(bank, path, kind)
         except Rejected as refused:
-            _move(path, path.parent / REJECTED_DIR, error=refused)
+            _move(path, path.parent / REJECTED_DIR, cipher=self._recon.cipher, error=refused)
             log.warning("h2h inbox of %s: %s rejected: %s", bank.name, path.name, refused)
             detail = {"code": refused.code, "detail": refused.detail}
             return InboxItem(bank.name, path.name, kind, REJECTED_DIR, detail)
-        _move(path, path.parent / PROCESSED_DIR)
+        _move(path, path.parent / PROCESSED_DIR, cipher=self._recon.cipher)
         log.info("h2h inbox of %s: %s applied as %s", bank.name, path.name, kind)
         return InboxItem(bank.name, path.name, kind, PROCESSED_DIR, detail)
 
@@ -198,9 +203,16 @@ def _run_view(run: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _move(path: Path, folder: Path, *, error: Rejected | None = None) -> None:
-    """Move `path` into `folder` under a name not taken yet; with `error`, write its
-    `.error.txt` first, so a rejected file is never there without its reason."""
+def _move(
+    path: Path,
+    folder: Path,
+    *,
+    cipher: sealed_files.FieldSealer | None,
+    error: Rejected | None = None,
+) -> None:
+    """Move `path` into `folder` under a name not taken yet (sealed as `<name>.enc` with a
+    cipher, then the clear file removed); with `error`, write its `.error.txt` first, so
+    a rejected file is never there without its reason."""
     folder.mkdir(parents=True, exist_ok=True)
     target = _free_name(folder, path.name)
     if error is not None:
@@ -208,13 +220,20 @@ def _move(path: Path, folder: Path, *, error: Rejected | None = None) -> None:
         partial = note.with_name(note.name + PART_SUFFIX)
         partial.write_text(f"code: {error.code}\ndetail: {error.detail}\n", encoding="utf-8")
         os.replace(partial, note)
-    os.replace(path, target)
+    if cipher is None:
+        os.replace(path, target)
+        return
+    sealed = target.with_name(target.name + sealed_files.SEALED_SUFFIX)
+    sealed_files.seal_file(path, sealed, cipher, kind=INBOUND_FILE_KIND)
+    path.unlink()
 
 
 def _free_name(folder: Path, name: str) -> Path:
-    """`name`, or `name.1`, `name.2`... when a bank sent a file of that name before."""
+    """`name`, or `name.1`, `name.2`... when a bank sent a file of that name before (kept
+    in clear or sealed)."""
     for attempt in range(SAME_NAME_MAX):
         candidate = folder / (name if attempt == 0 else f"{name}.{attempt}")
-        if not candidate.exists():
+        sealed = candidate.with_name(candidate.name + sealed_files.SEALED_SUFFIX)
+        if not candidate.exists() and not sealed.exists():
             return candidate
     raise Rejected("inbox_name_exhausted", f"{SAME_NAME_MAX} files named {name} in {folder}")

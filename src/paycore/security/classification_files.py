@@ -25,7 +25,7 @@ from paycore.security.classification import (
 )
 
 C3, C2, C1, NP = Level.C3, Level.C2, Level.C1, Level.NOT_PERSONAL
-MASK, CLEAR = AtRest.MASKED, AtRest.CLEAR
+MASK, CLEAR, SEALED = AtRest.MASKED, AtRest.CLEAR, AtRest.ENCRYPTED
 
 _Entry = tuple[str, Level, AtRest, str]  # name, class, at rest, what it holds
 
@@ -67,9 +67,9 @@ FILE_KINDS: tuple[FileKind, ...] = (
             *_plain(C1, _ORDER_COLUMNS),
             *_plain(C1, _ORDER_MONEY),
             ("counterparty", C2, MASK, "the payer's or payee's name, masked"),
-            ("description", C2, CLEAR, _ORDER_TEXT),
+            ("description", C2, SEALED, _ORDER_TEXT),
         ],
-        "kept under the data dir with no retention limit",
+        "kept sealed (security/files.py) under the data dir, purged after 7 days",
     ),
     _kind(
         "bills_export_transfers",
@@ -105,12 +105,13 @@ FILE_KINDS: tuple[FileKind, ...] = (
         "recon/daily.py:DailyClose.close_day; demo/reconciliation.py:_fetch_today",
         [
             *[(name, C1, CLEAR, "") for name in _STATEMENT.split(",")],
-            ("Account", C2, CLEAR, "the virtual account credited: one buyer's account"),
-            ("Counterparty Account", C2, CLEAR, "the payer's bank account number"),
-            ("Counterparty Name", C2, CLEAR, "the payer's name"),
+            ("Account", C2, SEALED, "the virtual account credited: one buyer's account"),
+            ("Counterparty Account", C2, SEALED, "the payer's bank account number"),
+            ("Counterparty Name", C2, SEALED, "the payer's name"),
             *[(f"Summary/{name}", NP, CLEAR, "") for name in _SUMMARY.split(",")],
         ],
-        "rendered by sandbox_bank/statement.py:render_statement; kept with no limit",
+        "rendered by sandbox_bank/statement.py:render_statement; kept sealed as"
+        " <day>.statement.enc (security/files.py), purged after 180 days",
     ),
     _kind(
         "h2h_inbound_statement",
@@ -118,12 +119,12 @@ FILE_KINDS: tuple[FileKind, ...] = (
         "recon/inbox.py:_move",
         [
             *_plain(C1, "Stmt/Acct/Id Ntry/Amt Ntry/BookgDt Ntry/NtryRef Refs/EndToEndId"),
-            ("RltdPties/Dbtr/Nm", C2, CLEAR, "the payer's name"),
-            ("RltdPties/DbtrAcct/Id", C2, CLEAR, "the payer's account number"),
-            ("RltdPties/Cdtr/Nm", C2, CLEAR, "the payee's name"),
-            ("RltdPties/CdtrAcct/Id", C2, CLEAR, "the payee's account number"),
+            ("RltdPties/Dbtr/Nm", C2, SEALED, "the payer's name"),
+            ("RltdPties/DbtrAcct/Id", C2, SEALED, "the payer's account number"),
+            ("RltdPties/Cdtr/Nm", C2, SEALED, "the payee's name"),
+            ("RltdPties/CdtrAcct/Id", C2, SEALED, "the payee's account number"),
         ],
-        "received from the bank, kept by paycore as it came, with no limit",
+        "received from the bank, kept sealed as <name>.enc, purged after 180 days",
     ),
     _kind(
         "h2h_rejected_note",
@@ -142,7 +143,8 @@ FILE_KINDS: tuple[FileKind, ...] = (
             ("creditor_account", C2, CLEAR, "the payee's account number, decrypted"),
             ("creditor_agent_bic", C1, CLEAR, ""),
         ],
-        "kept under the bank's files dir with no limit",
+        "for the bank to read, so in clear (host-to-host links protect it in transit:"
+        " SFTP/PGP, not built); purged after 7 days",
     ),
     _kind(
         "rewards_result",
@@ -152,6 +154,7 @@ FILE_KINDS: tuple[FileKind, ...] = (
             *_plain(C1, "row recipient amount status reason transfer_id"),
             ("note", C2, CLEAR, "text the merchant typed for one recipient's reward"),
         ],
+        "written where the operator asks; paycore does not keep it",
     ),
     _kind(
         "custody_cutoff_report",
@@ -182,7 +185,8 @@ FILE_KINDS: tuple[FileKind, ...] = (
                 "version kind source_url created_at point fingerprint files base_lsn took_s",
             ),
         ],
-        "the copy itself is not encrypted: its C2 columns in clear are in clear here too",
+        "sealed with --encrypt on SQLite (paycore.db.enc); PostgreSQL base backups belong"
+        " on an encrypted volume: without it, C2 columns in clear are in clear here too",
     ),
     _kind(
         "trial_balance_csv",
