@@ -410,7 +410,11 @@ def _one_run(
     from common import free_port
 
     port = free_port()
-    run_env = dict(env, PAYCORE_SANDBOX_URL=f"http://127.0.0.1:{free_port()}")
+    run_env = dict(
+        env,
+        PAYCORE_SANDBOX_URL=f"http://127.0.0.1:{free_port()}",
+        PAYCORE_FINANCE_URL=f"http://127.0.0.1:{free_port()}",
+    )
     command = [sys.executable, "-c", "from paycore.cli import main; main()"]
     with open(log_path, "wb") as out:
         server = subprocess.Popen(

@@ -223,6 +223,8 @@ def _prepare_finance(settings: Settings, *, start_sandbox: bool) -> subprocess.P
     from paycore.errors import Rejected
     from paycore.sandbox_finance import launcher
 
+    if not start_sandbox:  # --no-sandbox: the finance system is someone else's to provide
+        return None
     data_dir = Path(settings.data_dir) / "sandbox-finance"
     try:
         receiver = launcher.prepare_for_serve(

@@ -60,6 +60,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Served]:
         "PAYCORE_DATABASE_URL": database_url,
         "PAYCORE_DATA_DIR": str(tmp_path / "data"),
         "PAYCORE_SANDBOX_URL": f"http://127.0.0.1:{free_port()}",
+        "PAYCORE_FINANCE_URL": f"http://127.0.0.1:{free_port()}",
         "PAYCORE_BILLS_PROCESSES": str(PROCESSES),
     }
     output = tmp_path / "serve.out"

@@ -63,9 +63,12 @@ def paycore_serve(
     """`paycore serve <args>` with stdout and stderr in `output`; stopped with SIGINT at
     the end if still running. Does not wait for it to be healthy (see `wait_healthy`)."""
     command = [sys.executable, "-c", "from paycore.cli import main; main()", "serve", *args]
+    # The sandbox finance receiver `serve` starts: a port of this test's own, never the
+    # default one another test's (or another checkout's) receiver may hold.
+    finance = {"PAYCORE_FINANCE_URL": f"http://127.0.0.1:{free_port()}"}
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT
+            command, env={**os.environ, **finance, **env}, stdout=sink, stderr=subprocess.STDOUT
         )
         try:
             yield process

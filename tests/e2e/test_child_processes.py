@@ -12,6 +12,7 @@ import pytest
 
 from paycore.sandbox_bank.config import BankConfig
 from paycore.sandbox_bank.server import run_bank
+from paycore.sandbox_finance.launcher import start_receiver, stop_receiver
 from tests.e2e.processes import (
     free_port,
     paycore_serve,
@@ -100,3 +101,26 @@ def test_serve_says_what_to_do_when_the_banks_port_is_taken_by_something_else(
     assert code != 0
     assert "error sandbox_bank_not_started:" in said and "PAYCORE_SANDBOX_URL" in said
     assert "Traceback" not in said
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_a_finance_receiver_left_running_with_another_secret_is_refused_unless_sandboxes_are_off(
+    sandbox: bool, database_url: str, tmp_path: Path
+) -> None:
+    finance_port, port = free_port(), free_port()
+    stale = start_receiver(tmp_path / "other-checkout", port=finance_port)
+    try:
+        env = {
+            **_env(database_url, tmp_path / "ours", f"http://127.0.0.1:{free_port()}"),
+            "PAYCORE_FINANCE_URL": f"http://127.0.0.1:{finance_port}",
+        }
+        output = tmp_path / "serve.out"
+        args = ["--port", str(port), *([] if sandbox else ["--no-sandbox"])]
+        with paycore_serve(args, env=env, output=output) as serve:
+            if sandbox:
+                assert serve.wait(timeout=30) != 0
+                assert "error sandbox_finance_secret_mismatch:" in output.read_text()
+            else:  # the finance system is not paycore's to vet: serve starts all the same
+                wait_healthy(serve, f"http://127.0.0.1:{port}/healthz", output)
+    finally:
+        stop_receiver(stale)
