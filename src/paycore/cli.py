@@ -35,10 +35,12 @@ from paycore.sandbox_bank.cli import serve_bank
 from paycore.sandbox_finance.cli import serve_finance
 from paycore.security.cli import keys_app
 from paycore.security.cli_audit import audit_app
+from paycore.security.cli_columns import columns_app
 from paycore.security.cli_files import files_app
 from paycore.security.cli_inventory import security_app
 from paycore.security.cli_keys import security_keys_app
 from paycore.security.cli_lookup import lookup_app
+from paycore.security.cli_subjects import subjects_app
 from paycore.split.cli import split_app
 from paycore.wallets.cli import wallets_app
 
@@ -81,6 +83,8 @@ app.add_typer(audit_app, name="audit")
 security_app.registered_commands += security_keys_app.registered_commands
 security_app.add_typer(lookup_app, name="lookup")
 security_app.registered_commands += files_app.registered_commands
+security_app.registered_commands += columns_app.registered_commands
+security_app.registered_commands += subjects_app.registered_commands
 
 
 @db_app.command("upgrade")

@@ -63,6 +63,7 @@ from paycore.security.crypto import FieldCipher, load_field_cipher
 from paycore.security.retention import PURGE_INTERVAL_S, retention_for, run_retention_worker
 from paycore.security.reveal import AuditLog, Reveals, payment_sources
 from paycore.security.service import ApiKeys
+from paycore.security.subjects import Subjects
 from paycore.split.service import Splits
 from paycore.wallets.service import Wallets
 
@@ -140,6 +141,7 @@ class Runtime:
     ops: Ops = field(init=False)
     audit_log: AuditLog = field(init=False)
     reveals: Reveals = field(init=False)
+    subjects: Subjects = field(init=False)
     janitor_interval_s: float = JANITOR_INTERVAL_S
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -259,7 +261,7 @@ class Runtime:
                 cipher=cipher,
                 blind=blind,
             ),
-            rewards=Rewards(engine=engine, ledger=ledger, clock=clock),
+            rewards=Rewards(engine=engine, ledger=ledger, clock=clock, cipher=cipher),
             recon=recon,
             recon_daily=DailyClose(
                 recon, channels.registry, data_dir=Path(settings.data_dir), clock=clock
@@ -284,6 +286,7 @@ class Runtime:
         )
         runtime.audit_log = AuditLog(engine, clock)
         runtime.reveals = Reveals(runtime.audit_log, payment_sources(payments))
+        runtime.subjects = Subjects(engine, cipher=cipher, blind=blind, audit=runtime.audit_log)
         runtime.ops = Ops.for_runtime(
             runtime,
             alerts=runtime.slo_alerts,

@@ -14,9 +14,19 @@ from typer.testing import CliRunner, Result
 from paycore.cli import app
 from paycore.clock import ManualClock
 from paycore.custody.model import day_end
+from paycore.platform.config import Settings
+from paycore.security.crypto import FieldCipher, load_field_cipher
 from tests.custody.conftest import BANKS, Desk
 
 Paycore = Callable[..., Result]
+
+
+@pytest.fixture
+def field_cipher(tmp_path: Path) -> FieldCipher:
+    """The CLI's own keys (its data directory), so the desk reads what the CLI sealed (a
+    sub-account's virtual account number) and the other way round."""
+    settings = Settings(database_url="", expiry_interval_s=1.0, data_dir=str(tmp_path / "cli-var"))
+    return load_field_cipher(settings)
 
 
 @pytest.fixture

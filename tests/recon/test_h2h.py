@@ -399,8 +399,15 @@ def test_http_exports_a_file_and_applies_a_report(
 ) -> None:
     order = payout(runtime, merchant, 10_000)
 
-    exported = client.post("/v1/recon/h2h/bank-h2h/exports", json={})
-    again = client.get(f"/v1/recon/h2h/bank-h2h/files/{exported.headers['x-msg-id']}")
+    _key, revealer = runtime.api_keys.issue(merchant_id=None, scopes=["admin", "pii:reveal"])
+    as_revealer = {"Authorization": f"Bearer {revealer}"}
+    reason = {"reason": "manual upload to the bank portal, ticket 42"}
+    exported = client.post("/v1/recon/h2h/bank-h2h/exports", json=reason, headers=as_revealer)
+    again = client.get(
+        f"/v1/recon/h2h/bank-h2h/files/{exported.headers['x-msg-id']}",
+        params=reason,
+        headers=as_revealer,
+    )
     pain001 = tmp_path / "out.xml"
     pain001.write_bytes(exported.content)
     applied = client.post(
@@ -413,7 +420,31 @@ def test_http_exports_a_file_and_applies_a_report(
     assert again.content == exported.content
     assert applied.status_code == 200, applied.text
     assert applied.json()["succeeded"] == 1
-    assert client.post("/v1/recon/h2h/nope/exports", json={}).status_code == 404
+    assert (
+        client.post("/v1/recon/h2h/nope/exports", json=reason, headers=as_revealer).status_code
+        == 404
+    )
+    audited = runtime.audit_log.list(limit=10)
+    assert [(r.entry.action, r.entry.object_id) for r in audited] == [
+        ("h2h.file", exported.headers["x-msg-id"])
+    ] * 2
+
+
+def test_http_hands_out_a_payout_file_only_with_pii_reveal_and_a_reason(
+    runtime: Runtime, client: TestClient, merchant: str
+) -> None:
+    payout(runtime, merchant, 10_000)
+    _key, revealer = runtime.api_keys.issue(merchant_id=None, scopes=["admin", "pii:reveal"])
+
+    without_scope = client.post("/v1/recon/h2h/bank-h2h/exports", json={"reason": "x" * 20})
+    without_reason = client.post(
+        "/v1/recon/h2h/bank-h2h/exports", json={}, headers={"Authorization": f"Bearer {revealer}"}
+    )
+
+    assert without_scope.status_code == 403
+    assert without_reason.status_code == 422
+    assert without_reason.json()["code"] == "reveal_reason_required"
+    assert runtime.audit_log.list(limit=10) == []
 
 
 def test_http_refuses_merchant_keys(runtime: Runtime, client: TestClient, merchant: str) -> None:

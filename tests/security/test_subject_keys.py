@@ -100,3 +100,14 @@ def test_an_unbound_cipher_refuses_a_subject() -> None:
 def test_an_empty_or_overlong_subject_is_refused(bound_cipher: FieldCipher, subject: str) -> None:
     with pytest.raises(ValueError, match="1-128 characters"):
         bound_cipher.encrypt("张三", context=CONTEXT, subject=subject)
+
+
+def test_an_erased_value_is_left_as_it_is_by_a_reencryption_sweep(
+    bound_cipher: FieldCipher,
+) -> None:
+    erased = bound_cipher.encrypt("张三", context=CONTEXT, subject="payer-a")
+    bound_cipher.shred("payer-a")
+    bound_cipher.keyring.create_dek()
+
+    assert bound_cipher.needs_rotation(erased)
+    assert bound_cipher.reencrypt(erased, context=CONTEXT) == erased

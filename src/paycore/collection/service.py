@@ -42,6 +42,7 @@ from paycore.platform.db import WRITER
 from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import mask_card
+from paycore.security.subjects_choice import payer_subject
 from paycore.wallets.service import Wallets
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,11 @@ class Collections:
             updated_at=now,
         )
         if card_number is not None:
-            plan.card_enc = self._cipher.encrypt(card_number, context=f"{plan_id}:card")
+            # The card's holder is the plan's data subject (security/subjects_choice.py).
+            subject = payer_subject(self._cipher, self._blind, {"card_number": card_number})
+            plan.card_enc = self._cipher.encrypt(
+                card_number, context=f"{plan_id}:card", subject=subject
+            )
             plan.card_masked = mask_card(card_number)
         try:
             with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():

@@ -35,7 +35,7 @@ from paycore.custody.model import (
     parse_banks,
 )
 from paycore.custody.statement_money import StatementMoney
-from paycore.custody.subaccounts import SubAccounts
+from paycore.custody.subaccounts import SubAccounts, VirtualAccounts
 from paycore.errors import Rejected
 from paycore.ledger.service import Ledger
 from paycore.payments.model import Order, OrderKind, OrderStatus
@@ -81,7 +81,8 @@ class Custody:
         self._banks = {b.name: b for b in configured}
         self._after_step: Callable[[str], None] = lambda _name: None
         """Called after each persisted step of the cut-off; tests make it raise (a crash)."""
-        self._subaccounts = SubAccounts(engine=engine, ledger=ledger, clock=clock)
+        numbers = VirtualAccounts(cipher=cipher, indexer=blind.indexer if blind else None)
+        self._subaccounts = SubAccounts(engine=engine, ledger=ledger, clock=clock, numbers=numbers)
         self._landing = Landing(
             engine=engine,
             ledger=ledger,
@@ -106,6 +107,7 @@ class Custody:
             landing=self._landing,
             banks=configured,
             blind=blind,
+            numbers=numbers,
         )
         self.cutoff = CutoffJob(
             engine=engine,

@@ -29,12 +29,14 @@ from paycore.custody.model import (
     ReceiptStatus,
     business_date_of,
 )
+from paycore.custody.subaccounts import VirtualAccounts
 from paycore.ledger.model import AccountStatus
 from paycore.ledger.service import Ledger
 from paycore.payments import bookkeeping as books
 from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import mask_account_number
+from paycore.security.subjects_choice import payer_subject
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,11 @@ class StatementMoney:
         cipher: FieldCipher,
         landing: Landing,
         banks: Sequence[CustodyBank],
+        numbers: VirtualAccounts,
         blind: BlindIndex | None = None,
     ) -> None:
         self._engine = engine
+        self._numbers = numbers
         self._blind = blind
         self._clock = clock
         self._ledger = ledger
@@ -105,6 +109,9 @@ class StatementMoney:
                     payer_enc=self._cipher.encrypt(
                         json.dumps({"account_number": payer.account_number, "name": payer.name}),
                         context=_payer_context(receipt_id),
+                        subject=payer_subject(
+                            self._cipher, self._blind, {"account_number": payer.account_number}
+                        ),
                     ),
                     source_account=held_in,
                 ),
@@ -153,9 +160,7 @@ class StatementMoney:
     ) -> tuple[CustodyBank, dict[str, object]] | None:
         with self._engine.connect() as conn:
             for bank in self._banks:
-                row = store.subaccount_by_virtual_account(
-                    conn, bank=bank.name, virtual_account=virtual_account
-                )
+                row = self._numbers.find(conn, bank=bank.name, number=virtual_account)
                 if row is None:
                     continue
                 if bank.currency != currency:

@@ -1,11 +1,17 @@
 """Owners' sub-accounts at a custody bank: a ledger account each, mapped to the bank's
-virtual account number. Opening one also opens the bank's pool and funding accounts."""
+virtual account number. Opening one also opens the bank's pool and funding accounts.
+
+A virtual account number is one buyer's account (C2): it is kept as a FieldCipher token
+(context `custody-va:<bank>:<merchant>:<owner>`, the row's key) plus its blind token
+(kind `account_number`), by which matching finds the sub-account a payer transferred to.
+The owning merchant still sees it in clear: it has to tell its payers where to pay."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from paycore.clock import Clock
@@ -29,16 +35,91 @@ from paycore.errors import Rejected
 from paycore.ledger.model import AccountFlags
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.platform.db import WRITER
+from paycore.security.blind import BlindIndexer, normalize
+from paycore.security.crypto import FieldCipher
+from paycore.security.masking import mask_account_number
 from paycore.wallets.model import check_owner, ledger_owner
 
 LIST_MAX = 500
 
 
+def virtual_account_context(bank: str, merchant_id: str, owner: str) -> str:
+    """Binds a sealed number to its sub-account row (its primary key)."""
+    return f"custody-va:{bank}:{merchant_id}:{owner}"
+
+
+class VirtualAccounts:
+    """Seals, opens and hashes virtual account numbers; shared by the sub-accounts and
+    by the matching of statement money (statement_money.py).
+
+    Without a cipher and an indexer (`unsealed()`: callers not yet given them) numbers
+    are kept in clear as before migration 0028; every reader copes with both kinds."""
+
+    def __init__(self, *, cipher: FieldCipher | None, indexer: BlindIndexer | None) -> None:
+        self._cipher = cipher
+        self._indexer = indexer
+
+    @classmethod
+    def unsealed(cls) -> VirtualAccounts:
+        return cls(cipher=None, indexer=None)
+
+    def seal(
+        self, number: str, *, bank: str, merchant_id: str, owner: str
+    ) -> dict[str, str | None]:
+        """The columns a number is stored as, in the row of (bank, merchant, owner)."""
+        if self._cipher is None or self._indexer is None:
+            return {"virtual_account": number}
+        return {
+            "virtual_account": None,
+            "virtual_account_enc": self._cipher.encrypt(
+                number, context=virtual_account_context(bank, merchant_id, owner)
+            ),
+            "virtual_account_hmac": self._indexer.token(
+                "account_number", normalize("account_number", number)
+            ),
+        }
+
+    def number(self, row: Mapping[str, Any]) -> str:
+        """A row's number in clear (a row the backfill has not reached keeps it clear)."""
+        sealed = row.get("virtual_account_enc")
+        if sealed is None or self._cipher is None:
+            return str(row["virtual_account"])
+        return self._cipher.decrypt(str(sealed), context=_context_of(row))
+
+    def hmacs(self, number: str) -> list[str]:
+        """Tokens to look a number up by, one per blind key (rotation); none for text
+        that is no account number at all (nothing can match it)."""
+        if self._indexer is None:
+            return []
+        try:
+            return self._indexer.lookup_tokens("account_number", number)
+        except Rejected:
+            return []
+
+    def find(self, conn: Connection, *, bank: str, number: str) -> dict[str, Any] | None:
+        row = store.subaccount_by_virtual_account(
+            conn, bank=bank, virtual_account=number, hmacs=self.hmacs(number)
+        )
+        return dict(row) if row else None
+
+
+def _context_of(row: Mapping[str, Any]) -> str:
+    return virtual_account_context(str(row["bank"]), str(row["merchant_id"]), str(row["owner"]))
+
+
 class SubAccounts:
-    def __init__(self, *, engine: Engine, ledger: Ledger, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        ledger: Ledger,
+        clock: Clock,
+        numbers: VirtualAccounts | None = None,
+    ) -> None:
         self._engine = engine
         self._ledger = ledger
         self._clock = clock
+        self.numbers = numbers or VirtualAccounts.unsealed()
         self._banks_ready: set[str] = set()
 
     def open(
@@ -57,7 +138,7 @@ class SubAccounts:
         row = self.ensure(merchant_id, bank, owner=owner, role=role, number=virtual_account)
         if row["role"] != role.value:
             raise Rejected("subaccount_exists_with_different_role", f"{owner} is {row['role']}")
-        if virtual_account is not None and row["virtual_account"] != virtual_account:
+        if virtual_account is not None and self.numbers.number(row) != virtual_account:
             raise Rejected(
                 "subaccount_exists_with_different_virtual_account", f"{owner} has another one"
             )
@@ -77,29 +158,32 @@ class SubAccounts:
         if row is not None:
             return row
         self._ensure_accounts(bank, merchant_id, owner)
+        account_id = subaccount_id(bank, merchant_id, owner)
+        chosen = number or virtual_account_number(bank, merchant_id, owner)
         values = {
             "bank": bank.name,
             "merchant_id": merchant_id,
             "owner": owner,
             "role": role.value,
-            "virtual_account": number or virtual_account_number(bank, merchant_id, owner),
-            "account_id": subaccount_id(bank, merchant_id, owner),
+            "account_id": account_id,
             "currency": bank.currency,
             "created_at": self._clock.now(),
+            **self.numbers.seal(chosen, bank=bank.name, merchant_id=merchant_id, owner=owner),
         }
         try:
             with self._engine.connect().execution_options(**WRITER) as conn, conn.begin():
-                store.insert_subaccount(conn, values)
+                # Looked up first: the hash is unique per blind key only, and a number
+                # kept under an older key is found by its look-up, not by the constraint.
+                if self.numbers.find(conn, bank=bank.name, number=chosen) is None:
+                    store.insert_subaccount(conn, values)
+                    return values
         except IntegrityError:
-            # Either the same owner was opened meanwhile (found below) or the number is taken.
-            row = self._row(bank, merchant_id, owner)
-            if row is None:
-                taken = values["virtual_account"]
-                raise Rejected(
-                    "virtual_account_exists", f"{taken} is taken at {bank.name}"
-                ) from None
-            return row
-        return values
+            pass  # the same owner was opened meanwhile (found below), or the number is taken
+        row = self._row(bank, merchant_id, owner)
+        if row is None:
+            masked = mask_account_number(chosen)
+            raise Rejected("virtual_account_exists", f"{masked} is taken at {bank.name}")
+        return row
 
     def get(self, merchant_id: str, bank: CustodyBank, *, owner: str) -> SubAccount:
         row = self._row(bank, merchant_id, owner)
@@ -126,7 +210,7 @@ class SubAccounts:
             merchant_id=row["merchant_id"],
             owner=row["owner"],
             role=Role(row["role"]),
-            virtual_account=row["virtual_account"],
+            virtual_account=self.numbers.number(row),
             account_id=row["account_id"],
             currency=row["currency"],
             balance=account.credits_posted - account.debits_posted if account else 0,

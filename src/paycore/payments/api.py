@@ -91,7 +91,7 @@ Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
 class PayerIn(StrictBody):
     card_number: Annotated[
         str,
-        Field(examples=["6222021234567890123"], json_schema_extra={"pattern": _CARD_PATTERN}),
+        Field(examples=["6222020000000000000"], json_schema_extra={"pattern": _CARD_PATTERN}),
         AfterValidator(_card_number),
     ]
     name: Annotated[str, Field(max_length=64)] = ""

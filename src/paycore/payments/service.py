@@ -40,12 +40,16 @@ from paycore.platform.db import WRITER
 from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher
 from paycore.security.masking import (
+    holds_personal_number,
     mask_account_number,
     mask_card,
     mask_id_number,
     mask_name,
     mask_phone,
+    redact_personal_numbers,
+    redact_value,
 )
+from paycore.security.subjects_choice import payer_subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +127,7 @@ class Payments(PaymentReads):
             "id_number": cmd.payer.id_number,
             "phone": cmd.payer.phone,
         }
-        order.party_enc = self._encrypt(order.id, payer)
+        order.party_enc = self._encrypt(order.id, payer, subject=self._subject(payer))
         order.party_masked = {
             "card_number": mask_card(cmd.payer.card_number),
             "name": mask_name(cmd.payer.name) if cmd.payer.name else "",
@@ -167,8 +171,11 @@ class Payments(PaymentReads):
             raise Rejected("invalid_account_number", "account_number is 4-34 letters or digits")
         if not account.name.strip():
             raise Rejected("missing_beneficiary_name", "the beneficiary's name is required")
+        numbers = {"account_number": account.account_number}
         order.party_enc = self._encrypt(
-            order.id, {"account_number": account.account_number, "name": account.name}
+            order.id,
+            {"account_number": account.account_number, "name": account.name},
+            subject=self._subject(numbers),
         )
         order.party_masked = {
             "account_number": mask_account_number(account.account_number),
@@ -177,7 +184,6 @@ class Payments(PaymentReads):
         }
         idem = Idem(cmd.merchant_id, idempotency_key)
         candidates = self.ctx.router.candidates(cmd.product, cmd.currency, Operation.PAYOUT)
-        numbers = {"account_number": account.account_number}
         recorded = self._steps.record(
             order, idem, _canonical(cmd), candidates[:1], on_record=self._indexing(order, numbers)
         )
@@ -287,6 +293,7 @@ class Payments(PaymentReads):
         check_amount(amount, currency)
         check_product(product)
         check_reference(merchant_reference)
+        _check_reference_is_not_personal(merchant_reference)
         _check_description(description)
         now = self.ctx.clock.now()
         return Order(
@@ -300,8 +307,8 @@ class Payments(PaymentReads):
             created_at=now,
             updated_at=now,
             merchant_reference=merchant_reference,
-            description=description,
-            metadata=metadata or {},
+            description=redact_personal_numbers(description),
+            metadata=_masked_metadata(metadata),
             fee_amount=fee_for(amount, fee_bps) if kind is OrderKind.PAYIN else 0,
         )
 
@@ -326,12 +333,36 @@ class Payments(PaymentReads):
             numbers=numbers,
         )
 
-    def _encrypt(self, order_id: str, fields: Mapping[str, str]) -> dict[str, str]:
+    def _subject(self, numbers: Mapping[str, str]) -> str | None:
+        """The payer's data subject (security/subjects_choice.py), its key made before
+        the order's write transaction."""
+        return payer_subject(self._cipher, self._blind, numbers)
+
+    def _encrypt(
+        self, order_id: str, fields: Mapping[str, str], *, subject: str | None
+    ) -> dict[str, str]:
         return {
-            name: self._cipher.encrypt(value, context=f"{order_id}:{name}")
+            name: self._cipher.encrypt(value, context=f"{order_id}:{name}", subject=subject)
             for name, value in fields.items()
             if value
         }
+
+
+def _check_reference_is_not_personal(reference: str | None) -> None:
+    # A reference is the merchant's lookup key, searched and shown as sent: it cannot be
+    # masked, so one holding a personal number is refused (never quoted back).
+    if reference is not None and holds_personal_number(reference):
+        raise Rejected(
+            "reference_has_personal_data",
+            "merchant_reference holds a card, ID or mobile number; use your own order number",
+        )
+
+
+def _masked_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    # Masked before saving, like the description, so the stored order, its API answers,
+    # replays, webhooks and bill exports all show the same masked text.
+    masked = redact_value(dict(metadata or {}))
+    return masked if isinstance(masked, dict) else {}
 
 
 def _check_description(text: str) -> None:

@@ -24,6 +24,7 @@ from paycore.errors import Rejected
 from paycore.recon import store
 from paycore.recon.breaks import Breaks, BreakStatus, suspense_account
 from paycore.recon.model import Counterparty
+from paycore.recon.store_lines import account_context
 from paycore.security.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
@@ -119,10 +120,18 @@ class HandOver:
         return UnclaimedMoney(
             break_id=int(str(row["id"])),
             source=str(row["source"]),
-            account=str(row["account"]),
+            account=_account(self._cipher, row),
             amount=int(str(row["line_amount"])),
             currency=currency,
             booked_at=row["booked_at"],  # type: ignore[arg-type]
             payer=Counterparty(account_number=payer["account_number"], name=payer["name"]),
             held_in=suspense_account(currency),
         )
+
+
+def _account(cipher: FieldCipher, row: dict[str, object]) -> str:
+    """The line's account in clear (a line the backfill has not reached keeps it so)."""
+    if row["account_enc"] is None:
+        return str(row["account"])
+    context = account_context(str(row["import_id"]), int(str(row["line_no"])))
+    return cipher.decrypt(str(row["account_enc"]), context=context)

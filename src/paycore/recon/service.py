@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from paycore.recon.model import (
 )
 from paycore.security.blind_service import BlindIndex
 from paycore.security.crypto import FieldCipher
+from paycore.security.masking import redact_personal_numbers
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,11 @@ class Recon:
                     stored = store_lines.line_row(
                         line, import_id=import_id, source=source, carries_fee=carries_fee
                     )
+                    if line.account and self.cipher is not None:
+                        stored[store_lines.ACCOUNT_ENC] = self.cipher.encrypt(
+                            line.account,
+                            context=store_lines.account_context(import_id, line.line_no),
+                        )
                     if line.counterparty is not None and self.cipher is not None:
                         stored[store_lines.COUNTERPARTY_ENC] = seal_counterparty(
                             self.cipher,
@@ -185,9 +191,7 @@ class Recon:
                     "period_start": info.period_start,
                     "period_end": info.period_end,
                     "imported_at": now,
-                    "warnings": json.dumps(warnings.kept, ensure_ascii=False)
-                    if warnings.count
-                    else None,
+                    "warnings": _redacted(warnings.kept) if warnings.count else None,
                     "warning_count": warnings.count,
                 }
                 store.insert_import(conn, row)
@@ -366,3 +370,10 @@ def _check_totals(statement: Statement, *, count: int, credits: int, debits: int
     ):
         if stated is not None and stated != read:
             raise MalformedStatement(f"the file says {name} {stated}, its lines make {read}")
+
+
+def _redacted(warnings: Sequence[str]) -> str:
+    """Warnings are for operators, so they are kept readable rather than encrypted: a
+    parser's message may quote the value it refused, and any card, ID or phone number in
+    it is masked before it is stored."""
+    return json.dumps([redact_personal_numbers(w) for w in warnings], ensure_ascii=False)

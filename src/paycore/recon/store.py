@@ -29,6 +29,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -83,7 +84,8 @@ lines = Table(
     Column("duplicate", Boolean, nullable=False),
     Column("order_id", String(64), nullable=True),
     Column("matched_by", String(16), nullable=True),
-    # Our account the line is about (a custody virtual account), when the format says.
+    # Before 0028: our account the line is about, in clear; NULL once `paycore security
+    # encrypt-backfill` ran (account_enc holds it), dropped by a later migration.
     Column("account", String(34), nullable=True),
     # The payer or payee (account number, name): personal data, sealed by the field cipher.
     Column("counterparty_enc", Text, nullable=True),
@@ -92,6 +94,9 @@ lines = Table(
     # The movement in another currency (camt's instructed amount): kept, never summed.
     Column("counter_amount", BigInteger, nullable=True),
     Column("counter_currency", String(3), nullable=True),
+    # Our account the line is about (a custody virtual account: one buyer's), when the
+    # format says: a FieldCipher token, context recon-line-account:<import>:<line>.
+    Column("account_enc", Text, nullable=True),
     PrimaryKeyConstraint("import_id", "line_no"),
     Index("ix_recon_lines_day", "source", "business_date"),
     Index("ix_recon_lines_ref", "source", "source_ref"),
@@ -446,6 +451,7 @@ def claimable_surplus(
             breaks.c.import_id,
             breaks.c.line_no,
             lines.c.account,
+            lines.c.account_enc,
             lines.c.counterparty_enc,
             lines.c.booked_at,
         )
@@ -460,7 +466,7 @@ def claimable_surplus(
             breaks.c.status.in_(("open", "investigating")),
             breaks.c.suspense_transfer_id.is_not(None),
             breaks.c.direction == "credit",
-            lines.c.account.is_not(None),
+            or_(lines.c.account_enc.is_not(None), lines.c.account.is_not(None)),
             lines.c.counterparty_enc.is_not(None),
         )
         .order_by(breaks.c.id)

@@ -42,14 +42,17 @@ COLUMNS = (
     "bank_kind",
     "counter_amount",
     "counter_currency",
+    "account_enc",
 )
-"""Every column of recon_lines, in the order a line's list holds them."""
+"""Every column of recon_lines, in the order a line's list holds them. `account` (the clear
+column before migration 0028) is always NULL: the service seals it into `account_enc`."""
 
 KIND = COLUMNS.index("kind")
 CHANNEL_TXN_ID = COLUMNS.index("channel_txn_id")
 ORDER_ID = COLUMNS.index("order_id")
 MATCHED_BY = COLUMNS.index("matched_by")
 COUNTERPARTY_ENC = COLUMNS.index("counterparty_enc")
+ACCOUNT_ENC = COLUMNS.index("account_enc")
 
 TEXT_CHARS_MAX = 128
 ACCOUNT_CHARS_MAX = 34  # an IBAN's longest
@@ -103,12 +106,18 @@ def line_row(line: StatementLine, *, import_id: str, source: str, carries_fee: b
         False,
         None,
         None,
-        account or None,
+        None,  # the account is personal data: sealed into ACCOUNT_ENC by the service
         None,
         bank_kind[:BANK_KIND_CHARS] if bank_kind else None,
         line.counter_amount,
         line.counter_currency,
+        None,
     ]
+
+
+def account_context(import_id: str, line_no: int) -> str:
+    """Binds a line's sealed account to the line."""
+    return f"recon-line-account:{import_id}:{line_no}"
 
 
 _business_date_of = lru_cache(maxsize=CONVERSIONS_KEPT)(business_date_of)

@@ -20,6 +20,7 @@ from typing import Any
 from paycore import limits
 from paycore.errors import Rejected
 from paycore.ledger.model import TRANSIENT_RESULTS
+from paycore.security.masking import holds_personal_number
 from paycore.wallets.model import check_owner
 
 CODE_REWARD_BUDGET = 2003
@@ -53,6 +54,17 @@ def check_name(kind: str, value: str) -> None:
     """Budget and batch ids are chosen by the merchant: 1-64 letters, digits, '_', '.', '-'."""
     if not _NAME.fullmatch(value):
         raise Rejected(f"invalid_{kind}_id", f"{kind} id is 1-64 letters, digits, '_', '.', '-'")
+    check_not_personal(kind, value)
+
+
+def check_not_personal(kind: str, value: str) -> None:
+    """A budget or batch id is a key, shown as sent in answers, result files and ledger
+    metadata: it cannot be masked, so one holding a card, ID or mobile number is refused."""
+    if holds_personal_number(value):
+        raise Rejected(
+            "identifier_has_personal_data",
+            f"{kind} id holds a card, ID or mobile number; choose an id of your own",
+        )
 
 
 def _digest(*parts: str) -> str:

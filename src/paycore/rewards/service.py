@@ -39,6 +39,7 @@ from paycore.rewards.model import (
     RowStatus,
     budget_account,
     check_name,
+    check_not_personal,
     fund_transfer_id,
     outcome_of,
     plan_rows,
@@ -46,6 +47,9 @@ from paycore.rewards.model import (
     reward_transfer_id,
     withdraw_transfer_id,
 )
+from paycore.rewards.notes import RewardNotes
+from paycore.security.crypto import FieldCipher
+from paycore.security.masking import redact_personal_numbers
 from paycore.wallets.model import wallet_account
 
 log = logging.getLogger(__name__)
@@ -61,10 +65,12 @@ class Rewards:
         engine: Engine,
         ledger: Ledger,
         clock: Clock,
+        cipher: FieldCipher | None = None,
     ) -> None:
         self._engine = engine
         self._ledger = ledger
         self._clock = clock
+        self._notes = RewardNotes(cipher)
 
     def tick(self) -> None:
         """Periodic work: none. A batch runs when its merchant starts (or re-runs) it."""
@@ -96,7 +102,8 @@ class Rewards:
         wanted = Budget(
             merchant_id=merchant_id,
             id=budget_id,
-            name=name,
+            # Free text, shown in answers and statements: masked when saved, not refused.
+            name=redact_personal_numbers(name),
             currency=currency,
             account_id=budget_account(merchant_id, budget_id),
             row_amount_max=row_amount_max,
@@ -210,6 +217,7 @@ class Rewards:
         """Validate and store a new batch, then pay its valid rows; or, for a batch seen
         before with the same file, pay only its rows that are not paid and may be retried."""
         check_name("batch", batch_id)
+        check_not_personal("budget", budget_id)
         budget = self._budget(merchant_id, budget_id)
         if not self._known_batch(merchant_id, batch_id, budget_id, source.digest):
             self._store_batch(merchant_id, batch_id, budget, source)
@@ -262,6 +270,7 @@ class Rewards:
                         budget=budget,
                         file_sha256=source.digest,
                         planned=planned,
+                        notes_enc=self._notes.seal(merchant_id, batch_id, planned),
                         now=self._clock.now(),
                     )
                     return
@@ -346,9 +355,10 @@ class Rewards:
             raise Rejected("limit_out_of_range", f"limit is 1 to {ROWS_PAGE_MAX}")
         self.summary(merchant_id, batch_id)  # batch_not_found for another merchant's batch
         with self._engine.connect() as conn:
-            return store.list_rows(
+            found = store.list_rows(
                 conn, merchant_id, batch_id, after_position=after, limit=limit, status=status
             )
+        return self._notes.opened(merchant_id, batch_id, found)
 
     def result_csv(self, merchant_id: str, batch_id: str) -> Iterator[str]:
         """The result file, a page of rows at a time: each row's outcome and transfer id."""

@@ -6,7 +6,7 @@ needs to pay nothing twice (status, attempt, the transfer id of the attempt).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     and_,
     bindparam,
     func,
@@ -74,13 +75,18 @@ rows = Table(
     Column("recipient", String(64), nullable=False),
     Column("amount", BigInteger, nullable=True),
     Column("amount_text", String(32), nullable=False),
-    Column("note", String(256), nullable=False),
+    # Before 0028 the note in clear; NULL once `paycore security encrypt-backfill` ran
+    # (note_enc holds it), dropped by a later migration.
+    Column("note", String(256), nullable=True),
     Column("status", String(8), nullable=False),
     Column("reason", String(64), nullable=True),
     Column("retryable", Boolean, nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("transfer_id", String(64), nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The merchant's note for the recipient (may name a person): a FieldCipher token,
+    # context rewards-note:<merchant>:<batch>:<position>; NULL for an empty note.
+    Column("note_enc", Text, nullable=True),
     PrimaryKeyConstraint("merchant_id", "batch_id", "position"),
     # What each recipient got or has reserved from a budget: the per-recipient limit.
     Index("ix_rewards_rows_recipient", "merchant_id", "budget_id", "recipient"),
@@ -172,8 +178,11 @@ def insert_batch(
     budget: Budget,
     file_sha256: str,
     planned: Sequence[PlannedRow],
+    notes_enc: Mapping[int, str] | None,
     now: datetime,
 ) -> None:
+    """`notes_enc`: each non-empty note sealed, by position; None (a service given no
+    cipher) keeps the notes in clear, as before migration 0028."""
     conn.execute(
         insert(batches).values(
             merchant_id=merchant_id,
@@ -197,7 +206,8 @@ def insert_batch(
             "recipient": p.recipient,
             "amount": p.amount,
             "amount_text": p.amount_text,
-            "note": p.note,
+            "note": p.note if notes_enc is None else None,
+            "note_enc": None if notes_enc is None else notes_enc.get(p.position),
             "status": RowStatus.PENDING if p.valid else RowStatus.INVALID,
             "reason": p.reason,
             "retryable": False,
@@ -246,7 +256,7 @@ def _outcome(row: Any) -> RowOutcome:
         recipient=row.recipient,
         amount=row.amount,
         amount_text=row.amount_text,
-        note=row.note,
+        note=row.note or "",  # a row the backfill has not reached; sealed ones: list_rows
         status=row.status,
         reason=row.reason,
         retryable=row.retryable,
@@ -280,7 +290,8 @@ def list_rows(
     after_position: int,
     limit: int,
     status: str | None = None,
-) -> list[RowOutcome]:
+) -> list[tuple[RowOutcome, str | None]]:
+    """Each row with its sealed note (None: empty, or not backfilled yet)."""
     query = (
         select(rows)
         .where(
@@ -293,7 +304,7 @@ def list_rows(
     )
     if status is not None:
         query = query.where(rows.c.status == status)
-    return [_outcome(row) for row in conn.execute(query)]
+    return [(_outcome(row), row.note_enc) for row in conn.execute(query)]
 
 
 _SAVE_ROW = (

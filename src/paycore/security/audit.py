@@ -32,6 +32,8 @@ LIST_PAGE_MAX = 1000
 
 class AuditAction(enum.StrEnum):
     PII_REVEAL = "pii.reveal"
+    H2H_FILE = "h2h.file"
+    """A payout file for the bank (beneficiaries' names and accounts) handed to a person."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,10 @@ ENC, MASK, BLIND, HASH, CLEAR = "encrypted", "masked", "blind_indexed", "hashed"
 
 _CARD_ENC = "the tenant's card number, FieldCipher token, context <plan>:card"
 _PAYER_ENC = "JSON {account_number, name} of a statement payer, FieldCipher token"
-_VIRTUAL_ACCOUNT = "the virtual account number payers transfer to: one buyer's account"
+_VIRTUAL_ACCOUNT_ENC = "the number payers transfer to (a buyer's account), FieldCipher token"
+_VIRTUAL_ACCOUNT_HMAC = "<key id>:HMAC-SHA256 of the virtual account number (blind key)"
+_LEGACY = "{} in clear before 0028: NULL since; emptied by encrypt-backfill, then dropped"
+_EMPTIED_BY = "security/columns_backfill.py:EncryptBackfill.run"
 _REQUEST_HASH = "keyed BLAKE2b of the create request, which holds the card/account number"
 _RESPONSE = "the order as answered: party masked, description and metadata as typed"
 _WEBHOOK_SECRET_ENC = "the merchant's webhook signing secret, FieldCipher token (never in clear)"
@@ -42,13 +45,13 @@ _PARTY_ENC = (
     "JSON of FieldCipher tokens (context <order id>:<field>): the payer's card_number, name,"
     " id_number, phone; the payee's account_number, name"
 )
-_ACCOUNT = "the virtual account a payer credited, when the statement names it"
+_ACCOUNT_ENC = "the virtual account a payer credited (if the file names it), FieldCipher token"
 _COUNTERPARTY_ENC = "JSON {account_number, name} of the line's payer, FieldCipher token"
-_NOTE = "text the merchant typed for one recipient's reward"
+_NOTE_ENC = "text the merchant typed for one recipient's reward, FieldCipher token"
 _TOKEN = "<key id>:HMAC-SHA256 of a card, ID, phone or account number (blind index key)"
 _SUBJECT = "the data subject's name for the keyring, as its caller chooses it"
 _REASON = "why a person revealed a payer's data, as typed: may name the payer"
-_WARNINGS = "what the parser noticed; an XSD message quotes the value it refused (a name?)"
+_WARNINGS = "what the parser noticed (may quote a value), card/ID/phone numbers masked"
 _ORDER_TEXT = "text the merchant typed about the order: may name the payer"
 
 TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
@@ -127,13 +130,9 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
     ),
     "custody_subaccounts": (
         _plain(C1, "bank merchant_id owner role account_id currency created_at"),
-        _one(
-            C2,
-            "virtual_account",
-            CLEAR,
-            _VIRTUAL_ACCOUNT,
-            "custody/subaccounts.py:SubAccounts.ensure",
-        ),
+        _one(C2, "virtual_account", CLEAR, _LEGACY.format("the number"), _EMPTIED_BY),
+        _one(C2, "virtual_account_enc", ENC, _VIRTUAL_ACCOUNT_ENC),
+        _one(C2, "virtual_account_hmac", BLIND, _VIRTUAL_ACCOUNT_HMAC),
     ),
     "custody_sweeps": (_plain(NP, "name swept_until"),),
     "finance_days": (
@@ -282,7 +281,7 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
             "id file_sha256 format source statement_id line_count repeated_lines credits"
             " debits period_start period_end imported_at warning_count",
         ),
-        _one(C2, "warnings", CLEAR, _WARNINGS, "recon/service.py:Recon.import_statement"),
+        _one(C2, "warnings", MASK, _WARNINGS),
     ),
     "recon_lines": (
         _plain(
@@ -291,7 +290,8 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
             " currency fee status channel_txn_id reference booked_at duplicate order_id"
             " matched_by bank_kind counter_amount counter_currency",
         ),
-        _one(C2, "account", CLEAR, _ACCOUNT, "recon/store_lines.py:line_row"),
+        _one(C2, "account", CLEAR, _LEGACY.format("the account"), _EMPTIED_BY),
+        _one(C2, "account_enc", ENC, _ACCOUNT_ENC),
         _one(C2, "counterparty_enc", ENC, _COUNTERPARTY_ENC),
     ),
     "recon_runs": (
@@ -328,7 +328,8 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
             "merchant_id batch_id position budget_id row_number recipient amount amount_text"
             " status reason retryable attempt transfer_id updated_at",
         ),
-        _one(C2, "note", CLEAR, _NOTE, "rewards/store.py:insert_batch"),
+        _one(C2, "note", CLEAR, _LEGACY.format("the note"), _EMPTIED_BY),
+        _one(C2, "note_enc", ENC, _NOTE_ENC),
     ),
     "split_refunds": (
         _plain(

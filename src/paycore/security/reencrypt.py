@@ -27,13 +27,17 @@ from sqlalchemy import Engine, Table
 
 from paycore.clock import Clock, SystemClock
 from paycore.collection.store import plans
-from paycore.custody.store import receipts
+from paycore.custody.store import receipts, subaccounts
+from paycore.custody.subaccounts import virtual_account_context
 from paycore.merchants.model import webhook_secret_context
 from paycore.merchants.store import merchants
 from paycore.payments.store import orders
 from paycore.platform.db import WRITER
 from paycore.recon.handover import line_context
 from paycore.recon.store import lines
+from paycore.recon.store_lines import account_context
+from paycore.rewards.notes import note_context
+from paycore.rewards.store import rows as reward_rows
 from paycore.security import envelope
 from paycore.security import store_keys as store
 from paycore.security.crypto import FieldCipher, token_key_id
@@ -60,6 +64,22 @@ COLUMNS = (
     EncryptedColumn(receipts, ("id",), "payer_enc", lambda k: f"custody-payer:{k[0]}"),
     EncryptedColumn(
         lines, ("import_id", "line_no"), "counterparty_enc", lambda k: line_context(k[0], k[1])
+    ),
+    # Before the merchants' secrets: tests stop a run after its last column's first batch.
+    EncryptedColumn(
+        subaccounts,
+        ("bank", "merchant_id", "owner"),
+        "virtual_account_enc",
+        lambda k: virtual_account_context(k[0], k[1], k[2]),
+    ),
+    EncryptedColumn(
+        lines, ("import_id", "line_no"), "account_enc", lambda k: account_context(k[0], k[1])
+    ),
+    EncryptedColumn(
+        reward_rows,
+        ("merchant_id", "batch_id", "position"),
+        "note_enc",
+        lambda k: note_context(k[0], k[1], k[2]),
     ),
     EncryptedColumn(
         merchants, ("id",), "webhook_secret_enc", lambda k: webhook_secret_context(k[0])

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine
 from paycore.clock import Clock, SystemClock
 from paycore.errors import Rejected
 from paycore.payments import store as payments_store
-from paycore.payments.model import OrderKind
+from paycore.payments.model import Order, OrderKind
 from paycore.payments.service import Payments
 from paycore.platform.db import WRITER
 from paycore.security import store_audit
@@ -35,7 +35,9 @@ from paycore.security.audit import (
     check_reason,
     next_record,
 )
+from paycore.security.crypto import SubjectErased
 from paycore.security.model import Principal, Scope
+from paycore.security.store_subjects import ERASED_MARK
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +180,37 @@ class Reveals:
         _log_reveal(record)
         return Revealed(object_type, object_id, clear, record.seq)
 
+    def disclose(
+        self,
+        principal: Principal,
+        *,
+        action: AuditAction,
+        object_type: str,
+        object_id: str,
+        fields: Sequence[str],
+        reason: str | None,
+        request_id: str,
+    ) -> AuditRecord:
+        """Record clear personal data handed out other than by `reveal` (a payout file for
+        the bank's portal): the same scope and reason, one audit record, before the data
+        leaves."""
+        if not principal.can(Scope.PII_REVEAL):
+            raise Rejected("forbidden", f"this API key lacks the {Scope.PII_REVEAL} scope")
+        entry = AuditEntry(
+            at=self._audit.clock.now(),
+            actor_key_id=principal.key_id,
+            merchant_id=principal.merchant_id,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            fields=tuple(sorted(fields)),
+            reason=check_reason(reason),
+            request_id=request_id,
+        )
+        record = self._audit.record(entry)
+        _log_reveal(record)
+        return record
+
     def _source(self, object_type: str) -> RevealSource:
         source = self._sources.get(object_type)
         if source is None:
@@ -217,6 +250,14 @@ PAYIN_FIELDS = frozenset({"card_number", "name", "id_number", "phone"})
 PAYOUT_FIELDS = frozenset({"account_number", "name"})
 
 
+def _party(payments: Payments, order: Order) -> dict[str, str]:
+    """The clear party; an erased payer's fields (crypto-shredded) read as erased."""
+    try:
+        return payments.reveal_party(order)
+    except SubjectErased:
+        return {name: ERASED_MARK for name in order.party_enc}
+
+
 def payment_sources(payments: Payments) -> dict[str, RevealSource]:
     """Pay-ins (the payer) and payouts (the beneficiary), decrypted by the payments slice."""
 
@@ -225,7 +266,7 @@ def payment_sources(payments: Payments) -> dict[str, RevealSource]:
             order = payments_store.get_order(conn, order_id)
             if order is None or order.kind is not kind:
                 return None
-            return Sealed(order.merchant_id, lambda: payments.reveal_party(order))
+            return Sealed(order.merchant_id, lambda: _party(payments, order))
 
         return load
 

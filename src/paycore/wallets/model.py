@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from paycore.errors import Rejected
+from paycore.security.masking import holds_personal_number
 
 CODE_USER_WALLET = 2002
 CODE_USER_RECEIVABLE = 1301
@@ -33,6 +34,13 @@ _OWNER = re.compile(OWNER_PATTERN)
 def check_owner(owner: str) -> None:
     if not _OWNER.fullmatch(owner):
         raise Rejected("invalid_owner", f"owner is 1-{OWNER_MAX} letters, digits, '_', '.' or '-'")
+    # An owner names accounts, statements and bills and is shown as sent: it cannot be
+    # masked, so one holding a person's card, ID or mobile number is refused.
+    if holds_personal_number(owner):
+        raise Rejected(
+            "identifier_has_personal_data",
+            "owner holds a card, ID or mobile number; use your own reference for the user",
+        )
 
 
 def ledger_owner(merchant_id: str, owner: str) -> str:

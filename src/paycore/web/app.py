@@ -34,7 +34,7 @@ from paycore.recon import api as recon_api
 from paycore.recon import h2h_api
 from paycore.rewards import api as rewards_api
 from paycore.runtime import Runtime
-from paycore.security import api_lookup, api_reveal
+from paycore.security import api_lookup, api_reveal, api_subjects
 from paycore.security.api import on_unauthenticated
 from paycore.security.masking import install_redaction
 from paycore.security.model import Unauthenticated
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.notifications = current.notifications
         app.state.sli = current.sli
         app.state.reveals = current.reveals
+        app.state.subjects = current.subjects
         if owned and config.workers_enabled:
             current.start_workers()
         # Everything alive now lives as long as the server. Moving it out of the collector's
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         api_slo.router,
         api_reveal.router,
         api_lookup.router,
+        api_subjects.router,
         ops.router,
     ):
         app.include_router(router)

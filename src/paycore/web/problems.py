@@ -81,6 +81,8 @@ _STATUS_BY_CODE = {
     "reveal_field_unknown": 422,
     "reveal_object_type_unknown": 422,
     "invalid_lookup_value": 422,
+    "subject_refund_pending": 409,
+    "subject_plan_active": 409,
 }
 
 
