@@ -38,9 +38,9 @@ _VIRTUAL_ACCOUNT_HMAC = "<key id>:HMAC-SHA256 of the virtual account number (bli
 _LEGACY = "{} in clear before 0028: NULL since; emptied by encrypt-backfill, then dropped"
 _EMPTIED_BY = "security/columns_backfill.py:EncryptBackfill.run"
 _REQUEST_HASH = "keyed BLAKE2b of the create request, which holds the card/account number"
-_RESPONSE = "the order as answered: party masked, description and metadata as typed"
+_RESPONSE = "the order as answered: party masked, description and metadata as saved"
 _WEBHOOK_SECRET_ENC = "the merchant's webhook signing secret, FieldCipher token (never in clear)"
-_PAYLOAD = "the webhook body: the order view (party masked, description and metadata as typed)"
+_PAYLOAD = "the webhook body: the order view (party masked, description and metadata as saved)"
 _PARTY_ENC = (
     "JSON of FieldCipher tokens (context <order id>:<field>): the payer's card_number, name,"
     " id_number, phone; the payee's account_number, name"
@@ -49,10 +49,13 @@ _ACCOUNT_ENC = "the virtual account a payer credited (if the file names it), Fie
 _COUNTERPARTY_ENC = "JSON {account_number, name} of the line's payer, FieldCipher token"
 _NOTE_ENC = "text the merchant typed for one recipient's reward, FieldCipher token"
 _TOKEN = "<key id>:HMAC-SHA256 of a card, ID, phone or account number (blind index key)"
-_SUBJECT = "the data subject's name for the keyring, as its caller chooses it"
+_SUBJECT = "the data subject: the blind-index token of the payer's strongest number"
 _REASON = "why a person revealed a payer's data, as typed: may name the payer"
 _WARNINGS = "what the parser noticed (may quote a value), card/ID/phone numbers masked"
-_ORDER_TEXT = "text the merchant typed about the order: may name the payer"
+_ORDER_TEXT = (
+    "text the merchant typed about the order: card, ID and phone numbers masked before"
+    " saving (payments/service.py); a name typed in it stays"
+)
 
 TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
     "api_keys": (
@@ -367,7 +370,7 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
     "security_subject_keys": (
         # The salt is no key: a subject key is HKDF(the wrapped DEK, salt).
         _plain(C1, "id salt created_at shredded_at"),
-        _one(C2, "subject", CLEAR, _SUBJECT, "security/store_keys.py:insert_subject_key"),
+        _one(C2, "subject", BLIND, _SUBJECT, "security/store_keys.py:insert_subject_key"),
     ),
     "security_reencrypt_progress": (
         _plain(
