@@ -171,3 +171,23 @@ def test_a_collection_plan_that_may_charge_the_card_again_holds_off_erasure(
     assert refused.value.code == "subject_plan_active"
     assert erased.objects == 1
     assert collection.get(desk.merchant_id, plan.id).card_masked == ERASED_MARK
+
+
+def test_a_plan_reference_of_an_erased_payers_plan_is_refused_as_reused_not_an_error(
+    desk: Desk, subjects: Subjects
+) -> None:
+    collection = desk.runtime.collection
+    plan_terms = terms(method=Method.CHANNEL, start_month=parse_month("2026-04"))
+    plan = collection.create(
+        desk.merchant_id, plan_terms, card_number=PAYER_A.card, reference="lease-7"
+    )
+    collection.cancel(desk.merchant_id, plan.id)
+    numbers = {"card_number": PAYER_A.card}
+    subjects.erase(OPERATOR, numbers=numbers, reason=REASON, request_id="r-9")
+
+    with pytest.raises(Rejected) as refused:
+        collection.create(
+            desk.merchant_id, plan_terms, card_number=PAYER_A.card, reference="lease-7"
+        )
+
+    assert refused.value.code == "plan_reference_reused"

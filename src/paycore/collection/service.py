@@ -40,7 +40,7 @@ from paycore.payments.model import Order
 from paycore.payments.service import Payments
 from paycore.platform.db import WRITER
 from paycore.security.blind_service import BlindIndex
-from paycore.security.crypto import FieldCipher
+from paycore.security.crypto import FieldCipher, SubjectErased
 from paycore.security.masking import mask_card
 from paycore.security.subjects_choice import payer_subject
 from paycore.wallets.service import Wallets
@@ -152,11 +152,19 @@ class Collections:
         same_card = (found.card_enc is None and card_number is None) or (
             found.card_enc is not None
             and card_number is not None
-            and self._cipher.decrypt(found.card_enc, context=f"{found.id}:card") == card_number
+            and self._plan_card(found) == card_number
         )
         if found.terms != terms or not same_card:
             raise Rejected("plan_reference_reused", f"{reference} names a plan with other terms")
         return found
+
+    def _plan_card(self, plan: Plan) -> str | None:
+        """The plan's card in clear; None once its payer was erased (crypto-shredded): an
+        erased card matches no card, so its reference reads as another plan's."""
+        try:
+            return self._cipher.decrypt(plan.card_enc or "", context=f"{plan.id}:card")
+        except SubjectErased:
+            return None
 
     def _open_accounts(self, merchant_id: str, terms: Terms) -> None:
         """The tenant's and landlord's wallets and the merchant's, before any money moves."""
