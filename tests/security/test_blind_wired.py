@@ -4,21 +4,19 @@ with their rows, and found through `POST /v1/pii/lookup`."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from paycore.channels.model import BankAccount, Payer
-from paycore.custody.model import Role
 from paycore.payments.service import PayinCommand, PayoutCommand
-from paycore.recon.camt_writer import StatementHeader, write_camt053
-from paycore.recon.model import Counterparty, Direction, LineKind, StatementLine
+from paycore.recon.model import Counterparty
 from paycore.runtime import Runtime
 from paycore.web.app import create_app
 from tests.custody.conftest import SHANGHAI, START, Desk, alpha, clock, desk, runtime  # noqa: F401
 from tests.payments.conftest import fund_merchant
 from tests.payments.fakes import succeeded
+from tests.security.statement_kit import land_statement_money
 
 CARD = "6214837654321012340"
 PHONE = "13812345678"
@@ -77,34 +75,7 @@ def test_a_statement_payer_is_found_on_its_custody_receipt_and_statement_line(
     desk: Desk,
     tmp_path: Path,
 ) -> None:
-    day = date(2026, 3, 10)
-    buyer = desk.runtime.custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner="buyer-7", role=Role.BUYER
-    )
-    line = StatementLine(
-        line_no=1,
-        source_ref="BANKREF1",
-        kind=LineKind.PAYIN,
-        direction=Direction.CREDIT,
-        amount=50_000,
-        currency="CNY",
-        booked_at=datetime(2026, 3, 10, 15, 1, tzinfo=SHANGHAI),
-        account=buyer.virtual_account,
-        counterparty=PAYER,
-    )
-    header = StatementHeader(
-        statement_id="camt",
-        account_iban="CN0012345678901234567890",
-        currency="CNY",
-        created_at=START + timedelta(hours=3),
-        period_start=day,
-        period_end=day,
-    )
-    path = tmp_path / "camt.xml"
-    write_camt053(path, [line], header)
-    path.write_bytes(path.read_bytes())  # the bank's statement: the test's input, not output
-    desk.runtime.recon.import_file(path, format="camt053", source="alpha")
-    desk.runtime.recon.run(source="alpha", business_date=day)
+    land_statement_money(desk, tmp_path, PAYER, ref="1")
 
     found = _lookup(desk.runtime, {"account_number": PAYER.account_number}, None)
     assert [f.split()[0] for f in found] == ["custody_receipt", "recon_line"]

@@ -7,16 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from paycore.custody.model import Role
-from paycore.recon.camt_writer import StatementHeader, write_camt053
-from paycore.recon.model import Counterparty, Direction, LineKind, StatementLine
+from paycore.recon.model import Counterparty
 from paycore.runtime import Runtime
 from paycore.security import cli_subjects
 from paycore.security.api_subjects import router as subjects_router
@@ -36,6 +33,7 @@ from tests.security.conftest_subjects import (  # noqa: F401
     pay,
     subjects_fixture,
 )
+from tests.security.statement_kit import land_statement_money
 
 STATEMENT_PAYER = Counterparty(
     account_number="".join(("6217", "0000", "5555", "0123", "456")), name="Wang Fang"
@@ -108,34 +106,7 @@ def test_revealing_an_erased_payer_answers_the_erased_mark_not_an_error(
 def _statement_receipt(desk: Desk, tmp_path: Path) -> None:
     """Money a bank statement shows from STATEMENT_PAYER on a buyer's virtual account,
     with no order: the cut-off owes it back to that payer's account."""
-    day = date(2026, 3, 10)
-    buyer = desk.runtime.custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner="buyer-9", role=Role.BUYER
-    )
-    line = StatementLine(
-        line_no=1,
-        source_ref="BANKREF9",
-        kind=LineKind.PAYIN,
-        direction=Direction.CREDIT,
-        amount=50_000,
-        currency="CNY",
-        booked_at=datetime(2026, 3, 10, 15, 1, tzinfo=SHANGHAI),
-        account=buyer.virtual_account,
-        counterparty=STATEMENT_PAYER,
-    )
-    header = StatementHeader(
-        statement_id="camt9",
-        account_iban="CN0012345678901234567890",
-        currency="CNY",
-        created_at=START + timedelta(hours=3),
-        period_start=day,
-        period_end=day,
-    )
-    path = tmp_path / "camt.xml"
-    write_camt053(path, [line], header)
-    path.write_bytes(path.read_bytes())  # the bank's statement: the test's input, not output
-    desk.runtime.recon.import_file(path, format="camt053", source="alpha")
-    desk.runtime.recon.run(source="alpha", business_date=day)
+    land_statement_money(desk, tmp_path, STATEMENT_PAYER, ref="9")
 
 
 def test_a_statement_payer_is_exported_and_not_erased_while_a_refund_is_due(
