@@ -139,6 +139,7 @@ def test_workers_collecting_the_same_inbox_at_once_apply_and_move_every_file_onc
     inbound = inbound_dir(bank)
     assert errors == []
     assert sorted(i.name for i in collected if i.moved_to == "processed") == sorted(names)
-    assert sorted(p.name for p in (inbound / "processed").iterdir()) == sorted(names)
+    kept = sorted(p.name for p in (inbound / "processed").iterdir())
+    assert kept == sorted(f"{name}.enc" for name in names)  # kept sealed (security/files.py)
     assert not (inbound / "rejected").exists() or list((inbound / "rejected").iterdir()) == []
     assert [status_of(runtime, o) for o in all_orders] == [OrderStatus.SUCCEEDED] * 6
