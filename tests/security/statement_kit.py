@@ -15,10 +15,15 @@ from tests.custody.conftest import SHANGHAI, START, Desk
 STATEMENT_DAY = date(2026, 3, 10)
 
 
-def land_statement_money(desk: Desk, tmp_path: Path, payer: Counterparty, *, ref: str) -> None:
-    buyer = desk.runtime.custody.open_subaccount(
-        desk.merchant_id, bank="sandbox_custody", owner=f"buyer-{ref}", role=Role.BUYER
-    )
+def land_statement_money(
+    desk: Desk, tmp_path: Path, payer: Counterparty, *, ref: str, account: str | None = None
+) -> None:
+    """`account`: the account credited; a new buyer's virtual account when None (custody
+    then takes the money as a receipt); another account leaves only the statement line."""
+    if account is None:
+        account = desk.runtime.custody.open_subaccount(
+            desk.merchant_id, bank="sandbox_custody", owner=f"buyer-{ref}", role=Role.BUYER
+        ).virtual_account
     line = StatementLine(
         line_no=1,
         source_ref=f"BANKREF{ref}",
@@ -27,7 +32,7 @@ def land_statement_money(desk: Desk, tmp_path: Path, payer: Counterparty, *, ref
         amount=50_000,
         currency="CNY",
         booked_at=datetime(2026, 3, 10, 15, 1, tzinfo=SHANGHAI),
-        account=buyer.virtual_account,
+        account=account,
         counterparty=payer,
     )
     header = StatementHeader(

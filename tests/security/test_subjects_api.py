@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from paycore.recon.model import Counterparty
@@ -154,3 +155,21 @@ def test_the_cli_exports_to_a_new_private_file_and_erases(
     target.unlink()  # the export holds the payer in clear: it is the point of it
     assert erased.exit_code == 0, erased.output
     assert "erased 1 object(s)" in erased.output
+
+
+def test_erasing_a_statement_payer_deletes_their_sealed_counterparty_on_the_statement_line(
+    desk: Desk, subjects: Subjects, tmp_path: Path
+) -> None:
+    land_statement_money(desk, tmp_path, STATEMENT_PAYER, ref="5", account="CN001234")
+    body = {"account_number": STATEMENT_PAYER.account_number, "reason": REASON}
+    with _client(desk.runtime, subjects, ["admin", "pii:reveal"]) as client:
+        exported = client.post("/v1/pii/subjects/export", json=body).json()
+        erased = client.post("/v1/pii/subjects/erase", json=body)
+    (line,) = exported["recon_lines"]
+    assert line["counterparty"]["account_number"] == STATEMENT_PAYER.account_number
+    assert erased.status_code == 200, erased.text
+    with desk.runtime.engine.connect() as conn:
+        sealed = conn.execute(
+            text("SELECT counterparty_enc FROM recon_lines WHERE source_ref = 'BANKREF5'")
+        ).scalar_one()
+    assert sealed is None

@@ -107,6 +107,16 @@ def audit_about(
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+def delete_line_counterparties(conn: Connection, keys: Sequence[tuple[str, int]]) -> None:
+    """Statement lines keep their payer sealed under the statement's data key, not a
+    subject key (a key per counterparty of a million-line statement would cost a write
+    each), so erasing a payer deletes that sealed copy instead of shredding a key."""
+    if keys:
+        c = lines.c
+        condition = tuple_(c.import_id, c.line_no).in_(list(keys))
+        conn.execute(update(lines).where(condition).values(counterparty_enc=None))
+
+
 def blank_masked(conn: Connection, *, order_ids: Sequence[str], plan_ids: Sequence[str]) -> None:
     """The masked copies (last digits, a name's first character) go with the subject:
     they are the payer's data too. Amounts and statuses are left alone."""

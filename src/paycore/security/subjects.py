@@ -240,6 +240,9 @@ class Subjects:
                 order_ids=[i for t, i in objects if t in ("payin", "payout")],
                 plan_ids=[i for t, i in objects if t == "collection_plan"],
             )
+            store.delete_line_counterparties(
+                conn, [_line_key(i) for t, i in objects if t == "recon_line"]
+            )
             entry = self._entry(principal, request, ACTION_ERASE, types, stored_reason, request_id)
             record = self._audit.append(conn, entry)
         return Erased(len(objects), shredded, removed, record.seq)
