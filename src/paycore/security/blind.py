@@ -26,21 +26,17 @@ backfill). Without a key, a development key is made once under
 from __future__ import annotations
 
 import base64
-import binascii
-import contextlib
 import hashlib
 import hmac
-import json
 import logging
-import os
 import re
 import secrets
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, get_args
 
 from paycore.errors import Rejected
+from paycore.security.keyfiles import parse_keys, read_private_json, write_private_json
 
 log = logging.getLogger(__name__)
 
@@ -142,18 +138,7 @@ def parse_blind_keys(text: str) -> dict[str, bytes]:
     items = [part.strip() for part in text.split(",") if part.strip()]
     if len(items) == 1 and ":" not in items[0]:
         items = [f"{DEFAULT_KEY_ID}:{items[0]}"]
-    keys: dict[str, bytes] = {}
-    for item in items:
-        key_id, sep, encoded = item.partition(":")
-        if not sep:
-            raise BlindKeyInvalid(f"{key_id[:4]!r}...: expected kid:base64key")
-        try:
-            keys[key_id.strip()] = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise BlindKeyInvalid(f"key {key_id.strip()!r} is not valid base64") from None
-    if not keys:
-        raise BlindKeyInvalid("PAYCORE_BLIND_INDEX_KEY names no key")
-    return keys
+    return parse_keys(",".join(items), setting="PAYCORE_BLIND_INDEX_KEY", error=BlindKeyInvalid)
 
 
 def new_blind_key() -> str:
@@ -163,28 +148,9 @@ def new_blind_key() -> str:
 
 def _development_keys(path: Path) -> dict[str, bytes]:
     if not path.exists():
-        _create_private_file(path, {"keys": {DEFAULT_KEY_ID: new_blind_key()}})
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        log.warning("%s is readable by others (mode %o); chmod 600 it", path, mode)
+        write_private_json(path, {"keys": {DEFAULT_KEY_ID: new_blind_key()}})
     try:
-        document = json.loads(path.read_text())
+        document = read_private_json(path)
         return {k: base64.b64decode(v, validate=True) for k, v in document["keys"].items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BlindKeyInvalid(f"{path} is not a blind-index key file: {exc}") from None
-
-
-def _create_private_file(path: Path, document: dict[str, object]) -> None:
-    """Owner-only and atomic: when several workers start at once, one file wins."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(document, out)
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(FileExistsError):  # another process got there first
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)

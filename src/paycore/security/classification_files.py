@@ -207,7 +207,7 @@ FILE_KINDS: tuple[FileKind, ...] = (
     _kind(
         "field_keys_file",
         "<data dir>/keys/field-keys.json (mode 0600; only when PAYCORE_FIELD_KEYS is unset)",
-        "security/crypto.py:_create_private_file",
+        "security/crypto.py:_development_keys (security/keyfiles.py:write_private_json)",
         [
             ("active", C1, CLEAR, ""),
             ("keys", C3, CLEAR, "the AES-256 field keys themselves, base64, unwrapped"),
@@ -217,7 +217,7 @@ FILE_KINDS: tuple[FileKind, ...] = (
     _kind(
         "blind_index_key_file",
         "<data dir>/keys/blind-index-key.json (mode 0600; when no key is configured)",
-        "security/blind.py:_create_private_file",
+        "security/blind.py:_development_keys (security/keyfiles.py:write_private_json)",
         [("keys", C3, CLEAR, "the HMAC keys of the blind index, unwrapped")],
         "DEFECT: C3 in clear (development fallback)",
     ),

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import json
 import logging
 import os
 import re
 import secrets
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -41,6 +38,7 @@ from sqlalchemy import Engine
 from paycore.clock import Clock
 from paycore.platform.config import Settings
 from paycore.security.envelope import DataKey, Keyring
+from paycore.security.keyfiles import parse_keys, read_private_json, write_private_json
 from paycore.security.keys import (
     KEK_FILE,
     CipherError,
@@ -283,20 +281,7 @@ def load_field_cipher(settings: Settings) -> FieldCipher:
 
 def parse_field_keys(text: str) -> dict[str, bytes]:
     """`kid:base64key,kid2:base64key` in order (the last is the default active key)."""
-    keys: dict[str, bytes] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        key_id, sep, encoded = item.partition(":")
-        if not sep:
-            raise FieldKeysInvalid(f"{key_id[:8]!r}...: expected kid:base64key")
-        try:
-            keys[key_id.strip()] = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise FieldKeysInvalid(f"key {key_id.strip()!r} is not valid base64") from None
-    if not keys:
-        raise FieldKeysInvalid("PAYCORE_FIELD_KEYS names no key")
-    return keys
+    return parse_keys(text, setting="PAYCORE_FIELD_KEYS", error=FieldKeysInvalid)
 
 
 def new_field_key() -> str:
@@ -306,30 +291,10 @@ def new_field_key() -> str:
 
 def _development_keys(path: Path) -> tuple[dict[str, bytes], str]:
     if not path.exists():
-        _create_private_file(path, {"active": "dev1", "keys": {"dev1": new_field_key()}})
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        log.warning("%s is readable by others (mode %o); chmod 600 it", path, mode)
+        write_private_json(path, {"active": "dev1", "keys": {"dev1": new_field_key()}})
     try:
-        document = json.loads(path.read_text())
+        document = read_private_json(path)
         keys = {k: base64.b64decode(v, validate=True) for k, v in document["keys"].items()}
         return keys, str(document["active"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FieldKeysInvalid(f"{path} is not a field key file: {exc}") from None
-
-
-def _create_private_file(path: Path, document: dict[str, object]) -> None:
-    """Write the file readable by its owner only, atomically: when several server workers
-    start at once, exactly one file wins and every worker reads that one."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(document, out)
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(FileExistsError):  # another process got there first
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import secrets
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from paycore.errors import PaycoreError
 from paycore.ids import new_id
+from paycore.security.keyfiles import write_private_json
 
 KEK_FILE = Path("keys") / "kek.json"
 """Under Settings.data_dir, for the file provider."""
@@ -123,14 +123,8 @@ class FileKeyProvider:
             raise KeyProviderError(f"{self._path} is not a KEK file: {exc}") from None
 
     def _save(self, keks: dict[str, bytes]) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self._path.with_name(f".{self._path.name}.{secrets.token_hex(4)}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump({"keks": {k: base64.b64encode(v).decode() for k, v in keks.items()}}, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, self._path)
+        document = {"keks": {k: base64.b64encode(v).decode() for k, v in keks.items()}}
+        write_private_json(self._path, document, replace=True)
 
     def kek_ids(self) -> list[str]:
         return sorted(self._load())
