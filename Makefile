@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	command -v promtool >/dev/null || apt-get install -y -q prometheus >/dev/null
 	# Key-encryption keys live on a PKCS#11 token; tests make one with SoftHSM2.
 	test -e /usr/lib/softhsm/libsofthsm2.so || apt-get install -y -q softhsm2 >/dev/null
+	# The warehouse reports are also run on Spark (pyspark, local mode), which needs Java.
+	command -v java >/dev/null || apt-get install -y -q openjdk-17-jre-headless >/dev/null
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
