@@ -105,6 +105,16 @@ class Settings:
     receiver's, data_dir/sandbox-finance/push_secret. Without the file nothing is pushed."""
     finance_push_interval_s: float = 5.0
     """PAYCORE_FINANCE_PUSH_INTERVAL_S: how often `serve` pushes due vouchers."""
+    warehouse_dir: str = ""
+    """PAYCORE_WAREHOUSE_DIR: the root of the Parquet warehouse. Empty: data_dir/warehouse."""
+    warehouse_export_interval_s: float = 300.0
+    """PAYCORE_WAREHOUSE_EXPORT_INTERVAL_S: how often `serve` exports to the warehouse;
+    0 turns the schedule off (`paycore warehouse export` still works)."""
+    aml_rules_file: str = ""
+    """PAYCORE_AML_RULES_FILE: AML rule parameters overriding the documented defaults."""
+
+    def warehouse_path(self) -> Path:
+        return Path(self.warehouse_dir or Path(self.data_dir) / "warehouse")
 
     def finance_secret_path(self) -> Path:
         return Path(
@@ -151,6 +161,11 @@ class Settings:
             finance_url=os.environ.get("PAYCORE_FINANCE_URL", "http://127.0.0.1:8300"),
             finance_secret_file=os.environ.get("PAYCORE_FINANCE_SECRET_FILE", ""),
             finance_push_interval_s=float(os.environ.get("PAYCORE_FINANCE_PUSH_INTERVAL_S", "5")),
+            warehouse_dir=os.environ.get("PAYCORE_WAREHOUSE_DIR", ""),
+            warehouse_export_interval_s=float(
+                os.environ.get("PAYCORE_WAREHOUSE_EXPORT_INTERVAL_S", "300")
+            ),
+            aml_rules_file=os.environ.get("PAYCORE_AML_RULES_FILE", ""),
             ledger_check_interval_s=float(
                 os.environ.get("PAYCORE_LEDGER_CHECK_INTERVAL_S", "3600")
             ),
