@@ -16,12 +16,14 @@ from xsdata.models.datatype import XmlDateTime
 from paycore.recon.pain import PAIN002_NAMESPACE
 
 
-def read_pain001(path: Path) -> p001.Document:
-    return XmlParser().from_bytes(path.read_bytes(), p001.Document)
+def read_pain001(source: Path | bytes) -> p001.Document:
+    """A pain.001 from its clear bytes (as handed over) or a clear file."""
+    data = source if isinstance(source, bytes) else source.read_bytes()
+    return XmlParser().from_bytes(data, p001.Document)
 
 
-def end_to_end_ids(path: Path) -> list[str]:
-    document = read_pain001(path)
+def end_to_end_ids(source: Path | bytes) -> list[str]:
+    document = read_pain001(source)
     return [
         str(tx.pmt_id.end_to_end_id)
         for info in document.cstmr_cdt_trf_initn.pmt_inf
@@ -30,7 +32,7 @@ def end_to_end_ids(path: Path) -> list[str]:
 
 
 def status_report(
-    pain001: Path,
+    pain001: Path | bytes,
     statuses: Mapping[str, tuple[str, str | None]],
     *,
     report_id: str = "STS-1",

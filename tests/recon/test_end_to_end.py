@@ -76,7 +76,7 @@ def test_a_host_to_host_day_reconciles_payouts_with_the_banks_camt053(
     report = tmp_path / "pain002.xml"
     report.write_bytes(
         status_report(
-            exported.path,
+            files.open_file(exported),
             {paid[0]: ("ACSC", None), paid[1]: ("ACSC", None), rejected: ("RJCT", "AC04")},
         )
     )

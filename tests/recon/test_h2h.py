@@ -158,17 +158,17 @@ def test_export_makes_one_xsd_valid_pain001_and_exporting_again_gives_the_same_f
     exported = files.export(bank)
     again = files.export(bank)
 
-    data = exported.path.read_bytes()
-    assert xsd.validate(exported.path) == PAIN001_NAMESPACE  # sepaxml's pain.001.001.03 XSD
-    header = read_pain001(exported.path).cstmr_cdt_trf_initn.grp_hdr
+    data = files.open_file(exported)
+    assert xsd.validate_bytes(data) == PAIN001_NAMESPACE  # sepaxml's pain.001.001.03 XSD
+    header = read_pain001(data).cstmr_cdt_trf_initn.grp_hdr
     assert (header.msg_id, header.nb_of_txs, header.ctrl_sum) == (
         exported.msg_id,
         "3",
         Decimal("323.50"),
     )
-    assert sorted(end_to_end_ids(exported.path)) == orders
+    assert sorted(end_to_end_ids(data)) == orders
     assert exported.new and not again.new
-    assert again.path.read_bytes() == data
+    assert files.open_file(again) == data
 
 
 def test_a_payout_made_after_an_export_goes_into_the_next_file_never_into_two(
@@ -182,12 +182,10 @@ def test_a_payout_made_after_an_export_goes_into_the_next_file_never_into_two(
 
     rebuilt = files.export(bank, msg_id=first.msg_id)
 
-    assert end_to_end_ids(first.path) == [early]
-    assert end_to_end_ids(second.path) == [late]
+    assert end_to_end_ids(files.open_file(rebuilt)) == [early]
+    assert end_to_end_ids(files.open_file(second)) == [late]
     assert second.msg_id != first.msg_id
-    assert hashlib.sha256(rebuilt.path.read_bytes()).hexdigest() == _stored_hash(
-        files, first.msg_id
-    )
+    assert hashlib.sha256(files.open_file(rebuilt)).hexdigest() == _stored_hash(files, first.msg_id)
 
 
 def _stored_hash(files: H2hFiles, msg_id: str) -> str:
@@ -213,7 +211,7 @@ def test_a_status_report_posts_the_accepted_payouts_and_voids_the_rejected_one(
     report = tmp_path / "pain002.xml"
     report.write_bytes(
         status_report(
-            exported.path,
+            files.open_file(exported),
             {paid: ("ACSC", None), closed_account: ("RJCT", "AC04"), waiting: ("PDNG", None)},
         )
     )
@@ -237,7 +235,7 @@ def test_the_same_status_report_twice_changes_nothing(
     order = payout(runtime, merchant, 40_000)
     exported = files.export(bank)
     report = tmp_path / "pain002.xml"
-    report.write_bytes(status_report(exported.path, {order: ("ACSC", None)}))
+    report.write_bytes(status_report(files.open_file(exported), {order: ("ACSC", None)}))
     files.apply_status_report(report)
     entries_before = len(runtime.ledger.entries(books.wallet_account(merchant, "CNY")).entries)
 
@@ -256,7 +254,9 @@ def test_a_rejected_group_fails_every_payout_of_the_file(
     orders = [payout(runtime, merchant, a) for a in (10_000, 15_000)]
     exported = files.export(bank)
     report = tmp_path / "pain002.xml"
-    report.write_bytes(status_report(exported.path, {}, group_status="RJCT", group_reason="DU01"))
+    report.write_bytes(
+        status_report(files.open_file(exported), {}, group_status="RJCT", group_reason="DU01")
+    )
 
     outcome = files.apply_status_report(report)
 
@@ -271,9 +271,11 @@ def test_a_later_report_cannot_turn_a_settled_payout_around(
 ) -> None:
     order = payout(runtime, merchant, 10_000)
     exported = files.export(bank)
-    (tmp_path / "ok.xml").write_bytes(status_report(exported.path, {order: ("ACSC", None)}))
+    (tmp_path / "ok.xml").write_bytes(
+        status_report(files.open_file(exported), {order: ("ACSC", None)})
+    )
     (tmp_path / "no.xml").write_bytes(
-        status_report(exported.path, {order: ("RJCT", "AC01")}, report_id="STS-2")
+        status_report(files.open_file(exported), {order: ("RJCT", "AC01")}, report_id="STS-2")
     )
     files.apply_status_report(tmp_path / "ok.xml")
 
@@ -290,7 +292,9 @@ def test_an_unknown_end_to_end_id_is_reported_not_a_crash(
     exported = files.export(bank)
     report = tmp_path / "pain002.xml"
     report.write_bytes(
-        status_report(exported.path, {order: ("ACSC", None)}, extra={"po_not_ours": "ACSC"})
+        status_report(
+            files.open_file(exported), {order: ("ACSC", None)}, extra={"po_not_ours": "ACSC"}
+        )
     )
 
     outcome = files.apply_status_report(report)
@@ -340,11 +344,11 @@ def test_a_restart_keeps_the_waiting_payouts(
 ) -> None:
     order = payout(runtime, merchant, 9_000)
     reborn = h2h_channel(engine, clock, tmp_path / "h2h")  # a new process: nothing in memory
-    files = H2hFiles(engine=engine, payments=runtime.payments, clock=clock)
+    files = H2hFiles(engine=engine, payments=runtime.payments, clock=clock, cipher=runtime.cipher)
 
     exported = files.export(reborn)
 
-    assert end_to_end_ids(exported.path) == [order]
+    assert end_to_end_ids(files.open_file(exported)) == [order]
     assert reborn.query(Operation.PAYOUT, order).status is ChannelStatus.PROCESSING
 
 
@@ -353,7 +357,7 @@ def test_the_janitor_settles_from_a_decision_the_report_run_did_not_finish(
 ) -> None:
     order = payout(runtime, merchant, 10_000)
     exported = files.export(bank)
-    report = parse_pain002(status_report(exported.path, {order: ("ACSC", None)}))
+    report = parse_pain002(status_report(files.open_file(exported), {order: ("ACSC", None)}))
     files._decide(report, "a" * 64)  # decided, then the process stopped before settling
     clock.advance(3600)
 
@@ -475,7 +479,7 @@ def test_the_cli_applies_a_status_report_and_refuses_what_it_cannot_do(
     order = payout(runtime, merchant, 10_000)
     exported = files.export(bank)
     report = tmp_path / "pain002.xml"
-    report.write_bytes(status_report(exported.path, {order: ("ACSC", None)}))
+    report.write_bytes(status_report(files.open_file(exported), {order: ("ACSC", None)}))
     channels_file = tmp_path / "channels.json"
     channels_file.write_text(json.dumps({
         "channels": [{"name": "bank-h2h", "type": "h2h", "base_url": "https://h2h.example",

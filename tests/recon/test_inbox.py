@@ -62,7 +62,7 @@ def paid_payouts(
     """Payouts exported in one pain.001, and the bank's report accepting all of them."""
     orders = [payout(runtime, merchant, amount) for amount in amounts]
     exported = files.export(bank)
-    report = status_report(exported.path, {o: ("ACSC", None) for o in orders})
+    report = status_report(files.open_file(exported), {o: ("ACSC", None) for o in orders})
     return orders, report
 
 
@@ -169,7 +169,7 @@ def test_a_file_that_cannot_be_applied_is_rejected_beside_an_error_file_naming_t
 ) -> None:
     if data is None:  # our own pain.001, sent back by mistake
         payout(runtime, merchant, 1_000)
-        data = files.export(bank).path.read_bytes()
+        data = files.open_file(files.export(bank))
 
     [item] = inbox.collect(bank) if drop(bank, name, data) else []
 
@@ -294,7 +294,7 @@ def test_the_cli_collects_a_channels_inbox_and_prints_what_it_did(
         "PAYCORE_CHANNELS_FILE": str(channels_file),
     }
     order = payout(runtime, merchant, 10_000)
-    report = status_report(files.export(bank).path, {})
+    report = status_report(files.open_file(files.export(bank)), {})
     (files_dir / "inbound").mkdir(parents=True)
     shutil.copy(FIXTURES / "pain002_truncated.xml", files_dir / "inbound" / "bad.xml")
     (files_dir / "inbound" / "STS-1.xml").write_bytes(report)

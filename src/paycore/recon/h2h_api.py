@@ -4,7 +4,9 @@ channel's inbound folder now (the server also does it on every tick of its flows
 
 A pain.001 names beneficiaries and their accounts in clear (the bank must read it), so
 handing one to a person is a reveal: the key needs `pii:reveal` and a reason, and each
-file handed out is one audit record (security/reveal.py)."""
+file handed out is one audit record (security/reveal.py). The file is kept sealed at rest
+and opened here only, after the export and before the audit record (a file that does not
+open, `file_tampered`, is handed to no one and so not audited)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from paycore.errors import Rejected
+from paycore.recon.h2h_outbound import PAYOUT_FILE_FIELDS
 from paycore.recon.h2h_service import H2hFiles, h2h_channel, h2h_files
 from paycore.recon.pain import REPORT_BYTES_MAX, malformed
 from paycore.security.api import require, require_platform
@@ -30,7 +33,6 @@ Reader = Annotated[Principal, Depends(require("payments:read"))]
 Writer = Annotated[Principal, Depends(require("payments:write"))]
 MsgId = Annotated[str, Field(min_length=1, max_length=35)]
 XML = "application/xml"
-PAYOUT_FILE_FIELDS = ("creditor_account", "creditor_name")
 
 
 class ExportIn(StrictBody):
@@ -51,7 +53,9 @@ def _file_response(
         raise Rejected("forbidden", f"this API key lacks the {Scope.PII_REVEAL} scope")
     check_reason(reason)
     bank = h2h_channel(runtime.channels.registry, channel)
-    exported = _service(request).export(bank, msg_id=msg_id)
+    service = _service(request)
+    exported = service.export(bank, msg_id=msg_id)
+    content = service.open_file(exported)
     runtime.reveals.disclose(
         principal,
         action=AuditAction.H2H_FILE,
@@ -62,7 +66,7 @@ def _file_response(
         request_id=request_id.current.get(),
     )
     return Response(
-        content=exported.path.read_bytes(),
+        content=content,
         media_type=XML,
         status_code=201 if exported.new else 200,
         headers={"X-Msg-Id": exported.msg_id, "X-Tx-Count": str(exported.tx_count)},

@@ -4,7 +4,8 @@ apply the bank's pain.002 status report to them.
 A payout goes into exactly one file: the file's rows are claimed in the transaction that
 creates it, and a later export either starts a new file with the payouts still waiting or
 hands out the last file again, byte for byte (it is rebuilt from the database when the
-copy on disk is gone). A status report decides payouts in one transaction, remembered by
+copy on disk is gone). The file is kept sealed at rest (h2h_outbound.py) and opened only to
+be handed over (`open_file`). A status report decides payouts in one transaction, remembered by
 the report's SHA-256; the orders are then settled through the payments slice's normal
 path (`Settler.apply`), after commit, so the hold is posted or voided by the state
 machine. Settling is idempotent, so a crash in between is repaired by the next run of the
@@ -15,9 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,9 @@ from paycore.errors import InvariantViolation, Rejected
 from paycore.payments.model import OrderKind
 from paycore.payments.service import Payments
 from paycore.platform.db import WRITER
+from paycore.recon import h2h_outbound
 from paycore.recon import h2h_store as store
-from paycore.recon import xsd
-from paycore.recon.model import MalformedStatement
+from paycore.recon.h2h_reports import ReportOutcome, decisions, outcome_of
 from paycore.recon.pain import (
     ACCEPTED,
     ACCOUNT_PROBLEMS,
@@ -47,15 +47,13 @@ from paycore.recon.pain import (
     build_pain001,
     malformed,
     parse_pain002,
-    payment_information_id,
 )
+from paycore.security.files import FieldSealer
 
 log = logging.getLogger(__name__)
 
 FILE_TXS_MAX = 10_000
 """Payouts in one pain.001; more waiting go into the next file."""
-LISTED_IDS_MAX = 100
-"""Unknown or conflicting ids listed in a report's outcome (the counts are complete)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,32 +62,7 @@ class ExportedFile:
     path: Path
     tx_count: int
     new: bool  # False: the same file handed out again
-
-
-@dataclass
-class ReportOutcome:
-    report_msg_id: str
-    original_msg_id: str
-    succeeded: int = 0
-    failed: int = 0
-    pending: int = 0
-    unknown: list[str] = field(default_factory=list)  # EndToEndIds not in that file
-    conflicts: list[str] = field(default_factory=list)  # already decided otherwise
-    settle_errors: int = 0
-    duplicate: bool = False
-
-    def view(self) -> dict[str, Any]:
-        return {
-            "report_msg_id": self.report_msg_id,
-            "original_msg_id": self.original_msg_id,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "pending": self.pending,
-            "unknown": self.unknown[:LISTED_IDS_MAX],
-            "conflicts": self.conflicts[:LISTED_IDS_MAX],
-            "settle_errors": self.settle_errors,
-            "duplicate": self.duplicate,
-        }
+    sha256: str  # of the clear XML, as the database keeps it
 
 
 class H2hFiles:
@@ -100,11 +73,14 @@ class H2hFiles:
         payments: Payments,
         clock: Clock,
         business_tz: ZoneInfo | None = None,
+        cipher: FieldSealer | None = None,
     ) -> None:
+        """Without a `cipher` status reports apply, but no pain.001 can be exported."""
         self.engine = engine
         self.payments = payments
         self.clock = clock
         self.business_tz = business_tz or ZoneInfo("Asia/Shanghai")
+        self.cipher = cipher
 
     # -- pain.001 out --------------------------------------------------------------------
 
@@ -122,8 +98,22 @@ class H2hFiles:
             else:
                 row, new = self._claim_new_file(conn, channel, now)
             payouts = store.payouts_in_file(conn, row["msg_id"])
-        path = self._write(channel, row, payouts)
-        return ExportedFile(row["msg_id"], path, len(payouts), new)
+        path, digest = self._write(channel, row, payouts)
+        return ExportedFile(row["msg_id"], path, len(payouts), new, digest)
+
+    def open_file(self, exported: ExportedFile) -> bytes:
+        """The clear XML of an exported file, for the one hand-over that asked for it."""
+        try:
+            return h2h_outbound.open_kept(exported.path, self._sealer(), sha256=exported.sha256)
+        except FileNotFoundError:  # purged between the export and now
+            raise Rejected(
+                "h2h_file_not_found", f"{exported.msg_id} is gone from disk: export it again"
+            ) from None
+
+    def _sealer(self) -> FieldSealer:
+        if self.cipher is None:  # a wiring defect: a payout file is never kept in clear
+            raise InvariantViolation("H2hFiles needs the field cipher to keep a pain.001")
+        return self.cipher
 
     def _claim_new_file(
         self, conn: Any, channel: H2hBankChannel, now: datetime
@@ -151,7 +141,7 @@ class H2hFiles:
 
     def _write(
         self, channel: H2hBankChannel, row: Mapping[str, Any], payouts: list[dict[str, Any]]
-    ) -> Path:
+    ) -> tuple[Path, str]:
         settings = channel.settings
         batch = Pain001Batch(
             msg_id=row["msg_id"],
@@ -164,21 +154,11 @@ class H2hFiles:
         )
         data = build_pain001(batch)
         digest = hashlib.sha256(data).hexdigest()
-        path = settings.files_dir / f"{row['msg_id']}.pain.001.xml"
-        if not (path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == digest):
-            settings.files_dir.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
-            partial.write_bytes(data)
-            try:  # against sepaxml's pain.001.001.03 XSD, before anyone can take the file
-                xsd.validate(partial)
-            except MalformedStatement as error:
-                partial.unlink()
-                raise Rejected("invalid_pain001", error.detail) from None
-            os.replace(partial, path)  # a reader never sees half a file
+        path = h2h_outbound.keep(settings.files_dir, row["msg_id"], data, self._sealer())
         if row.get("sha256") != digest:
             with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
                 store.set_file_hash(conn, msg_id=row["msg_id"], sha256=digest)
-        return path
+        return path, digest
 
     def _transfer(self, payout: Mapping[str, Any]) -> CreditTransfer:
         order = self.payments.get(
@@ -214,7 +194,7 @@ class H2hFiles:
         with self.engine.connect() as conn:
             known = store.get_report(conn, digest)
         if known is not None:
-            outcome = _outcome_of(known)
+            outcome = outcome_of(known)
         else:
             outcome = self._decide(parse_pain002(data), digest)
         outcome.settle_errors = self._settle(outcome.original_msg_id)
@@ -225,13 +205,13 @@ class H2hFiles:
         outcome = ReportOutcome(report.msg_id, report.original_msg_id)
         with self.engine.connect().execution_options(**WRITER) as conn, conn.begin():
             if store.get_report(conn, digest) is not None:  # the same report, concurrently
-                return _outcome_of(store.get_report(conn, digest) or {})
+                return outcome_of(store.get_report(conn, digest) or {})
             if store.get_file(conn, report.original_msg_id) is None:
                 raise Rejected(
                     "h2h_file_not_found", f"the report is about {report.original_msg_id}"
                 )
             rows = {p["order_id"]: p for p in store.payouts_in_file(conn, report.original_msg_id)}
-            for order_id, (status, reason, reference) in _decisions(report, rows).items():
+            for order_id, (status, reason, reference) in decisions(report, rows).items():
                 row = rows.get(order_id)
                 if row is None:
                     outcome.unknown.append(order_id)
@@ -306,40 +286,6 @@ class H2hFiles:
         return errors
 
 
-def _decisions(
-    report: StatusReport, rows: Mapping[str, Mapping[str, Any]]
-) -> dict[str, tuple[str, str | None, str | None]]:
-    """(status, reason, bank reference) per EndToEndId. A rejected group or PmtInf
-    rejects every payout in it, whatever its own line says."""
-    decisions = {
-        tx.end_to_end_id: (tx.status, tx.reason, tx.bank_reference) for tx in report.transactions
-    }
-    for order_id, row in rows.items():
-        info = report.payment_informations.get(
-            payment_information_id(report.original_msg_id, row["currency"])
-        )
-        for group in (info, report.group):
-            if group is not None and group.status == REJECTED:
-                own = decisions.get(order_id)
-                decisions[order_id] = (REJECTED, group.reason or (own and own[1]), None)
-                break
-    return decisions
-
-
-def _outcome_of(stored: Mapping[str, Any]) -> ReportOutcome:
-    view = stored.get("outcome") or {}
-    return ReportOutcome(
-        report_msg_id=str(stored.get("msg_id", "")),
-        original_msg_id=str(stored.get("original_msg_id", "")),
-        succeeded=int(view.get("succeeded", 0)),
-        failed=int(view.get("failed", 0)),
-        pending=int(view.get("pending", 0)),
-        unknown=list(view.get("unknown", [])),
-        conflicts=list(view.get("conflicts", [])),
-        duplicate=True,
-    )
-
-
 def _is_bic(code: str) -> bool:
     return bool(BIC_PATTERN.fullmatch(code))
 
@@ -356,5 +302,10 @@ def h2h_channel(channels: Any, name: str) -> H2hBankChannel:
 
 
 def h2h_files(runtime: Any) -> H2hFiles:
-    """The service over a Runtime's engine, payments and clock."""
-    return H2hFiles(engine=runtime.engine, payments=runtime.payments, clock=runtime.clock)
+    """The service over a Runtime's engine, payments, clock and field cipher."""
+    return H2hFiles(
+        engine=runtime.engine,
+        payments=runtime.payments,
+        clock=runtime.clock,
+        cipher=runtime.cipher,
+    )

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -158,23 +160,34 @@ def validate(path: Path) -> str:
 
     Raises MalformedStatement naming the line (and, for an XSD error, the element path)
     of the first error; an unknown namespace is an unsupported message."""
-    namespace = root_namespace(path)
+    return _validate(lambda: path.open("rb"), str(path))
+
+
+def validate_bytes(data: bytes) -> str:
+    """`validate` for a document held in memory: a file we write (a pain.001) is checked
+    before it is sealed, so its clear bytes never touch the disk, not even as a partial."""
+    return _validate(lambda: io.BytesIO(data), io.BytesIO(data))
+
+
+def _validate(opener: Callable[[], BinaryIO], source: Any) -> str:
+    with opener() as file:
+        namespace = namespace_of(file)
     schema = streaming_schema(namespace)
     try:
-        _stream(path, schema)
+        _stream(opener, schema)
     except etree.XMLSyntaxError as error:
         # While it validates, libxml2 reports no line even for a syntax error: read the
         # file again without the schema to name where it stops being well-formed.
         try:
-            _stream(path, None)
+            _stream(opener, None)
         except etree.XMLSyntaxError as syntax_error_:
             raise syntax_error(syntax_error_) from None
-        raise _explain(path, namespace, error.msg) from None
+        raise _explain(source, namespace, error.msg) from None
     return namespace
 
 
-def _stream(path: Path, schema: etree.XMLSchema | None) -> None:
-    with path.open("rb") as file:
+def _stream(opener: Callable[[], BinaryIO], schema: etree.XMLSchema | None) -> None:
+    with opener() as file:
         for _event, element in etree.iterparse(
             file,
             events=("end",),
@@ -191,12 +204,13 @@ def _stream(path: Path, schema: etree.XMLSchema | None) -> None:
                 del parent[0]
 
 
-def _explain(path: Path, namespace: str, streaming_message: str) -> MalformedStatement:
+def _explain(source: Any, namespace: str, streaming_message: str) -> MalformedStatement:
+    """`source`: a file's path (str) or a file object over the bytes in memory."""
     import xmlschema  # see explaining_schema
 
     message = message_of(namespace)
     resource = xmlschema.XMLResource(
-        str(path), lazy=_LAZY_DEPTH, thin_lazy=True, iterparse=etree.iterparse
+        source, lazy=_LAZY_DEPTH, thin_lazy=True, iterparse=etree.iterparse
     )
     first: Any = next(iter(explaining_schema(namespace).iter_errors(resource)), None)
     if first is None:  # the two validators disagree: still refuse, with libxml2's words

@@ -107,7 +107,9 @@ def _raw(position: int, values: Mapping[str, Any]) -> RawRow:
     )
 
 
-RESULT_COLUMNS = ("row", "recipient", "amount", "status", "reason", "transfer_id", "note")
+RESULT_COLUMNS = ("row", "recipient", "amount", "status", "reason", "transfer_id")
+"""No `note`: it is the merchant's text about a recipient (C2), already in the merchant's
+own input file, which `row` joins to this one; the result file is not one more copy."""
 
 
 def result_line(row: RowOutcome) -> list[str]:
@@ -118,7 +120,6 @@ def result_line(row: RowOutcome) -> list[str]:
         row.status,
         row.reason or "",
         row.transfer_id or "",
-        row.note,
     ]
 
 

@@ -7,7 +7,8 @@ any of them, `statement=365,export=3`):
   database (counterparty encrypted); the file is evidence for a break or a chargeback,
   which card schemes allow up to 120 days after the transaction, plus time to answer.
 - inbound: `<files dir>/inbound/processed|rejected/*`, 180 days, for the same reason.
-- h2h_outbound: `<files dir>/*.pain.001.xml`, 7 days. The bank takes a file within
+- h2h_outbound: `<files dir>/*.pain.001.xml.enc` (kept sealed) and `*.pain.001.xml`
+  (written in clear before they were sealed), 7 days. The bank takes a file within
   hours; paycore rebuilds it byte for byte from the database if it is asked again.
 - export: `<data dir>/exports/*`, 7 days. A copy made for a merchant to download; the
   bills worker expires its link at 7 days too.
@@ -104,7 +105,8 @@ def rules_of(data_dir: Path, h2h_dirs: Iterable[Path], days: Mapping[str, int]) 
     for folder in sorted(set(h2h_dirs)):
         for sub in ("processed", "rejected"):
             rules.append(Rule("inbound", folder / "inbound" / sub, ("*",), days["inbound"]))
-        rules.append(Rule("h2h_outbound", folder, ("*.pain.001.xml",), days["h2h_outbound"]))
+        outbound = ("*.pain.001.xml.enc", "*.pain.001.xml")  # sealed; clear ones of before
+        rules.append(Rule("h2h_outbound", folder, outbound, days["h2h_outbound"]))
     return rules
 
 
