@@ -57,13 +57,13 @@ def as_dba(engine: Engine) -> Iterator[Connection]:
 
 
 @pytest.fixture
-def audit_log(engine: Engine, clock: ManualClock) -> AuditLog:
+def audit_log(engine: Engine, clock: ManualClock, field_cipher: FieldCipher) -> AuditLog:
     """On PostgreSQL the tables are shared by the run: start from an empty log."""
     if engine.dialect.name == "postgresql":
         with as_dba(engine) as conn:
             conn.exec_driver_sql("DELETE FROM audit_log")
             conn.exec_driver_sql("DELETE FROM audit_chain_head")
-    return AuditLog(engine, clock)
+    return AuditLog(engine, clock, cipher=field_cipher)
 
 
 @pytest.fixture

@@ -25,8 +25,10 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     insert,
+    literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -195,6 +197,44 @@ def subaccount_by_virtual_account(
         found = or_(found, subaccounts.c.virtual_account == virtual_account)
     row = conn.execute(select(subaccounts).where(subaccounts.c.bank == bank, found)).first()
     return dict(row._mapping) if row else None
+
+
+SubaccountKey = tuple[str, str, str]
+"""(bank, merchant_id, owner): the primary key, by which the blind re-hash pages."""
+
+
+def sealed_subaccounts_after(
+    conn: Connection, after: SubaccountKey | None, *, limit: int
+) -> list[dict[str, Any]]:
+    """The next rows with a sealed number in primary-key order (keyset pages)."""
+    c = subaccounts.c
+    query = select(
+        c.bank, c.merchant_id, c.owner, c.virtual_account_enc, c.virtual_account_hmac
+    ).where(c.virtual_account_enc.is_not(None))
+    if after is not None:
+        query = query.where(tuple_(c.bank, c.merchant_id, c.owner) > tuple_(*map(literal, after)))
+    rows = conn.execute(query.order_by(c.bank, c.merchant_id, c.owner).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+def replace_virtual_account_hmac(
+    conn: Connection, key: SubaccountKey, *, old: str | None, new: str
+) -> bool:
+    """Moves one row's blind token, only if it still holds `old` (a row written meanwhile
+    is left as written); whether it moved."""
+    c = subaccounts.c
+    same = c.virtual_account_hmac.is_(None) if old is None else c.virtual_account_hmac == old
+    query = (
+        update(subaccounts)
+        .where(c.bank == key[0], c.merchant_id == key[1], c.owner == key[2], same)
+        .values(virtual_account_hmac=new)
+    )
+    return bool(conn.execute(query).rowcount)
+
+
+def count_sealed_subaccounts(conn: Connection) -> int:
+    c = subaccounts.c
+    return int(conn.execute(select(func.count(c.virtual_account_enc))).scalar_one())
 
 
 def insert_subaccount(conn: Connection, values: Mapping[str, Any]) -> None:

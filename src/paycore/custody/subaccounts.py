@@ -4,11 +4,17 @@ virtual account number. Opening one also opens the bank's pool and funding accou
 A virtual account number is one buyer's account (C2): it is kept as a FieldCipher token
 (context `custody-va:<bank>:<merchant>:<owner>`, the row's key) plus its blind token
 (kind `account_number`), by which matching finds the sub-account a payer transferred to.
-The owning merchant still sees it in clear: it has to tell its payers where to pay."""
+The owning merchant still sees it in clear: it has to tell its payers where to pay.
+
+After a blind-key rotation, matching tries one token per configured key, and `paycore
+security lookup backfill` re-hashes every sealed number under the new key
+(`VirtualAccounts.rehash_page`), so the old key can be retired without losing a sub-account."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -36,9 +42,11 @@ from paycore.ledger.model import AccountFlags
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.platform.db import WRITER
 from paycore.security.blind import BlindIndexer, normalize
-from paycore.security.crypto import FieldCipher
+from paycore.security.crypto import CipherError, FieldCipher, KeyStoreUnbound
 from paycore.security.masking import mask_account_number
 from paycore.wallets.model import check_owner, ledger_owner
+
+log = logging.getLogger(__name__)
 
 LIST_MAX = 500
 
@@ -96,11 +104,56 @@ class VirtualAccounts:
         except Rejected:
             return []
 
+    def rehash_page(
+        self, conn: Connection, after: store.SubaccountKey | None, *, limit: int
+    ) -> RehashPage:
+        """After a blind-key rotation: the next `limit` sealed numbers (keyset, in the
+        caller's transaction) get their blind token under the active key, so matching
+        finds them once the old key is retired. A row already under it is left alone; one
+        that no longer decrypts is counted and named by its key in the log, never by its
+        number."""
+        if self._cipher is None or self._indexer is None:
+            raise KeyStoreUnbound("re-hashing virtual accounts needs the cipher and blind keys")
+        rows = store.sealed_subaccounts_after(conn, after, limit=limit)
+        prefix = f"{self._indexer.active_key_id}:"
+        rehashed = unreadable = 0
+        for row in rows:
+            old = row["virtual_account_hmac"]
+            if old is not None and str(old).startswith(prefix):
+                continue
+            key = (str(row["bank"]), str(row["merchant_id"]), str(row["owner"]))
+            try:
+                number = self.number(row)
+                new = self._indexer.token("account_number", normalize("account_number", number))
+            except (CipherError, Rejected):
+                log.warning("virtual account of %s/%s/%s does not open; not re-hashed", *key)
+                unreadable += 1
+                continue
+            rehashed += store.replace_virtual_account_hmac(conn, key, old=old, new=new)
+        last = rows[-1] if rows else None
+        return RehashPage(
+            rows=len(rows),
+            rehashed=rehashed,
+            unreadable=unreadable,
+            last=None if last is None else (last["bank"], last["merchant_id"], last["owner"]),
+        )
+
     def find(self, conn: Connection, *, bank: str, number: str) -> dict[str, Any] | None:
         row = store.subaccount_by_virtual_account(
             conn, bank=bank, virtual_account=number, hmacs=self.hmacs(number)
         )
         return dict(row) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class RehashPage:
+    """One page of `VirtualAccounts.rehash_page`."""
+
+    rows: int
+    rehashed: int
+    unreadable: int
+    last: store.SubaccountKey | None
+    """The page's last row (the next page starts after it); None for an empty page."""
 
 
 def _context_of(row: Mapping[str, Any]) -> str:

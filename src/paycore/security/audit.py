@@ -8,14 +8,24 @@ is seen against the chain head, which the store keeps with the seq and hash of t
 record. A writer able to recompute every later hash and the head defeats any chain kept
 in the same database: publish the head (`paycore audit verify` prints it) somewhere else
 and check it later with `--anchor` to close that door too.
+
+Two record formats (the `format` column; migration 0031). Format 1, written before 0031,
+keeps the reason in clear and hashes it; those records are never rewritten (the log is
+append-only) and verify as they always did. Format 2 keeps the reason sealed
+(`reason_enc`, a FieldCipher token under the context `audit-reason:<seq>`) and hashes the
+*token* plus `"format": 2`: the chain verifies without a key, an edited or swapped token
+(even another valid one) breaks the hash, and a token moved to another seq no longer opens.
+A record whose stored columns do not fit its format (a clear reason beside a sealed one, a
+format-1 record given a token) is reported as edited.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,6 +38,10 @@ REASON_LENGTH_MAX = 500
 FIELDS_MAX = 16
 """Field names one record may list (a payment order holds four)."""
 LIST_PAGE_MAX = 1000
+FORMAT_CLEAR = 1
+"""Records before migration 0031: the reason in clear, hashed as text."""
+FORMAT_SEALED = 2
+"""From 0031 on: the reason sealed, the chain hashes its token."""
 
 
 class AuditAction(enum.StrEnum):
@@ -48,7 +62,8 @@ class AuditEntry:
     object_type: str
     object_id: str
     fields: tuple[str, ...]
-    reason: str
+    reason: str | None
+    """In clear; None for a sealed record read back and not opened (`reason_enc` holds it)."""
     request_id: str
 
 
@@ -58,6 +73,9 @@ class AuditRecord:
     entry: AuditEntry
     prev_hash: str
     hash: str
+    record_format: int = FORMAT_CLEAR
+    reason_enc: str | None = None
+    """The sealed reason of a FORMAT_SEALED record, as stored (what the hash covers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +104,25 @@ def check_reason(reason: str | None) -> str:
     return redact_personal_numbers(text)
 
 
-def canonical(seq: int, entry: AuditEntry, prev_hash: str) -> bytes:
+def reason_context(seq: int) -> str:
+    """Binds a sealed reason to its place in the chain: copied to another record, or the
+    record moved, it no longer opens."""
+    return f"audit-reason:{seq}"
+
+
+def canonical(
+    seq: int,
+    entry: AuditEntry,
+    prev_hash: str,
+    *,
+    record_format: int = FORMAT_CLEAR,
+    reason_enc: str | None = None,
+) -> bytes:
     """One byte string per record: sorted keys, no spaces, UTF-8, the instant in UTC to
-    the microsecond (what both databases keep)."""
-    document = {
+    the microsecond (what both databases keep). Format 1 is the document as it was before
+    0031, byte for byte; format 2 names its format and holds the sealed token instead of
+    the reason, so the two can never hash alike."""
+    document: dict[str, object] = {
         "seq": seq,
         "at": entry.at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor_key_id": entry.actor_key_id,
@@ -102,17 +135,53 @@ def canonical(seq: int, entry: AuditEntry, prev_hash: str) -> bytes:
         "request_id": entry.request_id,
         "prev_hash": prev_hash,
     }
+    if record_format != FORMAT_CLEAR:
+        del document["reason"]
+        document["format"] = record_format
+        document["reason_enc"] = reason_enc
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")
 
 
-def record_hash(seq: int, entry: AuditEntry, prev_hash: str) -> str:
-    return hashlib.sha256(canonical(seq, entry, prev_hash)).hexdigest()
+def record_hash(
+    seq: int,
+    entry: AuditEntry,
+    prev_hash: str,
+    *,
+    record_format: int = FORMAT_CLEAR,
+    reason_enc: str | None = None,
+) -> str:
+    document = canonical(seq, entry, prev_hash, record_format=record_format, reason_enc=reason_enc)
+    return hashlib.sha256(document).hexdigest()
 
 
-def next_record(head: ChainHead, entry: AuditEntry) -> AuditRecord:
+def stored_hash(record: AuditRecord) -> str:
+    """The hash a record's stored columns call for."""
+    return record_hash(
+        record.seq,
+        record.entry,
+        record.prev_hash,
+        record_format=record.record_format,
+        reason_enc=record.reason_enc,
+    )
+
+
+def next_record(
+    head: ChainHead, entry: AuditEntry, seal: Callable[[int], str] | None = None
+) -> AuditRecord:
+    """The record after `head`, as it is stored. With `seal` (what the audit log always
+    passes) the reason is sealed by `seal(seq)`, a token bound to the seq
+    (`reason_context`), and the record holds only that token; without it, a format-1
+    record as written before 0031 (the chain rules still verify those)."""
     seq = head.seq + 1
-    return AuditRecord(seq, entry, head.hash, record_hash(seq, entry, head.hash))
+    if seal is None:
+        return AuditRecord(seq, entry, head.hash, record_hash(seq, entry, head.hash))
+    if entry.reason is None:
+        raise ValueError("an audit entry to seal has no reason")
+    token = seal(seq)
+    stored = dataclasses.replace(entry, reason=None)
+    digest = record_hash(seq, stored, head.hash, record_format=FORMAT_SEALED, reason_enc=token)
+    return AuditRecord(seq, stored, head.hash, digest, FORMAT_SEALED, token)
 
 
 class ChainWalk:
@@ -151,9 +220,23 @@ def _check_link(previous: ChainHead, record: AuditRecord) -> ChainBreak | None:
         return ChainBreak(expected, f"missing or out of order (found seq {record.seq} next)")
     if record.prev_hash != previous.hash:
         return ChainBreak(record.seq, "does not follow the record before it (removed or moved)")
-    if record.hash != record_hash(record.seq, record.entry, record.prev_hash):
+    if not _fits_format(record):
+        problem = f"its columns do not fit format {record.record_format} (edited)"
+        return ChainBreak(record.seq, problem)
+    if record.hash != stored_hash(record):
         return ChainBreak(record.seq, "its content does not match its hash (edited)")
     return None
+
+
+def _fits_format(record: AuditRecord) -> bool:
+    """As read from the store: format 1 holds a clear reason and no token, format 2 a
+    token and no clear reason (a clear one beside it would be shown by nobody and hashed
+    by nothing: an edit all the same)."""
+    if record.record_format == FORMAT_CLEAR:
+        return record.reason_enc is None and record.entry.reason is not None
+    if record.record_format == FORMAT_SEALED:
+        return record.reason_enc is not None and record.entry.reason is None
+    return False
 
 
 def _check_anchor(anchor: ChainHead, record: AuditRecord) -> ChainBreak | None:

@@ -19,8 +19,10 @@ Keys: `PAYCORE_BLIND_INDEX_KEY` is one base64 32-byte key (key id `b1`) or a lis
 lookups compute one token per configured key and match any, so old rows are still found;
 `paycore security lookup backfill` then writes tokens under the new key for every row
 (each row keeps its old tokens until the old key is removed; remove it only after the
-backfill). Without a key, a development key is made once under
-`<data dir>/keys/blind-index-key.json` (0600) and a warning is logged at every start.
+backfill) and re-hashes in place the one token a custody sub-account keeps of its virtual
+account (custody_subaccounts.virtual_account_hmac), which incoming money is matched by.
+Without a key, a development key is made once under `<data dir>/keys/blind-index-key.json`
+(0600) and a warning is logged at every start.
 """
 
 from __future__ import annotations
@@ -102,6 +104,27 @@ class BlindIndexer:
 
     def __repr__(self) -> str:
         return f"BlindIndexer(key_ids={sorted(self._keys)}, active={self.active_key_id!r})"
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """Every configured key id, in order (the active one last unless chosen)."""
+        return tuple(self._keys)
+
+    def rotated(self, key_id: str, key: bytes) -> BlindIndexer:
+        """The first step of a rotation: `key` added and writing new tokens, the others
+        still looked up."""
+        if key_id in self._keys:
+            raise BlindKeyInvalid(f"key id {key_id!r} is in use already")
+        return BlindIndexer({**self._keys, key_id: key}, key_id)
+
+    def retired(self, key_id: str) -> BlindIndexer:
+        """The last step, once `paycore security lookup backfill` ran under the new key:
+        `key_id` no longer looked up (tokens under it are dead weight from then on)."""
+        if key_id == self.active_key_id:
+            raise BlindKeyInvalid(f"key id {key_id!r} writes new tokens: not retired")
+        return BlindIndexer(
+            {k: v for k, v in self._keys.items() if k != key_id}, self.active_key_id
+        )
 
     def token(self, kind: BlindKind, normalized: str) -> str:
         """The token new rows are written with (active key), of a normalized value."""

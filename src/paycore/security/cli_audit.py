@@ -20,6 +20,7 @@ from paycore.errors import Rejected
 from paycore.platform.config import Settings
 from paycore.platform.db import make_engine
 from paycore.security.audit import LIST_PAGE_MAX, parse_anchor
+from paycore.security.crypto import load_field_cipher
 from paycore.security.reveal import AuditLog
 
 audit_app = typer.Typer(help="Verify and read the audit log of reveals.", no_args_is_help=True)
@@ -28,10 +29,14 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 @contextmanager
-def open_audit_log() -> Iterator[AuditLog]:
-    engine = make_engine(Settings.from_env().database_url, pool_size=2)
+def open_audit_log(*, opens_reasons: bool) -> Iterator[AuditLog]:
+    """`list` opens sealed reasons; `verify` needs no key at all (the chain hashes the
+    tokens), so it runs where the field keys and the HSM are not reachable."""
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url, pool_size=2)
     try:
-        yield AuditLog(engine)
+        cipher = load_field_cipher(settings).bind(engine) if opens_reasons else None
+        yield AuditLog(engine, cipher=cipher)
     except Rejected as exc:
         err.print(f"[red]error[/red] {exc.code}: {exc.detail}")
         raise typer.Exit(2) from exc
@@ -47,7 +52,7 @@ def verify(
     ] = None,
 ) -> None:
     """Walk the chain: every record follows the one before, and the head names the last."""
-    with open_audit_log() as audit:
+    with open_audit_log(opens_reasons=False) as audit:
         result = audit.verify(parse_anchor(anchor) if anchor else None)
     if result.broken is not None:
         out.print(f"[red]BROKEN[/red] at seq {result.broken.seq}: {result.broken.problem}")
@@ -67,7 +72,7 @@ def list_records(
     """Records oldest first: who revealed which fields of what, when and why."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    with open_audit_log() as audit:
+    with open_audit_log(opens_reasons=True) as audit:
         records = audit.list(since=since, actor_key_id=actor, limit=limit)
     columns = ("seq", "at", "actor", "merchant", "action", "object", "fields", "reason", "request")
     table = Table(*columns)
@@ -81,7 +86,7 @@ def list_records(
             entry.action,
             f"{entry.object_type} {entry.object_id}",
             ",".join(entry.fields),
-            entry.reason,
+            entry.reason or "",
             entry.request_id,
         )
         # Text, not markup: a reason is free text and may hold brackets.

@@ -59,7 +59,7 @@ def open_subjects() -> Iterator[Subjects]:
             engine,
             cipher=cipher,
             blind=BlindIndex(engine, indexer, clock),
-            audit=AuditLog(engine, clock),
+            audit=AuditLog(engine, clock, cipher=cipher),
         )
     except Rejected as exc:
         err.print(f"[red]error[/red] {exc.code}: {exc.detail}")

@@ -1,4 +1,5 @@
-"""Use cases of the audit log: reveal clear personal data (audited), verify, list.
+"""Reveal clear personal data, audited (the audit log itself: audit_service.py, whose
+AuditLog is re-exported here for its callers).
 
 A reveal reads the object and appends its audit record in one transaction, and the clear
 values are handed back only after that transaction commits: if the record cannot be
@@ -10,39 +11,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
-from paycore.clock import Clock, SystemClock
 from paycore.errors import Rejected
 from paycore.payments import store as payments_store
 from paycore.payments.model import Order, OrderKind
 from paycore.payments.service import Payments
-from paycore.platform.db import WRITER
-from paycore.security import store_audit
 from paycore.security.audit import (
     FIELDS_MAX,
-    LIST_PAGE_MAX,
     AuditAction,
     AuditEntry,
     AuditRecord,
-    ChainBreak,
-    ChainHead,
-    ChainWalk,
     check_reason,
-    next_record,
 )
+from paycore.security.audit_service import UNREADABLE_REASON, AuditLog, Verified
 from paycore.security.crypto import SubjectErased
 from paycore.security.model import Principal, Scope
 from paycore.security.store_subjects import ERASED_MARK
 
 log = logging.getLogger(__name__)
 
-VERIFY_PAGE = 1000
-"""Records read per round trip while walking the chain."""
+__all__ = [
+    "UNREADABLE_REASON",
+    "AuditLog",
+    "RevealSource",
+    "Revealed",
+    "Reveals",
+    "Sealed",
+    "Verified",
+    "payment_sources",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,64 +70,6 @@ class Revealed:
     fields: Mapping[str, str]
     audit_seq: int | None
     """None when the object held none of the fields asked for (nothing was seen)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Verified:
-    head: ChainHead
-    broken: ChainBreak | None
-
-
-class AuditLog:
-    """Thread-safe; one per process and database."""
-
-    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
-        self._engine = engine
-        self._writer = engine.execution_options(**WRITER)
-        self.clock = clock or SystemClock()
-
-    def append(self, conn: Connection, entry: AuditEntry) -> AuditRecord:
-        """Chains `entry` in the caller's transaction (which commits it with its own work)."""
-        record = next_record(store_audit.lock_head(conn), entry)
-        store_audit.append(conn, record)
-        return record
-
-    def record(self, entry: AuditEntry) -> AuditRecord:
-        with self.begin() as conn:
-            return self.append(conn, entry)
-
-    def begin(self) -> AbstractContextManager[Connection]:
-        """A writing transaction for work that appends a record with its own."""
-        return self._writer.begin()
-
-    def verify(self, anchor: ChainHead | None = None) -> Verified:
-        """Walks the whole chain in one snapshot, so appends made meanwhile do not count."""
-        walk = ChainWalk(anchor)
-        options = {"isolation_level": "REPEATABLE READ"} if self._is_postgres else {}
-        with self._engine.connect().execution_options(**options) as conn, conn.begin():
-            while walk.broken is None:
-                records = store_audit.records_after(conn, walk.last.seq, limit=VERIFY_PAGE)
-                walk.feed(records)
-                if len(records) < VERIFY_PAGE:
-                    break
-            head = store_audit.head(conn)
-        return Verified(head or walk.last, walk.finish(head))
-
-    def list(
-        self,
-        *,
-        since: datetime | None = None,
-        actor_key_id: str | None = None,
-        limit: int = LIST_PAGE_MAX,
-    ) -> list[AuditRecord]:
-        if not 1 <= limit <= LIST_PAGE_MAX:
-            raise Rejected("invalid_limit", f"limit is 1-{LIST_PAGE_MAX}")
-        with self._engine.connect() as conn:
-            return store_audit.page(conn, since=since, actor_key_id=actor_key_id, limit=limit)
-
-    @property
-    def _is_postgres(self) -> bool:
-        return self._engine.dialect.name == "postgresql"
 
 
 class Reveals:

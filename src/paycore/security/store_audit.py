@@ -5,6 +5,10 @@ Appends serialize on the head row: `SELECT ... FOR UPDATE` on PostgreSQL (a seco
 process waits there until the first commits, then chains onto its record); on SQLite the
 writer's BEGIN IMMEDIATE already admits one writer at a time. The seq primary key is the
 last line of defence: two records can never share a place.
+
+Since migration 0031 a record's reason is sealed (`reason_enc`, `format` 2) and `reason`
+is NULL; records written before keep their clear reason (`format` NULL, read as 1): the
+log is never rewritten.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Index,
     Integer,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -29,7 +34,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from paycore.platform.db import UTCDateTime
 from paycore.platform.schema import metadata
-from paycore.security.audit import GENESIS_HASH, AuditEntry, AuditRecord, ChainHead
+from paycore.security.audit import (
+    FORMAT_CLEAR,
+    GENESIS_HASH,
+    AuditEntry,
+    AuditRecord,
+    ChainHead,
+)
 
 HEAD_ROW_ID = 1
 
@@ -44,10 +55,12 @@ audit_log = Table(
     Column("object_type", String(32), nullable=False),
     Column("object_id", String(64), nullable=False),
     Column("fields", String(512), nullable=False),  # comma-separated field names
-    Column("reason", Text, nullable=False),
+    Column("reason", Text, nullable=True),  # format 1 only (before 0031)
     Column("request_id", String(128), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("reason_enc", Text, nullable=True),  # format 2: FieldCipher token
+    Column("format", SmallInteger, nullable=True),  # NULL: format 1
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_actor", "actor_key_id", "seq"),
 )
@@ -90,7 +103,9 @@ def append(conn: Connection, record: AuditRecord) -> None:
             object_type=entry.object_type,
             object_id=entry.object_id,
             fields=",".join(entry.fields),
-            reason=entry.reason,
+            reason=entry.reason if record.record_format == FORMAT_CLEAR else None,
+            reason_enc=record.reason_enc,
+            format=None if record.record_format == FORMAT_CLEAR else record.record_format,
             request_id=entry.request_id,
             prev_hash=record.prev_hash,
             hash=record.hash,
@@ -142,4 +157,11 @@ def _record(row: Any) -> AuditRecord:
         reason=row.reason,
         request_id=row.request_id,
     )
-    return AuditRecord(seq=int(row.seq), entry=entry, prev_hash=row.prev_hash, hash=row.hash)
+    return AuditRecord(
+        seq=int(row.seq),
+        entry=entry,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        record_format=FORMAT_CLEAR if row.format is None else int(row.format),
+        reason_enc=row.reason_enc,
+    )

@@ -98,7 +98,15 @@ def audit_about(
     a = audit_log.c
     query = (
         select(
-            a.seq, a.at, a.action, a.actor_key_id, a.object_type, a.object_id, a.fields, a.reason
+            a.seq,
+            a.at,
+            a.action,
+            a.actor_key_id,
+            a.object_type,
+            a.object_id,
+            a.fields,
+            a.reason,
+            a.reason_enc,  # sealed since 0031: AuditLog.shown opens it
         )
         .where(a.object_id.in_(list(object_ids)))
         .order_by(a.seq)

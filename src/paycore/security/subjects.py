@@ -133,7 +133,7 @@ class Subjects:
             "collection_plans": [self._plan(r) for r in plan_rows],
             "custody_receipts": [self._receipt(r) for r in receipt_rows],
             "recon_lines": [self._line(r) for r in line_rows],
-            "audit_records": [_plain(r) for r in audit],
+            "audit_records": [_plain(self._audit.shown(r)) for r in audit],
         }
 
     def _order(self, row: Any) -> dict[str, Any]:
