@@ -80,3 +80,19 @@ def test_the_report_exits_0_and_shows_the_figure_and_the_fields_in_clear() -> No
     assert "86%" in result.output
     for field in found.c2_in_clear[:3]:
         assert field.key in result.output
+
+
+def test_a_frozen_field_is_listed_apart_and_left_out_of_the_share() -> None:
+    found = inventory(
+        [_field("a", Level.C2, AtRest.ENCRYPTED), _field("b", Level.C2, AtRest.FROZEN)]
+    )
+    assert found.c2_encrypted_share == 1
+    assert [f.key for f in found.c2_frozen] == ["t.b"]
+    assert found.c2_in_clear == ()
+
+
+def test_only_the_audit_logs_old_reasons_are_frozen_and_the_cli_names_them() -> None:
+    assert [f.key for f in inventory().c2_frozen] == ["audit_log.reason"]
+    result = CliRunner().invoke(security_app, ["inventory"])
+    assert result.exit_code == 0
+    assert "C2 frozen" in result.output and "audit_log.reason" in result.output

@@ -18,7 +18,8 @@ holds no name, and merchants do put names there.
 
 `at_rest` says what is true of the code today, not what it should be: an encrypted token
 (FieldCipher), a masked value only (the clear value cannot be rebuilt from it), a blind
-index (an HMAC to look up by), a hash, or the clear value. The test in
+index (an HMAC to look up by), a hash, the clear value, or frozen (clear only in
+immutable records from before the field was sealed). The test in
 tests/security/test_classification.py fails when a table column or a file field written by
 paycore has no entry here, or an entry names a column that does not exist.
 """
@@ -45,6 +46,9 @@ class AtRest(StrEnum):
     BLIND_INDEXED = "blind_indexed"  # an HMAC of the value, to find rows by it
     HASHED = "hashed"  # a one-way hash, to compare with
     CLEAR = "clear"
+    FROZEN = "frozen"
+    """Clear only in records written before paycore sealed the field, which can never be
+    rewritten (an append-only, hash-chained log): nothing new is written so."""
 
 
 PROTECTED = frozenset({AtRest.ENCRYPTED, AtRest.HASHED})

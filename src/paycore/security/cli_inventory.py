@@ -49,6 +49,9 @@ def inventory_command(
     out.print("Counted one per table column and one per field of a file kind paycore writes.")
     if found.c2_in_clear:
         out.print(_fields_table("C2 still in clear", found.c2_in_clear))
+    if found.c2_frozen:
+        title = "C2 frozen: clear only in immutable records from before it was sealed"
+        out.print(_fields_table(title, found.c2_frozen))
     if found.c3_in_clear:
         out.print(_fields_table("C3 in clear (defects)", found.c3_in_clear, style="red"))
 

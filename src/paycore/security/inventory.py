@@ -6,7 +6,9 @@ How paycore's own figure is counted: one unit per table column and one per file 
 encrypted / (encrypted + clear): the C2 fields that keep a full, recoverable value. A field
 kept only masked, hashed or as a blind index holds no value to encrypt; those are counted
 and shown beside it, and the share over every C2 field is given too. The goal is 100%:
-no C2 value in clear at rest.
+no C2 value in clear at rest. A frozen field (clear only in immutable records written
+before paycore sealed it: the audit log's old reasons) is no longer written in clear and
+cannot be rewritten; it is listed on its own, outside the share, never hidden.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Inventory:
     c2_total: int
     c2_in_clear: tuple[Field, ...]
     c3_in_clear: tuple[Field, ...]
+    c2_frozen: tuple[Field, ...] = ()
 
     @property
     def c2_encrypted_share(self) -> Fraction:
@@ -84,6 +87,7 @@ def inventory(fields: Iterable[Field] | None = None) -> Inventory:
         c2_total=len(c2),
         c2_in_clear=clear,
         c3_in_clear=tuple(f for f in every if f.level is Level.C3 and f.at_rest is AtRest.CLEAR),
+        c2_frozen=tuple(f for f in c2 if f.at_rest is AtRest.FROZEN),
     )
 
 
@@ -114,5 +118,6 @@ def to_json(found: Inventory) -> dict[str, Any]:
             "seed_reported": SEED_FIGURE,
         },
         "c2_in_clear": [_field_json(f) for f in found.c2_in_clear],
+        "c2_frozen": [_field_json(f) for f in found.c2_frozen],
         "c3_in_clear": [_field_json(f) for f in found.c3_in_clear],
     }
