@@ -47,6 +47,7 @@ from paycore.notifications.model import WebhookEndpoint
 from paycore.notifications.relay import WebhookRelay
 from paycore.notifications.service import enqueue
 from paycore.platform.db import make_engine, upgrade
+from paycore.security.crypto import FieldCipher
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paycore_bench_background"
 DEFAULT_WORK_DIR = "./var/bench/background"
@@ -117,11 +118,12 @@ def receiver() -> Iterator[str]:
 def relay_run(backend: str, engine: Engine, events: int, url: str | None) -> Row:
     """Enqueue `events`, then one relay drains them; CPU of this process during the drain."""
     now = datetime.now(UTC)
+    cipher = FieldCipher({"bench": os.urandom(32)}, "bench")  # payloads are sealed (0030)
     with engine.begin() as conn:
         for i in range(events):
             payload = {"id": f"pay_{i}", "amount": 10_000, "status": "succeeded"}
-            enqueue(conn, merchant_id="mch_bench", type="payin.succeeded", object_id=f"pay_{i}",
-                    payload=payload, now=now)  # fmt: skip
+            enqueue(conn, cipher=cipher, merchant_id="mch_bench", type="payin.succeeded",
+                    object_id=f"pay_{i}", payload=payload, now=now)  # fmt: skip
     statements: dict[str, int] = {}
 
     def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -131,7 +133,7 @@ def relay_run(backend: str, engine: Engine, events: int, url: str | None) -> Row
 
     event.listen(engine, "before_cursor_execute", count)
     endpoint = WebhookEndpoint(url, "whsec_bench") if url else None
-    relay = WebhookRelay(engine, endpoints=lambda _merchant: endpoint)
+    relay = WebhookRelay(engine, endpoints=lambda _merchant: endpoint, cipher=cipher)
     stop = threading.Event()
     thread = threading.Thread(target=relay.run, args=(stop, 0.2), name="bench-relay")
     cpu, started = time.process_time(), time.monotonic()

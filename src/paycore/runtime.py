@@ -39,7 +39,7 @@ from paycore.ledger.service import Ledger, run_expiry_worker
 from paycore.merchants.model import MerchantStatus
 from paycore.merchants.service import Merchants
 from paycore.notifications.relay import WebhookRelay
-from paycore.notifications.service import Notifications, enqueue
+from paycore.notifications.service import Notifications, Outbox
 from paycore.ops.alerts import BurnRateAlerts
 from paycore.ops.heartbeat import Heartbeats, WorkerWatch, node_name
 from paycore.ops.heartbeat_node import NodeWatch
@@ -186,9 +186,10 @@ class Runtime:
             ledger=ledger,
             channels=channels.registry,
             router=channels.router,
-            events=enqueue,
+            events=Outbox(cipher),
             clock=clock,
             public_url=settings.public_url,
+            cipher=cipher,
             request_hash_key=_derived_key(cipher),
         )
         if query_schedule_s is not None:  # one schedule for every channel (tests, demo)
@@ -228,7 +229,7 @@ class Runtime:
             blind_index=blind,
             api_keys=ApiKeys(engine, clock),
             merchants=merchants,
-            notifications=Notifications(engine, clock=clock),
+            notifications=Notifications(engine, cipher=cipher, clock=clock),
             channels=channels,
             payments=payments,
             janitor=Janitor(ctx, payments.settler),
@@ -284,7 +285,7 @@ class Runtime:
             worker_watch=WorkerWatch(heartbeats, clock),
             node_watch=NodeWatch(heartbeats, clock),
         )
-        runtime.audit_log = AuditLog(engine, clock)
+        runtime.audit_log = AuditLog(engine, clock, cipher=cipher)
         runtime.reveals = Reveals(runtime.audit_log, payment_sources(payments))
         runtime.subjects = Subjects(engine, cipher=cipher, blind=blind, audit=runtime.audit_log)
         runtime.ops = Ops.for_runtime(
@@ -336,6 +337,7 @@ class Runtime:
         relay = WebhookRelay(
             self.engine,
             endpoints=self.merchants.webhook_endpoint,
+            cipher=self.cipher,
             clock=self.clock,
             transport=relay_transport,
         )

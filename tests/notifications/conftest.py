@@ -24,9 +24,18 @@ from paycore.notifications.model import (
 )
 from paycore.notifications.relay import WebhookRelay
 from paycore.notifications.service import Notifications, enqueue
+from paycore.security.crypto import FieldCipher
 
 SECRET = "whsec_test_secret"
 URL = "https://merchant.example/webhooks"
+FIELD_KEY = bytes(range(32))
+"""The key of `field_cipher` here: the CLI tests give it in PAYCORE_FIELD_KEYS (payloads
+are sealed, migration 0030)."""
+
+
+@pytest.fixture(scope="session")
+def field_cipher() -> FieldCipher:
+    return FieldCipher({"notif1": FIELD_KEY}, "notif1")
 
 
 @dataclass
@@ -83,7 +92,7 @@ NO_JITTER = RetryPolicy(jitter=0.0)
 
 @pytest.fixture
 def make_relay(
-    engine: Engine, clock: ManualClock, receiver: Receiver
+    engine: Engine, clock: ManualClock, receiver: Receiver, field_cipher: FieldCipher
 ) -> Iterator[Callable[..., WebhookRelay]]:
     """Build relays (closed after the test); keyword arguments override the defaults."""
     relays: list[WebhookRelay] = []
@@ -91,6 +100,7 @@ def make_relay(
     def build(**options: Any) -> WebhookRelay:
         settings: dict[str, Any] = {
             "endpoints": one_endpoint,
+            "cipher": field_cipher,
             "clock": clock,
             "transport": receiver.transport,
             "policy": NO_JITTER,
@@ -114,12 +124,12 @@ def relay(make_relay: Callable[..., WebhookRelay]) -> WebhookRelay:
 
 
 @pytest.fixture
-def notifications(engine: Engine, clock: ManualClock) -> Notifications:
-    return Notifications(engine, clock=clock)
+def notifications(engine: Engine, clock: ManualClock, field_cipher: FieldCipher) -> Notifications:
+    return Notifications(engine, cipher=field_cipher, clock=clock)
 
 
 @pytest.fixture
-def emit(engine: Engine, clock: ManualClock) -> Callable[..., list[str]]:
+def emit(engine: Engine, clock: ManualClock, field_cipher: FieldCipher) -> Callable[..., list[str]]:
     """Commit `count` events for a merchant in one transaction; returns their ids."""
 
     def write(
@@ -129,6 +139,7 @@ def emit(engine: Engine, clock: ManualClock) -> Callable[..., list[str]]:
             return [
                 enqueue(
                     conn,
+                    cipher=field_cipher,
                     merchant_id=merchant_id,
                     type=type,
                     object_id=f"pay_{i}",

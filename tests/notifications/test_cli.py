@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from paycore.notifications.model import DeliveryStatus
 from paycore.notifications.relay import WebhookRelay
 from paycore.notifications.service import Notifications
 from paycore.platform.db import make_engine
-from tests.notifications.conftest import Receiver
+from tests.notifications.conftest import FIELD_KEY, Receiver
 
 Emit = Callable[..., list[str]]
 
@@ -35,7 +36,11 @@ def paycore(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
     runner = CliRunner()
 
     def run(*args: str) -> Result:
-        return runner.invoke(app, list(args), env={"PAYCORE_DATABASE_URL": database_url})
+        env = {
+            "PAYCORE_DATABASE_URL": database_url,
+            "PAYCORE_FIELD_KEYS": "notif1:" + base64.b64encode(FIELD_KEY).decode(),
+        }
+        return runner.invoke(app, list(args), env=env)
 
     yield run
     for engine in engines:

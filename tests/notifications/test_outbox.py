@@ -12,6 +12,7 @@ from paycore.errors import Rejected
 from paycore.notifications import store
 from paycore.notifications.model import DeliveryStatus
 from paycore.notifications.service import Notifications, enqueue
+from paycore.security.crypto import FieldCipher
 
 
 def count(engine: Engine, table: str) -> int:
@@ -20,14 +21,15 @@ def count(engine: Engine, table: str) -> int:
 
 
 def test_an_event_enqueued_in_a_transaction_that_rolls_back_leaves_nothing(
-    engine: Engine, clock: ManualClock
+    engine: Engine, clock: ManualClock, field_cipher: FieldCipher
 ) -> None:
     class OrderUpdateFailed(Exception):
         pass
 
     with pytest.raises(OrderUpdateFailed), engine.begin() as conn:
         enqueue(
-            conn, merchant_id="mer_a", type="payin.succeeded", object_id="pay_1",
+            conn, cipher=field_cipher,
+            merchant_id="mer_a", type="payin.succeeded", object_id="pay_1",
             payload={"order_id": "pay_1"}, now=clock.now(),
         )  # fmt: skip
         raise OrderUpdateFailed
@@ -37,11 +39,12 @@ def test_an_event_enqueued_in_a_transaction_that_rolls_back_leaves_nothing(
 
 
 def test_an_event_commits_with_the_callers_transaction_and_is_due_at_once(
-    engine: Engine, clock: ManualClock, notifications: Notifications
+    engine: Engine, clock: ManualClock, notifications: Notifications, field_cipher: FieldCipher
 ) -> None:
     with engine.begin() as conn:
         event_id = enqueue(
-            conn, merchant_id="mer_a", type="payin.succeeded", object_id="pay_1",
+            conn, cipher=field_cipher,
+            merchant_id="mer_a", type="payin.succeeded", object_id="pay_1",
             payload={"order_id": "pay_1", "amount": 100}, now=clock.now(),
         )  # fmt: skip
 
@@ -55,10 +58,13 @@ def test_an_event_commits_with_the_callers_transaction_and_is_due_at_once(
     assert detail.attempts == []
 
 
-def test_a_refused_event_raises_before_writing_anything(engine: Engine, clock: ManualClock) -> None:
+def test_a_refused_event_raises_before_writing_anything(
+    engine: Engine, clock: ManualClock, field_cipher: FieldCipher
+) -> None:
     with pytest.raises(Rejected, match="event_type_invalid"), engine.begin() as conn:
         enqueue(
-            conn, merchant_id="mer_a", type="Paid!", object_id="pay_1", payload={},
+            conn, cipher=field_cipher,
+            merchant_id="mer_a", type="Paid!", object_id="pay_1", payload={},
             now=clock.now(),
         )  # fmt: skip
 

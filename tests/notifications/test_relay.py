@@ -27,6 +27,7 @@ from paycore.notifications.model import (
 from paycore.notifications.relay import WebhookRelay, start_relay
 from paycore.notifications.service import Notifications
 from paycore.platform.db import make_engine
+from paycore.security.crypto import FieldCipher
 from tests.notifications.conftest import SECRET, URL, Receiver, one_endpoint
 
 Emit = Callable[..., list[str]]
@@ -344,7 +345,7 @@ def test_a_relay_that_dies_after_sending_leaves_the_event_to_be_sent_again_with_
 @pytest.mark.parametrize("engines", [1, 2], ids=["one_engine", "two_engines"])
 def test_two_relays_running_at_once_deliver_every_event_exactly_once(
     emit: Emit, engine: Engine, database_url: str, clock: ManualClock, receiver: Receiver,
-    notifications: Notifications, engines: int,
+    notifications: Notifications, engines: int, field_cipher: FieldCipher,
 ) -> None:  # fmt: skip
     """Two relays (threads of one process, or like two processes: each its own engine)."""
     ids = emit(150, merchant_id="mer_a") + emit(150, merchant_id="mer_b")
@@ -369,6 +370,7 @@ def test_two_relays_running_at_once_deliver_every_event_exactly_once(
         start_relay(
             e,
             endpoints=one_endpoint,
+            cipher=field_cipher,
             stop=stop,
             interval_s=0.01,
             clock=clock,
@@ -399,7 +401,11 @@ def test_two_relays_running_at_once_deliver_every_event_exactly_once(
 
 
 def test_a_hanging_receiver_holds_one_sender_while_other_merchants_get_theirs(
-    emit: Emit, engine: Engine, clock: ManualClock, notifications: Notifications
+    emit: Emit,
+    engine: Engine,
+    clock: ManualClock,
+    notifications: Notifications,
+    field_cipher: FieldCipher,
 ) -> None:
     release = threading.Event()
     hits: Counter[str] = Counter()
@@ -418,7 +424,7 @@ def test_a_hanging_receiver_holds_one_sender_while_other_merchants_get_theirs(
     fast = emit(40, merchant_id="mer_fast")
     stop = threading.Event()
     thread = start_relay(
-        engine, endpoints=endpoints, stop=stop, interval_s=0.01, clock=clock,
+        engine, endpoints=endpoints, cipher=field_cipher, stop=stop, interval_s=0.01, clock=clock,
         transport=httpx.MockTransport(handle), batch_size=10, concurrency=2,
     )  # fmt: skip
     try:
@@ -453,6 +459,8 @@ def test_delivery_stats_show_the_backlog_and_its_age(
     assert after.skipped == 1
 
 
-def test_a_relay_refuses_a_lease_shorter_than_two_send_timeouts(engine: Engine) -> None:
+def test_a_relay_refuses_a_lease_shorter_than_two_send_timeouts(
+    engine: Engine, field_cipher: FieldCipher
+) -> None:
     with pytest.raises(ValueError, match="lease_s"):
-        WebhookRelay(engine, endpoints=one_endpoint, lease_s=10, timeout_s=5)
+        WebhookRelay(engine, endpoints=one_endpoint, cipher=field_cipher, lease_s=10, timeout_s=5)

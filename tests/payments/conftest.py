@@ -16,7 +16,7 @@ from paycore.channels.routing import Route, RouteCandidate, Router
 from paycore.clock import ManualClock
 from paycore.ledger.model import AccountFlags, TransferRequest
 from paycore.ledger.service import AccountRequest, Ledger
-from paycore.notifications.service import enqueue
+from paycore.notifications.service import Outbox
 from paycore.payments import bookkeeping as books
 from paycore.payments.janitor import Janitor
 from paycore.payments.service import Payments
@@ -80,6 +80,9 @@ def fund_merchant(ledger: Ledger, merchant_id: str, amount: int, currency: str =
     assert result.result == "created"
 
 
+CIPHER = FieldCipher({"k1": b"\x01" * 32}, "k1")
+
+
 def build_context(
     engine: Engine, ledger: Ledger, clock: ManualClock, registry: ChannelRegistry
 ) -> PaymentsContext:
@@ -101,9 +104,10 @@ def build_context(
         ledger=ledger,
         channels=registry,
         router=router,
-        events=enqueue,
+        events=Outbox(CIPHER),
         clock=clock,
         public_url="http://paycore.test",
+        cipher=CIPHER,
         query_schedule_s=lambda _channel: (60, 300),
         request_hash_key=b"k" * 32,
     )
@@ -116,8 +120,7 @@ def world(engine: Engine, ledger: Ledger, clock: ManualClock) -> Iterator[World]
     registry.add(alpha)
     registry.add(beta)
     ctx = build_context(engine, ledger, clock, registry)
-    cipher = FieldCipher({"k1": b"\x01" * 32}, "k1")
-    payments = Payments(ctx, cipher=cipher, merchant_fee_bps=FEES.get)
+    payments = Payments(ctx, cipher=CIPHER, merchant_fee_bps=FEES.get)
     yield World(
         payments, Janitor(ctx, payments.settler), alpha, beta, registry, ledger, clock, engine
     )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select
 
-from paycore.notifications.service import enqueue
+from paycore.notifications.service import Outbox
 from paycore.notifications.store import events as notification_events
 from paycore.payments import store
 from paycore.platform.db import WRITER
@@ -83,7 +83,7 @@ def test_a_settlement_whose_event_cannot_be_written_moves_no_money_and_a_retry_m
     order = world.payments.get(merchant_id="m1", order_id=created.body["id"])
     assert order.status == "processing"
 
-    world.payments.ctx.events = enqueue
+    world.payments.ctx.events = Outbox(world.payments.ctx.cipher)
     callback(world, created.body["id"], "succeeded", nid="n1")
     callback(world, created.body["id"], "succeeded", nid="n1")
 

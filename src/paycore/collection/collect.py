@@ -341,7 +341,7 @@ class Collector:
             if plan is None or period is None:
                 raise InvariantViolation(f"attempt {attempt_id} lost its plan or period")
             self._move_period(conn, plan, period, attempt, now)
-            complete_if_done(conn, plan.id, now)
+            complete_if_done(conn, plan.id, now, cipher=self._cipher)
         return True
 
     def _move_period(
@@ -379,6 +379,7 @@ class Collector:
         )
         enqueue(
             conn,
+            cipher=self._cipher,
             merchant_id=plan.merchant_id,
             type=kind,
             object_id=attempt.id,
@@ -387,7 +388,7 @@ class Collector:
         )
 
 
-def complete_if_done(conn: Connection, plan_id: str, now: datetime) -> None:
+def complete_if_done(conn: Connection, plan_id: str, now: datetime, *, cipher: FieldCipher) -> None:
     """An active plan whose last period is collected (or given up) becomes completed."""
     plan = store.get_plan(conn, plan_id)
     if plan is None or plan.status is not PlanStatus.ACTIVE:
@@ -405,6 +406,7 @@ def complete_if_done(conn: Connection, plan_id: str, now: datetime) -> None:
         plan.status = PlanStatus.COMPLETED
         enqueue(
             conn,
+            cipher=cipher,
             merchant_id=plan.merchant_id,
             type="collection.plan_completed",
             object_id=plan.id,

@@ -229,7 +229,7 @@ class Collections:
                     store.cancel_retrying(conn, plan.id, now)
                 changed = replace_plan(plan, target, number, next_at, now)
                 self._event(conn, changed, f"collection.plan_{target_event(action)}", now)
-                complete_if_done(conn, plan.id, now)
+                complete_if_done(conn, plan.id, now, cipher=self._cipher)
             return self.get(merchant_id, plan_id)
         raise Rejected("plan_busy", "the plan changed meanwhile; try again")
 
@@ -320,6 +320,7 @@ class Collections:
     def _event(self, conn: Connection, plan: Plan, kind: str, now: datetime) -> None:
         enqueue(
             conn,
+            cipher=self._cipher,
             merchant_id=plan.merchant_id,
             type=kind,
             object_id=plan.id,

@@ -17,6 +17,7 @@ from paycore.notifications.model import EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX, De
 from paycore.notifications.service import Notifications
 from paycore.platform.config import Settings
 from paycore.platform.db import make_engine
+from paycore.security.crypto import load_field_cipher
 
 notifications_app = typer.Typer(
     help="Merchant notifications: events, webhook deliveries, resend.", no_args_is_help=True
@@ -27,9 +28,10 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 @contextmanager
 def open_notifications() -> Iterator[Notifications]:
-    engine = make_engine(Settings.from_env().database_url, pool_size=2)
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url, pool_size=2)
     try:
-        yield Notifications(engine)
+        yield Notifications(engine, cipher=load_field_cipher(settings).bind(engine))
     except Rejected as exc:
         err.print(f"[red]error[/red] {exc.code}: {exc.detail}")
         raise typer.Exit(2) from exc

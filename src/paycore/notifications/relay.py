@@ -51,6 +51,7 @@ from paycore.notifications.model import (
 from paycore.notifications.senders import make_sender
 from paycore.notifications.store import Claim
 from paycore.platform.db import WRITER
+from paycore.security.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class WebhookRelay:
         engine: Engine,
         *,
         endpoints: EndpointLookup,
+        cipher: FieldCipher,
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         batch_size: int = 100,
@@ -96,6 +98,7 @@ class WebhookRelay:
             raise ValueError("lease_s must exceed twice timeout_s: a send may queue for one")
         self._engine = engine
         self._endpoints = endpoints
+        self._cipher = cipher  # opens the payloads of the events it sends
         self._clock = clock or SystemClock()
         self._batch_size = batch_size
         self._lease_s = lease_s
@@ -186,7 +189,7 @@ class WebhookRelay:
 
     def _claim_in(self, conn: Connection, now: datetime, limit: int) -> list[Claim]:
         leased_until = now + timedelta(seconds=self._lease_s)
-        return store.claim_due(conn, now=now, leased_until=leased_until, limit=limit)
+        return store.claim_due(conn, self._cipher, now=now, leased_until=leased_until, limit=limit)
 
     def _next_state(self, outcome: Outcome, now: datetime) -> Delivery:
         if outcome.attempt is None:
@@ -338,6 +341,7 @@ def start_relay(
     engine: Engine,
     *,
     endpoints: EndpointLookup,
+    cipher: FieldCipher,
     stop: threading.Event,
     interval_s: float = 0.5,
     **options: Any,
@@ -346,7 +350,7 @@ def start_relay(
 
     `options` go to WebhookRelay (clock, transport, batch_size, lease_s, timeout_s, ...).
     """
-    relay = WebhookRelay(engine, endpoints=endpoints, **options)
+    relay = WebhookRelay(engine, endpoints=endpoints, cipher=cipher, **options)
 
     def main() -> None:
         with relay:

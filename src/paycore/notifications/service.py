@@ -23,12 +23,15 @@ from paycore.notifications.model import (
     new_event,
     rescheduled,
 )
+from paycore.notifications.sealing import seal_payload
 from paycore.platform.db import WRITER
+from paycore.security.crypto import FieldCipher
 
 
 def enqueue(
     conn: Connection,
     *,
+    cipher: FieldCipher,
     merchant_id: str,
     type: str,
     object_id: str,
@@ -39,7 +42,8 @@ def enqueue(
 
     The transactional outbox: the caller changes an order and enqueues its event on the same
     connection, so both commit or neither does. Nothing is sent here; a relay sends it
-    after the commit. Returns the event id (`evt_...`), which receivers dedupe by.
+    after the commit. Returns the event id (`evt_...`), which receivers dedupe by. The
+    payload is stored sealed by `cipher` (it copies a payer's order: C2).
     """
     event, delivery = new_event(
         event_id=ids.new_id("evt"),
@@ -49,8 +53,36 @@ def enqueue(
         payload=payload,
         now=now,
     )
-    store.insert_event(conn, event, delivery)
+    store.insert_event(conn, event, delivery, payload_enc=seal_payload(cipher, event.id, payload))
     return event.id
+
+
+class Outbox:
+    """`enqueue` with the process's cipher: the event sink the payment use cases are given
+    (`PaymentsContext.events`)."""
+
+    def __init__(self, cipher: FieldCipher) -> None:
+        self._cipher = cipher
+
+    def __call__(
+        self,
+        conn: Connection,
+        *,
+        merchant_id: str,
+        type: str,
+        object_id: str,
+        payload: Mapping[str, Any],
+        now: datetime,
+    ) -> str:
+        return enqueue(
+            conn,
+            cipher=self._cipher,
+            merchant_id=merchant_id,
+            type=type,
+            object_id=object_id,
+            payload=payload,
+            now=now,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +121,9 @@ class Notifications:
     A merchant asking for another merchant's event gets `event_not_found`.
     """
 
-    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
+    def __init__(self, engine: Engine, *, cipher: FieldCipher, clock: Clock | None = None) -> None:
         self._engine = engine
+        self._cipher = cipher  # opens the events' payloads
         self._clock = clock or SystemClock()
 
     def list_events(
@@ -106,7 +139,12 @@ class Notifications:
             raise Rejected("limit_out_of_range", f"limit must be 1 to {EVENTS_PAGE_MAX}")
         with self._engine.connect() as conn:
             rows = store.list_events(
-                conn, merchant_id=merchant_id, status=status, after=after, limit=limit + 1
+                conn,
+                self._cipher,
+                merchant_id=merchant_id,
+                status=status,
+                after=after,
+                limit=limit + 1,
             )
         page = [EventView(e, d) for e, d in rows[:limit]]
         cursor = page[-1].event.id if len(rows) > limit else None
@@ -114,7 +152,7 @@ class Notifications:
 
     def get_event(self, event_id: str, *, merchant_id: str | None) -> EventDetail:
         with self._engine.connect() as conn:
-            found = store.get_event(conn, event_id)
+            found = store.get_event(conn, self._cipher, event_id)
             if found is None or not _visible(found[0], merchant_id):
                 raise Rejected("event_not_found", f"no event {event_id}")
             attempts = store.list_attempts(conn, event_id, limit=ATTEMPTS_SHOWN_MAX)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
     and_,
     func,
     insert,
@@ -31,8 +32,10 @@ from paycore.notifications.model import (
     DeliveryStatus,
     Event,
 )
+from paycore.notifications.sealing import open_payload
 from paycore.platform.db import JSONDocument, UTCDateTime
 from paycore.platform.schema import metadata
+from paycore.security.crypto import FieldCipher
 
 events = Table(
     "notification_events",
@@ -41,7 +44,8 @@ events = Table(
     Column("merchant_id", String(64), nullable=False),
     Column("type", String(64), nullable=False),
     Column("object_id", String(64), nullable=False),
-    Column("payload", JSONDocument, nullable=False),
+    Column("payload", JSONDocument, nullable=True),  # before 0030 only: now NULL
+    Column("payload_enc", Text, nullable=True),  # sealing.py: the payload, sealed
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_notification_events_merchant_id", "merchant_id", "id"),
 )
@@ -78,13 +82,13 @@ attempts = Table(
 # -- rows <-> model -------------------------------------------------------------------------
 
 
-def _event(row: Any) -> Event:
+def _event(row: Any, cipher: FieldCipher) -> Event:
     return Event(
         id=row.id,
         merchant_id=row.merchant_id,
         type=row.type,
         object_id=row.object_id,
-        payload=row.payload,
+        payload=open_payload(cipher, row.id, row.payload_enc, row.payload),
         created_at=row.created_at,
     )
 
@@ -136,7 +140,9 @@ _INSERT_DELIVERY = insert(deliveries)
 # statement costs more than running it.
 
 
-def insert_event(conn: Connection, event: Event, delivery: Delivery) -> None:
+def insert_event(conn: Connection, event: Event, delivery: Delivery, *, payload_enc: str) -> None:
+    """`payload_enc`: the event's payload sealed (sealing.seal_payload); the clear
+    `payload` is left out of the INSERT, so it is SQL NULL."""
     conn.execute(
         _INSERT_EVENT,
         {
@@ -144,7 +150,7 @@ def insert_event(conn: Connection, event: Event, delivery: Delivery) -> None:
             "merchant_id": event.merchant_id,
             "type": event.type,
             "object_id": event.object_id,
-            "payload": dict(event.payload),
+            "payload_enc": payload_enc,
             "created_at": event.created_at,
         },
     )
@@ -182,7 +188,7 @@ def _due(now: datetime, limit: int) -> Select[tuple[str]]:
 
 
 def claim_due(
-    conn: Connection, *, now: datetime, leased_until: datetime, limit: int
+    conn: Connection, cipher: FieldCipher, *, now: datetime, leased_until: datetime, limit: int
 ) -> list[Claim]:
     """Lease up to `limit` due deliveries, oldest due first, and count an attempt for each.
 
@@ -201,7 +207,7 @@ def claim_due(
     if not rows:
         return []
     by_id = {
-        row.id: _event(row)
+        row.id: _event(row, cipher)
         for row in conn.execute(select(events).where(events.c.id.in_([r.event_id for r in rows])))
     }
     claims = [Claim(by_id[r.event_id], _delivery(r)) for r in rows]
@@ -282,13 +288,15 @@ def save_delivery(conn: Connection, delivery: Delivery) -> None:
 # -- reads ----------------------------------------------------------------------------------
 
 
-def get_event(conn: Connection, event_id: str) -> tuple[Event, Delivery] | None:
+def get_event(
+    conn: Connection, cipher: FieldCipher, event_id: str
+) -> tuple[Event, Delivery] | None:
     row = conn.execute(
         select(events, *_delivery_columns())
         .join(deliveries, deliveries.c.event_id == events.c.id)
         .where(events.c.id == event_id)
     ).first()
-    return None if row is None else (_event(row), _delivery(row))
+    return None if row is None else (_event(row, cipher), _delivery(row))
 
 
 def get_delivery_for_update(conn: Connection, event_id: str) -> Delivery | None:
@@ -304,6 +312,7 @@ def _delivery_columns() -> list[Any]:
 
 def list_events(
     conn: Connection,
+    cipher: FieldCipher,
     *,
     merchant_id: str | None,
     status: DeliveryStatus | None,
@@ -321,7 +330,7 @@ def list_events(
     if after is not None:
         query = query.where(events.c.id < after)
     rows = conn.execute(query.order_by(events.c.id.desc()).limit(limit))
-    return [(_event(r), _delivery(r)) for r in rows]
+    return [(_event(r, cipher), _delivery(r)) for r in rows]
 
 
 def list_attempts(conn: Connection, event_id: str, *, limit: int) -> list[Attempt]:

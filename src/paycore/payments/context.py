@@ -1,6 +1,6 @@
 """What the payment use cases are built on, once per process: the database, the ledger,
-the channels and their routes, the outbox, the clock; and the idempotency key a create
-request came with."""
+the channels and their routes, the outbox, the clock, the field cipher; and the
+idempotency key a create request came with."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from paycore.channels.model import Channel
 from paycore.clock import Clock
 from paycore.ledger.service import Ledger
 from paycore.payments.model import Order
+from paycore.security.crypto import FieldCipher
 
 T = TypeVar("T")
 
@@ -58,6 +59,8 @@ class PaymentsContext:
     events: EventSink
     clock: Clock
     public_url: str
+    cipher: FieldCipher
+    """Seals the stored answers of idempotency keys (C2: copies of the order's view)."""
     business_tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     query_schedule_s: Callable[[str | None], tuple[int, ...]] = lambda _channel: (
         QUERY_SCHEDULE_DEFAULT_S

@@ -115,8 +115,9 @@ class Steps:
                 "idempotency_key_reused",
                 "this Idempotency-Key was used with a different request body",
             )
-        if prior["status_code"] is not None:
-            return Created(prior["status_code"], prior["response"], replayed=True)
+        response = store_idempotency.stored_response(self.ctx.cipher, prior)
+        if prior["status_code"] is not None and response is not None:
+            return Created(prior["status_code"], response, replayed=True)
         object_id = prior["object_id"]
         started = prior["created_at"]
         if object_id is None or now - started < timedelta(seconds=IDEMPOTENCY_LEASE_S):
@@ -157,7 +158,12 @@ class Steps:
             if order.kind is OrderKind.REFUND and order.parent_id:
                 store.release_refund(conn, payin_id=order.parent_id, amount=order.amount)
             store_idempotency.save_idempotent_response(
-                conn, merchant_id=idem.merchant_id, key=idem.key, status_code=422, response=problem
+                conn,
+                cipher=self.ctx.cipher,
+                merchant_id=idem.merchant_id,
+                key=idem.key,
+                status_code=422,
+                response=problem,
             )
         raise Rejected(code, failure.message)
 

@@ -224,7 +224,7 @@ class Settler:
             payload=view,
             now=now,
         )
-        _save_answer(conn, final.idem, updated, view)
+        _save_answer(conn, self.ctx, final.idem, updated, view)
         if final.on_commit is not None:
             final.on_commit(conn)
         return True
@@ -273,7 +273,7 @@ class Settler:
                             finished_at=now,
                             latency_ms=None,
                         )
-                    _save_answer(conn, idem, updated)
+                    _save_answer(conn, self.ctx, idem, updated)
                     if on_commit is not None:
                         on_commit(conn)
                     _assign(order, updated)
@@ -296,7 +296,7 @@ class Settler:
         if idem is None and on_commit is None:
             return
         with self.ctx.engine.connect().execution_options(**WRITER) as conn, conn.begin():
-            _save_answer(conn, idem, order)
+            _save_answer(conn, self.ctx, idem, order)
             if on_commit is not None:
                 on_commit(conn)
 
@@ -338,13 +338,18 @@ _LEDGER_DONE[OrderStatus.FAILED] = frozenset({"created", "exists", "pending_tran
 
 
 def _save_answer(
-    conn: Connection, idem: Idem | None, order: Order, view: Mapping[str, Any] | None = None
+    conn: Connection,
+    ctx: PaymentsContext,
+    idem: Idem | None,
+    order: Order,
+    view: Mapping[str, Any] | None = None,
 ) -> None:
     """Store the order (`view`, if already rendered) as the create request's answer, for
-    replays of its key."""
+    replays of its key (sealed by the context's cipher)."""
     if idem is not None:
         store_idempotency.save_idempotent_response(
             conn,
+            cipher=ctx.cipher,
             merchant_id=idem.merchant_id,
             key=idem.key,
             status_code=201,

@@ -3,10 +3,17 @@
 The key is claimed in the same transaction as the order it creates, so a retry finds
 either nothing (the first attempt rolled back) or the order and, once answered, the
 stored response to replay.
+
+The response is a copy of the order's view (the payer's masked numbers, the merchant's
+description): C2, so it is kept sealed in `response_enc`, bound to its key row. The JSON
+text is sealed as first rendered, so a replay gets the first answer's keys in the same
+order on both databases. `response` holds only rows answered before migration 0030 (the
+encrypt backfill moves them: `seal_response_row`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -18,7 +25,9 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     bindparam,
+    null,
     select,
     text,
     update,
@@ -26,6 +35,7 @@ from sqlalchemy import (
 
 from paycore.platform.db import JSONDocument, UTCDateTime
 from paycore.platform.schema import metadata
+from paycore.security.crypto import FieldCipher
 
 idempotency_keys = Table(
     "idempotency_keys",
@@ -35,7 +45,8 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     Column("object_id", String(64), nullable=True),
     Column("status_code", Integer, nullable=True),  # NULL while the first request runs
-    Column("response", JSONDocument, nullable=True),
+    Column("response", JSONDocument, nullable=True),  # before 0030 only: now NULL
+    Column("response_enc", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("merchant_id", "key"),
 )
@@ -48,7 +59,8 @@ _GET = select(idempotency_keys).where(_KEY)
 _SAVE_RESPONSE = (
     update(idempotency_keys)
     .where(_KEY)
-    .values(status_code=bindparam("status_code"), response=bindparam("response"))
+    # null(): a bound None would be stored by the JSON type as the JSON text 'null'.
+    .values(status_code=bindparam("status_code"), response=null(), response_enc=bindparam("enc"))
 )
 # RETURNING says whether the row went in (psycopg reports no rowcount for this). Written
 # as text, which both databases read alike: the dialects' `insert().on_conflict_do_nothing()`
@@ -87,8 +99,24 @@ def claim_idempotency_key(
     return dict(row._mapping)
 
 
+def response_context(merchant_id: str, key: str) -> str:
+    """Binds a sealed response to its key row (the table's primary key)."""
+    return f"idempotency:{merchant_id}:{key}"
+
+
+def _sealed(cipher: FieldCipher, merchant_id: str, key: str, response: Mapping[str, Any]) -> str:
+    document = json.dumps(dict(response), separators=(",", ":"), ensure_ascii=False)
+    return cipher.encrypt(document, context=response_context(merchant_id, key))
+
+
 def save_idempotent_response(
-    conn: Connection, *, merchant_id: str, key: str, status_code: int, response: Mapping[str, Any]
+    conn: Connection,
+    *,
+    cipher: FieldCipher,
+    merchant_id: str,
+    key: str,
+    status_code: int,
+    response: Mapping[str, Any],
 ) -> None:
     conn.execute(
         _SAVE_RESPONSE,
@@ -96,6 +124,26 @@ def save_idempotent_response(
             "b_merchant_id": merchant_id,
             "b_key": key,
             "status_code": status_code,
-            "response": dict(response),
+            "enc": _sealed(cipher, merchant_id, key, response),
         },
     )
+
+
+def stored_response(cipher: FieldCipher, row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The answer a claimed row holds (as `claim_idempotency_key` returns it), opened; a
+    row answered before migration 0030 still holds it in clear. None: not answered yet."""
+    sealed = row.get("response_enc")
+    if sealed is not None:
+        context = response_context(str(row["merchant_id"]), str(row["key"]))
+        opened: dict[str, Any] = json.loads(cipher.decrypt(sealed, context=context))
+        return opened
+    clear = row.get("response")
+    return None if clear is None else dict(clear)
+
+
+def seal_response_row(cipher: FieldCipher, row: Mapping[str, Any]) -> dict[str, str | None]:
+    """For the encrypt backfill: one old row (`merchant_id`, `key`, clear `response`) to
+    its sealed column; the backfill writes it and empties `response`."""
+    return {
+        "response_enc": _sealed(cipher, str(row["merchant_id"]), str(row["key"]), row["response"])
+    }
