@@ -141,12 +141,6 @@ def test_the_backfill_seals_an_old_clear_answer_which_then_replays_the_same(
     assert again.replayed and again.body == first.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="security/store_columns.seal empties the clear column with a bound None, which "
-    "the JSON type writes as the JSON text 'null' (not SQL NULL): count_clear never reaches "
-    "0 for JSON columns. Fix there: `{clear: null()}` (the lead's file)",
-)
 def test_the_backfill_leaves_the_clear_json_column_sql_null(world: World) -> None:
     first = world.payments.create_payin(payin(), idempotency_key="old")
     to_clear(world.engine, "m1", "old", dict(first.body))

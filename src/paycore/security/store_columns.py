@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, null, select, tuple_, update
 
 
 def clear_page(
@@ -47,7 +47,8 @@ def seal(
         update(table)
         .where(and_(*(table.c[k] == bindparam(f"k_{k}") for k in keys)))
         .where(table.c[clear].is_not(None))
-        .values({clear: None, **{n: bindparam(f"v_{n}") for n in sealed_names}})
+        # null(), not None: a JSON column would store None as the JSON text 'null'.
+        .values({clear: null(), **{n: bindparam(f"v_{n}") for n in sealed_names}})
     )
     conn.execute(statement, list(values))
 
