@@ -5,7 +5,10 @@ tenth of them holds, posted in part or voided), made by the ledger's own rules
 (`paycore.ledger.posting.Posting`, the code the writer runs) and written in groups with
 the writer's own SQL (`store_writer.write_posting`: binary COPY on PostgreSQL), so the
 ledger check passes on the result. Then `paycore dr backup` and `paycore dr restore-check`
-through the service, and a table of the times and the CPU they took.
+through the service, and a table of the times and the CPU they took. Backups are sealed
+(the default, a random field key for the run): "seal s" is the time sealing added to the
+backup, and the restore includes opening the sealed files; `--no-encrypt` for the clear
+backup of before, to compare.
 
 PostgreSQL runs on a private cluster made here (initdb on a free port, removed at the end;
 as root its programs run as the `postgres` OS user): the shared server refuses replication
@@ -13,7 +16,7 @@ connections. The restored copy runs with the cluster's file settings (fsync on);
 runs with fsync off, which only speeds up making the data.
 
     .venv/bin/python bench/dr.py                      # both backends, 1,000,000 transfers
-    .venv/bin/python bench/dr.py --backends postgres --transfers 100000
+    .venv/bin/python bench/dr.py --backends postgres --transfers 100000 [--no-encrypt]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import argparse
 import contextlib
 import os
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -44,6 +48,7 @@ from paycore.ledger.model import TransferRequest as Tr
 from paycore.ledger.posting import Posting
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.platform.db import make_engine, upgrade
+from paycore.security.crypto import FieldCipher
 
 CCY = "CNY"
 ACCOUNTS = 10_000
@@ -66,6 +71,8 @@ class Row:
     cpu_s: float = 0.0
     server_cpu_s: float = 0.0
     size_mb: float = 0.0
+    seal_s: float = 0.0
+    sealed_mb: float = 0.0
     verdict: str = ""
 
 
@@ -120,14 +127,17 @@ def _group(rng: random.Random, ids: list[str], first: int, size: int) -> Iterato
         n += 2
 
 
-def measure(row: Row, url: str, work: Path, transfers: int, seed: int) -> Row:
+def measure(row: Row, url: str, work: Path, transfers: int, seed: int, *, encrypt: bool) -> Row:
     began = time.monotonic()
     row.transfers, row.entries = make_journal(url, transfers, seed)
     row.make_s = time.monotonic() - began
-    dr = DisasterRecovery(source_url=url, clock=SystemClock(), progress=console.log)
+    cipher = FieldCipher({"bench": secrets.token_bytes(32)}, "bench")
+    dr = DisasterRecovery(source_url=url, clock=SystemClock(), progress=console.log, cipher=cipher)
     began = time.monotonic()
-    dr.backup(work / "backup")
+    manifest = dr.backup(work / "backup", encrypt=encrypt)
     row.backup_s = time.monotonic() - began
+    if manifest.sealed is not None:
+        row.seal_s, row.sealed_mb = manifest.sealed.seconds, manifest.sealed.clear_bytes / 1e6
     row.size_mb = sum(f.stat().st_size for f in (work / "backup").rglob("*") if f.is_file()) / 1e6
     report = dr.restore_check(work / "backup")
     row.restore_s, row.check_s = report.restore_s, report.check_s
@@ -138,11 +148,11 @@ def measure(row: Row, url: str, work: Path, transfers: int, seed: int) -> Row:
     return row
 
 
-def run_sqlite(work: Path, transfers: int, seed: int) -> Row:
+def run_sqlite(work: Path, transfers: int, seed: int, *, encrypt: bool) -> Row:
     path = work / "source.db"
     url = f"sqlite:///{path}"
     upgrade(url)
-    return measure(Row("sqlite"), url, work, transfers, seed)
+    return measure(Row("sqlite"), url, work, transfers, seed, encrypt=encrypt)
 
 
 @contextlib.contextmanager
@@ -183,19 +193,22 @@ def private_primary(work: Path) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run_postgres(work: Path, transfers: int, seed: int) -> Row:
+def run_postgres(work: Path, transfers: int, seed: int, *, encrypt: bool) -> Row:
     with private_primary(work) as url:
         upgrade(url)
-        return measure(Row("postgres"), url, work, transfers, seed)
+        return measure(Row("postgres"), url, work, transfers, seed, encrypt=encrypt)
 
 
 def print_table(rows: list[Row]) -> None:
     table = Table(title="paycore dr: backup and restore-check")
-    for name in ("backend", "transfers", "entries", "make s", "backup s", "backup MB",
-                 "restore s", "check s", "CPU s (here)", "CPU s (server)", "verdict"):  # fmt: skip
+    for name in ("backend", "transfers", "entries", "make s", "backup s", "seal s",
+                 "seal MB/s", "backup MB", "restore s", "check s", "CPU s (here)",
+                 "CPU s (server)", "verdict"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("backend", "verdict") else "right")
     for r in rows:
-        cells = (r.make_s, r.backup_s, r.size_mb, r.restore_s, r.check_s, r.cpu_s, r.server_cpu_s)
+        rate = r.sealed_mb / r.seal_s if r.seal_s else 0.0
+        cells = (r.make_s, r.backup_s, r.seal_s, rate, r.size_mb, r.restore_s, r.check_s,
+                 r.cpu_s, r.server_cpu_s)  # fmt: skip
         figures = [f"{value:,.1f}" for value in cells]
         table.add_row(r.backend, f"{r.transfers:,}", f"{r.entries:,}", *figures, r.verdict)
     console.print(table)
@@ -207,13 +220,14 @@ def main() -> int:
     parser.add_argument("--transfers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--no-encrypt", action="store_true", help="the clear backup of before")
     args = parser.parse_args()
     rows = []
     for backend in args.backends.split(","):
         work = Path(tempfile.mkdtemp(prefix=f"paycore-bench-dr-{backend}-", dir=args.work_dir))
         try:
             run = run_sqlite if backend == "sqlite" else run_postgres
-            rows.append(run(work, args.transfers, args.seed))
+            rows.append(run(work, args.transfers, args.seed, encrypt=not args.no_encrypt))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         print_table(rows)

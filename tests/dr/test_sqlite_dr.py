@@ -1,4 +1,7 @@
-"""SQLite's backup while the server writes, its restore-check, and a tampered backup."""
+"""SQLite's backup while the server writes, its restore-check, and a tampered backup.
+
+Backups are sealed by default; the tests that edit the copy's rows make a clear one
+(`encrypt=False`). tests/dr/test_sealed_sqlite.py looks at the sealing itself."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from paycore.errors import Rejected
 from paycore.ledger.service import Ledger
 from tests.conftest import ON_POSTGRES
 from tests.dr.journal_kit import open_accounts, post, posting_meanwhile
+from tests.dr.sealed_kit import CIPHER
 
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="SQLite's own backup (PostgreSQL: test_pg_dr)")
 
@@ -38,7 +42,7 @@ def test_a_backup_taken_while_transfers_post_restores_to_its_point_and_passes_ev
     database_url: str, engine: Engine, ledger: Ledger, accounts: list[str], clock: ManualClock,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    dr = DisasterRecovery(source_url=database_url, clock=clock)
+    dr = DisasterRecovery(source_url=database_url, clock=clock, cipher=CIPHER)
     before = _last_seq(engine)
     with posting_meanwhile(ledger, accounts, "tr_live") as batches:
         manifest = dr.backup(tmp_path / "backup")
@@ -56,7 +60,9 @@ def test_a_backup_taken_while_transfers_post_restores_to_its_point_and_passes_ev
 def test_the_manifest_names_the_source_without_its_password_and_the_journal_point(
     database_url: str, engine: Engine, accounts: list[str], clock: ManualClock, tmp_path: Path
 ) -> None:
-    manifest = DisasterRecovery(source_url=database_url, clock=clock).backup(tmp_path / "b")
+    manifest = DisasterRecovery(source_url=database_url, clock=clock, cipher=CIPHER).backup(
+        tmp_path / "b"
+    )
 
     raw = (tmp_path / "b" / "paycore-backup.json").read_text()
     assert manifest.kind.value == "sqlite" and '"kind": "sqlite"' in raw
@@ -68,7 +74,8 @@ def test_the_manifest_names_the_source_without_its_password_and_the_journal_poin
 def test_a_tampered_amount_in_the_backup_fails_the_restore_check_and_names_the_transfer(
     database_url: str, accounts: list[str], clock: ManualClock, tmp_path: Path
 ) -> None:
-    DisasterRecovery(source_url=database_url, clock=clock).backup(tmp_path / "backup")
+    dr = DisasterRecovery(source_url=database_url, clock=clock, cipher=CIPHER)
+    dr.backup(tmp_path / "backup", encrypt=False)
     with sqlite3.connect(tmp_path / "backup" / SQLITE_FILE_NAME) as copy:
         copy.execute("UPDATE ledger_transfers SET amount = amount + 1 WHERE id = 'tr_a600_7_t'")
 
@@ -87,8 +94,8 @@ def test_a_tampered_amount_in_the_backup_fails_the_restore_check_and_names_the_t
 def test_a_restore_check_without_the_source_still_catches_a_changed_balance(
     database_url: str, accounts: list[str], clock: ManualClock, tmp_path: Path
 ) -> None:
-    dr = DisasterRecovery(source_url=database_url, clock=clock)
-    dr.backup(tmp_path / "backup")
+    dr = DisasterRecovery(source_url=database_url, clock=clock, cipher=CIPHER)
+    dr.backup(tmp_path / "backup", encrypt=False)
     with sqlite3.connect(tmp_path / "backup" / SQLITE_FILE_NAME) as copy:
         copy.execute(
             "UPDATE ledger_accounts SET credits_posted = credits_posted + 5 WHERE id = ?",
@@ -110,7 +117,7 @@ def test_a_backup_refuses_a_folder_that_is_not_empty(
     (tmp_path / "b" / "other").write_text("x")
 
     with pytest.raises(Rejected) as refused:
-        DisasterRecovery(source_url=database_url, clock=clock).backup(tmp_path / "b")
+        DisasterRecovery(source_url=database_url, clock=clock, cipher=CIPHER).backup(tmp_path / "b")
 
     assert refused.value.code == "backup_target_not_empty"
 
@@ -119,7 +126,9 @@ def test_a_restore_check_of_a_folder_without_a_manifest_is_refused(
     database_url: str, clock: ManualClock, tmp_path: Path
 ) -> None:
     with pytest.raises(Rejected) as refused:
-        DisasterRecovery(source_url=database_url, clock=clock).restore_check(tmp_path)
+        DisasterRecovery(source_url=database_url, clock=clock, cipher=CIPHER).restore_check(
+            tmp_path
+        )
 
     assert refused.value.code == "backup_incomplete"
 
@@ -127,7 +136,7 @@ def test_a_restore_check_of_a_folder_without_a_manifest_is_refused(
 def test_the_restored_copy_is_removed_and_the_backup_left_as_it_was(
     database_url: str, engine: Engine, accounts: list[str], clock: ManualClock, tmp_path: Path
 ) -> None:
-    dr = DisasterRecovery(source_url=database_url, clock=clock)
+    dr = DisasterRecovery(source_url=database_url, clock=clock, cipher=CIPHER)
     dr.backup(tmp_path / "backup")
     before = sorted(p.name for p in (tmp_path / "backup").iterdir())
 
@@ -141,7 +150,7 @@ def test_the_restored_copy_is_removed_and_the_backup_left_as_it_was(
 def test_a_sqlite_backup_cannot_be_restored_to_another_point(
     database_url: str, accounts: list[str], clock: ManualClock, tmp_path: Path
 ) -> None:
-    dr = DisasterRecovery(source_url=database_url, clock=clock)
+    dr = DisasterRecovery(source_url=database_url, clock=clock, cipher=CIPHER)
     dr.backup(tmp_path / "backup")
 
     with pytest.raises(Rejected) as refused:
@@ -153,8 +162,11 @@ def test_a_sqlite_backup_cannot_be_restored_to_another_point(
 def test_a_lost_source_fails_only_the_source_comparison_and_can_be_skipped(
     database_url: str, accounts: list[str], clock: ManualClock, tmp_path: Path
 ) -> None:
-    DisasterRecovery(source_url=database_url, clock=clock).backup(tmp_path / "backup")
-    lost = DisasterRecovery(source_url=f"sqlite:///{tmp_path / 'lost' / 'gone.db'}", clock=clock)
+    DisasterRecovery(source_url=database_url, clock=clock, cipher=CIPHER).backup(
+        tmp_path / "backup"
+    )
+    gone = f"sqlite:///{tmp_path / 'lost' / 'gone.db'}"
+    lost = DisasterRecovery(source_url=gone, clock=clock, cipher=CIPHER)
 
     compared = lost.restore_check(tmp_path / "backup")
     skipped = lost.restore_check(tmp_path / "backup", compare_source=False)

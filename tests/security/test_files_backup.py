@@ -28,10 +28,8 @@ SQLITE_ONLY = pytest.mark.skipif(ON_POSTGRES, reason="SQLite's copy (PostgreSQL:
 def test_an_encrypted_backup_paycore_cannot_make_is_refused_before_anything_is_copied(
     database_url: str, engine: Engine, clock: ManualClock, tmp_path: Path
 ) -> None:
-    # PostgreSQL's base backup is not encrypted by paycore (see dr/service.py); SQLite's
-    # needs the cipher.
-    cipher = CIPHER if ON_POSTGRES else None
-    dr = DisasterRecovery(source_url=database_url, clock=clock, cipher=cipher)
+    # Both databases' backups are sealed by default, and need the cipher (dr/sealing.py).
+    dr = DisasterRecovery(source_url=database_url, clock=clock, cipher=None)
     with pytest.raises(Rejected) as refused:
         dr.backup(tmp_path / "backup", encrypt=True)
     assert refused.value.code == "backup_encryption_unsupported"

@@ -44,15 +44,21 @@ def _service() -> Iterator[DisasterRecovery]:
             )
         except Rejected as exc:
             err.print(f"[red]error[/red] {exc.code}: {exc.detail}")
-            raise typer.Exit(2) from exc
+            # A sealed file that does not open is a failed check (1), like a differing
+            # digest; anything else means the backup could not be used (2).
+            raise typer.Exit(1 if exc.code == "file_tampered" else 2) from exc
 
 
 @dr_app.command("backup")
 def backup(
     to: Annotated[Path, typer.Option("--to", help="a new or empty folder")],
     encrypt: Annotated[
-        bool, typer.Option("--encrypt", help="SQLite: keep the copy only encrypted")
-    ] = False,
+        bool,
+        typer.Option(
+            "--encrypt/--no-encrypt",
+            help="seal every data file (the default); --no-encrypt: a clear backup on purpose",
+        ),
+    ] = True,
 ) -> None:
     """Back up the database (SQLite: the online backup API; PostgreSQL: pg_basebackup and
     the WAL streamed by pg_receivewal up to a named restore point) with a manifest."""
@@ -91,6 +97,14 @@ def _print_manifest(manifest: Manifest, to: Path) -> None:
         table.add_row("restore point", f"{manifest.point.restore_point} at {manifest.point.lsn}")
     table.add_row("entries", f"{manifest.fingerprint.entries.rows:,}")
     table.add_row("transfers", f"{manifest.fingerprint.transfers.rows:,}")
+    sealed = manifest.sealed
+    if sealed is not None:
+        mb = sealed.clear_bytes / 1e6
+        rate = f", {mb / sealed.seconds:,.0f} MB/s" if sealed.seconds else ""
+        took = f"{sealed.seconds:.2f} s{rate}"
+        table.add_row("sealed", f"{sealed.files:,} files, {mb:,.1f} MB in {took}")
+    else:
+        table.add_row("sealed", "[yellow]no: a clear backup (--no-encrypt)[/yellow]")
     table.add_row("took", f"{manifest.took_s:.2f} s")
     out.print(table)
 

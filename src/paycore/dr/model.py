@@ -114,6 +114,25 @@ class Copied:
     fingerprint: Fingerprint
     files: dict[str, str] = field(default_factory=dict)
     base_lsn: dict[str, str] = field(default_factory=dict)
+    sealed: Sealed | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """What sealing a backup did: its data files sealed (`<name>.enc`), their clear size,
+    and the time it took (the cost encryption adds to a backup)."""
+
+    files: int
+    clear_bytes: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "clear_bytes": self.clear_bytes,
+                "seconds": round(self.seconds, 3)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Sealed:
+        return cls(int(raw["files"]), int(raw["clear_bytes"]), float(raw["seconds"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +145,10 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256 (SQLite's file)
     base_lsn: dict[str, str] = field(default_factory=dict)  # start/end of the base backup
     took_s: float = 0.0
+    encrypted: bool = False
+    """Whether the data files are sealed; False only for `--no-encrypt` (and backups made
+    before encryption was the default)."""
+    sealed: Sealed | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +161,8 @@ class Manifest:
             "files": dict(self.files),
             "base_lsn": dict(self.base_lsn),
             "took_s": round(self.took_s, 3),
+            "encrypted": self.encrypted,
+            "sealed": self.sealed.to_dict() if self.sealed else None,
         }
 
     @classmethod
@@ -145,15 +170,20 @@ class Manifest:
         if raw.get("version") != MANIFEST_VERSION:
             raise Rejected("backup_manifest_invalid", f"unknown version {raw.get('version')!r}")
         try:
+            files = dict(raw.get("files", {}))
+            sealed = raw.get("sealed")
             return cls(
                 kind=Kind(raw["kind"]),
                 source_url=str(raw["source_url"]),
                 created_at=datetime.fromisoformat(raw["created_at"]),
                 point=Point(**raw["point"]),
                 fingerprint=Fingerprint.from_dict(raw["fingerprint"]),
-                files=dict(raw.get("files", {})),
+                files=files,
                 base_lsn=dict(raw.get("base_lsn", {})),
                 took_s=float(raw.get("took_s", 0.0)),
+                # Before the flag: only a SQLite copy could be sealed, and its name said so.
+                encrypted=bool(raw.get("encrypted", SQLITE_FILE_NAME + ".enc" in files)),
+                sealed=Sealed.from_dict(sealed) if sealed else None,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise Rejected("backup_manifest_invalid", str(error)) from error

@@ -210,16 +210,46 @@ class Restored:
         return sum(_cpu_s(p) for p in [pid, *_children(pid)])
 
 
+Fill = Callable[[Path, Path], None]
+"""Puts a backup's data directory and WAL archive at the two (new) paths it is given."""
+
+
+def copier(base: Path, wal: Path) -> Fill:
+    """The Fill of a clear backup: copies of its `base` and `wal` folders."""
+
+    def fill(data_dir: Path, wal_copy: Path) -> None:
+        shutil.copytree(base, data_dir)
+        wal_copy.mkdir()
+        for segment, name in archive_segments(wal):
+            shutil.copyfile(segment, wal_copy / name)
+
+    return fill
+
+
+def archive_segments(wal: Path, suffix: str = "") -> Iterator[tuple[Path, str]]:
+    """Each segment of the WAL archive `wal` (files named `<segment>[.partial]<suffix>`)
+    and the name recovery reads it under."""
+    for segment in sorted(wal.iterdir()) if wal.is_dir() else []:
+        if not segment.is_file() or not segment.name.endswith(suffix):
+            continue
+        # The segment being written when the streamer stopped is kept as .partial; the WAL
+        # after its end is zeros, so recovery reads it as the end of the archive.
+        name = segment.name.removesuffix(suffix).removesuffix(".partial")
+        if name + suffix != segment.name and (wal / (name + suffix)).exists():
+            continue  # the streamer completed the segment after all
+        yield segment, name
+
+
 @contextlib.contextmanager
-def restored_cluster(
-    base: Path, wal: Path, target: Target, point_name: str | None
-) -> Iterator[Restored]:
-    """Copy the base backup and the WAL archive into a private folder, recover them to the
-    target in a temporary postmaster, and stop and remove it all on exit, however it ends."""
+def restored_cluster(fill: Fill, target: Target, point_name: str | None) -> Iterator[Restored]:
+    """Fill a private folder (mode 0700) with the backup's data directory and WAL archive,
+    recover them to the target in a temporary postmaster, and stop and remove it all on
+    exit, however it ends."""
     root = Path(tempfile.mkdtemp(prefix=_PREFIX))
     restored = Restored(root, free_port())
     try:
-        _copy(base, restored.data_dir, wal, root / "wal")
+        fill(restored.data_dir, root / "wal")
+        restored.data_dir.chmod(0o700)
         _configure(restored, target, point_name)
         _give_to_server_user(root)
         _start(restored)
@@ -227,19 +257,6 @@ def restored_cluster(
     finally:
         _stop(restored)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _copy(base: Path, data_dir: Path, wal: Path, wal_copy: Path) -> None:
-    shutil.copytree(base, data_dir)
-    data_dir.chmod(0o700)
-    wal_copy.mkdir()
-    for segment in sorted(wal.iterdir()) if wal.is_dir() else []:
-        # The segment being written when the streamer stopped is kept as .partial; the WAL
-        # after its end is zeros, so recovery reads it as the end of the archive.
-        name = segment.name.removesuffix(".partial")
-        if name != segment.name and (wal / name).exists():
-            continue  # the streamer completed the segment after all
-        shutil.copyfile(segment, wal_copy / name)
 
 
 def _configure(restored: Restored, target: Target, point_name: str | None) -> None:

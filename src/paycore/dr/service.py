@@ -9,30 +9,31 @@ seq, and the restored accounts' balances equal each account's balance recomputed
 journal at that seq. The first differing journal position is found by bisection over seq
 ranges, digests on both sides, so a difference is named, not only detected.
 
-Encrypted backups (`backup(..., encrypt=True)`, `paycore dr backup --encrypt`): SQLite's
-copy is made in a private temporary folder and kept only as `paycore.db.enc`
-(security/files.py), its data key sealed with the static field key (PAYCORE_FIELD_KEYS),
-which a restore needs and nothing else: not the database's own data keys, which are inside
-the backup. A PostgreSQL base backup and its WAL are not encrypted by paycore: they are
-written by pg_basebackup and pg_receivewal into a folder the operator names; put that
-folder on an encrypted volume (LUKS) or ship it with the storage's server-side encryption.
+Backups are sealed at rest by default (`encrypt=True`; `paycore dr backup --no-encrypt`
+makes a clear one on purpose, and the manifest says which): SQLite's copy is made in a
+private temporary folder and kept only as `paycore.db.enc`; PostgreSQL's base backup and
+WAL are sealed file by file once the backup is complete (dr/sealing.py). Their data keys
+are sealed with the static field key (PAYCORE_FIELD_KEYS), which a restore needs and
+nothing else: not the database's own data keys, which are inside the backup. A restore
+opens them only into its private temporary folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 
 from paycore.clock import Clock
 from paycore.consistency.service import FlowCheck
-from paycore.dr import pg, service_pg, sqlite, store
+from paycore.dr import compare, pg, sealing, service_pg, sqlite, store
 from paycore.dr.model import (
     DIFFERENCES_NAMED_MAX,
     MANIFEST_NAME,
@@ -40,17 +41,16 @@ from paycore.dr.model import (
     PG_WAL_DIR,
     SQLITE_FILE_NAME,
     Copied,
-    Digest,
     Fingerprint,
     Kind,
     Manifest,
     Point,
     Progress,
     RestoreReport,
+    Sealed,
     Step,
     Target,
     differences,
-    first_differing,
     without_password,
 )
 from paycore.errors import Rejected
@@ -58,8 +58,8 @@ from paycore.ledger.service import Ledger
 from paycore.security import files
 
 SEALED_SQLITE_FILE_NAME = SQLITE_FILE_NAME + files.SEALED_SUFFIX
-BACKUP_FILE_KIND = "dr_backup"
-"""The file kind a backup's data key is sealed under (security/files.py)."""
+BACKUP_FILE_KIND = sealing.FILE_KIND
+"""The file kind SQLite's copy's data key is sealed under (security/files.py)."""
 
 
 def kind_of(url: str) -> Kind:
@@ -94,30 +94,32 @@ class DisasterRecovery:
         self._clock = clock
         self._progress = progress or (lambda _step: None)
         self._cipher = cipher
-        """Seals SQLite backups made with `encrypt=True` and opens sealed ones. Give the
-        static-key cipher (`load_field_cipher(settings)`, not bound): a data key kept in
-        the database being backed up would be inside the backup it must open."""
+        """Seals backups (by default) and opens sealed ones; without it a backup must be
+        asked for clear (`encrypt=False`). Give the static-key cipher
+        (`load_field_cipher(settings)`, not bound): a data key kept in the database being
+        backed up would be inside the backup it must open."""
 
     # -- backup -------------------------------------------------------------------------
 
-    def backup(self, target_dir: Path, *, encrypt: bool = False) -> Manifest:
-        """A consistent backup of the source into `target_dir` (new or empty); with
-        `encrypt`, SQLite's copy is kept only encrypted (`paycore.db.enc`)."""
+    def backup(self, target_dir: Path, *, encrypt: bool = True) -> Manifest:
+        """A consistent backup of the source into `target_dir` (new or empty), its data
+        files sealed unless `encrypt=False`."""
         if target_dir.exists() and any(target_dir.iterdir()):
             raise Rejected("backup_target_not_empty", f"{target_dir} is not empty")
         target_dir.mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
         created_at = self._clock.now()
         kind = kind_of(self._source_url)
-        if encrypt and (kind is not Kind.SQLITE or self._cipher is None):
+        if encrypt and self._cipher is None:  # a wiring defect, never a reason to write clear
             raise Rejected(
                 "backup_encryption_unsupported",
-                "only a SQLite backup is encrypted here, and it needs the field cipher",
+                "an encrypted backup needs the field cipher (--no-encrypt for a clear one)",
             )
+        cipher = self._cipher if encrypt else None
         if kind is Kind.SQLITE:
-            copied = self._backup_sqlite(target_dir, encrypt=encrypt)
+            copied = self._backup_sqlite(target_dir, cipher=cipher)
         else:
-            copied = service_pg.backup(self._source_url, target_dir, self._progress)
+            copied = service_pg.backup(self._source_url, target_dir, self._progress, cipher=cipher)
         manifest = Manifest(
             kind=kind,
             source_url=without_password(self._source_url),
@@ -127,26 +129,31 @@ class DisasterRecovery:
             files=copied.files,
             base_lsn=copied.base_lsn,
             took_s=time.monotonic() - began,
+            encrypted=encrypt,
+            sealed=copied.sealed,
         )
         (target_dir / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
         return manifest
 
-    def _backup_sqlite(self, target_dir: Path, *, encrypt: bool) -> Copied:
+    def _backup_sqlite(self, target_dir: Path, *, cipher: files.FieldSealer | None) -> Copied:
         # Encrypted: the clear copy is made and fingerprinted in a private temporary
         # folder, never in the backup folder.
         with files.clear_scratch(SQLITE_FILE_NAME) as scratch:
-            copy = scratch if encrypt else target_dir / SQLITE_FILE_NAME
+            copy = scratch if cipher else target_dir / SQLITE_FILE_NAME
             self._progress("copying the database (SQLite online backup)")
             sqlite.backup(sqlite.database_path(self._source_url), copy)
             self._progress("fingerprinting the copy")
             with _read_only(copy) as engine, engine.connect() as conn:
                 seq = store.last_seq(conn)
                 fingerprint = store.fingerprint(conn, seq)
-            if encrypt and self._cipher is not None:
+            if cipher is not None:
                 self._progress("encrypting the copy")
+                began = time.monotonic()
                 sealed = target_dir / SEALED_SQLITE_FILE_NAME
-                files.seal_file(copy, sealed, self._cipher, kind=BACKUP_FILE_KIND)
-                return Copied(Point(seq=seq), fingerprint, {sealed.name: sqlite.sha256(sealed)})
+                size = files.seal_file(copy, sealed, cipher, kind=BACKUP_FILE_KIND)
+                took = Sealed(1, size, time.monotonic() - began)
+                digest = {sealed.name: sqlite.sha256(sealed)}
+                return Copied(Point(seq=seq), fingerprint, digest, sealed=took)
         return Copied(Point(seq=seq), fingerprint, files={SQLITE_FILE_NAME: sqlite.sha256(copy)})
 
     # -- restore-check --------------------------------------------------------------------
@@ -158,6 +165,9 @@ class DisasterRecovery:
         for a mismatch (the report says what differs), only for a backup that cannot load."""
         target = target or Target()
         manifest = read_manifest(backup_dir)
+        if manifest.encrypted:
+            self._cipher_to_open()
+            sealing.refuse_clear(backup_dir)
         if manifest.kind is Kind.SQLITE and not target.is_backup_point:
             raise Rejected("restore_target_unsupported", "a SQLite backup has only its point")
         if compare_source and kind_of(self._source_url) is not manifest.kind:
@@ -192,26 +202,42 @@ class DisasterRecovery:
                 report.add(Step("restore", report.restore_s, 0, True, "copy of the backup"))
                 yield f"sqlite:///{Path(scratch) / SQLITE_FILE_NAME}", lambda: 0.0
             return
-        self._progress("verifying the base backup (pg_verifybackup)")
-        pg.verify(backup_dir / PG_BASE_DIR)
-        report.add(Step("verify backup", time.monotonic() - began, 0, True, "pg_verifybackup"))
+        fill = self._pg_fill(manifest, backup_dir, report, began)
         self._progress("restoring: copy, then recovery from the WAL archive")
-        with pg.restored_cluster(
-            backup_dir / PG_BASE_DIR, backup_dir / PG_WAL_DIR, target, manifest.point.restore_point
-        ) as cluster:
+        with pg.restored_cluster(fill, target, manifest.point.restore_point) as cluster:
             service_pg.wait_recovered(cluster.url(self._source_url), cluster)
             report.restore_s = time.monotonic() - began
             where = "the backup's point" if target.is_backup_point else "the target"
             report.add(Step("restore", report.restore_s, 0, True, f"recovered to {where}"))
             yield cluster.url(self._source_url), cluster.server_cpu_s
 
+    def _pg_fill(
+        self, manifest: Manifest, backup_dir: Path, report: RestoreReport, began: float
+    ) -> pg.Fill:
+        def verified(detail: str) -> None:
+            report.add(Step("verify backup", time.monotonic() - began, 0, True, detail))
+
+        if manifest.encrypted:
+            self._progress("opening the sealed backup, then pg_verifybackup on the copy")
+            backup_id = service_pg.backup_id(manifest.point)
+            opened = functools.partial(verified, "opened, pg_verifybackup")
+            return service_pg.opened(backup_dir, self._cipher_to_open(), backup_id, opened)
+        self._progress("verifying the base backup (pg_verifybackup)")
+        pg.verify(backup_dir / PG_BASE_DIR)
+        verified("pg_verifybackup")
+        return pg.copier(backup_dir / PG_BASE_DIR, backup_dir / PG_WAL_DIR)
+
+    def _cipher_to_open(self) -> files.FieldSealer:
+        if self._cipher is None:
+            raise Rejected("backup_encrypted", "an encrypted backup needs the field cipher")
+        return self._cipher
+
     def _restore_sqlite(self, backup_file: Path, target: Path, *, sealed: bool) -> None:
         if not sealed:
             sqlite.restore(backup_file, target)
-        elif self._cipher is None:
-            raise Rejected("backup_encrypted", "an encrypted backup needs the field cipher")
         else:  # decrypted straight into the scratch database: the only clear copy
-            files.unseal_file(backup_file, target, self._cipher, kind=BACKUP_FILE_KIND)
+            cipher = self._cipher_to_open()
+            files.unseal_file(backup_file, target, cipher, kind=BACKUP_FILE_KIND)
 
     def _run_checks(self, engine: Engine, report: RestoreReport) -> None:
         self._progress("ledger self-check on the restored database")
@@ -248,14 +274,14 @@ class DisasterRecovery:
             restored = store.fingerprint(conn, seq)
             live = store.digest(conn, "live_balances")
             rows = store.row_counts(conn)
-            at_point = _at_point(conn, manifest, target, restored)
+            at_point = compare.at_point(conn, manifest, target, restored)
         report.restored_seq = seq
         _set_rows(report, "restore", rows["ledger_entries"])
         report.add(
             Step(
                 "balances = journal", time.monotonic() - began, live.rows, live == restored.balances
             ),
-            _balance_problems(live, restored.balances, seq),
+            compare.balance_problems(live, restored.balances, seq),
         )
         self._compare_manifest(manifest, target, at_point, report)
         if compare_source:
@@ -283,7 +309,9 @@ class DisasterRecovery:
         self._progress(f"fingerprinting the source at seq {restored.seq}")
         began = time.monotonic()
         try:
-            rows, problems = _against_source(self._source_url, engine, restored, self._progress)
+            rows, problems = compare.against_source(
+                self._source_url, engine, restored, self._progress
+            )
         except OperationalError as error:  # the source may be what the disaster took
             rows, problems = 0, [f"the source cannot be reached (--no-source to skip): {error}"]
         detail = f"source at seq {restored.seq}"
@@ -315,73 +343,7 @@ def _verify_sqlite(
     report.add(Step("verify backup", time.monotonic() - began, 0, not problems, "sha256"), problems)
 
 
-def _at_point(
-    conn: Connection, manifest: Manifest, target: Target, restored: Fingerprint
-) -> Fingerprint | None:
-    """The restored ledger at the manifest's seq, when the restore reaches that far."""
-    point = manifest.fingerprint.seq
-    if restored.seq == point:
-        return restored
-    if restored.seq > point or target.is_backup_point:
-        # Past the point: compare the prefix. Short of the backup's own point: a loss.
-        return store.fingerprint(conn, point) if restored.seq > point else restored
-    return None
-
-
 def _set_rows(report: RestoreReport, name: str, rows: int) -> None:
     for i, step in enumerate(report.steps):
         if step.name == name:
             report.steps[i] = Step(step.name, step.seconds, rows, step.ok, step.detail)
-
-
-def _balance_problems(live: Digest, journal: Digest, seq: int) -> list[str]:
-    if live == journal:
-        return []
-    return [
-        f"accounts' balances differ from the journal's at seq {seq}: {live.rows} accounts "
-        f"with a balance (journal: {journal.rows}), credits_posted {live.amount} "
-        f"(journal: {journal.amount})"
-    ]
-
-
-def _against_source(
-    source_url: str, engine: Engine, restored: Fingerprint, progress: Progress
-) -> tuple[int, list[str]]:
-    """The source's fingerprint at the restored seq against the restored one; on a
-    difference, where the journals first part."""
-    with (
-        store.open_engine(source_url) as source_engine,
-        source_engine.connect() as source,
-        engine.connect() as copy,
-    ):
-        expected = store.fingerprint(source, restored.seq)
-        problems = differences(expected, restored)
-        if problems:
-            progress("bisecting the journals for the first difference")
-            problems += _first_differences(copy, source, restored.seq)
-    return expected.entries.rows, problems
-
-
-def _first_differences(copy: Connection, source: Connection, seq: int) -> list[str]:
-    found = []
-    for part in ("entries", "transfers"):
-
-        def same(lo: int, hi: int, part: str = part) -> bool:
-            return store.digest(copy, part, lo=lo, hi=hi) == store.digest(
-                source, part, lo=lo, hi=hi
-            )
-
-        first = first_differing(0, seq, same)
-        if first is None:
-            continue
-        restored_entry = store.entry_at(copy, first)
-        source_entry = store.entry_at(source, first)
-        found.append(
-            f"{part}: first difference at seq {first}: restored {_name(restored_entry)}, "
-            f"source {_name(source_entry)}"
-        )
-    return found
-
-
-def _name(entry: tuple[str, str] | None) -> str:
-    return "nothing" if entry is None else f"transfer {entry[0]} (account {entry[1]})"

@@ -1,15 +1,18 @@
 """The PostgreSQL half of backup and restore-check: the WAL streamer and its slot around
-the base backup, the backup's point, and waiting for a restored copy to open."""
+the base backup, the backup's point, the backup's files opened for a restore, and waiting
+for a restored copy to open."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from paycore.dr import pg, store
+from paycore.dr import pg, sealing, store
 from paycore.dr.model import (
     ARCHIVE_WAIT_S,
     PG_BASE_DIR,
@@ -21,9 +24,36 @@ from paycore.dr.model import (
     Point,
     Progress,
 )
+from paycore.security import files
+
+FOLDERS = (PG_BASE_DIR, PG_WAL_DIR)
 
 
-def backup(url: str, target_dir: Path, progress: Progress) -> Copied:
+def backup(
+    url: str, target_dir: Path, progress: Progress, *, cipher: files.FieldSealer | None
+) -> Copied:
+    """The backup (`_copy`), then with `cipher` every file of it sealed. An encrypted
+    backup that fails, copying or sealing, removes its files: no clear data stays."""
+    try:
+        copied = _copy(url, target_dir, progress)
+        if cipher is None:
+            return copied
+        sealed = sealing.seal_tree(
+            target_dir, FOLDERS, cipher, backup_id=backup_id(copied.point), progress=progress
+        )
+    except BaseException:
+        if cipher is not None:
+            sealing.remove_clear(target_dir, FOLDERS)
+        raise
+    return dataclasses.replace(copied, sealed=sealed)
+
+
+def backup_id(point: Point) -> str:
+    """What names one backup in its data keys' contexts: its restore point (random)."""
+    return point.restore_point or ""
+
+
+def _copy(url: str, target_dir: Path, progress: Progress) -> Copied:
     """Stream WAL, take the base backup, mark the point; the slot is dropped at the end."""
     slot = f"paycore_dr_{secrets.token_hex(6)}"
     streamer = pg.WalStreamer(url, target_dir / PG_WAL_DIR, slot=slot)
@@ -44,6 +74,27 @@ def backup(url: str, target_dir: Path, progress: Progress) -> Copied:
             streamer.stop()
             _drop_slot(engine, slot)
     return Copied(point, fingerprint, base_lsn=base_lsn)
+
+
+def opened(
+    backup_dir: Path, cipher: files.FieldSealer, backup_id: str, verified: Callable[[], None]
+) -> pg.Fill:
+    """The Fill of a sealed backup: its files opened straight into the restore's private
+    folder (the only clear copy), then pg_verifybackup on it (`verified` marks the end)."""
+
+    def fill(data_dir: Path, wal_copy: Path) -> None:
+        base = backup_dir / PG_BASE_DIR
+        sealing.open_tree(base, data_dir, cipher, backup_dir=backup_dir, backup_id=backup_id)
+        wal_copy.mkdir(mode=0o700)
+        segments = pg.archive_segments(backup_dir / PG_WAL_DIR, files.SEALED_SUFFIX)
+        sealing.open_files(
+            ((segment, wal_copy / name) for segment, name in segments),
+            cipher, backup_dir=backup_dir, backup_id=backup_id,
+        )  # fmt: skip
+        pg.verify(data_dir)
+        verified()
+
+    return fill
 
 
 def _mark_point(engine: Engine, name: str) -> tuple[Point, Fingerprint]:

@@ -134,27 +134,27 @@ FILE_KINDS: tuple[FileKind, ...] = (
     ),
     _kind(
         "h2h_pain001",
-        "<h2h files dir>/<msg id>.pain.001.xml (a payout batch for the bank)",
-        "recon/h2h_service.py:H2hFiles._write",
+        "<h2h files dir>/<msg id>.pain.001.xml.enc (a payout batch for the bank)",
+        "recon/h2h_service.py:H2hFiles._write (sealed by recon/h2h_outbound.py:keep)",
         [
             *_plain(C1, "msg_id created_at execution_date debtor_name debtor_account"),
             *_plain(C1, "debtor_agent_bic end_to_end_id amount_minor currency"),
-            ("creditor_name", C2, CLEAR, "the payee's name, decrypted for the file"),
-            ("creditor_account", C2, CLEAR, "the payee's account number, decrypted"),
+            ("creditor_name", C2, SEALED, "the payee's name, decrypted for the file"),
+            ("creditor_account", C2, SEALED, "the payee's account number, decrypted"),
             ("creditor_agent_bic", C1, CLEAR, ""),
         ],
-        "for the bank to read, so in clear (host-to-host links protect it in transit:"
-        " SFTP/PGP, not built); purged after 7 days",
+        "validated in memory, then sealed (security/files.py); opened only on a hand-over"
+        " (HTTP with pii:reveal, a reason and an audit record; CLI --out with a reason);"
+        " the bank reads the handed-over copy (host-to-host links protect it in transit:"
+        " SFTP/PGP, not built); purged after 7 days, as are clear files of before",
     ),
     _kind(
         "rewards_result",
-        "--result of `paycore rewards pay`",
-        "rewards/cli.py:pay (rows from rewards/service.py:Rewards.result_csv)",
-        [
-            *_plain(C1, "row recipient amount status reason transfer_id"),
-            ("note", C2, CLEAR, "text the merchant typed for one recipient's reward"),
-        ],
-        "written where the operator asks; paycore does not keep it",
+        "--result of `paycore rewards pay`; GET /v1/reward-batches/{id}/result.csv",
+        "rewards/cli.py:pay (rows from rewards/results.py:BatchResults.result_csv)",
+        _plain(C1, "row recipient amount status reason transfer_id"),
+        "written where the operator asks; paycore does not keep it. No note (C2): the"
+        " merchant has it in their own input file, which `row` joins to this one",
     ),
     _kind(
         "custody_cutoff_report",
@@ -179,14 +179,17 @@ FILE_KINDS: tuple[FileKind, ...] = (
         "--to DIR of `paycore dr backup`: the database copy and paycore-backup.json",
         "dr/service.py:DisasterRecovery.backup",
         [
-            ("database", C2, CLEAR, "every table as stored: tokens stay tokens, clear stays clear"),
+            ("database", C2, SEALED, "every table as stored, tokens and clear columns alike"),
             *_plain(
                 NP,
-                "version kind source_url created_at point fingerprint files base_lsn took_s",
+                "version kind source_url created_at point fingerprint files base_lsn took_s"
+                " encrypted sealed",
             ),
         ],
-        "sealed with --encrypt on SQLite (paycore.db.enc); PostgreSQL base backups belong"
-        " on an encrypted volume: without it, C2 columns in clear are in clear here too",
+        "sealed by default on both databases (dr/sealing.py): SQLite's copy as paycore.db.enc,"
+        " every file of PostgreSQL's base backup and WAL as <name>.enc, a data key each;"
+        " only paycore-backup.json is clear. --no-encrypt makes a clear backup on purpose"
+        " (the manifest's `encrypted` says so)",
     ),
     _kind(
         "trial_balance_csv",
