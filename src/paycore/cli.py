@@ -43,6 +43,7 @@ from paycore.security.cli_lookup import lookup_app
 from paycore.security.cli_subjects import subjects_app
 from paycore.split.cli import split_app
 from paycore.wallets.cli import wallets_app
+from paycore.warehouse.cli_reports import reports_app
 
 app = typer.Typer(
     help="paycore: payment platform on a double-entry ledger.",
@@ -80,6 +81,7 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(drill_app, name="drill")
 app.add_typer(security_app, name="security")
 app.add_typer(audit_app, name="audit")
+app.add_typer(reports_app, name="reports")
 security_app.registered_commands += security_keys_app.registered_commands
 security_app.add_typer(lookup_app, name="lookup")
 security_app.registered_commands += files_app.registered_commands
