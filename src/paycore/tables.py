@@ -29,6 +29,8 @@ _STORES = (
     "paycore.finance.store",
     "paycore.security.store_keys",
     "paycore.security.store_audit",
+    "paycore.warehouse.store",
+    "paycore.aml.store_cases",
 )
 
 for _name in _STORES:

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from paycore import __version__
+from paycore.aml import api as aml_api
 from paycore.bills import admission as bills_admission
 from paycore.bills import api as bills_api
 from paycore.bills import export_api as bills_export_api
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         api_reveal.router,
         api_lookup.router,
         api_subjects.router,
+        aml_api.router,
         ops.router,
     ):
         app.include_router(router)

@@ -83,6 +83,10 @@ _STATUS_BY_CODE = {
     "invalid_lookup_value": 422,
     "subject_refund_pending": 409,
     "subject_plan_active": 409,
+    "case_not_found": 404,
+    "case_transition_invalid": 409,
+    "case_version_conflict": 409,
+    "case_str_missing": 409,
 }
 
 
