@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint bench bench-payments bench-rewards bench-recon bench-bills bench-dr bench-finance bench-sli profile coverage mutation clean
+.PHONY: install run test lint bench bench-payments bench-payin-subjects bench-rewards bench-recon bench-bills bench-dr bench-finance bench-sli bench-warehouse bench-aml profile coverage mutation clean
 
 $(STAMP): pyproject.toml
 	# The bill page is rendered in headless Chromium in tests; its Chinese needs a CJK font.
@@ -54,6 +54,15 @@ bench: install  ## wrk drives the HTTP scenario when present (Debian package `wr
 bench-payments: install  ## pay-ins end to end over HTTP against two sandbox banks, and failover
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true
 	$(BIN)/python bench/payments.py
+
+bench-warehouse: install  ## export 10,000,000 journal entries to Parquet (scratch PostgreSQL DB): time, CPU per row, peak memory
+	$(BIN)/python bench/warehouse_export.py
+
+bench-aml: install  ## generate a 10,000,000-transfer marketplace with planted typologies and score it (DuckDB)
+	$(BIN)/python bench/aml_scoring.py --transfers 10000000
+
+bench-payin-subjects: install  ## CPU per in-process pay-in: a new payer, the same payer again, a forgotten one (SQLite)
+	$(BIN)/python bench/payin_subjects.py
 
 profile: install  ## where a pay-in's CPU goes, per process and library (py-spy; PostgreSQL at PG_URL)
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || true

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import typer
 
+from paycore.aml.cli import aml_app
+from paycore.aml.cli_cases import cases_app
 from paycore.bills.cli import bills_app
 from paycore.collection.cli import collection_app
 from paycore.commands import TextArguments
@@ -82,6 +84,8 @@ app.add_typer(drill_app, name="drill")
 app.add_typer(security_app, name="security")
 app.add_typer(audit_app, name="audit")
 app.add_typer(reports_app, name="reports")
+app.add_typer(aml_app, name="aml")
+aml_app.add_typer(cases_app, name="cases")
 security_app.registered_commands += security_keys_app.registered_commands
 security_app.add_typer(lookup_app, name="lookup")
 security_app.registered_commands += files_app.registered_commands
