@@ -8,6 +8,7 @@ reason codes those flows use, on the merchant's own and its wallet owners' accou
 
 from __future__ import annotations
 
+import base64
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from paycore.ledger.model import AccountFlags, TransferFlags, TransferRequest
 from paycore.ledger.service import AccountRequest
 from paycore.payments.service import PayinCommand, PayoutCommand, RefundCommand
 from paycore.runtime import Runtime
+from paycore.security.crypto import FieldCipher
 from tests.payments.fakes import SECRET, ScriptedChannel, callback_body, succeeded
 from tests.payments.http_conftest import (
     one_scripted_bank,
@@ -34,6 +36,17 @@ OCT_START = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)  # 10:00 on 1 October in Sha
 BENEFICIARY = BankAccount(account_number="6214830100001234", name="李四", bank_code="CMB")
 PAYER = Payer(card_number="6228480402564890018", name="张三", phone="13812345678")
 _ids = itertools.count(1)
+
+
+FIELD_KEY = bytes(range(32))
+FIELD_KEYS = "bills1:" + base64.b64encode(FIELD_KEY).decode()
+"""The key of `field_cipher` here: a command line run by a test gets it in
+PAYCORE_FIELD_KEYS, to open the orders' details the test's runtime sealed."""
+
+
+@pytest.fixture
+def field_cipher() -> FieldCipher:
+    return FieldCipher({"bills1": FIELD_KEY}, "bills1")
 
 
 @dataclass

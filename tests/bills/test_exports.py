@@ -29,7 +29,7 @@ from paycore.bills.exports import (
     write_xlsx,
 )
 from paycore.bills.queries import COLUMNS, BillQueries, Filters, Row, What, filters_of
-from tests.bills.conftest import Shop, new_shop
+from tests.bills.conftest import FIELD_KEYS, Shop, new_shop
 from tests.bills.exports_kit import (
     bill_client,
     export_jobs,
@@ -258,7 +258,11 @@ def test_the_command_line_exports_with_progress_and_queries_as_a_table(
     billed_merchant: Shop, rows_of, database_url: str, tmp_path: Path
 ) -> None:
     m = billed_merchant.merchant_id
-    env = {"PAYCORE_DATABASE_URL": database_url, "PAYCORE_DATA_DIR": str(tmp_path)}
+    env = {
+        "PAYCORE_DATABASE_URL": database_url,
+        "PAYCORE_DATA_DIR": str(tmp_path),
+        "PAYCORE_FIELD_KEYS": FIELD_KEYS,
+    }
     out = tmp_path / "nov.xlsx"
     runner = CliRunner()
     exported = runner.invoke(

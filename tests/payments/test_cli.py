@@ -30,6 +30,7 @@ from paycore.runtime import Runtime
 from paycore.sandbox_bank.config import BankConfig, FaultMix
 from paycore.sandbox_bank.server import run_bank, run_notification_receiver
 from paycore.security.crypto import FieldCipher
+from paycore.security.keys import KEK_FILE, FileKeyProvider
 from tests.payments.fakes import ScriptedChannel, declined, succeeded
 from tests.payments.http_conftest import (
     CARD,
@@ -49,9 +50,12 @@ Paycore = Callable[..., Result]
 
 
 @pytest.fixture
-def field_cipher() -> FieldCipher:
-    """The key the CLI gets in PAYCORE_FIELD_KEYS, so both sides hash requests alike."""
-    return FieldCipher({"cli1": FIELD_KEY}, "cli1")
+def field_cipher(tmp_path: Path) -> FieldCipher:
+    """The key the CLI gets in PAYCORE_FIELD_KEYS, so both sides hash requests alike, and
+    the KEK file of the CLI's data dir, so both open what the other sealed (orders'
+    details are sealed under the envelope's data keys)."""
+    provider = FileKeyProvider(tmp_path / "var" / KEK_FILE)
+    return FieldCipher({"cli1": FIELD_KEY}, "cli1", provider=provider)
 
 
 @pytest.fixture

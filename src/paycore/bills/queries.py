@@ -37,7 +37,9 @@ from paycore.bills.query_model import (
 from paycore.bills.query_rows import OrderLine, line_row, order_lines, order_row, transfer_row
 from paycore.bills.service import Bills
 from paycore.errors import Rejected
+from paycore.payments.details import cipher_for
 from paycore.platform.db import one_read
+from paycore.security.crypto import FieldCipher
 
 __all__ = [
     "COLUMNS",
@@ -108,6 +110,11 @@ class BillQueries:
     def __init__(self, bills: Bills) -> None:
         self.bills = bills
 
+    def _cipher(self) -> FieldCipher | None:
+        """What opens orders' sealed details: the payments cipher of Bills' engine (or of
+        its reports engine, as a bill worker registers it)."""
+        return cipher_for(self.bills.engine) or cipher_for(self.bills.read_engine)
+
     def page(
         self,
         what: What,
@@ -163,7 +170,8 @@ class BillQueries:
         check_filters(What.ORDERS, filters)
         where = _order_where(merchant_id, filters)
         with self.bills.read_engine.connect() as conn:
-            yield from order_lines(store.order_stream(conn, where, fetch_rows=EXPORT_FETCH_ROWS))
+            rows = store.order_stream(conn, where, fetch_rows=EXPORT_FETCH_ROWS)
+            yield from order_lines(rows, self._cipher())
 
     def count(self, what: What, merchant_id: str, filters: Filters, *, cap: int | None) -> int:
         """How many rows the query holds (at most cap + 1 when capped)."""
@@ -191,7 +199,8 @@ class BillQueries:
         cursor = None
         if last is not None:
             cursor = encode_cursor(What.ORDERS, query, order_cursor_key(*last))
-        return Page([order_row(r) for r in found], cursor)
+        cipher = self._cipher()
+        return Page([order_row(r, cipher) for r in found], cursor)
 
     def _transfers(
         self, merchant_id: str, filters: Filters, query: str, parts: list[str] | None, size: int

@@ -108,6 +108,7 @@ _ORDER_COLUMNS = (
     orders.c.description,
     orders.c.created_at,
     orders.c.finished_at,
+    orders.c.details_enc,
 )
 
 
@@ -129,7 +130,8 @@ def order_stream(conn: Connection, where: OrderWhere, *, fetch_rows: int) -> Ite
     """Every order of `where` in (created_at, id) order, as plain tuples in the export's
     column order (bill_date aside: see query_rows.order_lines), from one statement whose
     rows are fetched `fetch_rows` at a time (PostgreSQL: a server-side cursor; memory
-    holds one batch). The instants come as naive UTC (a datetime, or SQLite's text of
+    holds one batch), then the sealed details (query_rows opens them). The instants come
+    as naive UTC (a datetime, or SQLite's text of
     one) and the counterparty is read out of the JSON in SQL: decoding both per row in
     Python cost more than writing the row (measured on a million-line export)."""
     o = orders.c
@@ -149,6 +151,7 @@ def order_stream(conn: Connection, where: OrderWhere, *, fetch_rows: int) -> Ite
         o.parent_id,
         _utc(conn, o.finished_at),
         o.description,
+        o.details_enc,
     ).where(*_order_filters(where))
     streamed = conn.execution_options(stream_results=True, yield_per=fetch_rows)
     result = streamed.execute(query.order_by(o.created_at, o.id))

@@ -127,6 +127,9 @@ class Order:
     query_attempts: int = 0
     version: int = 0
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    details_enc: str | None = None
+    """`description` and `metadata` as stored: one sealed token (payments/details.py),
+    None for an order with neither, or one saved in clear before migration 0029."""
 
     @property
     def refundable(self) -> int:

@@ -12,13 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
-
 from paycore import ids, limits
 from paycore.channels.model import BankAccount, Operation, Payer
 from paycore.errors import Rejected
 from paycore.payments import bookkeeping as books
-from paycore.payments import sending, store
+from paycore.payments import details, sending, store
 from paycore.payments.dispatch import Created as Created  # re-exported: what a create answers
 from paycore.payments.dispatch import Steps
 from paycore.payments.janitor import ask_about_returns, handle_callback
@@ -34,6 +32,7 @@ from paycore.payments.model import (
     fee_for,
     payin_expiry,
 )
+from paycore.payments.party import Party
 from paycore.payments.reads import PaymentReads
 from paycore.payments.settle import Idem, PaymentsContext, Settler
 from paycore.platform.db import WRITER
@@ -49,7 +48,7 @@ from paycore.security.masking import (
     redact_personal_numbers,
     redact_value,
 )
-from paycore.security.subjects_choice import payer_subject
+from paycore.security.subjects_choice import payer_subject_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +102,8 @@ class Payments(PaymentReads):
         self._steps = Steps(ctx, self.settler)
         self._cipher = cipher
         self._fee_bps = merchant_fee_bps
+        # The store opens orders' sealed details for every reader of this engine.
+        details.use_cipher(ctx.engine, cipher)
 
     # -- pay-in -------------------------------------------------------------------------
 
@@ -127,7 +128,7 @@ class Payments(PaymentReads):
             "id_number": cmd.payer.id_number,
             "phone": cmd.payer.phone,
         }
-        order.party_enc = self._encrypt(order.id, payer, subject=self._subject(payer))
+        party = self._party(order, payer, numbers=payer)
         order.party_masked = {
             "card_number": mask_card(cmd.payer.card_number),
             "name": mask_name(cmd.payer.name) if cmd.payer.name else "",
@@ -137,10 +138,11 @@ class Payments(PaymentReads):
         idem = Idem(cmd.merchant_id, idempotency_key)
         candidates = self.ctx.router.candidates(cmd.product, cmd.currency, Operation.PAYIN)
         recorded = self._steps.record(
-            order, idem, _canonical(cmd), candidates[:1], on_record=self._indexing(order, payer)
+            order, idem, _canonical(cmd), candidates[:1], on_record=party.on_record
         )
         if isinstance(recorded, Created):
             return recorded
+        party.committed()
         call = sending.payin_call(self.ctx, order, cmd.payer)
         return self._steps.dispatch(order, candidates, call, idem)
 
@@ -171,12 +173,8 @@ class Payments(PaymentReads):
             raise Rejected("invalid_account_number", "account_number is 4-34 letters or digits")
         if not account.name.strip():
             raise Rejected("missing_beneficiary_name", "the beneficiary's name is required")
-        numbers = {"account_number": account.account_number}
-        order.party_enc = self._encrypt(
-            order.id,
-            {"account_number": account.account_number, "name": account.name},
-            subject=self._subject(numbers),
-        )
+        fields = {"account_number": account.account_number, "name": account.name}
+        party = self._party(order, fields, numbers={"account_number": account.account_number})
         order.party_masked = {
             "account_number": mask_account_number(account.account_number),
             "name": mask_name(account.name),
@@ -185,10 +183,11 @@ class Payments(PaymentReads):
         idem = Idem(cmd.merchant_id, idempotency_key)
         candidates = self.ctx.router.candidates(cmd.product, cmd.currency, Operation.PAYOUT)
         recorded = self._steps.record(
-            order, idem, _canonical(cmd), candidates[:1], on_record=self._indexing(order, numbers)
+            order, idem, _canonical(cmd), candidates[:1], on_record=party.on_record
         )
         if isinstance(recorded, Created):
             return recorded
+        party.committed()
         self._steps.hold(order, idem, reason=books.REASON_PAYOUT)
         call = sending.payout_call(self.ctx, order, account)
         return self._steps.dispatch(order, candidates, call, idem)
@@ -296,7 +295,7 @@ class Payments(PaymentReads):
         _check_reference_is_not_personal(merchant_reference)
         _check_description(description)
         now = self.ctx.clock.now()
-        return Order(
+        order = Order(
             id=ids.new_id(ID_PREFIX[kind]),
             kind=kind,
             merchant_id=merchant_id,
@@ -311,6 +310,11 @@ class Payments(PaymentReads):
             metadata=_masked_metadata(metadata),
             fee_amount=fee_for(amount, fee_bps) if kind is OrderKind.PAYIN else 0,
         )
+        # Sealed here, before the write transaction: its lock is not held for it.
+        order.details_enc = details.seal_order_details(
+            self._cipher, order.id, order.description, order.metadata
+        )
+        return order
 
     def _merchant(self, merchant_id: str) -> int:
         fee_bps = self._fee_bps(merchant_id)
@@ -318,34 +322,19 @@ class Payments(PaymentReads):
             raise Rejected("merchant_not_active", f"merchant {merchant_id} is unknown or suspended")
         return fee_bps
 
-    def _indexing(
-        self, order: Order, numbers: Mapping[str, str]
-    ) -> Callable[[Connection], None] | None:
-        """The blind index of the order's numbers, written with the order."""
-        blind = self._blind
-        if blind is None:
-            return None
-        return lambda conn: blind.write(
-            conn,
-            object_type=order.kind.value,
-            object_id=order.id,
-            merchant_id=order.merchant_id,
-            numbers=numbers,
-        )
-
-    def _subject(self, numbers: Mapping[str, str]) -> str | None:
-        """The payer's data subject (security/subjects_choice.py), its key made before
-        the order's write transaction."""
-        return payer_subject(self._cipher, self._blind, numbers)
-
-    def _encrypt(
-        self, order_id: str, fields: Mapping[str, str], *, subject: str | None
-    ) -> dict[str, str]:
-        return {
-            name: self._cipher.encrypt(value, context=f"{order_id}:{name}", subject=subject)
-            for name, value in fields.items()
-            if value
-        }
+    def _party(
+        self,
+        order: Order,
+        fields: Mapping[str, str | None],
+        *,
+        numbers: Mapping[str, str | None],
+    ) -> Party:
+        """The order's party sealed now (under the payer's subject key: subjects_choice.py),
+        and what goes into the order's write transaction with it."""
+        key = payer_subject_key(self._cipher, self._blind, numbers)
+        party = Party(self._cipher, self._blind, order, fields, numbers, key)
+        order.party_enc = party.seal(key)
+        return party
 
 
 def _check_reference_is_not_personal(reference: str | None) -> None:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     bindparam,
     func,
     insert,
@@ -24,11 +26,17 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from paycore.channels.model import FailureClass
+from paycore.payments import details
 from paycore.payments.model import Failure, Order, OrderKind, OrderStatus
 from paycore.platform.db import JSONDocument, UTCDateTime
 from paycore.platform.schema import metadata
+from paycore.security.crypto import FieldCipher, KeyStoreUnbound
+
+_CLEAR_METADATA = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""None is SQL NULL here (not JSON null): new rows keep no clear metadata."""
 
 orders = Table(
     "payment_orders",
@@ -50,10 +58,13 @@ orders = Table(
     Column("failure_message", String(256), nullable=False),
     Column("parent_id", String(64), nullable=True),
     Column("refunded_amount", BigInteger, nullable=False),
-    Column("description", String(256), nullable=False),
+    # In clear before migration 0029: NULL since (details_enc holds them); emptied by
+    # encrypt-backfill, then dropped.
+    Column("description", String(256), nullable=True),
     Column("party_enc", JSONDocument, nullable=False),
     Column("party_masked", JSONDocument, nullable=False),
-    Column("metadata", JSONDocument, nullable=False),
+    Column("metadata", _CLEAR_METADATA, nullable=True),
+    Column("details_enc", Text, nullable=True),  # payments/details.py
     Column("expires_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -141,6 +152,9 @@ _SAVE_ORDER = (
     .where(orders.c.id == bindparam("b_id"), orders.c.version == bindparam("b_version"))
     .values({name: bindparam(name) for name in _STATE_COLUMNS})
 )
+_SAVE_PARTY = (
+    update(orders).where(orders.c.id == bindparam("b_id")).values(party_enc=bindparam("party_enc"))
+)
 _FIND_BY_REFERENCE = select(orders).where(
     orders.c.merchant_id == bindparam("b_merchant_id"),
     orders.c.kind == bindparam("b_kind"),
@@ -196,7 +210,13 @@ def _changing(order: Order) -> dict[str, Any]:
     }
 
 
-def _row(order: Order) -> dict[str, Any]:
+def _row(conn: Connection, order: Order) -> dict[str, Any]:
+    sealed = order.details_enc
+    if sealed is None and (order.description or order.metadata):
+        sealed = details.seal_order_details(
+            details.cipher_of(conn), order.id, order.description, order.metadata
+        )
+        order.details_enc = sealed
     return {
         "id": order.id,
         "kind": order.kind.value,
@@ -208,10 +228,11 @@ def _row(order: Order) -> dict[str, Any]:
         "fee_amount": order.fee_amount,
         "parent_id": order.parent_id,
         "refunded_amount": order.refunded_amount,
-        "description": order.description,
+        "description": None,
         "party_enc": dict(order.party_enc),
         "party_masked": dict(order.party_masked),
-        "metadata": dict(order.metadata),
+        "metadata": None,
+        "details_enc": sealed,
         "expires_at": order.expires_at,
         "created_at": order.created_at,
         "version": order.version,
@@ -219,10 +240,18 @@ def _row(order: Order) -> dict[str, Any]:
     }
 
 
-def _order(row: Any) -> Order:
+def _order(row: Any, cipher: FieldCipher | None) -> Order:
+    """An order from its row, its free text opened (or read from the clear columns of a
+    row written before migration 0029)."""
     failure = None
     if row.failure_class is not None:
         failure = Failure(FailureClass(row.failure_class), row.failure_code, row.failure_message)
+    if row.details_enc is not None:
+        if cipher is None:
+            raise KeyStoreUnbound("order details are sealed and no cipher is given")
+        description, metadata = details.open_order_details(cipher, row.id, row.details_enc)
+    else:
+        description, metadata = row.description or "", row.metadata or {}
     return Order(
         id=row.id,
         kind=OrderKind(row.kind),
@@ -239,10 +268,11 @@ def _order(row: Any) -> Order:
         failure=failure,
         parent_id=row.parent_id,
         refunded_amount=row.refunded_amount,
-        description=row.description,
+        description=description,
         party_enc=row.party_enc,
         party_masked=row.party_masked,
-        metadata=row.metadata,
+        metadata=metadata,
+        details_enc=row.details_enc,
         expires_at=row.expires_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -253,13 +283,18 @@ def _order(row: Any) -> Order:
     )
 
 
+def _opener(conn: Connection) -> FieldCipher | None:
+    # Looked up once per statement, not per row; a token with no cipher raises in _order.
+    return details.cipher_for(conn.engine)
+
+
 def insert_order(conn: Connection, order: Order) -> None:
-    conn.execute(_INSERT_ORDER, _row(order))
+    conn.execute(_INSERT_ORDER, _row(conn, order))
 
 
 def get_order(conn: Connection, order_id: str) -> Order | None:
     row = conn.execute(_GET_ORDER, {"order_id": order_id}).first()
-    return _order(row) if row else None
+    return _order(row, _opener(conn)) if row else None
 
 
 def find_by_reference(
@@ -268,7 +303,7 @@ def find_by_reference(
     row = conn.execute(
         _FIND_BY_REFERENCE, {"b_merchant_id": merchant_id, "b_kind": kind.value, "b_ref": reference}
     ).first()
-    return _order(row) if row else None
+    return _order(row, _opener(conn)) if row else None
 
 
 def save_order(conn: Connection, order: Order) -> bool:
@@ -284,6 +319,12 @@ def save_order(conn: Connection, order: Order) -> bool:
         return False
     order.version += 1
     return True
+
+
+def save_party(conn: Connection, order_id: str, party_enc: Mapping[str, str]) -> None:
+    """The party sealed again before its order's transaction commits (party.py: another
+    transaction made the payer's subject key first)."""
+    conn.execute(_SAVE_PARTY, {"b_id": order_id, "party_enc": dict(party_enc)})
 
 
 def reserve_refund(conn: Connection, *, payin_id: str, amount: int) -> bool:
@@ -318,7 +359,8 @@ def list_orders(
     if parent_id is not None:
         query = query.where(orders.c.parent_id == parent_id)
     rows = conn.execute(query.order_by(orders.c.id.desc()).limit(limit))
-    return [_order(r) for r in rows]
+    cipher = _opener(conn)
+    return [_order(r, cipher) for r in rows]
 
 
 def finished_between(
@@ -341,7 +383,8 @@ def finished_between(
     if products is not None:
         query = query.where(orders.c.product.in_(list(products)))
     rows = conn.execute(query.order_by(orders.c.finished_at, orders.c.id).limit(limit))
-    return [_order(r) for r in rows]
+    cipher = _opener(conn)
+    return [_order(r, cipher) for r in rows]
 
 
 def due_for_query(conn: Connection, *, now: datetime, limit: int) -> list[Order]:
@@ -354,7 +397,8 @@ def due_for_query(conn: Connection, *, now: datetime, limit: int) -> list[Order]
         .order_by(orders.c.next_query_at)
         .limit(limit)
     )
-    return [_order(r) for r in rows]
+    cipher = _opener(conn)
+    return [_order(r, cipher) for r in rows]
 
 
 def query_now(conn: Connection, order_ids: Sequence[str], *, now: datetime) -> int:

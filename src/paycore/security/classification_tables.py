@@ -38,9 +38,17 @@ _VIRTUAL_ACCOUNT_HMAC = "<key id>:HMAC-SHA256 of the virtual account number (bli
 _LEGACY = "{} in clear before 0028: NULL since; emptied by encrypt-backfill, then dropped"
 _EMPTIED_BY = "security/columns_backfill.py:EncryptBackfill.run"
 _REQUEST_HASH = "keyed BLAKE2b of the create request, which holds the card/account number"
-_RESPONSE = "the order as answered: party masked, description and metadata as saved"
+_RESPONSE = "the order as answered, in clear before 0030: NULL since; emptied, then dropped"
+_RESPONSE_ENC = (
+    "FieldCipher token (context idempotency:<merchant id>:<key>) of the order as answered:"
+    " party masked, description and metadata as saved"
+)
 _WEBHOOK_SECRET_ENC = "the merchant's webhook signing secret, FieldCipher token (never in clear)"
-_PAYLOAD = "the webhook body: the order view (party masked, description and metadata as saved)"
+_PAYLOAD = "the webhook body, in clear before 0030: NULL since; emptied, then dropped"
+_PAYLOAD_ENC = (
+    "FieldCipher token (context notification-event:<event id>) of the webhook body: the"
+    " order view (party masked, description and metadata as saved)"
+)
 _PARTY_ENC = (
     "JSON of FieldCipher tokens (context <order id>:<field>): the payer's card_number, name,"
     " id_number, phone; the payee's account_number, name"
@@ -50,11 +58,20 @@ _COUNTERPARTY_ENC = "JSON {account_number, name} of the line's payer, FieldCiphe
 _NOTE_ENC = "text the merchant typed for one recipient's reward, FieldCipher token"
 _TOKEN = "<key id>:HMAC-SHA256 of a card, ID, phone or account number (blind index key)"
 _SUBJECT = "the data subject: the blind-index token of the payer's strongest number"
-_REASON = "why a person revealed a payer's data, as typed: may name the payer"
+_REASON = (
+    "why a person revealed a payer's data, as typed (numbers masked; may name the payer):"
+    " in clear only in records before 0031, NULL since. Never emptied nor dropped: the log"
+    " is append-only and those records' hashes cover it (see security/README.md)"
+)
+_REASON_ENC = (
+    "the reason of records since 0031, FieldCipher token, context audit-reason:<seq>; the"
+    " hash chain covers the token (verified without a key)"
+)
 _WARNINGS = "what the parser noticed (may quote a value), card/ID/phone numbers masked"
-_ORDER_TEXT = (
-    "text the merchant typed about the order: card, ID and phone numbers masked before"
-    " saving (payments/service.py); a name typed in it stays"
+_ORDER_TEXT_LEGACY = "the order's {} in clear before 0029: NULL since; emptied by encrypt-backfill"
+_ORDER_DETAILS_ENC = (
+    "FieldCipher token (context order-details:<order id>) of the JSON {description, metadata}"
+    " the merchant typed (card, ID, phone numbers masked before; a name may remain)"
 )
 
 TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
@@ -156,16 +173,21 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
             " last_error",
         ),
     ),
+    # warehouse/store.py (issue 16): the export's own bookkeeping, no personal value
+    "warehouse_watermarks": (
+        _plain(NP, "table_name position_seq position_at schema_version updated_at"),
+    ),
+    "warehouse_runs": (
+        _plain(
+            NP,
+            "id table_name status from_seq to_seq from_at to_at rows files started_at finished_at",
+        ),
+    ),
     "idempotency_keys": (
         _plain(C1, "merchant_id key object_id status_code created_at"),
         _one(C2, "request_hash", HASH, _REQUEST_HASH),
-        _one(
-            C2,
-            "response",
-            CLEAR,
-            _RESPONSE,
-            "payments/store_idempotency.py:save_idempotent_response",
-        ),
+        _one(C2, "response", CLEAR, _RESPONSE, _EMPTIED_BY),
+        _one(C2, "response_enc", ENC, _RESPONSE_ENC),
     ),
     "ledger_accounts": (
         _plain(
@@ -208,13 +230,8 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
     ),
     "notification_events": (
         _plain(C1, "id merchant_id type object_id created_at"),
-        _one(
-            C2,
-            "payload",
-            CLEAR,
-            _PAYLOAD,
-            "notifications/store.py:insert_event (body from payments/views.py:order_view)",
-        ),
+        _one(C2, "payload", CLEAR, _PAYLOAD, _EMPTIED_BY),
+        _one(C2, "payload_enc", ENC, _PAYLOAD_ENC),
     ),
     "ops_alerts": (
         _plain(
@@ -254,8 +271,9 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
         ),
         _one(C2, "party_enc", ENC, _PARTY_ENC),
         _one(C2, "party_masked", MASK, "the same fields masked (card 6+4, name, ID 1+1, ...)"),
-        _one(C2, "description", CLEAR, _ORDER_TEXT, "payments/service.py:Payments._new_order"),
-        _one(C2, "metadata", CLEAR, _ORDER_TEXT, "payments/service.py:Payments._new_order"),
+        _one(C2, "description", CLEAR, _ORDER_TEXT_LEGACY.format("description"), _EMPTIED_BY),
+        _one(C2, "metadata", CLEAR, _ORDER_TEXT_LEGACY.format("metadata"), _EMPTIED_BY),
+        _one(C2, "details_enc", ENC, _ORDER_DETAILS_ENC, "payments/details.py:seal_order_details"),
     ),
     "recon_break_events": (
         _plain(C1, "id break_id actor from_status to_status note transfer_id at"),
@@ -384,9 +402,43 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
             "seq at actor_key_id merchant_id action object_type object_id fields request_id"
             " prev_hash hash",
         ),
-        _one(C2, "reason", CLEAR, _REASON, "security/store_audit.py:append"),
+        _plain(C1, "format"),  # the record format: NULL (1) clear reason, 2 sealed
+        _one(C2, "reason", "frozen", _REASON, "security/store_audit.py:append (before 0031)"),
+        _one(C2, "reason_enc", ENC, _REASON_ENC),
     ),
     "audit_chain_head": (_plain(C1, "id seq hash"),),
+    # aml/store_cases.py (issue 16, AML cases); subject_id: a merchant id, a ledger owner
+    # (pseudonym) or a payer's blind-index token; reasons: rule words and transaction ids
+    "aml_cases": (
+        _plain(
+            C1,
+            "id subject_type subject_id score typologies reasons status opened_at updated_at"
+            " assignee version previous_case_id",
+        ),
+    ),
+    "aml_case_events": (
+        _plain(C1, "case_id seq at actor action from_status to_status details"),
+        _one(
+            C2,
+            "note_enc",
+            ENC,
+            "an analyst's note (may name people), FieldCipher token, context"
+            " aml-case-note:<case id>:<seq>",
+        ),
+    ),
+    "aml_alerts": (
+        _plain(C1, "subject_type subject_id period score typologies outcome case_id recorded_at"),
+    ),
+    "aml_str_drafts": (
+        _plain(C1, "case_id draft_no created_at actor"),
+        _one(
+            C2,
+            "document_enc",
+            ENC,
+            "a suspicious-transaction report draft (JSON; the analyst's conclusion may name"
+            " people), FieldCipher token, context aml-str:<case id>:<draft no>",
+        ),
+    ),
 }
 
 PSEUDONYMS = frozenset(
@@ -401,6 +453,8 @@ PSEUDONYMS = frozenset(
         "custody_subaccounts.owner",
         "ledger_accounts.owner_id",
         "rewards_rows.recipient",
+        "aml_cases.subject_id",
+        "aml_alerts.subject_id",
     }
 )
 """C1 columns holding a merchant's reference for a user: C1 because they name nobody, but

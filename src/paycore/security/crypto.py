@@ -33,11 +33,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from paycore.clock import Clock
 from paycore.platform.config import Settings
-from paycore.security.envelope import DataKey, Keyring
+from paycore.security.envelope import DataKey, Keyring, SubjectKey
 from paycore.security.keyfiles import parse_keys, read_private_json, write_private_json
 from paycore.security.keys import (
     KEK_FILE,
@@ -60,6 +60,7 @@ __all__ = [
     "KeyProviderError",
     "KeyStoreUnbound",
     "SubjectErased",
+    "SubjectKey",
     "TamperedCiphertext",
     "UnknownKeyId",
     "key_provider",
@@ -178,6 +179,27 @@ class FieldCipher:
         if token.startswith(_SUBJECT) and len(parts) == 5:
             return ring.subject_aead(ring.dek(parts[2]), parts[3]), parts[4]
         raise TamperedCiphertext("not a field token: unknown envelope format")
+
+    def subject_key(self, subject: str) -> SubjectKey:
+        """The subject's key without writing: cached, else read, else a new one that
+        `claim_subject` writes in the caller's write transaction (envelope.py)."""
+        return self.keyring.subject_key(subject)
+
+    def encrypt_for(self, plaintext: str, *, context: str, key: SubjectKey) -> str:
+        """Like `encrypt(subject=...)`, under a key from `subject_key`/`claim_subject`."""
+        ring = self.keyring
+        dek = ring.active()
+        aead = ring.subject_key_aead(dek, key)
+        return self._seal(aead, f"{_SUBJECT}{dek.id}${key.id}$", plaintext, context)
+
+    def claim_subject(self, conn: Connection, key: SubjectKey) -> SubjectKey:
+        """Write a new subject key in `conn`'s transaction; returns the key that holds (the
+        one another transaction made first, if it did: seal again under it)."""
+        return self.keyring.claim_subject(conn, key)
+
+    def remember_subject(self, key: SubjectKey) -> None:
+        """After the commit of `claim_subject`'s transaction: cache the key."""
+        self.keyring.remember_subject(key)
 
     def ensure_subject(self, subject: str) -> str:
         """Create the subject's key now (its own transaction) so a later `encrypt` inside

@@ -16,11 +16,25 @@ per person. Subject keys and salts are cached for `SUBJECT_CACHE_S`: **after a s
 another process may still decrypt that subject's values for up to that long.** Backups
 taken before the shred still hold the salt: they must expire on their own schedule.
 
-The subject row is written by the keyring in its own short transaction on its own engine,
-committed before `encrypt` returns, whatever the caller's transaction does: a rollback of
-the caller leaves a salt that seals nothing (harmless). On SQLite a caller that already
-holds the write lock would wait on it: call `FieldCipher.ensure_subject(subject)` before
-opening the write transaction (payments do so).
+Two ways to make a subject's row:
+
+- `subject_key_id` (through `encrypt(subject=...)` or `FieldCipher.ensure_subject`): the
+  keyring writes it in its own short transaction on its own engine, committed before it
+  returns, whatever the caller's transaction does (a rollback of the caller leaves a salt
+  that seals nothing: harmless). On SQLite a caller that already holds the write lock
+  would wait on it: such callers ensure the subject before their write transaction.
+- `subject_key` + `claim_subject` + `remember_subject` (pay-ins and payouts, whose
+  first write per new payer cost a third of the pay-in's CPU the other way): a subject
+  neither cached nor in the database (one read) gets a fresh salt in memory, the values
+  are sealed under it, and the row is written by the caller's own write transaction
+  (`INSERT ... ON CONFLICT DO NOTHING`, then a read). If another transaction made the
+  subject meanwhile (two first pay-ins at once: on PostgreSQL the second INSERT waits
+  for the first to commit), the claim answers that key, and the caller seals again under
+  it before committing: every value of a subject is under its one salt. The cache
+  learns the key only after the caller's commit (`remember_subject`), so a rolled-back
+  pay-in leaves nothing behind, in the database or in memory. A shredded subject's row
+  has no subject any more: a later claim makes a new key for new values, never brings
+  the old salt back.
 """
 
 from __future__ import annotations
@@ -36,12 +50,12 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from paycore.clock import Clock, SystemClock
 from paycore.ids import new_id
-from paycore.platform.db import WRITER
+from paycore.platform.db import WRITER, one_read
 from paycore.security import store_keys as store
 from paycore.security.keys import KeyProvider, SubjectErased, UnknownKeyId
 
@@ -57,6 +71,16 @@ SUBJECT_CACHE_MAX = 10_000
 SUBJECT_LENGTH_MAX = 128
 """A subject is an opaque id chosen by the caller (e.g. a payer's blind-index value), never
 a clear name or number: it is stored as given until the subject is shredded."""
+
+
+@dataclass(frozen=True)
+class SubjectKey:
+    """A subject's key: `new` when made in memory and not yet claimed in the database."""
+
+    subject: str
+    id: str
+    salt: bytes
+    new: bool
 
 
 @dataclass(frozen=True)
@@ -225,11 +249,69 @@ class Keyring:
             raise SubjectErased(f"subject key {key_id} was destroyed: the value is erased")
         derived = self._derived.get((dek.id, key_id))
         if derived is None:
-            hkdf = HKDF(hashes.SHA256(), length=32, salt=salt, info=b"paycore/subject-key")
-            derived = AESGCM(hkdf.derive(dek.key))
+            derived = _derive(dek, salt)
             with self._lock:
                 self._derived[(dek.id, key_id)] = derived
         return derived
+
+    # -- subject keys written in the caller's transaction -------------------------------
+
+    def subject_key(self, subject: str) -> SubjectKey:
+        """The subject's key without writing: the cached one, else the database's (one
+        read), else a fresh one (`new`) for `claim_subject` to write in the caller's
+        transaction."""
+        if not 0 < len(subject) <= SUBJECT_LENGTH_MAX:
+            raise ValueError(f"a subject has 1-{SUBJECT_LENGTH_MAX} characters")
+        now = self._monotonic()
+        cached = self._subjects.get(subject)
+        if cached is not None and cached[1] > now:
+            salt = self._salts.get(cached[0])
+            if salt is not None and salt[0] is not None and salt[1] > now:
+                return SubjectKey(subject, cached[0], salt[0], new=False)
+        # One read (no transaction on PostgreSQL) for a payer the database may know: a
+        # claim that finds the payer's key inside the write transaction would seal again
+        # and rewrite the order there, holding the write lock longer (measured: no
+        # cheaper for a new payer, dearer for a known one).
+        with one_read(self._engine) as conn:
+            row = store.subject_key_by_subject(conn, subject)
+        if row is not None and row.salt is not None:
+            self._remember(row.id, subject=subject, salt=_salt(row.salt))
+            return SubjectKey(subject, str(row.id), base64.b64decode(row.salt), new=False)
+        return SubjectKey(subject, new_id("subj"), os.urandom(SUBJECT_SALT_BYTES), new=True)
+
+    def subject_key_aead(self, dek: DataKey, key: SubjectKey) -> AESGCM:
+        """The key's AEAD under `dek`, from the salt it carries; a new key's is not cached
+        (it may lose its claim)."""
+        if key.new:
+            return _derive(dek, key.salt)
+        derived = self._derived.get((dek.id, key.id))
+        if derived is None:
+            derived = _derive(dek, key.salt)
+            with self._lock:
+                self._derived[(dek.id, key.id)] = derived
+        return derived
+
+    def claim_subject(self, conn: Connection, key: SubjectKey) -> SubjectKey:
+        """The subject's key for good, its row written in `conn`'s transaction when `key`
+        is new: `key` itself, or the key another transaction made first. Nothing is
+        cached here: call `remember_subject` after the commit."""
+        if not key.new:
+            return key
+        for _ in range(_CLAIM_TRIES):
+            salt = _b64(key.salt)
+            if store.claim_subject_key(
+                conn, key_id=key.id, subject=key.subject, salt=salt, created_at=self._clock.now()
+            ):
+                return key
+            row = store.subject_key_by_subject(conn, key.subject)
+            if row is not None and row.salt is not None:
+                return SubjectKey(key.subject, str(row.id), base64.b64decode(row.salt), new=False)
+            # Made and shredded between our two statements: claim again.
+        raise SubjectClaimFailed(f"subject key of {key.subject[:12]}... kept changing")
+
+    def remember_subject(self, key: SubjectKey) -> None:
+        """Cache a claimed key once the transaction that wrote it has committed."""
+        self._remember(key.id, subject=key.subject, salt=key.salt)
 
     def shred(self, subject: str) -> bool:
         """Destroy the subject's key: its values can never be decrypted again (here at
@@ -244,6 +326,18 @@ class Keyring:
                 for pair in [pair for pair in self._derived if pair[1] == row.id]:
                     del self._derived[pair]
         return done
+
+
+class SubjectClaimFailed(RuntimeError):
+    """A subject's row appeared and vanished under a claim, again and again."""
+
+
+_CLAIM_TRIES = 3
+
+
+def _derive(dek: DataKey, salt: bytes) -> AESGCM:
+    hkdf = HKDF(hashes.SHA256(), length=32, salt=salt, info=b"paycore/subject-key")
+    return AESGCM(hkdf.derive(dek.key))
 
 
 def _b64(raw: bytes) -> str:

@@ -31,6 +31,7 @@ from paycore.custody.store import receipts, subaccounts
 from paycore.custody.subaccounts import virtual_account_context
 from paycore.merchants.model import webhook_secret_context
 from paycore.merchants.store import merchants
+from paycore.payments.details import details_context
 from paycore.payments.store import orders
 from paycore.platform.db import WRITER
 from paycore.recon.handover import line_context
@@ -60,6 +61,7 @@ class EncryptedColumn:
 
 COLUMNS = (
     EncryptedColumn(orders, ("id",), "party_enc", lambda k: str(k[0]), json_fields=True),
+    EncryptedColumn(orders, ("id",), "details_enc", lambda k: details_context(k[0])),
     EncryptedColumn(plans, ("id",), "card_enc", lambda k: f"{k[0]}:card"),
     EncryptedColumn(receipts, ("id",), "payer_enc", lambda k: f"custody-payer:{k[0]}"),
     EncryptedColumn(

@@ -15,9 +15,11 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    bindparam,
     func,
     insert,
     select,
+    text,
     tuple_,
     update,
 )
@@ -103,8 +105,14 @@ def destroy_data_key(conn: Connection, dek_id: str, *, at: datetime) -> None:
     )
 
 
+_SUBJECT_KEY_BY_SUBJECT = select(subject_keys).where(
+    subject_keys.c.subject == bindparam("b_subject")
+)
+"""Built once: on a pay-in's path, building the statement cost more than running it."""
+
+
 def subject_key_by_subject(conn: Connection, subject: str) -> Any:
-    return conn.execute(select(subject_keys).where(subject_keys.c.subject == subject)).first()
+    return conn.execute(_SUBJECT_KEY_BY_SUBJECT, {"b_subject": subject}).first()
 
 
 def subject_key(conn: Connection, key_id: str) -> Any:
@@ -117,6 +125,27 @@ def insert_subject_key(
     conn.execute(
         insert(subject_keys).values(id=key_id, subject=subject, salt=salt, created_at=created_at)
     )
+
+
+# One statement, no savepoint: a subject another transaction made inserts nothing
+# instead of raising (and, on PostgreSQL, aborting the pay-in's transaction). As text,
+# because SQLAlchemy never caches the dialects' on_conflict_do_nothing() constructs.
+_CLAIM_SUBJECT_KEY = text(
+    "INSERT INTO security_subject_keys (id, subject, salt, created_at)"
+    " VALUES (:id, :subject, :salt, :created_at) ON CONFLICT DO NOTHING RETURNING id"
+).bindparams(bindparam("created_at", type_=UTCDateTime()))
+
+
+def claim_subject_key(
+    conn: Connection, *, key_id: str, subject: str, salt: str, created_at: datetime
+) -> bool:
+    """Insert the subject's key in the caller's transaction; False if the subject has one
+    (on PostgreSQL, after waiting for a transaction that is inserting it to end)."""
+    inserted = conn.execute(
+        _CLAIM_SUBJECT_KEY,
+        {"id": key_id, "subject": subject, "salt": salt, "created_at": created_at},
+    )
+    return inserted.first() is not None
 
 
 def shred_subject_key(conn: Connection, subject: str, *, at: datetime) -> bool:

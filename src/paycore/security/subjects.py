@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from paycore.errors import Rejected
+from paycore.payments.details import open_order_details
 from paycore.recon.handover import line_context
 from paycore.security import store_subjects as store
 from paycore.security.audit import AuditEntry, check_reason
@@ -149,7 +150,7 @@ class Subjects:
                 "amount_minor": row.amount,
                 "currency": row.currency,
                 "status": row.status,
-                "description": row.description,
+                "description": _description(self._cipher, row),
                 "party": dict(sorted(party.items())),
                 "created_at": row.created_at,
                 "finished_at": row.finished_at,
@@ -325,6 +326,13 @@ def _refuse_pending(conn: Any, objects: set[ObjectRef]) -> None:
     for row in store.payment_orders(conn, payout_ids) if payout_ids else []:
         if row.kind == "payout" and row.status in PAYOUT_NOT_FINAL:
             raise Rejected("subject_refund_pending", f"payout {row.id} is not final yet")
+
+
+def _description(cipher: FieldCipher, row: Any) -> str:
+    """The order's description: sealed with its metadata since migration 0029."""
+    if row.details_enc is None:
+        return str(row.description or "")
+    return open_order_details(cipher, row.id, row.details_enc)[0]
 
 
 def _line_key(object_id: str) -> tuple[str, int]:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from paycore.security.blind import BlindKind, normalize_or_none
 from paycore.security.blind_service import BlindIndex
-from paycore.security.crypto import FieldCipher
+from paycore.security.crypto import FieldCipher, SubjectKey
 
 SUBJECT_KINDS: tuple[BlindKind, ...] = ("id_number", "card_number", "phone", "account_number")
 """Strongest first: an ID number names one person; a card, a phone, an account may be
@@ -29,14 +29,33 @@ stronger is known."""
 def payer_subject(
     cipher: FieldCipher, blind: BlindIndex | None, numbers: Mapping[str, str | None]
 ) -> str | None:
-    """The subject to seal `numbers`' owner's fields under, its key created now (call it
-    before the write transaction: on SQLite a key created inside it would wait on it)."""
+    """The subject to seal `numbers`' owner's fields under, its key created now in its
+    own transaction (call it before the write transaction: on SQLite a key created inside
+    it would wait on it)."""
+    subject = payer_subject_name(cipher, blind, numbers)
+    if subject is not None:
+        cipher.ensure_subject(subject)
+    return subject
+
+
+def payer_subject_key(
+    cipher: FieldCipher, blind: BlindIndex | None, numbers: Mapping[str, str | None]
+) -> SubjectKey | None:
+    """The key to seal `numbers`' owner's fields under, without writing: when
+    `new`, the caller claims it in its write transaction (`FieldCipher.claim_subject`)
+    and caches it after the commit (`remember_subject`); see envelope.py."""
+    subject = payer_subject_name(cipher, blind, numbers)
+    return None if subject is None else cipher.subject_key(subject)
+
+
+def payer_subject_name(
+    cipher: FieldCipher, blind: BlindIndex | None, numbers: Mapping[str, str | None]
+) -> str | None:
+    """The subject `numbers`' owner is, or None (no key store, no blind index, no number)."""
     if blind is None or not cipher.bound:
         return None
     for kind in SUBJECT_KINDS:
         normalized = normalize_or_none(kind, numbers.get(kind))
         if normalized is not None:
-            subject = blind.indexer.token(kind, normalized)
-            cipher.ensure_subject(subject)
-            return subject
+            return blind.indexer.token(kind, normalized)
     return None
