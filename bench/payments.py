@@ -66,6 +66,7 @@ from sqlalchemy import Engine
 
 from common import check_pg_url
 from paycore.channels.health import BreakerPolicy
+from paycore.payments.details import use_cipher
 from paycore.platform.db import make_engine
 from payin_load import (
     CARD_NUMBER,
@@ -352,6 +353,7 @@ def bench_backend(
     with console.status(f"{site.backend}: migrating, creating the merchant and its keys"):
         site.prepare(banks)
     engine = make_engine(site.url, pool_size=2)
+    use_cipher(engine, site.answers_cipher(engine))  # order_stats opens the stored answers
     rows: list[Row] = []
     try:
         choices = args.pg_workers if site.backend == "postgres" else [1]

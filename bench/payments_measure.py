@@ -5,7 +5,6 @@ the CPU a final pay-in costs each process.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 from collections import Counter
@@ -19,6 +18,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from common import psycopg_dsn
+from paycore.payments.details import cipher_for
+from paycore.payments.store_idempotency import stored_response
 from paycore.tables import metadata
 from payin_load import PayinClient
 from payments_setup import Bank, Server, Site
@@ -97,13 +98,18 @@ def order_stats(engine: Engine, product: str) -> OrderStats:
     )
     # The stored answer to the POST keeps what the merchant was told: result_unknown or not.
     answers = (
-        select(orders.c.status, idempotency_keys.c.response)
+        select(orders.c.status, idempotency_keys)
         .select_from(orders.join(idempotency_keys, idempotency_keys.c.object_id == orders.c.id))
         .where(orders.c.product == product)
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-        unknown = [status for status, answer in conn.execute(answers) if _was_unknown(answer)]
+        cipher = cipher_for(engine)  # registered by the bench with the server's keys
+        unknown = [
+            row.status
+            for row in conn.execute(answers)
+            if cipher is not None and _was_unknown(stored_response(cipher, dict(row._mapping)))
+        ]
     firsts = [r[2].timestamp() for r in rows if r[2] is not None]
     lasts = [r[3].timestamp() for r in rows if r[3] is not None]
     return OrderStats(
@@ -115,9 +121,8 @@ def order_stats(engine: Engine, product: str) -> OrderStats:
     )
 
 
-def _was_unknown(answer: Any) -> bool:
-    view = json.loads(answer) if isinstance(answer, str | bytes) else answer
-    return isinstance(view, dict) and bool(view.get("result_unknown"))
+def _was_unknown(answer: dict[str, Any] | None) -> bool:
+    return answer is not None and bool(answer.get("result_unknown"))
 
 
 def wait_resolved(engine: Engine, product: str, timeout_s: float = RESOLVE_TIMEOUT_S) -> OrderStats:

@@ -5,6 +5,7 @@ of each backend with its merchant and keys.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,10 +20,13 @@ import httpx
 import psycopg
 from psycopg import sql
 from rich.console import Console
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from common import free_port, log_tail, psycopg_dsn, stop_gracefully
+from paycore.platform.config import Settings
 from paycore.platform.lifeline import start_child
+from paycore.security.crypto import FieldCipher, load_field_cipher
 from proc_cpu import process_cpu
 
 MERCHANT_ID = "mch_bench"
@@ -144,6 +148,19 @@ class Site:
         self.admin_key = run_cli(
             ["keys", "create", "--scope", "admin", "--label", "bench", "-q"], self.env
         ).strip()
+
+    def answers_cipher(self, engine: Engine) -> FieldCipher:
+        """The cipher the site's server seals with (its data dir's keys), to open the
+        stored answers the measurements read."""
+        env = self.env
+        settings = dataclasses.replace(
+            Settings.from_env(),
+            database_url=self.url,
+            data_dir=env["PAYCORE_DATA_DIR"],
+            field_keys=env.get("PAYCORE_FIELD_KEYS", ""),
+            field_key_id=env.get("PAYCORE_FIELD_KEY_ID", ""),
+        )
+        return load_field_cipher(settings).bind(engine)
 
 
 def channels_config(banks: Sequence[Bank]) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def _measure(calls: int, cipher: FieldCipher) -> list[tuple[str, float, float]]:
         (
             "event payload: read (relay, API)",
             _cpu_us(calls, lambda: json.loads(clear)),
-            _cpu_us(calls, lambda: open_payload(cipher, "evt_01JBENCHMARK", payload_enc, None)),
+            _cpu_us(calls, lambda: open_payload(cipher, "evt_01JBENCHMARK", payload_enc)),
         ),
     ]
 

@@ -45,6 +45,7 @@ from paycore.security.cli_lookup import lookup_app
 from paycore.security.cli_subjects import subjects_app
 from paycore.split.cli import split_app
 from paycore.wallets.cli import wallets_app
+from paycore.warehouse.cli import warehouse_app
 from paycore.warehouse.cli_reports import reports_app
 
 app = typer.Typer(
@@ -83,6 +84,7 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(drill_app, name="drill")
 app.add_typer(security_app, name="security")
 app.add_typer(audit_app, name="audit")
+app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(reports_app, name="reports")
 app.add_typer(aml_app, name="aml")
 aml_app.add_typer(cases_app, name="cases")

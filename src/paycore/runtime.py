@@ -66,6 +66,7 @@ from paycore.security.service import ApiKeys
 from paycore.security.subjects import Subjects
 from paycore.split.service import Splits
 from paycore.wallets.service import Wallets
+from paycore.warehouse.service import WarehouseExport
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +371,10 @@ class Runtime:
         if self.finance_push is not None:
             interval_s = self.settings.finance_push_interval_s
             self._spawn("finance-push", self.finance_push.run, stop, interval_s)
+        if self.settings.warehouse_export_interval_s > 0:
+            exporter = WarehouseExport.for_runtime(self)
+            interval_s = self.settings.warehouse_export_interval_s
+            self._spawn("warehouse-export", exporter.run, stop, interval_s)
         self._spawn("sli-flush", self.sli.run_flusher, self.engine, stop, FLUSH_INTERVAL_S)
         self._spawn("ops", self.ops.run_worker, stop, OPS_TICK_S)
         if self.slo_config.probe.enabled:

@@ -1,7 +1,7 @@
 """Migration 0030 on copies written before it: old idempotent answers and event payloads
-keep their clear value and still read, new ones are sealed, and the migration is not
-undone over sealed values. SQLite, and a scratch PostgreSQL database when the suite runs
-on PostgreSQL."""
+keep their clear value and read once the encrypt backfill sealed them, new ones are
+sealed, and the migration is not undone over sealed values. SQLite, and a scratch
+PostgreSQL database when the suite runs on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from paycore.clock import ManualClock
 from paycore.notifications.service import Notifications, enqueue
 from paycore.payments import store_idempotency
 from paycore.platform.db import make_engine, migrations_dir, upgrade
+from paycore.security.blind import BlindIndexer
+from paycore.security.columns_backfill import EncryptBackfill
 from paycore.security.crypto import FieldCipher
 from tests.conftest import ON_POSTGRES, POSTGRES_URL
 
@@ -90,7 +92,7 @@ def write_old_copies(url: str, clock: ManualClock) -> None:
         engine.dispose()
 
 
-def test_old_copies_still_read_after_0030_and_new_ones_are_sealed(
+def test_old_copies_read_after_0030_once_backfilled_and_new_ones_are_sealed(
     scratch_url: str, clock: ManualClock
 ) -> None:
     upgrade(scratch_url, BEFORE)
@@ -98,6 +100,8 @@ def test_old_copies_still_read_after_0030_and_new_ones_are_sealed(
     upgrade(scratch_url, AFTER)
     engine = make_engine(scratch_url)
     try:
+        # The code reads sealed copies only (its tables name no clear column since 0032).
+        EncryptBackfill(engine, CIPHER, BlindIndexer({"k1": os.urandom(32)}, "k1")).run()
         notifications = Notifications(engine, cipher=CIPHER, clock=clock)
         with engine.begin() as conn:
             prior = store_idempotency.claim_idempotency_key(  # a retry of the old request

@@ -4,21 +4,31 @@ exactly as before."""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, column, select, table, update
 
 from paycore.clock import ManualClock
 from paycore.notifications import store
-from paycore.notifications.model import DeliveryStatus, Event, body_of, new_event
+from paycore.notifications.model import DeliveryStatus, Event, body_of
 from paycore.notifications.relay import WebhookRelay
-from paycore.notifications.sealing import seal_payload_row
 from paycore.notifications.service import Notifications, enqueue
-from paycore.security import store_columns
+from paycore.platform.db import JSONDocument
+from paycore.security.blind import BlindIndexer
+from paycore.security.columns_backfill import EncryptBackfill
 from paycore.security.crypto import FieldCipher
 from paycore.security.keys import TamperedCiphertext
 from tests.notifications.conftest import Receiver
+from tests.security.legacy_db import (
+    clear_values,
+    insert_clear_event,
+    legacy_engine,  # noqa: F401
+    legacy_url,  # noqa: F401
+)
 
 E = store.events.c
 # Keys in an order JSONB would not keep (it sorts by length): the body must keep this one.
@@ -45,57 +55,20 @@ def write(engine: Engine, cipher: FieldCipher, clock: ManualClock) -> str:
         )
 
 
-def write_clear(engine: Engine, clock: ManualClock, payload: dict[str, Any]) -> str:
-    """An event as a release before migration 0030 wrote it: the payload in clear."""
-    event, delivery = new_event(
-        event_id="evt_old",
-        merchant_id="mer_a",
-        type="payin.succeeded",
-        object_id="pay_old",
-        payload=payload,
-        now=clock.now(),
-    )
-    with engine.begin() as conn:
-        conn.execute(
-            insert(store.events).values(
-                id=event.id,
-                merchant_id=event.merchant_id,
-                type=event.type,
-                object_id=event.object_id,
-                payload=payload,
-                created_at=event.created_at,
-            )
-        )
-        conn.execute(
-            insert(store.deliveries).values(
-                event_id=event.id,
-                merchant_id=event.merchant_id,
-                status=delivery.status.value,
-                attempts=0,
-                next_attempt_at=delivery.next_attempt_at,
-            )
-        )
-    return event.id
-
-
 def row_of(engine: Engine, event_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
-        row = conn.execute(
-            select(E.payload_enc, E.payload.is_(None).label("clear_is_null")).where(
-                E.id == event_id
-            )
-        ).one()
+        row = conn.execute(select(E.payload_enc).where(E.id == event_id)).one()
     return dict(row._mapping)
 
 
-def test_an_event_payload_is_stored_sealed_with_its_clear_column_sql_null(
+def test_an_event_payload_is_stored_sealed(
     engine: Engine, clock: ManualClock, field_cipher: FieldCipher
 ) -> None:
     event_id = write(engine, field_cipher, clock)
 
     row = row_of(engine, event_id)
 
-    assert row["clear_is_null"]
+    assert "payload" not in E  # no clear column since 0032
     for clear in ("pay_1", "November", "0018", "succeeded"):
         assert clear not in row["payload_enc"]
 
@@ -128,24 +101,6 @@ def test_the_events_api_reads_the_payload_opened(
     assert listed.event.payload == shown.event.payload == PAYLOAD
 
 
-def test_an_event_written_in_clear_before_0030_is_still_delivered_and_shown(
-    engine: Engine,
-    clock: ManualClock,
-    relay: WebhookRelay,
-    receiver: Receiver,
-    notifications: Notifications,
-) -> None:
-    event_id = write_clear(engine, clock, PAYLOAD)
-
-    relay.run_once()
-
-    detail = notifications.get_event(event_id, merchant_id="mer_a")
-    assert detail.event.payload == PAYLOAD
-    assert detail.delivery.status is DeliveryStatus.DELIVERED
-    assert receiver.bad_signatures == 0
-    assert receiver.bodies[0]["data"] == PAYLOAD
-
-
 def test_a_sealed_payload_copied_to_another_event_does_not_open(
     engine: Engine, clock: ManualClock, field_cipher: FieldCipher, notifications: Notifications
 ) -> None:
@@ -162,28 +117,36 @@ def test_a_sealed_payload_copied_to_another_event_does_not_open(
         notifications.get_event(second, merchant_id=None)
 
 
-def test_the_backfill_seals_an_old_payload_and_its_body_stays_the_same(
-    engine: Engine, clock: ManualClock, field_cipher: FieldCipher, notifications: Notifications
+def test_an_event_written_in_clear_before_0030_is_delivered_as_it_read_once_backfilled(
+    legacy_engine: Engine,  # noqa: F811
+    clock: ManualClock,
+    field_cipher: FieldCipher,
+    make_relay: Callable[..., WebhookRelay],
+    receiver: Receiver,
 ) -> None:
-    event_id = write_clear(engine, clock, PAYLOAD)
-    before = body_of(notifications.get_event(event_id, merchant_id=None).event)
+    insert_clear_event(
+        legacy_engine, event_id="evt_old", payload=json.dumps(PAYLOAD), at=clock.now()
+    )
+    old = table("notification_events", column("id"), column("payload", JSONDocument))
+    with legacy_engine.connect() as conn:  # the payload as the code before 0030 read it
+        as_read = conn.execute(select(old.c.payload)).scalar_one()
+    before = body_of(Event("evt_old", "mer_a", "payin.succeeded", "pay_old", as_read, clock.now()))
 
-    with engine.begin() as conn:
-        [row] = store_columns.clear_page(
-            conn, store.events, keys=("id",), clear="payload", also=(), after=None, limit=10
-        )
-        sealed = seal_payload_row(field_cipher, row)
-        store_columns.seal(
-            conn,
-            store.events,
-            keys=("id",),
-            clear="payload",
-            values=[{"k_id": event_id, "v_payload_enc": sealed["payload_enc"]}],
-        )
+    moved = EncryptBackfill(
+        legacy_engine, field_cipher, BlindIndexer({"k1": os.urandom(32)}, "k1")
+    ).run()
+    make_relay(engine=legacy_engine).run_once()
+    detail = Notifications(legacy_engine, cipher=field_cipher, clock=clock).get_event(
+        "evt_old", merchant_id="mer_a"
+    )
 
     # On PostgreSQL the clear JSONB had its own key order: sealing what was read keeps it.
-    assert body_of(notifications.get_event(event_id, merchant_id=None).event) == before
-    assert row_of(engine, event_id)["payload_enc"] is not None
+    assert moved["notification_events.payload"] == 1
+    assert receiver.raw_bodies["evt_old"] == {before}
+    assert receiver.bad_signatures == 0 and receiver.bodies[0]["data"] == PAYLOAD
+    assert detail.event.payload == PAYLOAD
+    assert detail.delivery.status is DeliveryStatus.DELIVERED
+    assert clear_values(legacy_engine, "notification_events", "payload") == []
 
 
 def test_a_relay_or_reader_without_a_cipher_is_a_wiring_error(engine: Engine) -> None:

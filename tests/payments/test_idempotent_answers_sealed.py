@@ -3,45 +3,42 @@ in `idempotency_keys.response_enc`, bound to its key row, and replayed as first 
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
-from paycore.payments.store_idempotency import idempotency_keys, seal_response_row
+from paycore.clock import ManualClock
+from paycore.payments import store_idempotency
+from paycore.payments.store_idempotency import idempotency_keys
 from paycore.runtime import Runtime
-from paycore.security import store_columns
+from paycore.security.blind import BlindIndexer
+from paycore.security.columns_backfill import EncryptBackfill
+from paycore.security.crypto import FieldCipher
 from paycore.security.keys import TamperedCiphertext
 from tests.payments.conftest import World
 from tests.payments.http_conftest import Tenant, create_payin, new_tenant, payout_body
 from tests.payments.test_payin_flows import CARD, payin
+from tests.security.legacy_db import (
+    clear_values,
+    insert_clear_answer,
+    legacy_engine,  # noqa: F401
+    legacy_url,  # noqa: F401
+)
 
 K = idempotency_keys.c
 
 
 def stored(engine: Engine, merchant_id: str, key: str) -> dict[str, Any]:
-    """The key row as the database holds it; `clear_is_null` asks SQL, not the JSON type
-    (which reads the JSON text 'null' as None too)."""
+    """The key row as the database holds it."""
     with engine.connect() as conn:
         row = conn.execute(
-            select(
-                K.response_enc,
-                K.response,
-                K.response.is_(None).label("clear_is_null"),
-            ).where(K.merchant_id == merchant_id, K.key == key)
+            select(K.response_enc).where(K.merchant_id == merchant_id, K.key == key)
         ).one()
     return dict(row._mapping)
-
-
-def to_clear(engine: Engine, merchant_id: str, key: str, response: dict[str, Any]) -> None:
-    """Make the row as a release before migration 0030 left it: the answer in clear."""
-    with engine.begin() as conn:
-        conn.execute(
-            update(idempotency_keys)
-            .where(K.merchant_id == merchant_id, K.key == key)
-            .values(response=response, response_enc=None)
-        )
 
 
 @pytest.fixture
@@ -49,12 +46,12 @@ def shop(runtime: Runtime) -> Tenant:
     return new_tenant(runtime, "Shop")
 
 
-def test_a_stored_answer_is_sealed_and_its_clear_column_is_sql_null(world: World) -> None:
+def test_a_stored_answer_is_sealed(world: World) -> None:
     world.payments.create_payin(payin(), idempotency_key="k1")
 
     row = stored(world.engine, "m1", "k1")
 
-    assert row["clear_is_null"]
+    assert "response" not in K  # no clear column since 0032
     assert row["response_enc"] is not None
     for clear in ("November rent", CARD[-4:], "pay_"):
         assert clear not in row["response_enc"]
@@ -81,16 +78,7 @@ def test_a_refusal_replays_as_the_same_problem_from_its_sealed_copy(
     assert first.status_code == again.status_code == 422
     assert again.json()["code"] == first.json()["code"] == "insufficient_balance"
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert stored(runtime.engine, shop.id, "po-1")["clear_is_null"]
-
-
-def test_a_key_answered_before_0030_still_replays_its_clear_answer(world: World) -> None:
-    first = world.payments.create_payin(payin(), idempotency_key="old")
-    to_clear(world.engine, "m1", "old", dict(first.body))
-
-    again = world.payments.create_payin(payin(), idempotency_key="old")
-
-    assert again.replayed and again.body == first.body
+    assert stored(runtime.engine, shop.id, "po-1")["response_enc"] is not None
 
 
 def test_a_sealed_answer_copied_to_another_key_does_not_open(world: World) -> None:
@@ -107,54 +95,26 @@ def test_a_sealed_answer_copied_to_another_key_does_not_open(world: World) -> No
         world.payments.create_payin(payin(amount=20_000), idempotency_key="b")
 
 
-def test_the_backfill_seals_an_old_clear_answer_which_then_replays_the_same(
-    world: World,
+def test_a_key_answered_in_clear_before_0030_replays_its_answer_once_backfilled(
+    legacy_engine: Engine,  # noqa: F811
+    clock: ManualClock,
+    field_cipher: FieldCipher,
 ) -> None:
-    first = world.payments.create_payin(payin(), idempotency_key="old")
-    to_clear(world.engine, "m1", "old", dict(first.body))
+    answer = {"id": "pay_old", "status": "processing", "zz": 1, "a": [1, 2]}
+    insert_clear_answer(
+        legacy_engine, merchant_id="m1", key="old", response=json.dumps(answer), at=clock.now()
+    )
 
-    with world.engine.begin() as conn:
-        page = store_columns.clear_page(
-            conn,
-            idempotency_keys,
-            keys=("merchant_id", "key"),
-            clear="response",
-            also=(),
-            after=None,
-            limit=10,
-        )
-        values = [
-            {
-                "k_merchant_id": r["merchant_id"],
-                "k_key": r["key"],
-                **{f"v_{n}": v for n, v in seal_response_row(world.payments.ctx.cipher, r).items()},
-            }
-            for r in page
-        ]
-        store_columns.seal(
-            conn, idempotency_keys, keys=("merchant_id", "key"), clear="response", values=values
-        )
-    again = world.payments.create_payin(payin(), idempotency_key="old")
-
-    assert [r["key"] for r in page] == ["old"]
-    assert stored(world.engine, "m1", "old")["response_enc"] is not None
-    assert again.replayed and again.body == first.body
-
-
-def test_the_backfill_leaves_the_clear_json_column_sql_null(world: World) -> None:
-    first = world.payments.create_payin(payin(), idempotency_key="old")
-    to_clear(world.engine, "m1", "old", dict(first.body))
-    with world.engine.begin() as conn:
-        [row] = store_columns.clear_page(
-            conn, idempotency_keys, keys=("merchant_id", "key"), clear="response", also=(),
-            after=None, limit=10,
-        )  # fmt: skip
-        sealed = seal_response_row(world.payments.ctx.cipher, row)["response_enc"]
-        store_columns.seal(
-            conn, idempotency_keys, keys=("merchant_id", "key"), clear="response",
-            values=[{"k_merchant_id": "m1", "k_key": "old", "v_response_enc": sealed}],
+    moved = EncryptBackfill(
+        legacy_engine, field_cipher, BlindIndexer({"k1": os.urandom(32)}, "k1")
+    ).run()
+    with legacy_engine.begin() as conn:
+        prior = store_idempotency.claim_idempotency_key(  # the retry dispatch.py answers
+            conn, merchant_id="m1", key="old", request_hash="h", object_id="pay_x",
+            now=clock.now(),
         )  # fmt: skip
 
-    with world.engine.connect() as conn:
-        left = store_columns.count_clear(conn, idempotency_keys, clear="response")
-    assert left == 0
+    assert moved["idempotency_keys.response"] == 1
+    assert prior is not None and prior["status_code"] == 201
+    assert store_idempotency.stored_response(field_cipher, prior) == answer
+    assert clear_values(legacy_engine, "idempotency_keys", "response") == []  # SQL NULL

@@ -47,7 +47,7 @@ def test_a_payins_description_and_metadata_are_stored_only_sealed_and_read_as_gi
     row = _stored(world.engine, order_id)
     order = world.payments.get(merchant_id="m1", order_id=order_id)
 
-    assert (row.description, row.metadata) == (None, None)
+    assert {"description", "metadata"}.isdisjoint(orders.c.keys())  # dropped by 0032
     assert row.details_enc and "Zhang" not in row.details_enc
     assert (order.description, dict(order.metadata)) == ("rent for Zhang San", METADATA)
     assert created.body["description"] == "rent for Zhang San"
@@ -61,33 +61,8 @@ def test_an_order_without_description_or_metadata_stores_no_token(world: World) 
     row = _stored(world.engine, order_id)
     order = world.payments.get(merchant_id="m1", order_id=order_id)
 
-    assert (row.description, row.metadata, row.details_enc) == (None, None, None)
+    assert row.details_enc is None
     assert (order.description, dict(order.metadata)) == ("", {})
-
-
-def test_an_order_saved_in_clear_before_0029_reads_as_it_did_and_after_sealing_the_same(
-    world: World,
-) -> None:
-    order_id = _created(world, description="x", metadata={"a": "b"})
-    with world.engine.begin() as conn:  # as a row written before migration 0029
-        conn.execute(
-            update(orders)
-            .where(orders.c.id == order_id)
-            .values(description="old rent", metadata={"ref": "r1"}, details_enc=None)
-        )
-    before = world.payments.get(merchant_id="m1", order_id=order_id)
-
-    token = details.seal_order_details(CIPHER, order_id, before.description, before.metadata)
-    with world.engine.begin() as conn:  # as encrypt-backfill moves it
-        conn.execute(
-            update(orders)
-            .where(orders.c.id == order_id)
-            .values(description=None, metadata=None, details_enc=token)
-        )
-    after = world.payments.get(merchant_id="m1", order_id=order_id)
-
-    assert (before.description, dict(before.metadata)) == ("old rent", {"ref": "r1"})
-    assert order_view(after) == order_view(before)
 
 
 def test_a_details_token_copied_to_another_order_does_not_open(world: World) -> None:
@@ -111,29 +86,27 @@ def test_a_sealed_order_read_through_an_engine_without_a_cipher_is_a_wiring_defe
     token = _stored(world.engine, order_id).details_enc
 
     with pytest.raises(KeyStoreUnbound):
-        list(order_lines([_line(order_id, "", token)]))
+        list(order_lines([_line(order_id, token)]))
 
 
-def _line(order_id: str, description: str | None, sealed: str | None) -> tuple[Any, ...]:
+def _line(order_id: str, sealed: str | None) -> tuple[Any, ...]:
     at = datetime(2026, 11, 3, 4, 5, 6)
     return (order_id, "payin", at, None, "rent", "alpha", "succeeded", "CNY", 1, 0, 0, None,
-            None, None, description, sealed)  # fmt: skip
+            None, None, sealed)  # fmt: skip
 
 
-def test_bills_show_the_description_of_sealed_and_of_clear_rows_alike(world: World) -> None:
+def test_bills_show_the_description_of_sealed_rows_and_none_for_rows_without(
+    world: World,
+) -> None:
     order_id = _created(world, description="rent for Zhang San", metadata={"a": 1})
     token = _stored(world.engine, order_id).details_enc
     at = datetime(2026, 11, 3, 4, 5, 6, tzinfo=UTC)
     page_row = (order_id, "payin", None, "rent", "alpha", "succeeded", 1, 0, 0, "CNY", None,
-                {}, None, at, None, token)  # fmt: skip
+                {}, at, None, token)  # fmt: skip
 
-    sealed, clear, empty = order_lines(
-        [_line(order_id, None, token), _line(order_id, "rent for Zhang San", None),
-         _line(order_id, None, None)],
-        CIPHER,
-    )  # fmt: skip
+    sealed, empty = order_lines([_line(order_id, token), _line(order_id, None)], CIPHER)
 
-    assert sealed == clear and sealed[-1] == "rent for Zhang San" and empty[-1] == ""
+    assert sealed[-1] == "rent for Zhang San" and empty[-1] == ""
     assert order_row(page_row, CIPHER)["description"] == "rent for Zhang San"
 
 

@@ -8,8 +8,7 @@ out of SQL), converts no datetime to a zone per row (a bill day is looked up by 
 and builds no dict unless its caller asks for one.
 
 An order's description is sealed with its metadata (payments/details.py): each row with
-a token costs one decryption (and a small JSON parse), rows without text none; rows
-written before migration 0029 carry it in clear.
+a token costs one decryption (and a small JSON parse), rows without text none.
 """
 
 from __future__ import annotations
@@ -42,10 +41,9 @@ def order_row(r: Any, cipher: FieldCipher | None = None) -> Row:
     # Unpacked, not read by attribute: this runs once per row of a page.
     (
         order_id, kind, reference, product, channel, status, amount, fee, refunded,
-        currency, parent_id, party, description, created_at, finished_at, sealed,
+        currency, parent_id, party, created_at, finished_at, sealed,
     ) = r  # fmt: skip
-    if sealed is not None:
-        description = _description(cipher, order_id, sealed)
+    description = "" if sealed is None else _description(cipher, order_id, sealed)
     name = party.get("name") if isinstance(party, dict) else None
     return {
         "id": order_id,
@@ -63,7 +61,7 @@ def order_row(r: Any, cipher: FieldCipher | None = None) -> Row:
         "counterparty": name if isinstance(name, str) and name else None,
         "parent_id": parent_id,
         "finished_at": _instant(finished_at),
-        "description": description if description is not None else "",
+        "description": description,
     }
 
 
@@ -77,12 +75,9 @@ def order_lines(rows: Iterable[Any], cipher: FieldCipher | None = None) -> Itera
     days: dict[str, str] = {}
     for (
         order_id, kind, created, reference, product, channel, status, currency, amount,
-        fee, refunded, counterparty, parent_id, finished, description, sealed,
+        fee, refunded, counterparty, parent_id, finished, sealed,
     ) in rows:  # fmt: skip
-        if sealed is not None:
-            description = _description(cipher, order_id, sealed)
-        elif description is None:
-            description = ""
+        description = "" if sealed is None else _description(cipher, order_id, sealed)
         at = _naive_utc(created) if type(created) is str else created
         created_text = at.isoformat() + "Z"
         # "YYYY-MM-DDTHH": the UTC hour, the key of its bill day.

@@ -105,7 +105,6 @@ _ORDER_COLUMNS = (
     orders.c.currency,
     orders.c.parent_id,
     orders.c.party_masked,
-    orders.c.description,
     orders.c.created_at,
     orders.c.finished_at,
     orders.c.details_enc,
@@ -150,7 +149,6 @@ def order_stream(conn: Connection, where: OrderWhere, *, fetch_rows: int) -> Ite
         _party_name(conn),
         o.parent_id,
         _utc(conn, o.finished_at),
-        o.description,
         o.details_enc,
     ).where(*_order_filters(where))
     streamed = conn.execution_options(stream_results=True, yield_per=fetch_rows)

@@ -71,8 +71,8 @@ class Custody:
         clock: Clock,
         payments: Payments,
         cipher: FieldCipher,
+        blind: BlindIndex,
         banks: Sequence[CustodyBank] | None = None,
-        blind: BlindIndex | None = None,
     ) -> None:
         self._engine = engine
         self._ledger = ledger
@@ -81,7 +81,7 @@ class Custody:
         self._banks = {b.name: b for b in configured}
         self._after_step: Callable[[str], None] = lambda _name: None
         """Called after each persisted step of the cut-off; tests make it raise (a crash)."""
-        numbers = VirtualAccounts(cipher=cipher, indexer=blind.indexer if blind else None)
+        numbers = VirtualAccounts(cipher=cipher, indexer=blind.indexer)
         self._subaccounts = SubAccounts(engine=engine, ledger=ledger, clock=clock, numbers=numbers)
         self._landing = Landing(
             engine=engine,

@@ -26,12 +26,10 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.sql.elements import ColumnElement
 
 from paycore.custody.model import (
     CutoffStep,
@@ -51,9 +49,6 @@ subaccounts = Table(
     Column("merchant_id", String(64), nullable=False),
     Column("owner", String(32), nullable=False),
     Column("role", String(8), nullable=False),
-    # Before 0028 the number in clear; since then always NULL once `paycore security
-    # encrypt-backfill` ran (a later migration drops it).
-    Column("virtual_account", String(32), nullable=True),
     Column("account_id", String(64), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -62,7 +57,6 @@ subaccounts = Table(
     Column("virtual_account_enc", Text, nullable=True),
     Column("virtual_account_hmac", String(96), nullable=True),
     PrimaryKeyConstraint("bank", "merchant_id", "owner"),
-    UniqueConstraint("bank", "virtual_account", name="ux_custody_subaccounts_virtual"),
     UniqueConstraint("bank", "virtual_account_hmac", name="ux_custody_subaccounts_virtual_hmac"),
 )
 
@@ -187,14 +181,11 @@ def get_subaccount(
 
 
 def subaccount_by_virtual_account(
-    conn: Connection, *, bank: str, virtual_account: str | None = None, hmacs: Sequence[str] = ()
+    conn: Connection, *, bank: str, hmacs: Sequence[str]
 ) -> Mapping[str, Any] | None:
     """The sub-account whose number has one of `hmacs` (its blind tokens, one per blind
-    key), or whose clear number is `virtual_account` (a row from before migration 0028 the
-    encrypt backfill has not reached yet)."""
-    found: ColumnElement[bool] = subaccounts.c.virtual_account_hmac.in_(list(hmacs))
-    if virtual_account is not None:
-        found = or_(found, subaccounts.c.virtual_account == virtual_account)
+    key)."""
+    found = subaccounts.c.virtual_account_hmac.in_(list(hmacs))
     row = conn.execute(select(subaccounts).where(subaccounts.c.bank == bank, found)).first()
     return dict(row._mapping) if row else None
 

@@ -42,7 +42,7 @@ from paycore.ledger.model import AccountFlags
 from paycore.ledger.service import AccountRequest, Ledger
 from paycore.platform.db import WRITER
 from paycore.security.blind import BlindIndexer, normalize
-from paycore.security.crypto import CipherError, FieldCipher, KeyStoreUnbound
+from paycore.security.crypto import CipherError, FieldCipher
 from paycore.security.masking import mask_account_number
 from paycore.wallets.model import check_owner, ledger_owner
 
@@ -60,25 +60,18 @@ class VirtualAccounts:
     """Seals, opens and hashes virtual account numbers; shared by the sub-accounts and
     by the matching of statement money (statement_money.py).
 
-    Without a cipher and an indexer (`unsealed()`: callers not yet given them) numbers
-    are kept in clear as before migration 0028; every reader copes with both kinds."""
+    Both are required: a number is never kept in clear (migration 0032 drops the clear
+    column)."""
 
-    def __init__(self, *, cipher: FieldCipher | None, indexer: BlindIndexer | None) -> None:
+    def __init__(self, *, cipher: FieldCipher, indexer: BlindIndexer) -> None:
         self._cipher = cipher
         self._indexer = indexer
-
-    @classmethod
-    def unsealed(cls) -> VirtualAccounts:
-        return cls(cipher=None, indexer=None)
 
     def seal(
         self, number: str, *, bank: str, merchant_id: str, owner: str
     ) -> dict[str, str | None]:
         """The columns a number is stored as, in the row of (bank, merchant, owner)."""
-        if self._cipher is None or self._indexer is None:
-            return {"virtual_account": number}
         return {
-            "virtual_account": None,
             "virtual_account_enc": self._cipher.encrypt(
                 number, context=virtual_account_context(bank, merchant_id, owner)
             ),
@@ -88,17 +81,12 @@ class VirtualAccounts:
         }
 
     def number(self, row: Mapping[str, Any]) -> str:
-        """A row's number in clear (a row the backfill has not reached keeps it clear)."""
-        sealed = row.get("virtual_account_enc")
-        if sealed is None or self._cipher is None:
-            return str(row["virtual_account"])
-        return self._cipher.decrypt(str(sealed), context=_context_of(row))
+        """A row's number in clear."""
+        return self._cipher.decrypt(str(row["virtual_account_enc"]), context=_context_of(row))
 
     def hmacs(self, number: str) -> list[str]:
         """Tokens to look a number up by, one per blind key (rotation); none for text
         that is no account number at all (nothing can match it)."""
-        if self._indexer is None:
-            return []
         try:
             return self._indexer.lookup_tokens("account_number", number)
         except Rejected:
@@ -112,8 +100,6 @@ class VirtualAccounts:
         finds them once the old key is retired. A row already under it is left alone; one
         that no longer decrypts is counted and named by its key in the log, never by its
         number."""
-        if self._cipher is None or self._indexer is None:
-            raise KeyStoreUnbound("re-hashing virtual accounts needs the cipher and blind keys")
         rows = store.sealed_subaccounts_after(conn, after, limit=limit)
         prefix = f"{self._indexer.active_key_id}:"
         rehashed = unreadable = 0
@@ -139,9 +125,7 @@ class VirtualAccounts:
         )
 
     def find(self, conn: Connection, *, bank: str, number: str) -> dict[str, Any] | None:
-        row = store.subaccount_by_virtual_account(
-            conn, bank=bank, virtual_account=number, hmacs=self.hmacs(number)
-        )
+        row = store.subaccount_by_virtual_account(conn, bank=bank, hmacs=self.hmacs(number))
         return dict(row) if row else None
 
 
@@ -167,12 +151,12 @@ class SubAccounts:
         engine: Engine,
         ledger: Ledger,
         clock: Clock,
-        numbers: VirtualAccounts | None = None,
+        numbers: VirtualAccounts,
     ) -> None:
         self._engine = engine
         self._ledger = ledger
         self._clock = clock
-        self.numbers = numbers or VirtualAccounts.unsealed()
+        self.numbers = numbers
         self._banks_ready: set[str] = set()
 
     def open(

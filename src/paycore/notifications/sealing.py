@@ -4,8 +4,8 @@ payer's masked numbers, the merchant's description), C2, so it is kept sealed in
 
 The JSON text is sealed as `new_event` checked it and opened with `json.loads`, which
 keeps the keys' order: the body a relay signs is built from the same mapping as before.
-Rows written before migration 0030 keep their clear `payload` until the encrypt backfill
-moves them (`seal_payload_row`).
+Rows written before migration 0030 kept a clear `payload` until the encrypt backfill moved
+them (`seal_payload_row`); migration 0032 drops that column.
 """
 
 from __future__ import annotations
@@ -28,21 +28,15 @@ def seal_payload(cipher: FieldCipher, event_id: str, payload: Mapping[str, Any])
     return cipher.encrypt(document, context=payload_context(event_id))
 
 
-def open_payload(
-    cipher: FieldCipher, event_id: str, sealed: str | None, clear: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The payload of a stored event: sealed, or in clear for a row older than 0030."""
-    if sealed is not None:
-        opened: dict[str, Any] = json.loads(
-            cipher.decrypt(sealed, context=payload_context(event_id))
-        )
-        return opened
-    if clear is None:
+def open_payload(cipher: FieldCipher, event_id: str, sealed: str | None) -> dict[str, Any]:
+    """The payload of a stored event, opened."""
+    if sealed is None:
         raise InvariantViolation(f"event {event_id} has no payload")
-    return dict(clear)
+    opened: dict[str, Any] = json.loads(cipher.decrypt(sealed, context=payload_context(event_id)))
+    return opened
 
 
 def seal_payload_row(cipher: FieldCipher, row: Mapping[str, Any]) -> dict[str, str | None]:
     """For the encrypt backfill: one old row (`id`, clear `payload`) to its sealed column;
-    the backfill writes it and empties `payload`."""
+    the backfill writes it and empties `payload` (still there until migration 0032)."""
     return {"payload_enc": seal_payload(cipher, str(row["id"]), row["payload"])}

@@ -33,7 +33,7 @@ from paycore.notifications.model import (
     Event,
 )
 from paycore.notifications.sealing import open_payload
-from paycore.platform.db import JSONDocument, UTCDateTime
+from paycore.platform.db import UTCDateTime
 from paycore.platform.schema import metadata
 from paycore.security.crypto import FieldCipher
 
@@ -44,7 +44,6 @@ events = Table(
     Column("merchant_id", String(64), nullable=False),
     Column("type", String(64), nullable=False),
     Column("object_id", String(64), nullable=False),
-    Column("payload", JSONDocument, nullable=True),  # before 0030 only: now NULL
     Column("payload_enc", Text, nullable=True),  # sealing.py: the payload, sealed
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_notification_events_merchant_id", "merchant_id", "id"),
@@ -88,7 +87,7 @@ def _event(row: Any, cipher: FieldCipher) -> Event:
         merchant_id=row.merchant_id,
         type=row.type,
         object_id=row.object_id,
-        payload=open_payload(cipher, row.id, row.payload_enc, row.payload),
+        payload=open_payload(cipher, row.id, row.payload_enc),
         created_at=row.created_at,
     )
 
@@ -141,8 +140,7 @@ _INSERT_DELIVERY = insert(deliveries)
 
 
 def insert_event(conn: Connection, event: Event, delivery: Delivery, *, payload_enc: str) -> None:
-    """`payload_enc`: the event's payload sealed (sealing.seal_payload); the clear
-    `payload` is left out of the INSERT, so it is SQL NULL."""
+    """`payload_enc`: the event's payload sealed (sealing.seal_payload)."""
     conn.execute(
         _INSERT_EVENT,
         {

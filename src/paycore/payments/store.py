@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -26,7 +25,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
 from paycore.channels.model import FailureClass
 from paycore.payments import details
@@ -34,9 +32,6 @@ from paycore.payments.model import Failure, Order, OrderKind, OrderStatus
 from paycore.platform.db import JSONDocument, UTCDateTime
 from paycore.platform.schema import metadata
 from paycore.security.crypto import FieldCipher, KeyStoreUnbound
-
-_CLEAR_METADATA = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-"""None is SQL NULL here (not JSON null): new rows keep no clear metadata."""
 
 orders = Table(
     "payment_orders",
@@ -58,13 +53,11 @@ orders = Table(
     Column("failure_message", String(256), nullable=False),
     Column("parent_id", String(64), nullable=True),
     Column("refunded_amount", BigInteger, nullable=False),
-    # In clear before migration 0029: NULL since (details_enc holds them); emptied by
-    # encrypt-backfill, then dropped.
-    Column("description", String(256), nullable=True),
     Column("party_enc", JSONDocument, nullable=False),
     Column("party_masked", JSONDocument, nullable=False),
-    Column("metadata", _CLEAR_METADATA, nullable=True),
-    Column("details_enc", Text, nullable=True),  # payments/details.py
+    # The description and metadata, sealed (payments/details.py); their clear columns of
+    # before 0029 were emptied by encrypt-backfill and dropped by 0032.
+    Column("details_enc", Text, nullable=True),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -228,10 +221,8 @@ def _row(conn: Connection, order: Order) -> dict[str, Any]:
         "fee_amount": order.fee_amount,
         "parent_id": order.parent_id,
         "refunded_amount": order.refunded_amount,
-        "description": None,
         "party_enc": dict(order.party_enc),
         "party_masked": dict(order.party_masked),
-        "metadata": None,
         "details_enc": sealed,
         "expires_at": order.expires_at,
         "created_at": order.created_at,
@@ -241,17 +232,16 @@ def _row(conn: Connection, order: Order) -> dict[str, Any]:
 
 
 def _order(row: Any, cipher: FieldCipher | None) -> Order:
-    """An order from its row, its free text opened (or read from the clear columns of a
-    row written before migration 0029)."""
+    """An order from its row, its free text opened."""
     failure = None
     if row.failure_class is not None:
         failure = Failure(FailureClass(row.failure_class), row.failure_code, row.failure_message)
+    description: str = ""
+    metadata: dict[str, Any] = {}
     if row.details_enc is not None:
         if cipher is None:
             raise KeyStoreUnbound("order details are sealed and no cipher is given")
         description, metadata = details.open_order_details(cipher, row.id, row.details_enc)
-    else:
-        description, metadata = row.description or "", row.metadata or {}
     return Order(
         id=row.id,
         kind=OrderKind(row.kind),

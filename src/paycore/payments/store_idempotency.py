@@ -7,8 +7,8 @@ stored response to replay.
 The response is a copy of the order's view (the payer's masked numbers, the merchant's
 description): C2, so it is kept sealed in `response_enc`, bound to its key row. The JSON
 text is sealed as first rendered, so a replay gets the first answer's keys in the same
-order on both databases. `response` holds only rows answered before migration 0030 (the
-encrypt backfill moves them: `seal_response_row`).
+order on both databases. Rows answered before migration 0030 kept it in a clear `response`
+column until the encrypt backfill moved them (`seal_response_row`); 0032 drops it.
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    null,
     select,
     text,
     update,
 )
 
-from paycore.platform.db import JSONDocument, UTCDateTime
+from paycore.platform.db import UTCDateTime
 from paycore.platform.schema import metadata
 from paycore.security.crypto import FieldCipher
 
@@ -45,7 +44,6 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     Column("object_id", String(64), nullable=True),
     Column("status_code", Integer, nullable=True),  # NULL while the first request runs
-    Column("response", JSONDocument, nullable=True),  # before 0030 only: now NULL
     Column("response_enc", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("merchant_id", "key"),
@@ -59,8 +57,7 @@ _GET = select(idempotency_keys).where(_KEY)
 _SAVE_RESPONSE = (
     update(idempotency_keys)
     .where(_KEY)
-    # null(): a bound None would be stored by the JSON type as the JSON text 'null'.
-    .values(status_code=bindparam("status_code"), response=null(), response_enc=bindparam("enc"))
+    .values(status_code=bindparam("status_code"), response_enc=bindparam("enc"))
 )
 # RETURNING says whether the row went in (psycopg reports no rowcount for this). Written
 # as text, which both databases read alike: the dialects' `insert().on_conflict_do_nothing()`
@@ -130,20 +127,20 @@ def save_idempotent_response(
 
 
 def stored_response(cipher: FieldCipher, row: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The answer a claimed row holds (as `claim_idempotency_key` returns it), opened; a
-    row answered before migration 0030 still holds it in clear. None: not answered yet."""
+    """The answer a claimed row holds (as `claim_idempotency_key` returns it), opened.
+    None: not answered yet."""
     sealed = row.get("response_enc")
-    if sealed is not None:
-        context = response_context(str(row["merchant_id"]), str(row["key"]))
-        opened: dict[str, Any] = json.loads(cipher.decrypt(sealed, context=context))
-        return opened
-    clear = row.get("response")
-    return None if clear is None else dict(clear)
+    if sealed is None:
+        return None
+    context = response_context(str(row["merchant_id"]), str(row["key"]))
+    opened: dict[str, Any] = json.loads(cipher.decrypt(sealed, context=context))
+    return opened
 
 
 def seal_response_row(cipher: FieldCipher, row: Mapping[str, Any]) -> dict[str, str | None]:
     """For the encrypt backfill: one old row (`merchant_id`, `key`, clear `response`) to
-    its sealed column; the backfill writes it and empties `response`."""
+    its sealed column; the backfill writes it and empties `response` (still there until
+    migration 0032)."""
     return {
         "response_enc": _sealed(cipher, str(row["merchant_id"]), str(row["key"]), row["response"])
     }

@@ -130,8 +130,6 @@ class HandOver:
 
 
 def _account(cipher: FieldCipher, row: dict[str, object]) -> str:
-    """The line's account in clear (a line the backfill has not reached keeps it so)."""
-    if row["account_enc"] is None:
-        return str(row["account"])
+    """The line's account in clear."""
     context = account_context(str(row["import_id"]), int(str(row["line_no"])))
     return cipher.decrypt(str(row["account_enc"]), context=context)

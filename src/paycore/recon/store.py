@@ -29,7 +29,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -84,9 +83,6 @@ lines = Table(
     Column("duplicate", Boolean, nullable=False),
     Column("order_id", String(64), nullable=True),
     Column("matched_by", String(16), nullable=True),
-    # Before 0028: our account the line is about, in clear; NULL once `paycore security
-    # encrypt-backfill` ran (account_enc holds it), dropped by a later migration.
-    Column("account", String(34), nullable=True),
     # The payer or payee (account number, name): personal data, sealed by the field cipher.
     Column("counterparty_enc", Text, nullable=True),
     # What the bank calls the movement (camt's bank transaction code), as written.
@@ -450,7 +446,6 @@ def claimable_surplus(
             breaks.c.line_amount,
             breaks.c.import_id,
             breaks.c.line_no,
-            lines.c.account,
             lines.c.account_enc,
             lines.c.counterparty_enc,
             lines.c.booked_at,
@@ -466,7 +461,7 @@ def claimable_surplus(
             breaks.c.status.in_(("open", "investigating")),
             breaks.c.suspense_transfer_id.is_not(None),
             breaks.c.direction == "credit",
-            or_(lines.c.account_enc.is_not(None), lines.c.account.is_not(None)),
+            lines.c.account_enc.is_not(None),
             lines.c.counterparty_enc.is_not(None),
         )
         .order_by(breaks.c.id)

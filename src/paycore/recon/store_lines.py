@@ -37,15 +37,14 @@ COLUMNS = (
     "duplicate",
     "order_id",
     "matched_by",
-    "account",
     "counterparty_enc",
     "bank_kind",
     "counter_amount",
     "counter_currency",
     "account_enc",
 )
-"""Every column of recon_lines, in the order a line's list holds them. `account` (the clear
-column before migration 0028) is always NULL: the service seals it into `account_enc`."""
+"""Every column of recon_lines, in the order a line's list holds them. The line's account is
+personal data: the service seals it into `account_enc` (no clear column since 0032)."""
 
 KIND = COLUMNS.index("kind")
 CHANNEL_TXN_ID = COLUMNS.index("channel_txn_id")
@@ -106,7 +105,6 @@ def line_row(line: StatementLine, *, import_id: str, source: str, carries_fee: b
         False,
         None,
         None,
-        None,  # the account is personal data: sealed into ACCOUNT_ENC by the service
         None,
         bank_kind[:BANK_KIND_CHARS] if bank_kind else None,
         line.counter_amount,

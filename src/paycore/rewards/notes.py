@@ -17,21 +17,20 @@ def note_context(merchant_id: str, batch_id: str, position: int) -> str:
 
 
 class RewardNotes:
-    """Without a cipher (a service built before the runtime passed one) notes stay in
-    clear, as before migration 0028."""
+    """A cipher is required: a note is never kept in clear (migration 0032 drops the
+    clear column), so a service built without one is a wiring defect."""
 
     def __init__(self, cipher: FieldCipher | None) -> None:
+        if cipher is None:
+            raise InvariantViolation("reward notes need a field cipher: they are kept sealed")
         self._cipher = cipher
 
     def seal(
         self, merchant_id: str, batch_id: str, planned: Sequence[PlannedRow]
-    ) -> dict[int, str] | None:
-        """Each non-empty note sealed, by position; None: keep them in clear."""
-        cipher = self._cipher
-        if cipher is None:
-            return None
+    ) -> dict[int, str]:
+        """Each non-empty note sealed, by position."""
         return {
-            p.position: cipher.encrypt(
+            p.position: self._cipher.encrypt(
                 p.note, context=note_context(merchant_id, batch_id, p.position)
             )
             for p in planned
@@ -50,7 +49,5 @@ class RewardNotes:
         ]
 
     def _open(self, merchant_id: str, batch_id: str, row: RowOutcome, sealed: str) -> str:
-        if self._cipher is None:
-            raise InvariantViolation(f"batch {batch_id} has sealed notes and no cipher")
         context = note_context(merchant_id, batch_id, row.position)
         return self._cipher.decrypt(sealed, context=context)

@@ -75,9 +75,6 @@ rows = Table(
     Column("recipient", String(64), nullable=False),
     Column("amount", BigInteger, nullable=True),
     Column("amount_text", String(32), nullable=False),
-    # Before 0028 the note in clear; NULL once `paycore security encrypt-backfill` ran
-    # (note_enc holds it), dropped by a later migration.
-    Column("note", String(256), nullable=True),
     Column("status", String(8), nullable=False),
     Column("reason", String(64), nullable=True),
     Column("retryable", Boolean, nullable=False),
@@ -178,11 +175,10 @@ def insert_batch(
     budget: Budget,
     file_sha256: str,
     planned: Sequence[PlannedRow],
-    notes_enc: Mapping[int, str] | None,
+    notes_enc: Mapping[int, str],
     now: datetime,
 ) -> None:
-    """`notes_enc`: each non-empty note sealed, by position; None (a service given no
-    cipher) keeps the notes in clear, as before migration 0028."""
+    """`notes_enc`: each non-empty note sealed, by position."""
     conn.execute(
         insert(batches).values(
             merchant_id=merchant_id,
@@ -206,8 +202,7 @@ def insert_batch(
             "recipient": p.recipient,
             "amount": p.amount,
             "amount_text": p.amount_text,
-            "note": p.note if notes_enc is None else None,
-            "note_enc": None if notes_enc is None else notes_enc.get(p.position),
+            "note_enc": notes_enc.get(p.position),
             "status": RowStatus.PENDING if p.valid else RowStatus.INVALID,
             "reason": p.reason,
             "retryable": False,
@@ -256,7 +251,7 @@ def _outcome(row: Any) -> RowOutcome:
         recipient=row.recipient,
         amount=row.amount,
         amount_text=row.amount_text,
-        note=row.note or "",  # a row the backfill has not reached; sealed ones: list_rows
+        note="",  # opened from note_enc by list_rows' callers (notes.py)
         status=row.status,
         reason=row.reason,
         retryable=row.retryable,
@@ -291,7 +286,7 @@ def list_rows(
     limit: int,
     status: str | None = None,
 ) -> list[tuple[RowOutcome, str | None]]:
-    """Each row with its sealed note (None: empty, or not backfilled yet)."""
+    """Each row with its sealed note (None: empty)."""
     query = (
         select(rows)
         .where(

@@ -35,16 +35,12 @@ _CARD_ENC = "the tenant's card number, FieldCipher token, context <plan>:card"
 _PAYER_ENC = "JSON {account_number, name} of a statement payer, FieldCipher token"
 _VIRTUAL_ACCOUNT_ENC = "the number payers transfer to (a buyer's account), FieldCipher token"
 _VIRTUAL_ACCOUNT_HMAC = "<key id>:HMAC-SHA256 of the virtual account number (blind key)"
-_LEGACY = "{} in clear before 0028: NULL since; emptied by encrypt-backfill, then dropped"
-_EMPTIED_BY = "security/columns_backfill.py:EncryptBackfill.run"
 _REQUEST_HASH = "keyed BLAKE2b of the create request, which holds the card/account number"
-_RESPONSE = "the order as answered, in clear before 0030: NULL since; emptied, then dropped"
 _RESPONSE_ENC = (
     "FieldCipher token (context idempotency:<merchant id>:<key>) of the order as answered:"
     " party masked, description and metadata as saved"
 )
 _WEBHOOK_SECRET_ENC = "the merchant's webhook signing secret, FieldCipher token (never in clear)"
-_PAYLOAD = "the webhook body, in clear before 0030: NULL since; emptied, then dropped"
 _PAYLOAD_ENC = (
     "FieldCipher token (context notification-event:<event id>) of the webhook body: the"
     " order view (party masked, description and metadata as saved)"
@@ -68,7 +64,6 @@ _REASON_ENC = (
     " hash chain covers the token (verified without a key)"
 )
 _WARNINGS = "what the parser noticed (may quote a value), card/ID/phone numbers masked"
-_ORDER_TEXT_LEGACY = "the order's {} in clear before 0029: NULL since; emptied by encrypt-backfill"
 _ORDER_DETAILS_ENC = (
     "FieldCipher token (context order-details:<order id>) of the JSON {description, metadata}"
     " the merchant typed (card, ID, phone numbers masked before; a name may remain)"
@@ -150,7 +145,6 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
     ),
     "custody_subaccounts": (
         _plain(C1, "bank merchant_id owner role account_id currency created_at"),
-        _one(C2, "virtual_account", CLEAR, _LEGACY.format("the number"), _EMPTIED_BY),
         _one(C2, "virtual_account_enc", ENC, _VIRTUAL_ACCOUNT_ENC),
         _one(C2, "virtual_account_hmac", BLIND, _VIRTUAL_ACCOUNT_HMAC),
     ),
@@ -186,7 +180,6 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
     "idempotency_keys": (
         _plain(C1, "merchant_id key object_id status_code created_at"),
         _one(C2, "request_hash", HASH, _REQUEST_HASH),
-        _one(C2, "response", CLEAR, _RESPONSE, _EMPTIED_BY),
         _one(C2, "response_enc", ENC, _RESPONSE_ENC),
     ),
     "ledger_accounts": (
@@ -230,7 +223,6 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
     ),
     "notification_events": (
         _plain(C1, "id merchant_id type object_id created_at"),
-        _one(C2, "payload", CLEAR, _PAYLOAD, _EMPTIED_BY),
         _one(C2, "payload_enc", ENC, _PAYLOAD_ENC),
     ),
     "ops_alerts": (
@@ -271,8 +263,6 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
         ),
         _one(C2, "party_enc", ENC, _PARTY_ENC),
         _one(C2, "party_masked", MASK, "the same fields masked (card 6+4, name, ID 1+1, ...)"),
-        _one(C2, "description", CLEAR, _ORDER_TEXT_LEGACY.format("description"), _EMPTIED_BY),
-        _one(C2, "metadata", CLEAR, _ORDER_TEXT_LEGACY.format("metadata"), _EMPTIED_BY),
         _one(C2, "details_enc", ENC, _ORDER_DETAILS_ENC, "payments/details.py:seal_order_details"),
     ),
     "recon_break_events": (
@@ -311,7 +301,6 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
             " currency fee status channel_txn_id reference booked_at duplicate order_id"
             " matched_by bank_kind counter_amount counter_currency",
         ),
-        _one(C2, "account", CLEAR, _LEGACY.format("the account"), _EMPTIED_BY),
         _one(C2, "account_enc", ENC, _ACCOUNT_ENC),
         _one(C2, "counterparty_enc", ENC, _COUNTERPARTY_ENC),
     ),
@@ -349,7 +338,6 @@ TABLE_SPECS: dict[str, tuple[Spec, ...]] = {
             "merchant_id batch_id position budget_id row_number recipient amount amount_text"
             " status reason retryable attempt transfer_id updated_at",
         ),
-        _one(C2, "note", CLEAR, _LEGACY.format("the note"), _EMPTIED_BY),
         _one(C2, "note_enc", ENC, _NOTE_ENC),
     ),
     "split_refunds": (

@@ -1,4 +1,4 @@
-"""`paycore security encrypt-backfill`: seal the C2 values kept in clear before 0028.
+"""`paycore security encrypt-backfill`: seal the C2 values kept in clear before 0028-0030.
 
 Resumable: the work left is the rows whose clear column still holds a value, so a run
 stopped (`--pages`, a kill) continues where it stopped. `--check` only counts what is left.
@@ -21,7 +21,7 @@ from paycore.security.blind import load_blind_indexer
 from paycore.security.columns_backfill import PAGE_SIZE_DEFAULT, EncryptBackfill
 from paycore.security.crypto import load_field_cipher
 
-columns_app = typer.Typer(help="Encrypt C2 columns written in clear before migration 0028.")
+columns_app = typer.Typer(help="Encrypt C2 columns written in clear before migrations 0028-0030.")
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
@@ -32,8 +32,9 @@ def encrypt_backfill(
     pages: Annotated[int | None, typer.Option(help="stop after this many pages")] = None,
     check: Annotated[bool, typer.Option(help="only count the rows left in clear")] = False,
 ) -> None:
-    """Seal custody virtual accounts, recon line accounts and reward notes still in
-    clear, and empty their clear columns (exit 1 when rows are left)."""
+    """Seal custody virtual accounts, recon line accounts, reward notes, idempotent answers
+    and event payloads still in clear, and empty their clear columns (exit 1 when rows are
+    left; once migration 0032 dropped them there is nothing left)."""
     settings = Settings.from_env()
     engine = make_engine(settings.database_url, pool_size=2)
     try:
@@ -47,6 +48,9 @@ def encrypt_backfill(
         raise typer.Exit(2) from exc
     finally:
         engine.dispose()
+    if not left:
+        out.print("nothing left: the clear columns are dropped (migration 0032)")
+        return
     table = Table("column", "sealed now", "left in clear")
     for name, count in left.items():
         table.add_row(name, str(sealed.get(name, 0)), str(count))

@@ -1,17 +1,18 @@
 """SQL of the encrypt backfill: pages of rows still holding a clear C2 value, and the
-update that seals them. Generic over the columns security/columns_backfill.py names."""
+update that seals them. Generic over the columns security/columns_backfill.py names (light
+`table()` definitions: the code's own tables no longer have the clear columns)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, null, select, tuple_, update
+from sqlalchemy import Connection, TableClause, and_, bindparam, func, null, select, tuple_, update
 
 
 def clear_page(
     conn: Connection,
-    table: Table,
+    table: TableClause,
     *,
     keys: Sequence[str],
     clear: str,
@@ -31,28 +32,29 @@ def clear_page(
 
 def seal(
     conn: Connection,
-    table: Table,
+    table: TableClause,
     *,
     keys: Sequence[str],
-    clear: str,
+    clear: Sequence[str],
     values: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Writes each row's sealed columns and empties its clear one, in one executemany; a
-    row emptied meanwhile (by another backfill) is left as it is. Each of `values` holds
-    `k_<key>` for the row's keys and `v_<column>` for each sealed column."""
+    """Writes each row's sealed columns and empties its clear ones (the first is the one
+    the page was read by), in one executemany; a row emptied meanwhile (by another
+    backfill) is left as it is. Each of `values` holds `k_<key>` for the row's keys and
+    `v_<column>` for each sealed column."""
     if not values:
         return
     sealed_names = [n[2:] for n in values[0] if n.startswith("v_")]
     statement = (
         update(table)
         .where(and_(*(table.c[k] == bindparam(f"k_{k}") for k in keys)))
-        .where(table.c[clear].is_not(None))
+        .where(table.c[clear[0]].is_not(None))
         # null(), not None: a JSON column would store None as the JSON text 'null'.
-        .values({clear: null(), **{n: bindparam(f"v_{n}") for n in sealed_names}})
+        .values({**dict.fromkeys(clear, null()), **{n: bindparam(f"v_{n}") for n in sealed_names}})
     )
     conn.execute(statement, list(values))
 
 
-def count_clear(conn: Connection, table: Table, *, clear: str) -> int:
+def count_clear(conn: Connection, table: TableClause, *, clear: str) -> int:
     query = select(func.count()).select_from(table).where(table.c[clear].is_not(None))
     return int(conn.execute(query).scalar_one())

@@ -329,9 +329,9 @@ def _refuse_pending(conn: Any, objects: set[ObjectRef]) -> None:
 
 
 def _description(cipher: FieldCipher, row: Any) -> str:
-    """The order's description: sealed with its metadata since migration 0029."""
+    """The order's description, sealed with its metadata (none: no token)."""
     if row.details_enc is None:
-        return str(row.description or "")
+        return ""
     return open_order_details(cipher, row.id, row.details_enc)[0]
 
 
