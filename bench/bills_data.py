@@ -127,7 +127,7 @@ def _row(
     return (
         oid, kind, MERCHANT, reference, product, amount, CCY, fee, status, False, channel,
         f"T{oid[-12:]}" if channel else None, "declined" if failure else None, failure,
-        "", parent, refunded, "", "{}", party, "{}", None, created, finished or created,
+        "", parent, refunded, "{}", party, None, None, created, finished or created,
         finished, None, 0, 2,
     )  # fmt: skip
 

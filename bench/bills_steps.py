@@ -329,7 +329,7 @@ def _csv_floor(ctx: Context, lines: int, path: Path) -> float:
 
     columns = (
         "id, kind, created_at, merchant_reference, product, channel, status, currency, amount, "
-        "fee_amount, refunded_amount, party_masked, parent_id, finished_at, description"
+        "fee_amount, refunded_amount, party_masked, parent_id, finished_at, details_enc"
     )
     query = text(
         f"SELECT {columns} FROM payment_orders WHERE merchant_id = :m "

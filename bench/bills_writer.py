@@ -19,7 +19,7 @@ WRITE_ENTRIES = 20_000
 _ORDER_COLUMNS = (
     "id, kind, merchant_id, merchant_reference, product, amount, currency, fee_amount, status, "
     "result_unknown, channel, channel_txn_id, failure_class, failure_code, failure_message, "
-    "parent_id, refunded_amount, description, party_enc, party_masked, metadata, expires_at, "
+    "parent_id, refunded_amount, party_enc, party_masked, details_enc, expires_at, "
     "created_at, updated_at, finished_at, next_query_at, query_attempts, version"
 )
 

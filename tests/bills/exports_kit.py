@@ -21,6 +21,7 @@ from paycore.bills.admission import admit
 from paycore.bills.export_jobs import ExportJobs
 from paycore.bills.queries import BillQueries
 from paycore.ids import new_id
+from paycore.payments import details
 from paycore.payments.store import orders
 from paycore.runtime import Runtime
 from paycore.web.app import create_app
@@ -77,8 +78,18 @@ def order_rows(
 
 
 def insert_orders(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """The rows as payments store them: description and metadata sealed into one token
+    (none without text), with the cipher the runtime registered for the engine."""
     with engine.begin() as conn:
-        conn.execute(insert(orders), rows)
+        cipher = details.cipher_of(conn)
+        sealed = []
+        for row in rows:
+            stored = {k: v for k, v in row.items() if k not in ("description", "metadata")}
+            stored["details_enc"] = details.seal_order_details(
+                cipher, row["id"], row.get("description", ""), row.get("metadata", {})
+            )
+            sealed.append(stored)
+        conn.execute(insert(orders), sealed)
 
 
 def export_jobs(runtime: Runtime, data_dir: Path) -> ExportJobs:

@@ -345,7 +345,7 @@ def test_an_orders_export_streamed_in_small_batches_holds_every_row_once_in_page
 
 def _one_order_line(created: datetime, finished: datetime | str | None) -> tuple:
     (line,) = order_lines([("pay_1", "payin", created, None, "rent", "alpha", "succeeded",
-                            "CNY", 1, 0, 0, None, None, finished, "", None)])  # fmt: skip
+                            "CNY", 1, 0, 0, None, None, finished, None)])  # fmt: skip
     return line
 
 
@@ -364,7 +364,7 @@ def test_an_export_line_spells_instants_and_bill_days_as_a_page_row_does(
     stored: datetime | str = at if form == "naive" else at.strftime("%Y-%m-%d %H:%M:%S.%f")
     line = dict(zip(COLUMNS[What.ORDERS], _one_order_line(stored, stored), strict=True))
     row = order_row(("pay_1", "payin", None, "rent", "alpha", "succeeded", 1, 0, 0, "CNY",
-                     None, {}, "", utc, utc, None))  # fmt: skip
+                     None, {}, utc, utc, None))  # fmt: skip
 
     assert (line["created_at"], line["bill_date"], line["finished_at"]) == (
         row["created_at"], row["bill_date"], row["finished_at"],
@@ -377,7 +377,7 @@ def test_the_bill_day_of_an_hour_that_holds_a_shanghai_midnight_is_not_cached() 
     15:54:17 UTC, inside an hour, so two instants of one UTC hour are two bill days."""
     lines = order_lines(
         (f"pay_{n}", "payin", at, None, "rent", "alpha", "succeeded", "CNY", 1, 0, 0, None,
-         None, None, "", None)
+         None, None, None)
         for n, at in enumerate([datetime(1900, 6, 1, 15, 50), datetime(1900, 6, 1, 15, 58)])
     )  # fmt: skip
     assert [line[3] for line in lines] == ["1900-06-01", "1900-06-02"]

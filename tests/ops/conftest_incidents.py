@@ -78,8 +78,8 @@ def add_order(
         "product": product, "amount": amount, "currency": currency, "fee_amount": 0,
         "status": status, "result_unknown": False, "channel": channel, "channel_txn_id": None,
         "failure_class": failure_class, "failure_code": None, "failure_message": "",
-        "parent_id": None, "refunded_amount": 0, "description": "", "party_enc": {},
-        "party_masked": {}, "metadata": {}, "expires_at": None, "created_at": created_at,
+        "parent_id": None, "refunded_amount": 0, "party_enc": {},
+        "party_masked": {}, "expires_at": None, "created_at": created_at,
         "updated_at": created_at, "finished_at": finished, "next_query_at": None,
         "query_attempts": 0, "version": 1,
     }  # fmt: skip
