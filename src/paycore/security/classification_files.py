@@ -23,6 +23,7 @@ from paycore.security.classification import (
     FileKind,
     Level,
 )
+from paycore.security.classification_warehouse import WAREHOUSE_KINDS
 
 C3, C2, C1, NP = Level.C3, Level.C2, Level.C1, Level.NOT_PERSONAL
 MASK, CLEAR, SEALED = AtRest.MASKED, AtRest.CLEAR, AtRest.ENCRYPTED
@@ -242,6 +243,8 @@ FILE_KINDS: tuple[FileKind, ...] = (
         "DEFECT: C3 in clear (the sandbox's)",
     ),
 )
+
+FILE_KINDS = (*FILE_KINDS, *WAREHOUSE_KINDS)  # security/classification_warehouse.py
 
 KINDS: Mapping[str, FileKind] = {kind.name: kind for kind in FILE_KINDS}
 
