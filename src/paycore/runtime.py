@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from paycore.aml.cases import build_cases
+from paycore.aml.schedule import AmlRounds
 from paycore.bills import reports_pool
 from paycore.bills.admission import Admission, Limits
 from paycore.bills.export_jobs import EXPORT_POLL_S, ExportJobs, run_export_worker
@@ -375,6 +377,10 @@ class Runtime:
             exporter = WarehouseExport.for_runtime(self)
             interval_s = self.settings.warehouse_export_interval_s
             self._spawn("warehouse-export", exporter.run, stop, interval_s)
+        if self.settings.aml_score_interval_s > 0:
+            cases = build_cases(self.engine, self.cipher, self.clock, self.settings)
+            rounds = AmlRounds(cases, self.settings.warehouse_path(), self.clock)
+            self._spawn("aml-rounds", rounds.run, stop, self.settings.aml_score_interval_s)
         self._spawn("sli-flush", self.sli.run_flusher, self.engine, stop, FLUSH_INTERVAL_S)
         self._spawn("ops", self.ops.run_worker, stop, OPS_TICK_S)
         if self.slo_config.probe.enabled:

@@ -47,11 +47,11 @@ DEFAULT_INSTITUTION = Institution(name="paycore platform operator", code="UNSET"
 
 def build_cases(engine: Engine, cipher: FieldCipher, clock: Clock, settings: Settings) -> Cases:
     """The service as the runtime, the API and the CLI use it: transactions for the STR are
-    read from the settings' warehouse; the institution from `aml_institution_name/_code`
-    settings once they exist (until then, DEFAULT_INSTITUTION)."""
+    read from the settings' warehouse; the institution from PAYCORE_AML_INSTITUTION_NAME
+    and _CODE (unset: DEFAULT_INSTITUTION)."""
     institution = Institution(
-        name=getattr(settings, "aml_institution_name", "") or DEFAULT_INSTITUTION.name,
-        code=getattr(settings, "aml_institution_code", "") or DEFAULT_INSTITUTION.code,
+        name=settings.aml_institution_name or DEFAULT_INSTITUTION.name,
+        code=settings.aml_institution_code or DEFAULT_INSTITUTION.code,
     )
     lookup = WarehouseLookup(settings.warehouse_path())
     return Cases(engine, cipher, clock, lookup=lookup, institution=institution)

@@ -112,6 +112,13 @@ class Settings:
     0 turns the schedule off (`paycore warehouse export` still works)."""
     aml_rules_file: str = ""
     """PAYCORE_AML_RULES_FILE: AML rule parameters overriding the documented defaults."""
+    aml_score_interval_s: float = 86400.0
+    """PAYCORE_AML_SCORE_INTERVAL_S: how often `serve` scores the warehouse and opens AML
+    cases for the alerts (daily); 0 turns it off (`paycore aml cases open` still works)."""
+    aml_institution_name: str = ""
+    """PAYCORE_AML_INSTITUTION_NAME: the reporting institution on STR drafts."""
+    aml_institution_code: str = ""
+    """PAYCORE_AML_INSTITUTION_CODE: its code with the regulator (e.g. the PBOC's)."""
 
     def warehouse_path(self) -> Path:
         return Path(self.warehouse_dir or Path(self.data_dir) / "warehouse")
@@ -166,6 +173,9 @@ class Settings:
                 os.environ.get("PAYCORE_WAREHOUSE_EXPORT_INTERVAL_S", "300")
             ),
             aml_rules_file=os.environ.get("PAYCORE_AML_RULES_FILE", ""),
+            aml_score_interval_s=float(os.environ.get("PAYCORE_AML_SCORE_INTERVAL_S", "86400")),
+            aml_institution_name=os.environ.get("PAYCORE_AML_INSTITUTION_NAME", ""),
+            aml_institution_code=os.environ.get("PAYCORE_AML_INSTITUTION_CODE", ""),
             ledger_check_interval_s=float(
                 os.environ.get("PAYCORE_LEDGER_CHECK_INTERVAL_S", "3600")
             ),
