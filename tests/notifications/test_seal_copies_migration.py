@@ -10,17 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from paycore.clock import ManualClock
 from paycore.notifications.service import Notifications, enqueue
 from paycore.payments import store_idempotency
-from paycore.platform.db import make_engine, migrations_dir, upgrade
+from paycore.platform.db import make_engine, upgrade
 from paycore.security.blind import BlindIndexer
 from paycore.security.columns_backfill import EncryptBackfill
 from paycore.security.crypto import FieldCipher
-from tests.conftest import ON_POSTGRES, POSTGRES_URL
+from tests.migration_kit import downgrade, scratch_database
 
 BEFORE = "0029_seal_order_details"
 AFTER = "0030_seal_copies"
@@ -30,34 +29,8 @@ CIPHER = FieldCipher({"m30": os.urandom(32)}, "m30")
 @pytest.fixture(params=["sqlite", "postgresql"])
 def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of its own (the suite's is already at head)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'before-0030.db'}"
-        return
-    if not ON_POSTGRES:
-        pytest.skip("needs PAYCORE_DATABASE_URL=postgresql")
-    name = f"paycore_mig30_{os.getpid()}"
-    server = create_engine(
-        make_url(POSTGRES_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        server.dispose()
-
-
-def downgrade(url: str, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.downgrade(config, revision)
+    with scratch_database(request.param, tmp_path, "mig30") as url:
+        yield url
 
 
 def write_old_copies(url: str, clock: ManualClock) -> None:

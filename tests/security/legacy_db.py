@@ -5,7 +5,6 @@ and the draft of migration 0032 run against it. Imported by the tests of old row
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,11 +14,10 @@ from typing import Any
 import pytest
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, bindparam, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, bindparam, text
 
 from paycore.platform.db import UTCDateTime, make_engine, migrations_dir, upgrade
-from tests.conftest import ON_POSTGRES, POSTGRES_URL
+from tests.migration_kit import scratch_database
 
 LEGACY = "0031_seal_audit_reason"
 DRAFT_0032 = migrations_dir() / "versions" / "0032_drop_clear_c2.py"
@@ -30,28 +28,9 @@ _AT = bindparam("at", type_=UTCDateTime())
 @pytest.fixture(params=["sqlite", "postgresql"])
 def legacy_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database migrated to 0031, SQLite or a scratch PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'at-0031.db'}"
+    with scratch_database(request.param, tmp_path, "legacy") as url:
         upgrade(url, LEGACY)
         yield url
-        return
-    if not ON_POSTGRES:
-        pytest.skip("needs PAYCORE_DATABASE_URL=postgresql")
-    name = f"paycore_legacy_{os.getpid()}"
-    server = create_engine(
-        make_url(POSTGRES_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-        upgrade(url, LEGACY)
-        yield url
-    finally:
-        with server.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        server.dispose()
 
 
 @pytest.fixture

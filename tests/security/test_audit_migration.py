@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from paycore.clock import ManualClock
@@ -20,7 +19,7 @@ from paycore.security import store_audit
 from paycore.security.audit import FORMAT_CLEAR, FORMAT_SEALED, next_record
 from paycore.security.crypto import FieldCipher
 from paycore.security.reveal import AuditLog
-from tests.conftest import ON_POSTGRES, POSTGRES_URL
+from tests.migration_kit import downgrade, scratch_database
 from tests.security.conftest_audit import REASON, entry
 
 BEFORE = "0030_seal_copies"
@@ -34,24 +33,8 @@ CLEAR_COLUMNS = (
 @pytest.fixture(params=["sqlite", "postgresql"])
 def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of its own (the suite's is already at head)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'before-0031.db'}"
-        return
-    if not ON_POSTGRES:
-        pytest.skip("needs PAYCORE_DATABASE_URL=postgresql")
-    name = f"paycore_mig31_{os.getpid()}"
-    server = create_engine(
-        make_url(POSTGRES_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        server.dispose()
+    with scratch_database(request.param, tmp_path, "mig31") as url:
+        yield url
 
 
 def _write_old_records(engine: Engine, clock: ManualClock, count: int) -> None:
@@ -116,10 +99,6 @@ def test_old_records_survive_0031_unchanged_and_the_log_stays_append_only(
 
 
 def test_0031_is_not_undone_over_sealed_reasons(scratch_url: str, clock: ManualClock) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    from paycore.platform.db import migrations_dir
 
     upgrade(scratch_url, AFTER)
     engine = make_engine(scratch_url)
@@ -128,9 +107,5 @@ def test_0031_is_not_undone_over_sealed_reasons(scratch_url: str, clock: ManualC
         log.record(entry(clock, 1))
     finally:
         engine.dispose()
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
-    config.set_main_option("sqlalchemy.url", scratch_url.replace("%", "%%"))
-
     with pytest.raises(RuntimeError, match="sealed reasons"):
-        command.downgrade(config, BEFORE)
+        downgrade(scratch_url, BEFORE)

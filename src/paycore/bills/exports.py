@@ -53,6 +53,14 @@ MEDIA_TYPES = {
 Progress = Callable[[int], None]
 
 
+XLSX_OPTIONS = {
+    "constant_memory": True,  # each row goes to disk as written: flat memory
+    "strings_to_numbers": False,  # text stays text, typed numbers stay exact
+    "strings_to_formulas": False,  # nothing a person typed runs as a formula
+    "strings_to_urls": False,
+}
+
+
 def cell_text(value: str) -> str:
     """Text a spreadsheet shows as typed: a leading = + - @ (or tab, CR) would make it a
     formula, so it gets the quote prefix Excel and LibreOffice hide on display."""
@@ -159,13 +167,7 @@ def write_xlsx(
 ) -> int:
     """Write an XLSX workbook at `path` in XlsxWriter's constant-memory mode (each row goes
     to disk as it is written; strings inline, no shared table). Returns the rows written."""
-    options = {
-        "constant_memory": True,
-        "strings_to_numbers": False,
-        "strings_to_formulas": False,
-        "strings_to_urls": False,
-    }
-    workbook = xlsxwriter.Workbook(str(path), options)
+    workbook = xlsxwriter.Workbook(str(path), dict(XLSX_OPTIONS))
     try:
         header = workbook.add_format({"bold": True})
         done, sheet_row, sheets = 0, 0, 0

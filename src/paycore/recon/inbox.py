@@ -21,7 +21,6 @@ beside it, `_collecting`), the others skip it for that tick.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from typing import Any
 from paycore.channels.h2h import H2hBankChannel
 from paycore.channels.registry import ChannelRegistry
 from paycore.errors import Rejected
+from paycore.platform.locks import exclusive_or_skip
 from paycore.recon import store, xsd
 from paycore.recon.h2h_service import H2hFiles
 from paycore.recon.pain import PAIN002_NAMESPACE
@@ -166,17 +166,8 @@ def _collecting(bank: H2hBankChannel) -> Iterator[bool]:
     trip over each other's move (one finds the file gone, or moves a newer file of the
     same name into rejected/). An exclusive lock on a file beside the inbox, not waited
     for; the kernel drops it when a worker dies, so a crash never blocks the inbox."""
-    lock_path = bank.settings.files_dir / LOCK_NAME
-    with lock_path.open("a") as lock:
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    with exclusive_or_skip(bank.settings.files_dir / LOCK_NAME) as held:
+        yield held
 
 
 def kind_of(path: Path) -> str:

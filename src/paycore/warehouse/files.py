@@ -8,7 +8,6 @@ discovery picks them up, and a crash leaves only such names behind (swept at the
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from paycore.platform.locks import exclusive_or_skip
 from paycore.warehouse.schemas import (
     PARTITION,
     SCHEMA_VERSION_KEY,
@@ -214,13 +214,5 @@ def footer_counts(root: Path, table: WarehouseTable) -> Footer:
 def table_lock(folder: Path) -> Iterator[bool]:
     """One export of a table at a time on this machine (the CLI and `serve` may overlap)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("a") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with exclusive_or_skip(folder / ".lock") as held:
+        yield held

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import xlsxwriter  # type: ignore[import-untyped]
 
-from paycore.bills.exports import CSV_BOM, XLSX_EXACT_INTEGER_MAX, cell_text
+from paycore.bills.exports import CSV_BOM, XLSX_EXACT_INTEGER_MAX, XLSX_OPTIONS, cell_text
 from paycore.warehouse.reports import Report
 
 FORMATS = ("table", "csv", "xlsx", "svg")
@@ -43,13 +43,7 @@ def csv_text(report: Report, table: pa.Table) -> str:
 
 
 def write_xlsx(report: Report, table: pa.Table, path: Path) -> None:
-    options = {
-        "constant_memory": True,
-        "strings_to_numbers": False,
-        "strings_to_formulas": False,
-        "strings_to_urls": False,
-    }
-    workbook = xlsxwriter.Workbook(str(path), options)
+    workbook = xlsxwriter.Workbook(str(path), dict(XLSX_OPTIONS))
     try:
         bold = workbook.add_format({"bold": True})
         day = workbook.add_format({"num_format": "yyyy-mm-dd"})
