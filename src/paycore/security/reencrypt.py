@@ -12,6 +12,11 @@ waits until that long after the DEK was created.
 
 A payments `party_enc` is a JSON object of tokens (context `<order id>:<field>`); the
 other columns hold one token each, with the context rule of their slice.
+
+`KEPT_COLUMNS` are sealed too but append-only (the audit log's reasons, covered by its
+hash chain; the AML cases' trail): never rewritten, so the data keys they are sealed under
+must be kept as long as they are. `values_per_key` (`paycore security keys-status`) counts
+them with the rest, so a key that still holds one is never taken for an empty one.
 """
 
 from __future__ import annotations
@@ -25,14 +30,20 @@ from typing import Any
 
 from sqlalchemy import Engine, Table
 
+from paycore.aml.cases import draft_context
+from paycore.aml.cases import note_context as note_context_aml
+from paycore.aml.store_cases import case_events, str_drafts
 from paycore.clock import Clock, SystemClock
 from paycore.collection.store import plans
 from paycore.custody.store import receipts, subaccounts
 from paycore.custody.subaccounts import virtual_account_context
 from paycore.merchants.model import webhook_secret_context
 from paycore.merchants.store import merchants
+from paycore.notifications.sealing import payload_context
+from paycore.notifications.store import events
 from paycore.payments.details import details_context
 from paycore.payments.store import orders
+from paycore.payments.store_idempotency import idempotency_keys, response_context
 from paycore.platform.db import WRITER
 from paycore.recon.handover import line_context
 from paycore.recon.store import lines
@@ -41,7 +52,9 @@ from paycore.rewards.notes import note_context
 from paycore.rewards.store import rows as reward_rows
 from paycore.security import envelope
 from paycore.security import store_keys as store
+from paycore.security.audit import reason_context
 from paycore.security.crypto import FieldCipher, token_key_id
+from paycore.security.store_audit import audit_log
 
 BATCH_ROWS = 200
 
@@ -84,7 +97,24 @@ COLUMNS = (
         lambda k: note_context(k[0], k[1], k[2]),
     ),
     EncryptedColumn(
+        idempotency_keys,
+        ("merchant_id", "key"),
+        "response_enc",
+        lambda k: response_context(k[0], k[1]),
+    ),
+    EncryptedColumn(events, ("id",), "payload_enc", lambda k: payload_context(k[0])),
+    EncryptedColumn(
+        str_drafts, ("case_id", "draft_no"), "document_enc", lambda k: draft_context(k[0], k[1])
+    ),
+    EncryptedColumn(
         merchants, ("id",), "webhook_secret_enc", lambda k: webhook_secret_context(k[0])
+    ),
+)
+
+KEPT_COLUMNS = (
+    EncryptedColumn(audit_log, ("seq",), "reason_enc", lambda k: reason_context(k[0])),
+    EncryptedColumn(
+        case_events, ("case_id", "seq"), "note_enc", lambda k: note_context_aml(k[0], k[1])
     ),
 )
 
@@ -185,7 +215,7 @@ def values_per_key(engine: Engine) -> dict[str, dict[str, int]]:
     """{column: {key id: values}} over every encrypted column (a full scan: for status)."""
     counts: dict[str, dict[str, int]] = {}
     with engine.connect() as conn:
-        for spec in COLUMNS:
+        for spec in (*COLUMNS, *KEPT_COLUMNS):
             per_key = counts.setdefault(spec.name, {})
             for (value,) in store.all_encrypted(conn, spec.table, spec.column):
                 tokens = list(value.values()) if spec.json_fields else [value]
